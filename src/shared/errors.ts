@@ -1,0 +1,50 @@
+/**
+ * Typed errors with stable codes, in the manner of the AWS SDK's `$fault` / `$retryable`.
+ * Every failure that reaches an agent is one of these; the server maps them to an MCP
+ * result in exactly one place (`src/server/tool-result.ts`).
+ *
+ * Security: a message is shown to the agent. It must never contain a secret value, a key,
+ * a token, a vendor request id or a backend address. Adapters scrub vendor errors before
+ * wrapping them.
+ */
+
+export const ERROR_CODES = {
+  INVALID_ARGUMENT: { fault: 'caller', retryable: false },
+  UNAUTHENTICATED: { fault: 'caller', retryable: false },
+  POLICY_DENIED: { fault: 'caller', retryable: false },
+  APPROVAL_REQUIRED: { fault: 'caller', retryable: true },
+  HUMAN_AUTH_REQUIRED: { fault: 'caller', retryable: false },
+  SECRET_NOT_FOUND: { fault: 'caller', retryable: false },
+  APPROVAL_NOT_FOUND: { fault: 'caller', retryable: false },
+  CONFLICT: { fault: 'caller', retryable: true },
+  VALUE_TOO_LARGE: { fault: 'caller', retryable: false },
+  RATE_LIMITED: { fault: 'caller', retryable: true },
+  INTEGRITY_ERROR: { fault: 'backend', retryable: false },
+  BACKEND_UNAVAILABLE: { fault: 'backend', retryable: true },
+  AUDIT_UNAVAILABLE: { fault: 'backend', retryable: true },
+  CONFIG_INVALID: { fault: 'caller', retryable: false },
+  INTERNAL: { fault: 'backend', retryable: false },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AssError extends Error {
+  readonly code: ErrorCode;
+  readonly fault: 'caller' | 'backend';
+  readonly retryable: boolean;
+  /** Extra fields safe to show the agent (e.g. `approval_id`). Never a value. */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AssError';
+    this.code = code;
+    this.fault = ERROR_CODES[code].fault;
+    this.retryable = ERROR_CODES[code].retryable;
+    this.details = details;
+  }
+}
+
+export function isAssError(error: unknown): error is AssError {
+  return error instanceof AssError;
+}
