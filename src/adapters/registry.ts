@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import type { SecretBackend } from './backend.js';
+import { FileBackendConfigSchema, createFileBackend } from './file/index.js';
+
+/**
+ * Every backend's config schema, as one discriminated union on `type`. Each adapter owns its
+ * own block; config is validated here apart from connecting (`createBackend`).
+ */
+export const BackendConfigSchema = z.discriminatedUnion('type', [FileBackendConfigSchema]);
+export type BackendConfig = z.infer<typeof BackendConfigSchema>;
+
+/** Fields of each backend block that are file paths, resolved against the config file's folder. */
+export const BACKEND_PATH_FIELDS: Record<string, string[]> = { file: ['path', 'key_file'] };
+
+export async function createBackend(config: BackendConfig, env: Record<string, string | undefined> = process.env): Promise<SecretBackend> {
+  switch (config.type) {
+    case 'file':
+      return createFileBackend(config, env);
+  }
+}

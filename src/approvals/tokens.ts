@@ -1,0 +1,137 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { AssError } from '../shared/errors.js';
+import { ensurePrivateDir } from '../shared/durable-file.js';
+import type { Clock } from '../shared/types.js';
+import type { State, StateStore } from './state-store.js';
+import type { TokenRecord } from './types.js';
+
+/** The audience every token names; a token for another service is refused. */
+export const TOKEN_AUDIENCE = 'agent-secret-store';
+
+export interface IssuedToken {
+  token: string;
+  token_id: string;
+  expires_at: string;
+}
+
+export interface VerifiedToken {
+  token_id: string;
+  agent_id: string;
+  scopes: string[];
+  expires_at: string;
+  /** Set when a human approved the token: it may reach secrets whose tier needs approval, within its scopes. */
+  approval_id?: string;
+  max_uses?: number;
+  uses: number;
+}
+
+/**
+ * Reads the HS256 signing key, creating it (32 random bytes, 0600, exclusive) on first use.
+ * Concurrent first starts agree: the loser of the exclusive create reads the winner's key.
+ */
+export async function loadOrCreateSigningKey(path: string): Promise<Uint8Array> {
+  await ensurePrivateDir(dirname(path));
+  try {
+    await writeFile(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const key = await readFile(path);
+  if (key.length !== 32) throw new AssError('CONFIG_INVALID', `The token signing key file must hold 32 bytes (found ${key.length}). Delete it to have a new one made (issued tokens stop working).`);
+  return new Uint8Array(key);
+}
+
+/**
+ * Scoped, short-lived JWTs (HS256, `jose`). The JWT carries identity, scopes and expiry; the
+ * state store carries what a signature cannot: revocation and use counts. Verifiers (the
+ * REST API) call `verify` and then `consumeUse` for each request made with the token.
+ */
+export class Tokens {
+  constructor(
+    private readonly store: StateStore,
+    private readonly clock: Clock,
+    private readonly key: Uint8Array,
+    private readonly issuer: string,
+  ) {}
+
+  /** A new token record; the caller stores it inside its own transaction, then calls `sign`. */
+  newRecord(input: { agentId: string; scopes: string[]; ttlMs: number; maxUses?: number; approvalId?: string }, state: State): TokenRecord {
+    const now = this.clock();
+    const record: TokenRecord = {
+      id: randomUUID(),
+      agent_id: input.agentId,
+      scopes: input.scopes,
+      issued_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + input.ttlMs).toISOString(),
+      uses: 0,
+      ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
+      ...(input.approvalId ? { approval_id: input.approvalId } : {}),
+    };
+    state.tokens[record.id] = record;
+    return record;
+  }
+
+  async issue(input: { agentId: string; scopes: string[]; ttlMs: number; maxUses?: number }): Promise<IssuedToken> {
+    const record = await this.store.transact((state) => this.newRecord(input, state));
+    return this.sign(record);
+  }
+
+  async sign(record: TokenRecord): Promise<IssuedToken> {
+    const jwt = new SignJWT({
+      scope: record.scopes.join(' '),
+      ...(record.max_uses !== undefined ? { max_uses: record.max_uses } : {}),
+      ...(record.approval_id ? { approval_id: record.approval_id } : {}),
+    })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setAudience(TOKEN_AUDIENCE)
+      .setSubject(record.agent_id)
+      .setJti(record.id)
+      .setIssuedAt(Math.floor(Date.parse(record.issued_at) / 1000))
+      .setExpirationTime(Math.floor(Date.parse(record.expires_at) / 1000));
+    return { token: await jwt.sign(this.key), token_id: record.id, expires_at: record.expires_at };
+  }
+
+  /** Checks signature, issuer, audience, expiry, revocation and remaining uses. */
+  async verify(token: string): Promise<VerifiedToken> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, {
+        issuer: this.issuer,
+        audience: TOKEN_AUDIENCE,
+        algorithms: ['HS256'],
+        currentDate: this.clock(),
+      }));
+    } catch (error) {
+      const expired = error instanceof joseErrors.JWTExpired;
+      throw new AssError('UNAUTHENTICATED', expired ? 'The token has expired. Call request_token for a new one.' : 'The token is not valid (bad signature, issuer or audience). Call request_token for a new one.');
+    }
+    const state = await this.store.read();
+    const record = payload.jti ? state.tokens[payload.jti] : undefined;
+    if (!record || record.agent_id !== payload.sub) throw new AssError('UNAUTHENTICATED', 'The token is not known to this server. Call request_token for a new one.');
+    if (record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token was revoked by a human.');
+    if (record.max_uses !== undefined && record.uses >= record.max_uses) throw new AssError('UNAUTHENTICATED', `The token has been used its ${record.max_uses} allowed times. Call request_token for a new one.`);
+    return {
+      token_id: record.id,
+      agent_id: record.agent_id,
+      scopes: record.scopes,
+      expires_at: record.expires_at,
+      uses: record.uses,
+      ...(record.approval_id ? { approval_id: record.approval_id } : {}),
+      ...(record.max_uses !== undefined ? { max_uses: record.max_uses } : {}),
+    };
+  }
+
+  /** Counts one use; of concurrent callers at the last use exactly one succeeds. */
+  async consumeUse(tokenId: string): Promise<void> {
+    await this.store.transact((state) => {
+      const record = state.tokens[tokenId];
+      if (!record || record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token is not valid any more.');
+      if (record.max_uses !== undefined && record.uses >= record.max_uses) throw new AssError('UNAUTHENTICATED', `The token has been used its ${record.max_uses} allowed times.`);
+      record.uses += 1;
+    });
+  }
+}

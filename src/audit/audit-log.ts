@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { AssError } from '../shared/errors.js';
+import { ensurePrivateDir, withFileLock } from '../shared/durable-file.js';
+
+/**
+ * What happened, in fields that can never hold a value or a token: the event type is closed,
+ * and `appendAudit` copies only these fields (never spreads a caller's object).
+ */
+export interface AuditEvent {
+  /** `agent:<id>`, `admin:<id>`, or `system`. */
+  actor: string;
+  /** Tool name, or a human operation such as `approve`, `secrets.delete`. */
+  action: string;
+  namespace?: string;
+  key?: string;
+  /** allowed | denied | approval_requested | approval_granted | approval_denied | approval_expired | token_issued | human_auth_required | error | ok */
+  outcome: string;
+  /** The policy rule that decided, e.g. `tier:critical`. */
+  rule?: string;
+  /** Short reason in words; never a value. */
+  reason?: string;
+  approval_id?: string;
+  token_id?: string;
+  error_code?: string;
+  latency_ms?: number;
+}
+
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  ts: string;
+  prev: string;
+  hash: string;
+}
+
+const GENESIS = '0'.repeat(64);
+const FIELDS: (keyof AuditEvent)[] = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms'];
+
+function pick(event: AuditEvent): AuditEvent {
+  const out: Record<string, unknown> = {};
+  for (const field of FIELDS) if (event[field] !== undefined) out[field] = event[field];
+  return out as unknown as AuditEvent;
+}
+
+/** The hash covers every field but `hash` itself, in a fixed order, chained to `prev`. */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const ordered: Record<string, unknown> = { seq: record.seq, ts: record.ts, prev: record.prev };
+  for (const field of FIELDS) if (record[field] !== undefined) ordered[field] = record[field];
+  return createHash('sha256').update(JSON.stringify(ordered)).digest('hex');
+}
+
+/** Reads the last complete line of the file (the chain head), or null when empty. */
+async function readLastLine(path: string): Promise<string | null> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return null;
+    let window = 4096;
+    for (;;) {
+      const start = Math.max(0, size - window);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      const text = buffer.toString('utf8').replace(/\n+$/, '');
+      const cut = text.lastIndexOf('\n');
+      if (cut >= 0 || start === 0) return text.slice(cut + 1);
+      window *= 4;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface AuditLog {
+  append(event: AuditEvent, now?: Date): Promise<AuditRecord>;
+  readonly path: string;
+}
+
+/**
+ * An append-only, hash-chained JSON-lines log shared by every process (servers and CLI):
+ * each append takes the cross-process lock, reads the chain head, and appends one line with
+ * fsync. A failed append throws AUDIT_UNAVAILABLE so the caller fails closed.
+ */
+export function createAuditLog(path: string, clock: () => Date = () => new Date()): AuditLog {
+  // In-process cache of the head, trusted only while the file is exactly as we left it.
+  let cached: { size: number; ino: number; seq: number; hash: string } | null = null;
+
+  async function head(): Promise<{ seq: number; hash: string }> {
+    const info = await stat(path).catch(() => null);
+    if (!info) return { seq: 0, hash: GENESIS };
+    if (cached && cached.size === info.size && cached.ino === info.ino) return cached;
+    const line = await readLastLine(path);
+    if (!line) return { seq: 0, hash: GENESIS };
+    const last = JSON.parse(line) as AuditRecord;
+    return { seq: last.seq, hash: last.hash };
+  }
+
+  async function append(event: AuditEvent, now: Date = clock()): Promise<AuditRecord> {
+    try {
+      await ensurePrivateDir(dirname(path));
+      return await withFileLock(path, async () => {
+        const { seq, hash: prev } = await head();
+        const body = { seq: seq + 1, ts: now.toISOString(), prev, ...pick(event) };
+        const record: AuditRecord = { ...body, hash: hashRecord(body) };
+        const handle = await open(path, 'a', 0o600);
+        try {
+          await handle.write(`${JSON.stringify(record)}\n`);
+          await handle.sync();
+          const info = await handle.stat();
+          cached = { size: info.size, ino: info.ino, seq: record.seq, hash: record.hash };
+        } finally {
+          await handle.close();
+        }
+        return record;
+      });
+    } catch (error) {
+      cached = null;
+      // Security: fail closed. The caller must not act (or return a value) without its record.
+      throw new AssError('AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was refused. An operator should check the audit log path and disk.', {}, { cause: error });
+    }
+  }
+
+  return { append, path };
+}

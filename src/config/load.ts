@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { interpolateTree } from './interpolate.js';
+import { ConfigSchema, type Config } from './schema.js';
+
+/** One problem in a config file, with the YAML path (and line when known) it belongs to. */
+export interface ConfigProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(file: string, problems: ConfigProblem[], describe: (p: ConfigProblem) => string) {
+    super(`Invalid configuration in ${file}:\n${problems.map((p) => `  - ${describe(p)}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The parsed, interpolated, schema-checked file, plus what is needed to report later problems. */
+export interface LoadedConfig {
+  file: string;
+  config: Config;
+  /** Resolves a path from the config against the config file's folder. */
+  resolvePath(p: string): string;
+  /** Turns a problem into `agents[0].grants[1] (line 12): message`. */
+  describe(problem: ConfigProblem): string;
+  /** Throws a ConfigError listing `problems` (no-op when empty). */
+  fail(problems: ConfigProblem[]): void;
+}
+
+/** Where the config lives when neither `--config` nor `ASS_CONFIG` says. */
+export function defaultHome(env: Record<string, string | undefined> = process.env): string {
+  return env.ASS_HOME ? resolve(env.ASS_HOME) : resolve(homedir(), '.agent-secret-store');
+}
+
+export function resolveConfigPath(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  return resolve(flag ?? env.ASS_CONFIG ?? resolve(defaultHome(env), 'config.yaml'));
+}
+
+export function formatPath(path: (string | number)[]): string {
+  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '') || '(top level)';
+}
+
+function lineOf(doc: Document, counter: LineCounter, path: (string | number)[]): number | undefined {
+  // Walk up until a node exists (a missing key is reported at its parent).
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+    if (node && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+export function zodProblems(error: z.ZodError, prefix: (string | number)[] = []): ConfigProblem[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...(issue.path as (string | number)[])],
+    message:
+      issue.code === 'unrecognized_keys'
+        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`
+        : issue.message,
+  }));
+}
+
+/**
+ * Reads a YAML config, interpolates `${ENV}`, and validates the top level with zod.
+ * Every problem is reported at once, each with its YAML path and line.
+ */
+export function loadConfigFile(file: string, env: Record<string, string | undefined> = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [{ path: [], message: code === 'ENOENT' ? 'file not found (run `agent-secret-store init` to create one, or pass --config)' : `cannot read the file (${code ?? 'error'})` }], (p) => p.message);
+  }
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const describe = (p: ConfigProblem): string => {
+    const line = lineOf(doc, counter, p.path);
+    return `${formatPath(p.path)}${line ? ` (line ${line})` : ''}: ${p.message}`;
+  };
+  const fail = (problems: ConfigProblem[]): void => {
+    if (problems.length > 0) throw new ConfigError(file, problems, describe);
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: [], message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.code}` })),
+      (p) => p.message,
+    );
+  }
+  const { value, problems } = interpolateTree(doc.toJS(), env);
+  fail(problems);
+  const parsed = ConfigSchema.safeParse(value);
+  if (!parsed.success) fail(zodProblems(parsed.error));
+  const config = parsed.data!;
+  const base = dirname(resolve(file));
+  const resolvePath = (p: string): string => {
+    const expanded = p === '~' || p.startsWith('~/') ? resolve(homedir(), p.slice(2)) : p;
+    return isAbsolute(expanded) ? expanded : resolve(base, expanded);
+  };
+  return { file: resolve(file), config, resolvePath, describe, fail };
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+
+/**
+ * The YAML configuration's top level. The `backend` block is checked here only for its
+ * `type`; each adapter owns the schema of its own block (validated apart from connecting,
+ * as external-secrets does), and scopes are checked by the one scope parser in
+ * `src/policy/`. `src/server/settings.ts` runs all three and reports every problem with its
+ * YAML path.
+ */
+
+/** Durations as written in YAML: `30s`, `15m`, `1h`, `24h`, `7d`. Converted by policy's parseTtl. */
+export const DurationSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,6}(s|m|h|d)$/, 'must be a duration such as 30s, 15m, 1h, 24h or 7d');
+
+export const TierEffectSchema = z.enum(['auto', 'approval', 'deny']);
+
+/** `critical: approval` or `critical: { effect: approval, approvers: 2, delay: 5m }`. */
+export const TierRuleSchema = z.union([
+  TierEffectSchema,
+  z
+    .object({
+      effect: TierEffectSchema,
+      approvers: z.number().int().min(1).max(10).default(1),
+      delay: DurationSchema.optional(),
+    })
+    .strict(),
+]);
+
+const TierNameSchema = z.enum(['standard', 'sensitive', 'critical']);
+
+export const TierRulesSchema = z
+  .object({ standard: TierRuleSchema.optional(), sensitive: TierRuleSchema.optional(), critical: TierRuleSchema.optional() })
+  .strict();
+
+export const NamespaceRuleSchema = z
+  .object({
+    pattern: z.string().min(1),
+    default_tier: TierNameSchema.optional(),
+    tiers: TierRulesSchema.optional(),
+  })
+  .strict();
+
+export const PolicySchema = z
+  .object({
+    default_tier: TierNameSchema.default('standard'),
+    tiers: z
+      .object({ standard: TierRuleSchema.default('auto'), sensitive: TierRuleSchema.default('auto'), critical: TierRuleSchema.default('approval') })
+      .strict()
+      .default({ standard: 'auto', sensitive: 'auto', critical: 'approval' }),
+    namespaces: z.array(NamespaceRuleSchema).default([]),
+  })
+  .strict();
+
+export const TOOL_NAMES = [
+  'get_secret',
+  'set_secret',
+  'list_secrets',
+  'list_namespaces',
+  'delete_secret',
+  'rotate_secret',
+  'request_token',
+  'get_approval_status',
+] as const;
+
+/** sha256 of a key, lowercase hex. Keys themselves never appear in config. */
+const KeyHashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be the sha256 hex of the key (64 hex digits); `agents add` writes it');
+
+export const AgentSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 characters of letters, digits, _ . -'),
+    key_sha256: KeyHashSchema,
+    description: z.string().max(200).optional(),
+    grants: z.array(z.string()).default([]),
+    deny: z.array(z.string()).default([]),
+    /** Tools registered for this agent; all eight when absent. */
+    tools: z.array(z.enum(TOOL_NAMES)).optional(),
+    limits: z.object({ max_token_ttl: DurationSchema.default('24h') }).strict().default({ max_token_ttl: '24h' }),
+  })
+  .strict();
+
+export const AdminSchema = z
+  .object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/), key_sha256: KeyHashSchema })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    version: z.literal(1),
+    /** Approvals, grants, token state and signing key. Relative paths resolve against the config file's folder. */
+    data_dir: z.string().default('.'),
+    backend: z.object({ type: z.string() }).passthrough(),
+    server: z
+      .object({
+        name: z.string().default('agent-secret-store'),
+        read_only: z.boolean().default(false),
+        /** Where a human approves, shown in approval messages; the CLI command is always shown. */
+        approval_url: z.url().optional(),
+        log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info' }),
+    policy: PolicySchema.default({
+      default_tier: 'standard',
+      tiers: { standard: 'auto', sensitive: 'auto', critical: 'approval' },
+      namespaces: [],
+    }),
+    approvals: z
+      .object({ pending_ttl: DurationSchema.default('15m'), grant_ttl: DurationSchema.default('1h') })
+      .strict()
+      .default({ pending_ttl: '15m', grant_ttl: '1h' }),
+    tokens: z
+      .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
+      .strict()
+      .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store' }),
+    audit: z.object({ path: z.string().default('audit.log') }).strict().default({ path: 'audit.log' }),
+    admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
+    agents: z.array(AgentSchema).default([]),
+  })
+  .strict();
+
+export type ToolName = (typeof TOOL_NAMES)[number];
+export type Config = z.infer<typeof ConfigSchema>;
+export type AgentConfig = z.infer<typeof AgentSchema>;
+export type AdminConfig = z.infer<typeof AdminSchema>;
+export type TierRuleConfig = z.infer<typeof TierRuleSchema>;

@@ -1,0 +1,70 @@
+import type { AccessTier, SecretMetadata, SecretType } from '../shared/types.js';
+
+/** Response shapes of the eight tools, field for field as in the seed. */
+
+export interface GetSecretResponse {
+  value: string;
+  secret_type: SecretType;
+  access_tier: AccessTier;
+  metadata: SecretMetadata;
+  version: number;
+}
+
+export interface SetSecretResponse {
+  id: string;
+  namespace: string;
+  key: string;
+  version: number;
+  secret_type: SecretType;
+  access_tier: AccessTier;
+  created_at: string;
+}
+
+export interface SecretListItem {
+  namespace: string;
+  key: string;
+  version: number;
+  secret_type: SecretType;
+  access_tier: AccessTier;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ListSecretsResponse {
+  namespace: string;
+  items: SecretListItem[];
+  total: number;
+}
+
+export interface ListNamespacesResponse {
+  namespaces: string[];
+  total: number;
+}
+
+export interface HumanAuthResponse {
+  requires_human_auth: true;
+  message: string;
+}
+
+export type RequestTokenResponse =
+  | { token: string; token_id: string; expires_at: string; requires_approval: false; scopes: string[]; ttl: string }
+  | { requires_approval: true; approval_id: string; message: string };
+
+export interface ApprovalStatusResponse {
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  resolved_at: string | null;
+  expires_at: string;
+  effective_at?: string;
+  approvals_received: number;
+  approvals_required: number;
+}
+
+/** The seed's wording, pointing at our CLI (and the dashboard when one is configured). */
+export function humanAuthMessage(operation: 'delete' | 'rotate', namespace: string, key: string, dashboardUrl?: string): string {
+  const noun = operation === 'delete' ? 'deletion' : 'rotation';
+  const where = dashboardUrl ? ` or the dashboard at ${dashboardUrl}` : '';
+  return (
+    `Secret ${noun} requires human authorization. Use \`agent-secret-store secrets ${operation} ${namespace} ${key}\`` +
+    `${where} to ${operation} ${namespace}/${key}.`
+  );
+}

@@ -1,0 +1,273 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { SecretBackend } from '../adapters/backend.js';
+import type { Approvals } from '../approvals/approvals.js';
+import type { StateStore } from '../approvals/state-store.js';
+import type { Tokens } from '../approvals/tokens.js';
+import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import {
+  canonicalScopes, effectiveTier, evaluate, formatTtl, namespaceDefaultTier, parseScope, parseTtl,
+  scopeCouldMatchIn, scopeCouldMatchUnder, scopeCovers, validateNamespace, validatePath, type Decision,
+} from '../policy/index.js';
+import { AssError, isAssError } from '../shared/errors.js';
+import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
+import type { AgentSettings, Settings } from './settings.js';
+import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResponse, type ListNamespacesResponse, type ListSecretsResponse, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResponse } from './responses.js';
+
+export interface ServiceDeps {
+  settings: Settings;
+  backend: SecretBackend;
+  approvals: Approvals;
+  tokens: Tokens;
+  audit: AuditLog;
+  state: StateStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Errors already written to the audit log by the step that raised them. */
+const audited = new WeakSet<object>();
+const CAS_ATTEMPTS = 100;
+
+/**
+ * The one pipeline every transport calls: authenticate (caller resolved by the transport) →
+ * validate → policy → approvals → backend → audit. Tools and REST handlers are thin shells
+ * over these methods. Audit records are written before a value is returned or a write is
+ * made, so a failed audit refuses the request (fail closed).
+ */
+export class SecretService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }): Promise<GetSecretResponse> {
+    return this.run(agent, 'get_secret', input, async (started) => {
+      const { namespace, key } = validatePath(input.namespace, input.key);
+      const record = await this.deps.backend.get(namespace, key);
+      const decision = await this.decide(agent, 'read', namespace, key, record?.access_tier ?? null);
+      // Security: an agent without a grant learns nothing, not even whether the secret exists.
+      if (decision.effect === 'allow' && !record) {
+        throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
+      }
+      await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started);
+      const tier = effectiveTier(this.deps.settings.policy, namespace, record!.access_tier);
+      return { value: record!.value, secret_type: record!.secret_type, access_tier: tier, metadata: record!.metadata, version: record!.version };
+    });
+  }
+
+  async setSecret(
+    agent: AgentSettings,
+    input: { namespace: string; key: string; value: string; secret_type?: SecretType; access_tier?: AccessTier; metadata?: SecretMetadata },
+  ): Promise<SetSecretResponse> {
+    return this.run(agent, 'set_secret', input, async (started) => {
+      const { namespace, key } = validatePath(input.namespace, input.key);
+      if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
+        throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(input.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
+      }
+      for (let attempt = 1; ; attempt++) {
+        const existing = await this.deps.backend.get(namespace, key);
+        const policy = this.deps.settings.policy;
+        const currentTier = existing ? effectiveTier(policy, namespace, existing.access_tier) : null;
+        const tier = input.access_tier ?? currentTier ?? namespaceDefaultTier(policy, namespace);
+        // Security: an agent may raise a secret's tier but never lower it (that would slip past approval).
+        if (currentTier && rank(tier) < rank(currentTier)) {
+          throw new AssError('INVALID_ARGUMENT', `'${namespace}/${key}' is ${currentTier}; an agent cannot lower its access tier to ${tier}. Omit access_tier to keep ${currentTier}, or ask a human.`);
+        }
+        const decision = await this.decide(agent, 'write', namespace, key, tier);
+        // A retry after a conflict is audited again only if the decision changed.
+        if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started);
+        try {
+          const stored = await this.deps.backend.put(
+            { namespace, key, value: input.value, secret_type: input.secret_type ?? existing?.secret_type ?? 'custom', access_tier: tier, metadata: input.metadata ?? existing?.metadata ?? {} },
+            { expectedVersion: existing?.version ?? 0 },
+          );
+          return { id: stored.id, namespace, key, version: stored.version, secret_type: stored.secret_type, access_tier: tier, created_at: stored.created_at };
+        } catch (error) {
+          // Another writer got in between: re-read, re-decide on what is there now, try again.
+          if (isAssError(error) && error.code === 'CONFLICT' && attempt < CAS_ATTEMPTS) {
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
+            continue;
+          }
+          throw error;
+        }
+      }
+    });
+  }
+
+  async listSecrets(agent: AgentSettings, input: { namespace: string }): Promise<ListSecretsResponse> {
+    return this.run(agent, 'list_secrets', input, async (started) => {
+      const namespace = validateNamespace(input.namespace);
+      if (!agent.compiled.grants.some((g) => scopeCouldMatchIn(g, 'list', namespace))) {
+        await this.denied(agent, 'list_secrets', namespace, undefined, 'default-deny', `no grant allows listing '${namespace}'`, started);
+      }
+      const summaries = await this.deps.backend.list(namespace);
+      const policy = this.deps.settings.policy;
+      const items = summaries
+        .filter((s) => evaluate({ agent: agent.compiled, action: 'list', namespace, key: s.key, tier: s.access_tier, approvedScopes: [] }, policy, this.deps.clock()).effect === 'allow')
+        .map((s) => ({ namespace: s.namespace, key: s.key, version: s.version, secret_type: s.secret_type, access_tier: effectiveTier(policy, namespace, s.access_tier), created_at: s.created_at, updated_at: s.updated_at }));
+      await this.record({ actor: `agent:${agent.config.id}`, action: 'list_secrets', namespace, outcome: 'allowed', rule: 'grant:list', reason: `${items.length} of ${summaries.length} items visible` }, started);
+      return { namespace, items, total: items.length };
+    });
+  }
+
+  async listNamespaces(agent: AgentSettings): Promise<ListNamespacesResponse> {
+    return this.run(agent, 'list_namespaces', {}, async (started) => {
+      const all = await this.deps.backend.listNamespaces();
+      const namespaces = all.filter((ns) => agent.compiled.grants.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns)));
+      await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
+      return { namespaces, total: namespaces.length };
+    });
+  }
+
+  /** delete_secret and rotate_secret never act: they say where a human does it. */
+  async requestHumanOperation(agent: AgentSettings, operation: 'delete' | 'rotate', input: { namespace: string; key: string }): Promise<HumanAuthResponse> {
+    const tool = operation === 'delete' ? 'delete_secret' : 'rotate_secret';
+    return this.run(agent, tool, input, async (started) => {
+      const { namespace, key } = validatePath(input.namespace, input.key);
+      const decision = evaluate({ agent: agent.compiled, action: operation, namespace, key, tier: null, approvedScopes: [] }, this.deps.settings.policy, this.deps.clock());
+      await this.record({ actor: `agent:${agent.config.id}`, action: tool, namespace, key, outcome: 'human_auth_required', rule: decision.rule, reason: decision.reason }, started);
+      return { requires_human_auth: true, message: humanAuthMessage(operation, namespace, key, this.deps.settings.config.server.approval_url) };
+    });
+  }
+
+  async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number }): Promise<RequestTokenResponse> {
+    return this.run(agent, 'request_token', {}, async (started) => {
+      const scopes = canonicalScopes(input.scopes);
+      const parsed = scopes.map(parseScope);
+      for (const scope of parsed) {
+        if (scope.action === 'delete' || scope.action === 'rotate') {
+          throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`);
+        }
+      }
+      const ttlText = input.ttl ?? formatTtl(this.deps.settings.tokenDefaultTtlMs);
+      const ttlMs = parseTtl(ttlText);
+      const capMs = Math.min(agent.maxTokenTtlMs, this.deps.settings.tokenMaxTtlMs);
+      if (ttlMs > capMs) throw new AssError('INVALID_ARGUMENT', `ttl ${ttlText} is longer than this agent may hold (${formatTtl(capMs)}). Ask for ${formatTtl(capMs)} or less.`);
+      const actor = `agent:${agent.config.id}`;
+      const covered = parsed.every((req) => agent.compiled.grants.some((g) => scopeCovers(g, req)));
+      if (covered) {
+        const record = await this.deps.state.transact((state) => this.deps.tokens.newRecord({ agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses }, state));
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: record.id, reason: scopes.join(' ') }, started);
+        return { ...(await this.deps.tokens.sign(record)), requires_approval: false, scopes, ttl: ttlText };
+      }
+      // Beyond the standing grants: only a human can say yes, and each approval yields one token.
+      const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, (approval, state) =>
+        this.deps.tokens.newRecord({ agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses, approvalId: approval.id }, state),
+      );
+      if (redeemed) {
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopes.join(' ') }, started);
+        return { ...(await this.deps.tokens.sign(redeemed)), requires_approval: false, scopes, ttl: ttlText };
+      }
+      const rule = this.deps.settings.policy.tiers.critical;
+      const { approval } = await this.deps.approvals.request({
+        kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
+        reason: `request_token for ${scopes.join(' ')} (beyond the agent's grants)`, rule: 'token:beyond-grants',
+        approvers: rule.effect === 'approval' ? rule.approvers : 1, delayMs: rule.effect === 'approval' ? rule.delayMs : 0,
+      });
+      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule: 'token:beyond-grants', approval_id: approval.id, reason: scopes.join(' ') }, started);
+      return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.' };
+    });
+  }
+
+  async approvalStatus(agent: AgentSettings, input: { approval_id: string }): Promise<ApprovalStatusResponse> {
+    return this.run(agent, 'get_approval_status', {}, async (started) => {
+      const view = await this.deps.approvals.viewForAgent(input.approval_id, agent.config.id);
+      const outcome = view.status === 'pending' ? 'approval_pending' : `approval_${view.status === 'approved' ? 'granted' : view.status}`;
+      await this.record({ actor: `agent:${agent.config.id}`, action: 'get_approval_status', outcome, approval_id: view.approval_id }, started);
+      const { approval_id: _id, ...rest } = view;
+      return rest;
+    });
+  }
+
+  // ---- the steps ----
+
+  /** Evaluates policy; approved grants are read only when the tier asks for a human. */
+  private async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null): Promise<Decision> {
+    const { policy } = this.deps.settings;
+    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes: [] as ReturnType<typeof parseScope>[] };
+    const first = evaluate(request, policy, this.deps.clock());
+    if (first.effect !== 'require_approval') return first;
+    const approved = (await this.deps.approvals.activeGrantScopes(agent.config.id)).map(parseScope);
+    return approved.length ? evaluate({ ...request, approvedScopes: approved }, policy, this.deps.clock()) : first;
+  }
+
+  /** Acts on a decision: allow records and returns; anything else records and throws. */
+  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number): Promise<void> {
+    const actor = `agent:${agent.config.id}`;
+    if (decision.effect === 'allow') {
+      await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule }, started);
+      return;
+    }
+    if (decision.effect === 'require_approval') {
+      const scope = `secrets:${action}:${namespace}/${key}`;
+      const { approval } = await this.deps.approvals.request({
+        kind: 'secret_access', agentId: agent.config.id, scopes: [scope], ttlMs: this.deps.settings.grantTtlMs,
+        reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)`, rule: decision.rule,
+        approvers: decision.approval?.approvers ?? 1, delayMs: decision.approval?.delayMs ?? 0,
+      });
+      await this.record({ actor, action: tool, namespace, key, outcome: 'approval_requested', rule: decision.rule, approval_id: approval.id }, started);
+      const where = this.deps.settings.config.server.approval_url;
+      const error = new AssError(
+        'APPROVAL_REQUIRED',
+        `Human approval required. Approval ID: ${approval.id}. Use get_approval_status to check progress, then retry. ` +
+          `A human approves with \`agent-secret-store approvals approve ${approval.id}\`${where ? ` or at ${where}?approval_id=${approval.id}` : ''}.`,
+        { approval_id: approval.id },
+      );
+      audited.add(error);
+      throw error;
+    }
+    await this.denied(agent, tool, namespace, key, decision.rule, decision.reason, started);
+  }
+
+  private async denied(agent: AgentSettings, tool: string, namespace: string, key: string | undefined, rule: string, reason: string, started: number): Promise<never> {
+    await this.record({ actor: `agent:${agent.config.id}`, action: tool, namespace, ...(key ? { key } : {}), outcome: 'denied', rule, reason }, started);
+    const error = new AssError('POLICY_DENIED', `Access denied: ${reason}. This agent's grants do not allow it; a human can change them in the config.`);
+    audited.add(error);
+    throw error;
+  }
+
+  private async record(event: AuditEvent, started: number): Promise<void> {
+    await this.deps.audit.append({ ...event, latency_ms: Math.round((performance.now() - started) * 1000) / 1000 }, this.deps.clock());
+  }
+
+  /**
+   * Wraps a tool call: checks the agent key was not revoked since start, times it, and makes
+   * sure every failure is audited once and leaves as an AssError (unknown ones as INTERNAL
+   * with a correlation id; the original goes to the operator's log, never to the agent).
+   */
+  private async run<T>(agent: AgentSettings, tool: string, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const state = await this.deps.state.read();
+      if (state.revoked_key_hashes.includes(agent.config.key_sha256)) {
+        throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
+      }
+      return await fn(started);
+    } catch (error) {
+      const failure = isAssError(error) ? error : this.internal(error, tool);
+      if (!audited.has(failure) && failure.code !== 'AUDIT_UNAVAILABLE') {
+        const target = safeTarget(input);
+        await this.record({ actor: `agent:${agent.config.id}`, action: tool, ...target, outcome: 'error', error_code: failure.code }, started).catch(() => undefined);
+      }
+      throw failure;
+    }
+  }
+
+  private internal(error: unknown, tool: string): AssError {
+    const correlationId = randomUUID();
+    // Security: log the error's class and a cut message only; the agent gets the id alone.
+    this.deps.logger.error({ correlationId, tool, errorName: (error as Error)?.name, message: String((error as Error)?.message ?? error).slice(0, 200) }, 'unexpected error');
+    return new AssError('INTERNAL', `Internal error (correlation id ${correlationId}). The operator can find it in the server log.`, { correlation_id: correlationId }, { cause: error });
+  }
+}
+
+const rank = (tier: AccessTier): number => ACCESS_TIERS.indexOf(tier);
+
+/** Namespace/key for an audit record, only when they are valid names (never raw input). */
+function safeTarget(input: { namespace?: string; key?: string }): { namespace?: string; key?: string } {
+  try {
+    const namespace = input.namespace !== undefined ? validateNamespace(input.namespace) : undefined;
+    const key = namespace !== undefined && input.key !== undefined ? validatePath(namespace, input.key).key : undefined;
+    return { ...(namespace ? { namespace } : {}), ...(key ? { key } : {}) };
+  } catch {
+    return {};
+  }
+}

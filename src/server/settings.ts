@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { loadConfigFile, zodProblems, type ConfigProblem, type LoadedConfig } from '../config/load.js';
+import type { AgentConfig, Config, TierRuleConfig } from '../config/schema.js';
+import { BACKEND_PATH_FIELDS, BackendConfigSchema, type BackendConfig } from '../adapters/registry.js';
+import { compileAgent, compilePolicy, parseScope, parseTtl, type CompiledAgent, type CompiledPolicy, type TierRuleInput } from '../policy/index.js';
+import type { AccessTier } from '../shared/types.js';
+import { isAssError } from '../shared/errors.js';
+
+/** An agent as the server uses it: config entry plus compiled scopes and limits in ms. */
+export interface AgentSettings {
+  config: AgentConfig;
+  compiled: CompiledAgent;
+  maxTokenTtlMs: number;
+}
+
+/** Everything `serve` and the CLI need, validated as a whole; paths are absolute. */
+export interface Settings {
+  loaded: LoadedConfig;
+  config: Config;
+  backend: BackendConfig;
+  policy: CompiledPolicy;
+  agents: AgentSettings[];
+  dataDir: string;
+  auditPath: string;
+  statePath: string;
+  signingKeyPath: string;
+  pendingTtlMs: number;
+  grantTtlMs: number;
+  tokenMaxTtlMs: number;
+  tokenDefaultTtlMs: number;
+}
+
+function tierRule(rule: TierRuleConfig): TierRuleInput {
+  if (typeof rule === 'string') return { effect: rule };
+  return { effect: rule.effect, approvers: rule.approvers, ...(rule.delay ? { delayMs: parseTtl(rule.delay) } : {}) };
+}
+
+function tierRules(rules: Partial<Record<AccessTier, TierRuleConfig | undefined>>): Partial<Record<AccessTier, TierRuleInput>> {
+  const out: Partial<Record<AccessTier, TierRuleInput>> = {};
+  for (const [tier, rule] of Object.entries(rules)) if (rule !== undefined) out[tier as AccessTier] = tierRule(rule);
+  return out;
+}
+
+/** Runs `fn`; an AssError becomes a problem at `path`, anything else is rethrown. */
+function check<T>(problems: ConfigProblem[], path: (string | number)[], fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch (error) {
+    if (!isAssError(error)) throw error;
+    problems.push({ path, message: error.message });
+    return undefined;
+  }
+}
+
+/**
+ * Loads and validates a config file completely: the top level (zod), the backend block
+ * (the adapter's own zod schema), every scope (the one scope parser) and the policy. All
+ * problems are reported together, each with its YAML path and line. Nothing is connected.
+ */
+export function loadSettings(file: string, env: Record<string, string | undefined> = process.env): Settings {
+  const loaded = loadConfigFile(file, env);
+  const { config } = loaded;
+  const problems: ConfigProblem[] = [];
+
+  const backendResult = BackendConfigSchema.safeParse(config.backend);
+  if (!backendResult.success) problems.push(...zodProblems(backendResult.error as z.ZodError, ['backend']));
+
+  config.agents.forEach((agent, i) => {
+    agent.grants.forEach((scope, j) => check(problems, ['agents', i, 'grants', j], () => parseScope(scope)));
+    agent.deny.forEach((scope, j) => check(problems, ['agents', i, 'deny', j], () => parseScope(scope)));
+  });
+  const seen = new Set<string>();
+  config.agents.forEach((agent, i) => {
+    if (seen.has(agent.id)) problems.push({ path: ['agents', i, 'id'], message: `agent id '${agent.id}' is used twice` });
+    seen.add(agent.id);
+  });
+  const keyHashes = new Set<string>();
+  [...config.agents.map((a, i) => ({ hash: a.key_sha256, path: ['agents', i, 'key_sha256'] })), ...config.admins.map((a, i) => ({ hash: a.key_sha256, path: ['admins', i, 'key_sha256'] }))].forEach(({ hash, path }) => {
+    // Security: one key must never be both an agent's and an admin's.
+    if (keyHashes.has(hash)) problems.push({ path, message: 'this key hash is already used by another agent or admin; every key must be distinct' });
+    keyHashes.add(hash);
+  });
+
+  const policy = check(problems, ['policy'], () =>
+    compilePolicy({
+      defaultTier: config.policy.default_tier,
+      tiers: tierRules(config.policy.tiers) as Record<AccessTier, TierRuleInput>,
+      namespaces: config.policy.namespaces.map((ns) => ({
+        pattern: ns.pattern,
+        ...(ns.default_tier ? { default_tier: ns.default_tier } : {}),
+        ...(ns.tiers ? { tiers: tierRules(ns.tiers) } : {}),
+      })),
+    }),
+  );
+  loaded.fail(problems);
+
+  const backend = backendResult.data!;
+  for (const field of BACKEND_PATH_FIELDS[backend.type] ?? []) {
+    const record = backend as unknown as Record<string, unknown>;
+    if (typeof record[field] === 'string') record[field] = loaded.resolvePath(record[field] as string);
+  }
+  const dataDir = loaded.resolvePath(config.data_dir);
+  return {
+    loaded,
+    config,
+    backend,
+    policy: policy!,
+    agents: config.agents.map((agent) => ({
+      config: agent,
+      compiled: compileAgent({ id: agent.id, grants: agent.grants, deny: agent.deny }),
+      maxTokenTtlMs: parseTtl(agent.limits.max_token_ttl),
+    })),
+    dataDir,
+    auditPath: loaded.resolvePath(config.audit.path.startsWith('/') ? config.audit.path : `${config.data_dir}/${config.audit.path}`),
+    statePath: `${dataDir}/state.json`,
+    signingKeyPath: `${dataDir}/token-signing.key`,
+    pendingTtlMs: parseTtl(config.approvals.pending_ttl),
+    grantTtlMs: parseTtl(config.approvals.grant_ttl),
+    tokenMaxTtlMs: parseTtl(config.tokens.max_ttl),
+    tokenDefaultTtlMs: parseTtl(config.tokens.default_ttl),
+  };
+}

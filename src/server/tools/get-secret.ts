@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { defineTool } from './tool.js';
+import { AccessTierField, KeyField, NamespaceField, SecretTypeField } from './schemas.js';
+
+export const getSecretTool = defineTool({
+  name: 'get_secret',
+  title: 'Get secret',
+  description:
+    'Retrieve a decrypted secret value from the vault. If the secret needs human approval, the error carries an approval ID: ' +
+    'call get_approval_status with it, and retry once it is approved.',
+  inputSchema: z.object({ namespace: NamespaceField, key: KeyField }).strict(),
+  outputSchema: z.object({
+    value: z.string(),
+    secret_type: SecretTypeField,
+    access_tier: AccessTierField,
+    metadata: z.record(z.string(), z.string()),
+    version: z.number().int(),
+  }),
+  // Reads only: it never changes a secret (it may open an approval request for a human).
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  handle: ({ service, agent }, input) => service.getSecret(agent, input),
+});

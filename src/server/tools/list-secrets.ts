@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { defineTool } from './tool.js';
+import { AccessTierField, NamespaceField, SecretTypeField, TimestampField } from './schemas.js';
+
+export const listSecretsTool = defineTool({
+  name: 'list_secrets',
+  title: 'List secrets',
+  description: 'List secret metadata in a namespace (values are never returned).',
+  inputSchema: z.object({ namespace: NamespaceField }).strict(),
+  outputSchema: z.object({
+    namespace: z.string(),
+    items: z.array(
+      z.object({
+        namespace: z.string(),
+        key: z.string(),
+        version: z.number().int(),
+        secret_type: SecretTypeField,
+        access_tier: AccessTierField,
+        created_at: TimestampField,
+        updated_at: TimestampField,
+      }),
+    ),
+    total: z.number().int(),
+  }),
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  handle: ({ service, agent }, input) => service.listSecrets(agent, input),
+});

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { defineTool } from './tool.js';
+
+export const requestTokenTool = defineTool({
+  name: 'request_token',
+  title: 'Request scoped token',
+  description:
+    'Request a scoped short-lived access token, e.g. scopes ["secrets:read:production/gemini/*"], ttl "15m" | "1h" | "24h". ' +
+    'Scopes within the agent\'s grants are issued at once; others need a human: the answer then has requires_approval: true and an approval_id for get_approval_status.',
+  inputSchema: z
+    .object({
+      scopes: z.array(z.string().min(1).max(2048)).min(1).max(20).describe('secrets:<read|write|list|*>:<namespace>/<key>, whole-segment globs * and **'),
+      ttl: z.string().max(16).optional().describe('Optional: "15m", "1h", "24h" etc.'),
+      max_uses: z.number().int().min(1).max(1_000_000).optional().describe('Optional: how many requests the token may make'),
+    })
+    .strict(),
+  outputSchema: z.object({
+    token: z.string().optional(),
+    token_id: z.string().optional(),
+    expires_at: z.string().optional(),
+    requires_approval: z.boolean(),
+    scopes: z.array(z.string()).optional(),
+    ttl: z.string().optional(),
+    approval_id: z.string().optional(),
+    message: z.string().optional(),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  handle: ({ service, agent }, input) => service.requestToken(agent, input),
+});

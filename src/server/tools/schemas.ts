@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
+
+/**
+ * Field schemas shared by the tools. Names are checked for shape here and for grammar by the
+ * policy layer, whose messages say exactly what is allowed.
+ */
+export const NamespaceField = z.string().min(1).max(512).describe('Secret namespace, e.g. "production/gemini"');
+export const KeyField = z.string().min(1).max(128).describe('Secret key, e.g. "GEMINI_API_KEY"');
+export const SecretTypeField = z.enum(SECRET_TYPES);
+export const AccessTierField = z.enum(ACCESS_TIERS);
+export const TimestampField = z.string();
+
+export const HumanAuthOutput = z.object({ requires_human_auth: z.literal(true), message: z.string() });

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { MAX_VALUE_BYTES } from '../../shared/types.js';
+import { defineTool } from './tool.js';
+import { AccessTierField, KeyField, NamespaceField, SecretTypeField, TimestampField } from './schemas.js';
+
+export const setSecretTool = defineTool({
+  name: 'set_secret',
+  title: 'Set secret',
+  description:
+    'Store or update an encrypted secret in the vault. Each write makes a new version. ' +
+    `secret_type: api_key | oauth_token | db_credential | ssh_key | certificate | custom; access_tier: standard | sensitive | critical (a tier can be raised, never lowered). Values up to ${MAX_VALUE_BYTES} bytes.`,
+  inputSchema: z
+    .object({
+      namespace: NamespaceField,
+      key: KeyField,
+      // Length in characters here; the byte limit is checked by the service with a clear message.
+      value: z.string().max(MAX_VALUE_BYTES).describe('The secret value'),
+      secret_type: SecretTypeField.optional(),
+      access_tier: AccessTierField.optional(),
+      metadata: z.record(z.string().max(64), z.string().max(256)).optional().describe('Labels such as {"team": "ml"}; never put secrets here'),
+    })
+    .strict(),
+  outputSchema: z.object({
+    id: z.string(),
+    namespace: z.string(),
+    key: z.string(),
+    version: z.number().int(),
+    secret_type: SecretTypeField,
+    access_tier: AccessTierField,
+    created_at: TimestampField,
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  handle: ({ service, agent }, input) => service.setSecret(agent, input),
+});
