@@ -1,0 +1,246 @@
+/**
+ * The embedded default backend: one AES-256-GCM encrypted file per secret under
+ * `<dir>/secrets/`, each write an atomic replace under a cross-process lock.
+ */
+import { randomUUID } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
+import { AssError, isAssError } from '../../shared/errors.js';
+import { isErrno, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
+import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
+import { verifyKeyCheck } from './crypto.js';
+import type { KeySource } from './key-source.js';
+import { decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
+
+export interface FileBackendOptions {
+  /** Store directory (absolute). */
+  dir: string;
+  keySource: KeySource;
+  /** Newest versions kept per secret; version numbers keep growing. */
+  maxVersions: number;
+  clock?: Clock;
+}
+
+export class FileBackend implements SecretBackend {
+  readonly kind = 'file';
+  readonly capabilities: BackendCapabilities = { versioning: true, checkAndSet: true, softDelete: false };
+  private readonly secretsDir: string;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: FileBackendOptions) {
+    this.secretsDir = path.join(options.dir, 'secrets');
+    this.clock = options.clock ?? systemClock;
+  }
+
+  async get(namespace: string, key: string): Promise<SecretRecord | null> {
+    refuseNul(namespace, key);
+    const stored = await this.read(namespace, key);
+    return stored ? toRecord(namespace, key, stored) : null;
+  }
+
+  async put(write: SecretWrite, options: PutOptions = {}): Promise<SecretSummary> {
+    const { namespace, key } = write;
+    refuseNul(namespace, key);
+    if (Buffer.byteLength(write.value, 'utf8') > MAX_VALUE_BYTES) {
+      throw new AssError('VALUE_TOO_LARGE', `The value for ${namespace}/${key} is larger than ${MAX_VALUE_BYTES} bytes (UTF-8). Store a reference to it instead.`);
+    }
+    const file = this.pathOf(namespace, key);
+    const stored = await withFileLock(file, async () => {
+      const current = await this.read(namespace, key);
+      const newest = current?.versions.at(-1)?.version ?? 0;
+      if (options.expectedVersion !== undefined && options.expectedVersion !== newest) {
+        throw new AssError(
+          'CONFLICT',
+          newest === 0
+            ? `${namespace}/${key} does not exist (expected version ${options.expectedVersion}). Read it again before writing.`
+            : `${namespace}/${key} is at version ${newest}, not ${options.expectedVersion}: someone else wrote it. Read it again before writing.`,
+          { current_version: newest },
+        );
+      }
+      const now = this.clock().toISOString();
+      const next: StoredSecret = {
+        id: current?.id ?? randomUUID(),
+        created_at: current?.created_at ?? now,
+        versions: [
+          ...(current?.versions ?? []),
+          { version: newest + 1, value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: { ...write.metadata }, updated_at: now },
+        ].slice(-this.options.maxVersions),
+      };
+      await this.io('write', () => writeFileAtomic(file, encodeSecretFile(this.options.keySource.key, namespace, key, next)));
+      return next;
+    });
+    return toSummary(namespace, key, stored);
+  }
+
+  async list(namespace: string): Promise<SecretSummary[]> {
+    const out: SecretSummary[] = [];
+    for (const name of await this.fileNames()) {
+      const text = await this.readText(name);
+      if (text === null) continue;
+      const header = this.header(name, text);
+      if (header.namespace !== namespace) continue;
+      out.push(toSummary(header.namespace, header.key, this.decode(header.namespace, header.key, text)));
+    }
+    return out.sort((a, b) => compare(a.key, b.key));
+  }
+
+  async listNamespaces(): Promise<string[]> {
+    const namespaces = new Set<string>();
+    for (const name of await this.fileNames()) {
+      const text = await this.readText(name);
+      if (text === null) continue;
+      const { namespace, key } = this.header(name, text);
+      // Decrypt too, so a damaged file is reported here rather than hidden behind its header.
+      this.decode(namespace, key, text);
+      const parts = namespace.split('/');
+      for (let i = 1; i <= parts.length; i += 1) namespaces.add(parts.slice(0, i).join('/'));
+    }
+    return [...namespaces].sort(compare);
+  }
+
+  async delete(namespace: string, key: string): Promise<boolean> {
+    refuseNul(namespace, key);
+    const file = this.pathOf(namespace, key);
+    return withFileLock(file, () =>
+      this.io('delete', async () => {
+        try {
+          await fs.unlink(file);
+          return true;
+        } catch (error) {
+          if (isErrno(error, 'ENOENT')) return false;
+          throw error;
+        }
+      }),
+    );
+  }
+
+  async health(): Promise<BackendHealth> {
+    try {
+      const probe = path.join(this.options.dir, `.health-probe-${randomUUID()}`);
+      await writeFileAtomic(probe, 'ok\n');
+      await fs.unlink(probe);
+    } catch (error) {
+      return { ok: false, detail: `The store directory is not writable (${errnoCode(error)}).` };
+    }
+    const check = await this.storedKeyCheck();
+    if (check === undefined) return { ok: false, detail: 'The store has no key check (kdf.json / key-check.json missing).' };
+    if (!verifyKeyCheck(this.options.keySource.key, check)) return { ok: false, detail: `The key from ${this.options.keySource.description} does not unlock this store.` };
+    return { ok: true, detail: 'File store writable; key verified.' };
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
+  private pathOf(namespace: string, key: string): string {
+    return path.join(this.secretsDir, secretFileName(namespace, key));
+  }
+
+  private async read(namespace: string, key: string): Promise<StoredSecret | null> {
+    const text = await this.readText(secretFileName(namespace, key));
+    return text === null ? null : this.decode(namespace, key, text);
+  }
+
+  private readText(name: string): Promise<string | null> {
+    return this.io('read', async () => {
+      try {
+        return await fs.readFile(path.join(this.secretsDir, name), 'utf8');
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) return null;
+        throw error;
+      }
+    });
+  }
+
+  private decode(namespace: string, key: string, text: string): StoredSecret {
+    try {
+      return decodeSecretFile(this.options.keySource.key, namespace, key, text);
+    } catch (error) {
+      if (!(error instanceof SecretFileError)) throw error;
+      throw new AssError(
+        'INTEGRITY_ERROR',
+        `The stored secret ${namespace}/${key} failed its integrity check (tampered or truncated file). ` +
+          `Restore it from a backup or have a human delete and set it again; if the store was moved, check that ${this.options.keySource.description} is the key it was written with.`,
+      );
+    }
+  }
+
+  /** Header of a listed file; its name must be the hash of the namespace/key it claims. */
+  private header(name: string, text: string): { namespace: string; key: string } {
+    try {
+      const header = readHeader(text);
+      if (secretFileName(header.namespace, header.key) === name) return header;
+    } catch (error) {
+      if (!(error instanceof SecretFileError)) throw error;
+    }
+    throw new AssError('INTEGRITY_ERROR', `A stored secret file (secrets/${name}) failed its integrity check (unreadable, truncated or renamed). Restore it from a backup or remove it.`);
+  }
+
+  private async fileNames(): Promise<string[]> {
+    // Only hex names are secrets: temp files start with '.', lock dirs end with '.lock'.
+    const names = await this.io('list', () => fs.readdir(this.secretsDir));
+    return names.filter((name) => SECRET_FILE_NAME.test(name));
+  }
+
+  private async storedKeyCheck(): Promise<string | undefined> {
+    for (const file of ['kdf.json', 'key-check.json']) {
+      try {
+        const parsed = JSON.parse(await fs.readFile(path.join(this.options.dir, file), 'utf8')) as { check?: unknown };
+        if (typeof parsed.check === 'string') return parsed.check;
+      } catch {
+        // absent or unreadable: try the other one
+      }
+    }
+    return undefined;
+  }
+
+  /** Runs file-system work, turning raw errors into scrubbed `BACKEND_UNAVAILABLE`. */
+  private async io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (isAssError(error)) throw error;
+      throw new AssError('BACKEND_UNAVAILABLE', `Could not ${what} the file store (${errnoCode(error)}). Check that the store directory exists and is writable by this user.`, {}, { cause: error });
+    }
+  }
+}
+
+function refuseNul(namespace: string, key: string): void {
+  // Security: names become JSON and hashes, never paths, but a NUL has no business in either.
+  if (namespace.includes('\0') || key.includes('\0')) {
+    throw new AssError('INVALID_ARGUMENT', 'A namespace or key must not contain a NUL character.');
+  }
+}
+
+function toSummary(namespace: string, key: string, stored: StoredSecret): SecretSummary {
+  const { value: _value, ...summary } = toRecord(namespace, key, stored);
+  return summary;
+}
+
+function toRecord(namespace: string, key: string, stored: StoredSecret): SecretRecord {
+  const newest = stored.versions.at(-1);
+  if (!newest) throw new AssError('INTEGRITY_ERROR', `The stored secret ${namespace}/${key} has no versions.`);
+  return {
+    namespace,
+    key,
+    value: newest.value,
+    version: newest.version,
+    secret_type: newest.secret_type,
+    access_tier: newest.access_tier,
+    metadata: { ...newest.metadata },
+    created_at: stored.created_at,
+    updated_at: newest.updated_at,
+    id: stored.id,
+  };
+}
+
+/** Code-unit order, the same as `Array.prototype.sort()` without a comparator. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function errnoCode(error: unknown): string {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : 'unknown error';
+}

@@ -1,0 +1,412 @@
+/**
+ * Security properties of the file backend and the durable-file helpers: tamper detection,
+ * key handling, kdf bounds, file modes, no plaintext on disk, lock behaviour.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SecretBackend } from '../../src/adapters/backend.js';
+import { createFileBackend, createKeyFile, loadKeyFile } from '../../src/adapters/file/index.js';
+import { decodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
+import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../../src/shared/durable-file.js';
+import { AssError, isAssError, type ErrorCode } from '../../src/shared/errors.js';
+import type { SecretWrite } from '../../src/shared/types.js';
+
+const posix = process.platform !== 'win32';
+let root: string;
+let storeDir: string;
+let keyFile: string;
+let backend: SecretBackend;
+
+beforeEach(async () => {
+  root = await fs.mkdtemp(path.join(tmpdir(), 'ass-file-sec-'));
+  storeDir = path.join(root, 'store');
+  keyFile = path.join(root, 'store.key');
+  await createKeyFile(keyFile);
+  backend = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile });
+});
+
+afterEach(async () => {
+  await fs.rm(root, { recursive: true, force: true });
+});
+
+function write(namespace: string, key: string, value: string, extra: Partial<SecretWrite> = {}): SecretWrite {
+  return { namespace, key, value, secret_type: 'api_key', access_tier: 'sensitive', metadata: {}, ...extra };
+}
+
+async function caught(promise: Promise<unknown>): Promise<AssError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isAssError(error)) throw new Error(`expected an AssError, got ${String(error)}`);
+  return error;
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<AssError> {
+  const error = await caught(promise);
+  expect(error.code).toBe(code);
+  return error;
+}
+
+function secretPath(namespace: string, key: string): string {
+  return path.join(storeDir, 'secrets', secretFileName(namespace, key));
+}
+
+async function readJsonFile(file: string): Promise<Record<string, string>> {
+  return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, string>;
+}
+
+function flipBase64(text: string, byteIndex = 0): string {
+  const bytes = Buffer.from(text, 'base64');
+  bytes[byteIndex] = (bytes[byteIndex] ?? 0) ^ 0x01;
+  return bytes.toString('base64');
+}
+
+async function allFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await allFiles(full)));
+    else out.push(full);
+  }
+  return out;
+}
+
+describe('tamper detection', () => {
+  const ns = 'production/x';
+  const canary = () => `sk-live-${randomBytes(12).toString('hex')}`;
+
+  const mutations: Record<string, (file: Record<string, string>) => void> = {
+    'iv byte flipped': (f) => (f.iv = flipBase64(f.iv!)),
+    'tag byte flipped': (f) => (f.tag = flipBase64(f.tag!)),
+    'first ciphertext byte flipped': (f) => (f.ciphertext = flipBase64(f.ciphertext!)),
+    'last ciphertext byte flipped': (f) => (f.ciphertext = flipBase64(f.ciphertext!, Buffer.from(f.ciphertext!, 'base64').length - 1)),
+    'header namespace changed': (f) => (f.namespace = 'production/y'),
+    'header key changed': (f) => (f.key = 'KEY2'),
+    'header format changed': (f) => (f.format = 'ass-file-v2'),
+    'iv shortened': (f) => (f.iv = Buffer.from(f.iv!, 'base64').subarray(0, 8).toString('base64')),
+    'tag removed': (f) => delete f.tag,
+  };
+
+  for (const [label, mutate] of Object.entries(mutations)) {
+    it(`${label} -> INTEGRITY_ERROR, no plaintext in the error`, async () => {
+      const value = canary();
+      await backend.put(write(ns, 'KEY', value));
+      const file = secretPath(ns, 'KEY');
+      const json = await readJsonFile(file);
+      mutate(json);
+      await fs.writeFile(file, JSON.stringify(json));
+      const error = await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+      expect(error.message).toContain('The stored secret production/x/KEY failed its integrity check (tampered or truncated file).');
+      expect(JSON.stringify({ message: error.message, details: error.details, stack: error.stack })).not.toContain(value);
+      // A write on top of a damaged file is refused too, rather than silently replacing history.
+      await expectCode(backend.put(write(ns, 'KEY', 'new')), 'INTEGRITY_ERROR');
+      await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+      await expectCode(backend.listNamespaces(), 'INTEGRITY_ERROR');
+    });
+  }
+
+  it('a raw byte flipped anywhere in the file -> INTEGRITY_ERROR', async () => {
+    await backend.put(write(ns, 'KEY', canary()));
+    const file = secretPath(ns, 'KEY');
+    const original = await fs.readFile(file);
+    for (let i = 0; i < original.length; i += Math.max(1, Math.floor(original.length / 40))) {
+      const bytes = Buffer.from(original);
+      bytes[i] = bytes[i]! ^ 0x04;
+      await fs.writeFile(file, bytes);
+      const outcome = await backend.get(ns, 'KEY').then(
+        (record) => record,
+        (e: unknown) => e,
+      );
+      // JSON whitespace or base64 padding may survive a flip; then the value must be intact.
+      if (isAssError(outcome)) expect(outcome.code).toBe('INTEGRITY_ERROR');
+      else expect(outcome).toMatchObject({ version: 1 });
+    }
+  });
+
+  it('a truncated file -> INTEGRITY_ERROR', async () => {
+    await backend.put(write(ns, 'KEY', canary()));
+    const file = secretPath(ns, 'KEY');
+    const original = await fs.readFile(file);
+    for (const length of [0, 1, Math.floor(original.length / 2), original.length - 3]) {
+      await fs.writeFile(file, original.subarray(0, length));
+      await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+    }
+  });
+
+  it("a file copied over another secret's name -> INTEGRITY_ERROR", async () => {
+    await backend.put(write(ns, 'KEY', canary()));
+    await backend.put(write(ns, 'OTHER', canary()));
+    await fs.copyFile(secretPath(ns, 'OTHER'), secretPath(ns, 'KEY'));
+    await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+    await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+  });
+
+  it('a swapped file with its header rewritten is caught by the associated data', async () => {
+    await backend.put(write(ns, 'KEY', canary()));
+    await backend.put(write(ns, 'OTHER', canary()));
+    const other = await readJsonFile(secretPath(ns, 'OTHER'));
+    await fs.writeFile(secretPath(ns, 'KEY'), JSON.stringify({ ...other, key: 'KEY' }));
+    await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+    await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+  });
+
+  it('listing reports garbage files and skips temp files and lock dirs', async () => {
+    await backend.put(write(ns, 'KEY', 'v'));
+    const secrets = path.join(storeDir, 'secrets');
+    await fs.writeFile(path.join(secrets, `.${secretFileName(ns, 'KEY')}.0123abcd.tmp`), 'half-written');
+    await fs.mkdir(path.join(secrets, `${secretFileName(ns, 'ZZZ')}.lock`));
+    expect((await backend.list(ns)).map((s) => s.key)).toEqual(['KEY']);
+    const garbage = secretFileName('elsewhere', 'G');
+    await fs.writeFile(path.join(secrets, garbage), 'not json at all');
+    const error = await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+    expect(error.message).toContain(garbage);
+    await expectCode(backend.listNamespaces(), 'INTEGRITY_ERROR');
+  });
+});
+
+describe('keys and passphrases', () => {
+  it('a wrong key file is refused with a message naming the key file', async () => {
+    await backend.put(write('a', 'K', 'v'));
+    const otherKey = path.join(root, 'other.key');
+    await createKeyFile(otherKey);
+    const error = await expectCode(createFileBackend({ type: 'file', path: storeDir, key_file: otherKey }), 'INTEGRITY_ERROR');
+    expect(error.message).toContain(otherKey);
+    expect(error.message).toMatch(/not the key this store was written with/);
+  });
+
+  it('a wrong key without a key check still names the key source on read', async () => {
+    await backend.put(write('a', 'K', 'v'));
+    await fs.rm(path.join(storeDir, 'key-check.json'));
+    const otherKey = path.join(root, 'other.key');
+    await createKeyFile(otherKey);
+    const wrong = await createFileBackend({ type: 'file', path: storeDir, key_file: otherKey });
+    const error = await expectCode(wrong.get('a', 'K'), 'INTEGRITY_ERROR');
+    expect(error.message).toContain(otherKey);
+  });
+
+  it('a wrong passphrase says "wrong passphrase", not "tampered"', async () => {
+    const dir = path.join(root, 'pp');
+    const good = await createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'right one' });
+    await good.put(write('a', 'K', 'v'));
+    const error = await expectCode(createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'wrong one' }), 'INTEGRITY_ERROR');
+    expect(error.message).toMatch(/^Wrong passphrase: the passphrase in \$PP does not unlock this store/);
+    expect(error.message).not.toMatch(/tampered/);
+    expect(error.message).not.toContain('wrong one');
+    const again = await createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'right one' });
+    expect((await again.get('a', 'K'))?.value).toBe('v');
+  });
+
+  it('a missing passphrase variable is CONFIG_INVALID naming the variable', async () => {
+    const error = await expectCode(createFileBackend({ type: 'file', path: path.join(root, 'pp'), passphrase_env: 'ASS_NOPE' }, {}), 'CONFIG_INVALID');
+    expect(error.message).toContain('ASS_NOPE');
+  });
+
+  it('config needs exactly one of key_file / passphrase_env', async () => {
+    await expectCode(createFileBackend({ type: 'file', path: storeDir }), 'CONFIG_INVALID');
+    await expectCode(createFileBackend({ type: 'file', path: storeDir, key_file: keyFile, passphrase_env: 'X' }, { X: 'p' }), 'CONFIG_INVALID');
+  });
+
+  it('a tampered kdf.json (N=2^40 and other out-of-bounds values) is refused fast', async () => {
+    const dir = path.join(root, 'pp');
+    await createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'pass' });
+    const kdfPath = path.join(dir, 'kdf.json');
+    const original = JSON.parse(await fs.readFile(kdfPath, 'utf8')) as Record<string, unknown>;
+    expect(original).toMatchObject({ N: 2 ** 15, r: 8, p: 1 });
+    const tampered: Array<Record<string, unknown>> = [
+      { N: 2 ** 40 },
+      { N: 2 ** 21 },
+      { N: 3000 },
+      { r: 17 },
+      { p: 5 },
+      { N: 2 ** 20, r: 16 },
+      { salt: randomBytes(8).toString('base64') },
+      { salt: randomBytes(65).toString('base64') },
+      { N: 'big' },
+    ];
+    for (const change of tampered) {
+      await fs.writeFile(kdfPath, JSON.stringify({ ...original, ...change }));
+      const started = performance.now();
+      const error = await expectCode(createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'pass' }), 'INTEGRITY_ERROR');
+      expect(performance.now() - started).toBeLessThan(1000);
+      expect(error.message).toMatch(/kdf\.json/);
+    }
+  });
+
+  it('a passphrase store whose kdf.json vanished is refused instead of re-keyed', async () => {
+    const dir = path.join(root, 'pp');
+    const good = await createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'pass' });
+    await good.put(write('a', 'K', 'v'));
+    await fs.rm(path.join(dir, 'kdf.json'));
+    const error = await expectCode(createFileBackend({ type: 'file', path: dir, passphrase_env: 'PP' }, { PP: 'pass' }), 'INTEGRITY_ERROR');
+    expect(error.message).toMatch(/kdf\.json is missing/);
+  });
+
+  it('createKeyFile refuses to overwrite; loadKeyFile checks length and mode', async () => {
+    await expectCode(createKeyFile(keyFile), 'CONFIG_INVALID');
+    expect((await loadKeyFile(keyFile)).length).toBe(32);
+    const short = path.join(root, 'short.key');
+    await fs.writeFile(short, randomBytes(16), { mode: 0o600 });
+    expect((await expectCode(loadKeyFile(short), 'CONFIG_INVALID')).message).toMatch(/exactly 32 bytes/);
+    if (posix) {
+      await fs.chmod(keyFile, 0o644);
+      const error = await expectCode(loadKeyFile(keyFile), 'CONFIG_INVALID');
+      expect(error.message).toMatch(/readable by group or others \(mode 0644\)/);
+      expect(error.message).toContain(`chmod 600 ${keyFile}`);
+    }
+    await expectCode(loadKeyFile(path.join(root, 'absent.key')), 'CONFIG_INVALID');
+  });
+});
+
+describe('at rest', () => {
+  it.runIf(posix)('files are 0600 and directories 0700', async () => {
+    await backend.put(write('ns', 'K', 'v'));
+    const pp = path.join(root, 'pp');
+    await createFileBackend({ type: 'file', path: pp, passphrase_env: 'PP' }, { PP: 'pass' });
+    const mode = async (p: string) => (await fs.stat(p)).mode & 0o777;
+    expect(await mode(keyFile)).toBe(0o600);
+    expect(await mode(storeDir)).toBe(0o700);
+    expect(await mode(path.join(storeDir, 'secrets'))).toBe(0o700);
+    expect(await mode(secretPath('ns', 'K'))).toBe(0o600);
+    expect(await mode(path.join(storeDir, 'key-check.json'))).toBe(0o600);
+    expect(await mode(path.join(pp, 'kdf.json'))).toBe(0o600);
+    expect(await mode(path.join(pp, 'secrets'))).toBe(0o700);
+  });
+
+  it('no file under the store holds a written value (plain, base64 or hex)', async () => {
+    const canary = `canary-${randomBytes(24).toString('hex')}`;
+    for (let i = 0; i < 3; i += 1) await backend.put(write('prod/app', 'TOKEN', canary, { metadata: { v: String(i) } }));
+    await backend.put(write('prod/app', 'OTHER', `${canary}-2`));
+    const needles = [Buffer.from(canary)];
+    for (let shift = 0; shift < 3; shift += 1) {
+      // Base64 of the canary at each alignment; drop the edges that depend on neighbours.
+      const b64 = Buffer.concat([Buffer.alloc(shift), Buffer.from(canary)]).toString('base64');
+      needles.push(Buffer.from(b64.slice(4, -4)));
+    }
+    needles.push(Buffer.from(Buffer.from(canary).toString('hex')));
+    const files = await allFiles(root);
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const file of files) {
+      const content = await fs.readFile(file);
+      for (const needle of needles) expect(content.includes(needle), `${file} holds the canary`).toBe(false);
+    }
+    expect(JSON.stringify(await backend.list('prod/app'))).not.toContain(canary);
+  });
+
+  it('keeps the newest max_versions versions while version numbers keep growing', async () => {
+    const small = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile, max_versions: 3 });
+    for (let i = 1; i <= 5; i += 1) await small.put(write('ns', 'K', `v${i}`));
+    expect(await small.get('ns', 'K')).toMatchObject({ version: 5, value: 'v5' });
+    const stored = decodeSecretFile(await loadKeyFile(keyFile), 'ns', 'K', await fs.readFile(secretPath('ns', 'K'), 'utf8'));
+    expect(stored.versions.map((v) => [v.version, v.value])).toEqual([
+      [3, 'v3'],
+      [4, 'v4'],
+      [5, 'v5'],
+    ]);
+  });
+
+  it('oversized values are refused before any I/O; NUL in names is refused', async () => {
+    await expectCode(backend.put(write('big', 'K', 'x'.repeat(65_537))), 'VALUE_TOO_LARGE');
+    expect(await fs.readdir(path.join(storeDir, 'secrets'))).toEqual([]);
+    await expectCode(backend.put(write('a\0b', 'K', 'v')), 'INVALID_ARGUMENT');
+    await expectCode(backend.get('a', 'K\0'), 'INVALID_ARGUMENT');
+  });
+
+  it('a check-and-set conflict says what happened', async () => {
+    await backend.put(write('ns', 'K', 'v'));
+    const error = await expectCode(backend.put(write('ns', 'K', 'v'), { expectedVersion: 0 }), 'CONFLICT');
+    expect(error.message).toBe('ns/K is at version 1, not 0: someone else wrote it. Read it again before writing.');
+    expect(error.retryable).toBe(true);
+  });
+
+  it('health reports a key that does not unlock the store', async () => {
+    expect(await backend.health()).toMatchObject({ ok: true });
+    await fs.rm(path.join(storeDir, 'key-check.json'));
+    expect((await backend.health()).ok).toBe(false);
+  });
+});
+
+describe('durable-file helpers', () => {
+  it.runIf(posix)('writeFileAtomic writes with the mode and leaves no temp file; cleans up on failure', async () => {
+    const dir = path.join(root, 'd');
+    await fs.mkdir(dir);
+    const target = path.join(dir, 'f.json');
+    await writeFileAtomic(target, 'one');
+    await writeFileAtomic(target, new Uint8Array([116, 119, 111]), 0o640);
+    expect(await fs.readFile(target, 'utf8')).toBe('two');
+    expect((await fs.stat(target)).mode & 0o777).toBe(0o640);
+    expect(await fs.readdir(dir)).toEqual(['f.json']);
+    const blocked = path.join(dir, 'sub');
+    await fs.mkdir(path.join(blocked, 'child'), { recursive: true });
+    await expect(writeFileAtomic(blocked, 'x')).rejects.toThrow();
+    expect((await fs.readdir(dir)).sort()).toEqual(['f.json', 'sub']);
+  });
+
+  it.runIf(posix)('ensurePrivateDir creates nested dirs 0700 and tightens an existing one', async () => {
+    const nested = path.join(root, 'a', 'b');
+    await ensurePrivateDir(nested);
+    expect((await fs.stat(nested)).mode & 0o777).toBe(0o700);
+    const loose = path.join(root, 'loose');
+    await fs.mkdir(loose, { mode: 0o755 });
+    await fs.chmod(loose, 0o755);
+    await ensurePrivateDir(loose);
+    expect((await fs.stat(loose)).mode & 0o777).toBe(0o700);
+  });
+
+  it('withFileLock serializes concurrent callers in one process and releases after a throw', async () => {
+    const target = path.join(root, 'counter');
+    let active = 0;
+    let maxActive = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        withFileLock(target, async () => {
+          active += 1;
+          maxActive = Math.max(maxActive, active);
+          await fs.writeFile(path.join(root, 'scratch'), String(i));
+          order.push(i);
+          active -= 1;
+        }),
+      ),
+    );
+    expect(maxActive).toBe(1);
+    expect(order).toEqual(Array.from({ length: 25 }, (_, i) => i));
+    await expect(withFileLock(target, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await withFileLock(target, async () => 'free again', { timeoutMs: 2000 })).toBe('free again');
+    await expect(fs.stat(`${target}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('withFileLock times out with BACKEND_UNAVAILABLE while another holder keeps the lock', async () => {
+    const target = path.join(root, 'held');
+    const release = await lockfile.lock(target, { realpath: false, lockfilePath: `${target}.lock` });
+    try {
+      const started = performance.now();
+      const error = await expectCode(withFileLock(target, async () => 'never', { timeoutMs: 300 }), 'BACKEND_UNAVAILABLE');
+      expect(error.message).toMatch(/^Timed out waiting for the lock on the store; another process holds it\./);
+      expect(performance.now() - started).toBeLessThan(5000);
+      // The in-process queue times out too when the holder is one of ours.
+      let unblock!: () => void;
+      const blocker = new Promise<void>((resolve) => (unblock = resolve));
+      const mine = path.join(root, 'mine');
+      const holder = withFileLock(mine, () => blocker);
+      await expectCode(withFileLock(mine, async () => 'never', { timeoutMs: 200 }), 'BACKEND_UNAVAILABLE');
+      unblock();
+      await holder;
+      expect(await withFileLock(mine, async () => 'ok', { timeoutMs: 2000 })).toBe('ok');
+    } finally {
+      await release();
+    }
+  });
+
+  it('withFileLock takes over a stale lock left by a dead process', async () => {
+    const target = path.join(root, 'stale');
+    await fs.mkdir(`${target}.lock`);
+    const old = new Date(Date.now() - 60_000);
+    await fs.utimes(`${target}.lock`, old, old);
+    expect(await withFileLock(target, async () => 'recovered', { timeoutMs: 2000 })).toBe('recovered');
+  });
+});
