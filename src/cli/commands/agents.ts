@@ -1,0 +1,95 @@
+import type { Command } from 'commander';
+import { isMap, isSeq, type YAMLMap } from 'yaml';
+import { TOOL_NAMES } from '../../config/schema.js';
+import { AssError } from '../../shared/errors.js';
+import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
+import { editConfig } from '../config-edit.js';
+import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+function entries(doc: import('yaml').Document, section: 'agents' | 'admins'): YAMLMap[] {
+  const seq = doc.get(section, true);
+  if (seq === undefined) return [];
+  if (!isSeq(seq)) throw new AssError('CONFIG_INVALID', `'${section}' in the config is not a list.`);
+  return seq.items.filter(isMap) as YAMLMap[];
+}
+
+export function registerAgents(program: Command): void {
+  const agents = program.command('agents').description('Manage agent keys (needs the admin key)');
+
+  agents
+    .command('add <id>')
+    .description('Add an agent and print its new key once')
+    .option('--grant <scope>', 'a scope such as secrets:read:production/gemini/* (repeatable)', collect, [])
+    .option('--deny <scope>', 'a scope to deny explicitly (repeatable)', collect, [])
+    .option('--tool <name>', `limit the agent to these tools (repeatable): ${TOOL_NAMES.join(', ')}`, collect)
+    .option('--max-token-ttl <ttl>', 'longest token this agent may hold', '24h')
+    .option('--json', 'print {"agent_id", "agent_key"} as JSON')
+    .action(async (id: string, options: { grant: string[]; deny: string[]; tool?: string[]; maxTokenTtl: string; json?: boolean }, command: Command) => {
+      const global = command.optsWithGlobals<GlobalOptions>();
+      const settings = settingsFor(global);
+      await adminFor(settings);
+      if (settings.config.agents.some((a) => a.id === id)) throw new AssError('CONFLICT', `Agent '${id}' exists. Revoke it first, or choose another id.`);
+      const key = generateAgentKey();
+      await editConfig(settings.loaded.file, (doc) => {
+        const entry: Record<string, unknown> = { id, key_sha256: hashKey(key), grants: options.grant, deny: options.deny, limits: { max_token_ttl: options.maxTokenTtl } };
+        if (options.tool) entry.tools = options.tool;
+        if (!doc.has('agents')) doc.set('agents', doc.createNode([]));
+        doc.addIn(['agents'], doc.createNode(entry));
+      });
+      print(Boolean(options.json), { agent_id: id, agent_key: key }, () => `Added agent '${id}'. Its key is shown once:\n  ${key}`);
+    });
+
+  agents
+    .command('list')
+    .description('List agents with their grants (never keys)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      await adminFor(settings);
+      const rows = settings.config.agents.map((a) => ({ id: a.id, grants: a.grants, deny: a.deny, tools: a.tools ?? 'all', max_token_ttl: a.limits.max_token_ttl }));
+      print(Boolean(options.json), rows, () => rows.map((r) => `${r.id}\n  grants: ${r.grants.join(' ') || '(none)'}${r.deny.length ? `\n  deny:   ${r.deny.join(' ')}` : ''}\n  tools:  ${Array.isArray(r.tools) ? r.tools.join(', ') : r.tools}`).join('\n') || 'No agents.');
+    });
+
+  agents
+    .command('revoke <id>')
+    .description('Remove an agent; its key stops working at once, also in servers already running')
+    .option('--json', 'print JSON')
+    .action(async (id: string, options: { json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      const agent = settings.config.agents.find((a) => a.id === id);
+      if (!agent) throw new AssError('CONFLICT', `No agent '${id}'. \`agents list\` shows them.`);
+      await withRuntime(settings, async (runtime) => {
+        // Revocation list first: running servers consult it on every call.
+        await runtime.state.transact((state) => {
+          if (!state.revoked_key_hashes.includes(agent.key_sha256)) state.revoked_key_hashes.push(agent.key_sha256);
+        });
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${id}` });
+      });
+      await editConfig(settings.loaded.file, (doc) => {
+        const index = entries(doc, 'agents').findIndex((m) => m.get('id') === id);
+        if (index >= 0) doc.deleteIn(['agents', index]);
+      });
+      print(Boolean(options.json), { revoked: id }, () => `Revoked agent '${id}'.`);
+    });
+}
+
+export function registerAdmins(program: Command): void {
+  program
+    .command('admins')
+    .description('Manage admin keys (needs an admin key)')
+    .command('add <id>')
+    .description('Add an admin (a second approver, say) and print the new admin key once')
+    .option('--json', 'print {"admin_id", "admin_key"} as JSON')
+    .action(async (id: string, options: { json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      if (settings.config.admins.some((a) => a.id === id)) throw new AssError('CONFLICT', `Admin '${id}' exists.`);
+      const key = generateAdminKey();
+      await editConfig(settings.loaded.file, (doc) => doc.addIn(['admins'], doc.createNode({ id, key_sha256: hashKey(key) })));
+      await withRuntime(settings, (runtime) => runtime.audit.append({ actor: `admin:${adminId}`, action: 'admins.add', outcome: 'ok', reason: `admin ${id}` }).then(() => undefined));
+      print(Boolean(options.json), { admin_id: id, admin_key: key }, () => `Added admin '${id}'. Its key is shown once:\n  ${key}`);
+    });
+}

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { effectiveTier, validatePath } from '../../policy/index.js';
+import { AssError } from '../../shared/errors.js';
+import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
+import { readStdin } from '../prompt.js';
+
+export function registerSecrets(program: Command): void {
+  const secrets = program.command('secrets').description('Human-only secret operations: delete and rotate (needs the admin key)');
+
+  secrets
+    .command('delete <namespace> <key>')
+    .description('Delete a secret and all its versions (backends with a recovery window keep it recoverable unless --force)')
+    .option('--force', 'skip the backend recovery window (AWS); irreversible')
+    .option('--json', 'print JSON')
+    .action(async (ns: string, k: string, options: { force?: boolean; json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      const { namespace, key } = validatePath(ns, k);
+      await withRuntime(settings, async (runtime) => {
+        const started = performance.now();
+        // Fail closed: the record is written before the secret is touched.
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.delete', namespace, key, outcome: 'allowed', rule: 'human', reason: options.force ? 'forced, no recovery window' : 'requested by a human', latency_ms: performance.now() - started });
+        const deleted = await runtime.backend.delete(namespace, key, { force: Boolean(options.force) });
+        if (!deleted) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'; nothing was deleted.`);
+        print(Boolean(options.json), { deleted: true, namespace, key }, () => `Deleted ${namespace}/${key}.`);
+      });
+    });
+
+  secrets
+    .command('rotate <namespace> <key>')
+    .description('Write a new version of a secret: the new value from stdin, or --generate a random one (never printed)')
+    .option('--generate', 'generate a random value instead of reading stdin')
+    .option('--bytes <n>', 'random bytes for --generate (base64url encoded)', '32')
+    .option('--json', 'print JSON')
+    .action(async (ns: string, k: string, options: { generate?: boolean; bytes: string; json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      const { namespace, key } = validatePath(ns, k);
+      const bytes = Number(options.bytes);
+      if (options.generate && (!Number.isInteger(bytes) || bytes < 16 || bytes > 1024)) throw new AssError('INVALID_ARGUMENT', '--bytes must be a whole number from 16 to 1024.');
+      if (!options.generate && process.stdin.isTTY) throw new AssError('INVALID_ARGUMENT', 'Pipe the new value on stdin (e.g. `printf %s "$NEW" | agent-secret-store secrets rotate ns key`) or pass --generate.');
+      const value = options.generate ? randomBytes(bytes).toString('base64url') : await readStdin();
+      if (!value) throw new AssError('INVALID_ARGUMENT', 'The new value is empty; nothing was changed.');
+      await withRuntime(settings, async (runtime) => {
+        const started = performance.now();
+        const current = await runtime.backend.get(namespace, key);
+        if (!current) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' to rotate. Agents create secrets with set_secret.`);
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.rotate', namespace, key, outcome: 'allowed', rule: 'human', reason: options.generate ? 'generated value' : 'value from stdin', latency_ms: performance.now() - started });
+        const stored = await runtime.backend.put(
+          { namespace, key, value, secret_type: current.secret_type, access_tier: effectiveTier(runtime.settings.policy, namespace, current.access_tier), metadata: current.metadata },
+          { expectedVersion: current.version },
+        );
+        print(Boolean(options.json), { rotated: true, namespace, key, version: stored.version }, () => `Rotated ${namespace}/${key}: now version ${stored.version}.`);
+      });
+    });
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { isAssError } from '../shared/errors.js';
+import { SERVER_VERSION } from '../server/mcp-server.js';
+import { registerAgents, registerAdmins } from './commands/agents.js';
+import { registerApprovals } from './commands/approvals.js';
+import { registerAudit } from './commands/audit.js';
+import { registerInit } from './commands/init.js';
+import { registerSecrets } from './commands/secrets.js';
+import { registerServe } from './commands/serve.js';
+
+const program = new Command('agent-secret-store')
+  .description('Governed access to secrets for AI agents, over MCP. Without a command: serve MCP over stdio.')
+  .version(SERVER_VERSION)
+  .option('--config <path>', 'config file (default: $ASS_CONFIG, else $ASS_HOME/config.yaml, else ~/.agent-secret-store/config.yaml)')
+  .showHelpAfterError()
+  .addHelpText('after', '\nEnvironment: ASS_AGENT_KEY (serve), ASS_ADMIN_KEY (human commands), ASS_CONFIG, ASS_HOME, ASS_LOG_LEVEL.');
+
+registerServe(program);
+registerInit(program);
+registerApprovals(program);
+registerSecrets(program);
+registerAgents(program);
+registerAdmins(program);
+registerAudit(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Clear, one-paragraph errors on stderr; stdout stays clean for the protocol and for --json.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`agent-secret-store: ${error.message}\n`);
+    process.exitCode = 2;
+  } else if (isAssError(error)) {
+    process.stderr.write(`agent-secret-store: ${error.message} [${error.code}]\n`);
+    process.exitCode = error.fault === 'caller' ? 2 : 1;
+  } else {
+    process.stderr.write(`agent-secret-store: unexpected error: ${(error as Error)?.name ?? 'Error'}: ${String((error as Error)?.message ?? error).slice(0, 300)}\n`);
+    process.exitCode = 1;
+  }
+}
