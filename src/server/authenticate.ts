@@ -1,0 +1,24 @@
+import { AssError } from '../shared/errors.js';
+import { ADMIN_KEY_PREFIX, matchKey } from './keys.js';
+import type { AgentSettings, Settings } from './settings.js';
+
+/** Resolves an agent key to its agent (constant-time per entry), or throws UNAUTHENTICATED. */
+export function authenticateAgent(settings: Settings, key: string | undefined): AgentSettings {
+  if (!key) throw new AssError('UNAUTHENTICATED', 'No agent key given. Set ASS_AGENT_KEY (stdio) or send the x-agent-key header (HTTP).');
+  const match = matchKey(key, settings.agents.map((a) => ({ key_sha256: a.config.key_sha256, agent: a })));
+  if (match) return match.agent;
+  // Security: say that an admin key is the wrong kind, but never which admin it belongs to.
+  if (key.startsWith(ADMIN_KEY_PREFIX)) throw new AssError('UNAUTHENTICATED', 'This is an admin key. Agents use an agent key; admin keys are for the human CLI only.');
+  throw new AssError('UNAUTHENTICATED', 'Unknown agent key. Check ASS_AGENT_KEY, or create a key with `agent-secret-store agents add <id>`.');
+}
+
+/** Resolves an admin key to its admin id; agent keys are refused with a clear message. */
+export function authenticateAdmin(settings: Settings, key: string | undefined): string {
+  if (!key) throw new AssError('UNAUTHENTICATED', 'This is a human operation: set ASS_ADMIN_KEY to an admin key (or run it in a terminal to be prompted).');
+  const admin = matchKey(key, settings.config.admins);
+  if (admin) return admin.id;
+  if (matchKey(key, settings.config.agents)) {
+    throw new AssError('UNAUTHENTICATED', 'That is an agent key. Agents can never approve, delete, rotate or manage agents; use an admin key.');
+  }
+  throw new AssError('UNAUTHENTICATED', 'Unknown admin key. Use the admin key printed by `agent-secret-store init` (or `admins add`).');
+}

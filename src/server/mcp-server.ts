@@ -1,0 +1,22 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { registerTools } from './tools/registry.js';
+import type { SecretService } from './secret-service.js';
+import type { AgentSettings } from './settings.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+const INSTRUCTIONS =
+  'agent-secret-store gives this agent governed access to secrets. Use get_secret to read a value. ' +
+  'If it answers that human approval is required, tell the user the approval ID, poll get_approval_status, ' +
+  'and retry get_secret once the status is approved. delete_secret and rotate_secret never act: a human does them. ' +
+  'Never repeat a secret value back to the user unless asked.';
+
+/**
+ * A factory, not module state: one McpServer per session, bound to the agent that session
+ * authenticated as. Transports call it per connection; tests build as many as they like.
+ */
+export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
+  const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly);
+  return server;
+}

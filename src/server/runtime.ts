@@ -1,0 +1,41 @@
+import type { Logger } from 'pino';
+import { createBackend } from '../adapters/registry.js';
+import type { SecretBackend } from '../adapters/backend.js';
+import { Approvals } from '../approvals/approvals.js';
+import { createFileStateStore, type StateStore } from '../approvals/state-store.js';
+import { loadOrCreateSigningKey, Tokens } from '../approvals/tokens.js';
+import { createAuditLog, type AuditLog } from '../audit/audit-log.js';
+import { systemClock, type Clock } from '../shared/types.js';
+import { SecretService } from './secret-service.js';
+import type { Settings } from './settings.js';
+
+/** Everything a server process or a human CLI command works with, built from Settings. */
+export interface Runtime {
+  settings: Settings;
+  backend: SecretBackend;
+  state: StateStore;
+  approvals: Approvals;
+  tokens: Tokens;
+  audit: AuditLog;
+  service: SecretService;
+  clock: Clock;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** Connects the backend and opens the local state; the caller must `close()` it. */
+export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const backend = await createBackend(settings.backend, options.env ?? process.env);
+  try {
+    const state = createFileStateStore(settings.statePath);
+    const approvals = new Approvals(state, clock, settings.pendingTtlMs);
+    const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
+    const audit = createAuditLog(settings.auditPath, clock);
+    const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger });
+    return { settings, backend, state, approvals, tokens, audit, service, clock, logger, close: () => backend.close() };
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+}
