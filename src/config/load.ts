@@ -69,7 +69,12 @@ export function zodProblems(error: z.ZodError, prefix: (string | number)[] = [])
  * Reads a YAML config, interpolates `${ENV}`, and validates the top level with zod.
  * Every problem is reported at once, each with its YAML path and line.
  */
-export function loadConfigFile(file: string, env: Record<string, string | undefined> = process.env): LoadedConfig {
+export function loadConfigFile(
+  file: string,
+  env: Record<string, string | undefined> = process.env,
+  /** Checks that other layers own (backend block, scopes), run on the raw value even when the top level fails. */
+  moreChecks: (raw: unknown) => ConfigProblem[] = () => [],
+): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -96,7 +101,7 @@ export function loadConfigFile(file: string, env: Record<string, string | undefi
   const { value, problems } = interpolateTree(doc.toJS(), env);
   fail(problems);
   const parsed = ConfigSchema.safeParse(value);
-  if (!parsed.success) fail(zodProblems(parsed.error));
+  fail([...(parsed.success ? [] : zodProblems(parsed.error)), ...moreChecks(value)]);
   const config = parsed.data!;
   const base = dirname(resolve(file));
   const resolvePath = (p: string): string => {

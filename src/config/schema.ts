@@ -85,7 +85,7 @@ export const AdminSchema = z
 
 export const ConfigSchema = z
   .object({
-    version: z.literal(1),
+    version: z.literal(1, { error: 'must be 1 (the only config format so far)' }),
     /** Approvals, grants, token state and signing key. Relative paths resolve against the config file's folder. */
     data_dir: z.string().default('.'),
     backend: z.object({ type: z.string() }).passthrough(),

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile, zodProblems, type ConfigProblem, type LoadedConfig } from '../config/load.js';
 import type { AgentConfig, Config, TierRuleConfig } from '../config/schema.js';
@@ -58,29 +59,9 @@ function check<T>(problems: ConfigProblem[], path: (string | number)[], fn: () =
  * problems are reported together, each with its YAML path and line. Nothing is connected.
  */
 export function loadSettings(file: string, env: Record<string, string | undefined> = process.env): Settings {
-  const loaded = loadConfigFile(file, env);
+  const loaded = loadConfigFile(file, env, rawChecks);
   const { config } = loaded;
   const problems: ConfigProblem[] = [];
-
-  const backendResult = BackendConfigSchema.safeParse(config.backend);
-  if (!backendResult.success) problems.push(...zodProblems(backendResult.error as z.ZodError, ['backend']));
-
-  config.agents.forEach((agent, i) => {
-    agent.grants.forEach((scope, j) => check(problems, ['agents', i, 'grants', j], () => parseScope(scope)));
-    agent.deny.forEach((scope, j) => check(problems, ['agents', i, 'deny', j], () => parseScope(scope)));
-  });
-  const seen = new Set<string>();
-  config.agents.forEach((agent, i) => {
-    if (seen.has(agent.id)) problems.push({ path: ['agents', i, 'id'], message: `agent id '${agent.id}' is used twice` });
-    seen.add(agent.id);
-  });
-  const keyHashes = new Set<string>();
-  [...config.agents.map((a, i) => ({ hash: a.key_sha256, path: ['agents', i, 'key_sha256'] })), ...config.admins.map((a, i) => ({ hash: a.key_sha256, path: ['admins', i, 'key_sha256'] }))].forEach(({ hash, path }) => {
-    // Security: one key must never be both an agent's and an admin's.
-    if (keyHashes.has(hash)) problems.push({ path, message: 'this key hash is already used by another agent or admin; every key must be distinct' });
-    keyHashes.add(hash);
-  });
-
   const policy = check(problems, ['policy'], () =>
     compilePolicy({
       defaultTier: config.policy.default_tier,
@@ -92,9 +73,20 @@ export function loadSettings(file: string, env: Record<string, string | undefine
       })),
     }),
   );
+  const keyHashes = new Set<string>();
+  [...config.agents.map((a, i) => ({ hash: a.key_sha256, path: ['agents', i, 'key_sha256'] })), ...config.admins.map((a, i) => ({ hash: a.key_sha256, path: ['admins', i, 'key_sha256'] }))].forEach(({ hash, path }) => {
+    // Security: one key must never be both an agent's and an admin's.
+    if (keyHashes.has(hash)) problems.push({ path, message: 'this key hash is already used by another agent or admin; every key must be distinct' });
+    keyHashes.add(hash);
+  });
+  const seen = new Set<string>();
+  config.agents.forEach((agent, i) => {
+    if (seen.has(agent.id)) problems.push({ path: ['agents', i, 'id'], message: `agent id '${agent.id}' is used twice` });
+    seen.add(agent.id);
+  });
   loaded.fail(problems);
 
-  const backend = backendResult.data!;
+  const backend = BackendConfigSchema.parse(config.backend);
   for (const field of BACKEND_PATH_FIELDS[backend.type] ?? []) {
     const record = backend as unknown as Record<string, unknown>;
     if (typeof record[field] === 'string') record[field] = loaded.resolvePath(record[field] as string);
@@ -111,12 +103,37 @@ export function loadSettings(file: string, env: Record<string, string | undefine
       maxTokenTtlMs: parseTtl(agent.limits.max_token_ttl),
     })),
     dataDir,
-    auditPath: loaded.resolvePath(config.audit.path.startsWith('/') ? config.audit.path : `${config.data_dir}/${config.audit.path}`),
-    statePath: `${dataDir}/state.json`,
-    signingKeyPath: `${dataDir}/token-signing.key`,
+    auditPath: isAbsolute(config.audit.path) ? config.audit.path : resolve(dataDir, config.audit.path),
+    statePath: resolve(dataDir, 'state.json'),
+    signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
     grantTtlMs: parseTtl(config.approvals.grant_ttl),
     tokenMaxTtlMs: parseTtl(config.tokens.max_ttl),
     tokenDefaultTtlMs: parseTtl(config.tokens.default_ttl),
   };
+}
+
+/**
+ * What the top-level schema cannot check, run on the raw value so every problem is reported
+ * in one go: the backend block against its adapter's schema, and every scope.
+ */
+function rawChecks(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const root = (raw ?? {}) as { backend?: unknown; agents?: unknown };
+  if (root.backend !== undefined) {
+    const backend = BackendConfigSchema.safeParse(root.backend);
+    if (!backend.success) problems.push(...zodProblems(backend.error as z.ZodError, ['backend']));
+  }
+  if (Array.isArray(root.agents)) {
+    root.agents.forEach((agent: { grants?: unknown; deny?: unknown }, i) => {
+      for (const field of ['grants', 'deny'] as const) {
+        const list = agent?.[field];
+        if (!Array.isArray(list)) continue;
+        list.forEach((scope, j) => {
+          if (typeof scope === 'string') check(problems, ['agents', i, field, j], () => parseScope(scope));
+        });
+      }
+    });
+  }
+  return problems;
 }

@@ -1,12 +1,46 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { effectiveTier, validatePath } from '../../policy/index.js';
+import { z } from 'zod';
+import { effectiveTier, namespaceDefaultTier, validatePath } from '../../policy/index.js';
+import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { AssError } from '../../shared/errors.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 import { readStdin } from '../prompt.js';
 
+const SecretTypeSchema = z.enum(SECRET_TYPES);
+const AccessTierSchema = z.enum(ACCESS_TIERS);
+
 export function registerSecrets(program: Command): void {
-  const secrets = program.command('secrets').description('Human-only secret operations: delete and rotate (needs the admin key)');
+  const secrets = program.command('secrets').description('Human secret operations: set, delete and rotate (needs the admin key)');
+
+  secrets
+    .command('set <namespace> <key>')
+    .description('Store a secret as a human (value from stdin), at any tier: the way to seed a critical secret')
+    .option('--type <secret_type>', `one of ${SECRET_TYPES.join(', ')}`, 'custom')
+    .option('--tier <access_tier>', `one of ${ACCESS_TIERS.join(', ')} (default: the namespace's default tier)`)
+    .option('--json', 'print JSON')
+    .action(async (ns: string, k: string, options: { type: string; tier?: string; json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      const { namespace, key } = validatePath(ns, k);
+      const secretType = SecretTypeSchema.safeParse(options.type);
+      const tier = options.tier === undefined ? namespaceDefaultTier(settings.policy, namespace) : AccessTierSchema.safeParse(options.tier).data;
+      if (!secretType.success) throw new AssError('INVALID_ARGUMENT', `--type must be one of ${SECRET_TYPES.join(', ')}.`);
+      if (!tier) throw new AssError('INVALID_ARGUMENT', `--tier must be one of ${ACCESS_TIERS.join(', ')}.`);
+      if (process.stdin.isTTY) throw new AssError('INVALID_ARGUMENT', 'Pipe the value on stdin, e.g. `printf %s "$VALUE" | agent-secret-store secrets set ns key`.');
+      const value = await readStdin();
+      if (!value) throw new AssError('INVALID_ARGUMENT', 'The value is empty; nothing was stored.');
+      await withRuntime(settings, async (runtime) => {
+        const started = performance.now();
+        const current = await runtime.backend.get(namespace, key);
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.set', namespace, key, outcome: 'allowed', rule: 'human', reason: `tier ${tier}`, latency_ms: performance.now() - started });
+        const stored = await runtime.backend.put(
+          { namespace, key, value, secret_type: secretType.data, access_tier: tier, metadata: current?.metadata ?? {} },
+          { expectedVersion: current?.version ?? 0 },
+        );
+        print(Boolean(options.json), { namespace, key, version: stored.version, access_tier: tier }, () => `Stored ${namespace}/${key}: version ${stored.version}, ${tier}.`);
+      });
+    });
 
   secrets
     .command('delete <namespace> <key>')
