@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+
+/**
+ * The agent-facing contract, checked in-process (fast) with a real SDK Client. The snapshot of
+ * names and fields makes any schema change a deliberate one (github-mcp-server's habit).
+ */
+describe('tool contract', () => {
+  let env: InProcess;
+  beforeAll(async () => {
+    env = await startInProcess();
+  });
+  afterAll(() => env.close());
+
+  it('lists exactly the eight tools, each with all four annotation hints', async () => {
+    const { tools } = await env.client.listTools();
+    expect(tools.map((t) => t.name)).toEqual([
+      'get_secret', 'set_secret', 'list_secrets', 'list_namespaces', 'delete_secret', 'rotate_secret', 'request_token', 'get_approval_status',
+    ]);
+    for (const tool of tools) {
+      for (const hint of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) {
+        expect(typeof tool.annotations?.[hint], `${tool.name}.${hint}`).toBe('boolean');
+      }
+      expect(tool.outputSchema, tool.name).toBeDefined();
+    }
+  });
+
+  it('keeps the seed\'s input and output fields', async () => {
+    const { tools } = await env.client.listTools();
+    const shape = Object.fromEntries(
+      tools.map((t) => [t.name, { input: Object.keys(t.inputSchema.properties ?? {}).sort(), required: [...(t.inputSchema.required ?? [])].sort(), output: Object.keys(t.outputSchema?.properties ?? {}).sort() }]),
+    );
+    expect(shape).toMatchInlineSnapshot(`
+      {
+        "delete_secret": {
+          "input": [
+            "key",
+            "namespace",
+          ],
+          "output": [
+            "message",
+            "requires_human_auth",
+          ],
+          "required": [
+            "key",
+            "namespace",
+          ],
+        },
+        "get_approval_status": {
+          "input": [
+            "approval_id",
+          ],
+          "output": [
+            "approvals_received",
+            "approvals_required",
+            "effective_at",
+            "expires_at",
+            "resolved_at",
+            "status",
+          ],
+          "required": [
+            "approval_id",
+          ],
+        },
+        "get_secret": {
+          "input": [
+            "key",
+            "namespace",
+          ],
+          "output": [
+            "access_tier",
+            "metadata",
+            "secret_type",
+            "value",
+            "version",
+          ],
+          "required": [
+            "key",
+            "namespace",
+          ],
+        },
+        "list_namespaces": {
+          "input": [],
+          "output": [
+            "namespaces",
+            "total",
+          ],
+          "required": [],
+        },
+        "list_secrets": {
+          "input": [
+            "namespace",
+          ],
+          "output": [
+            "items",
+            "namespace",
+            "total",
+          ],
+          "required": [
+            "namespace",
+          ],
+        },
+        "request_token": {
+          "input": [
+            "max_uses",
+            "scopes",
+            "ttl",
+          ],
+          "output": [
+            "approval_id",
+            "expires_at",
+            "message",
+            "requires_approval",
+            "scopes",
+            "token",
+            "token_id",
+            "ttl",
+          ],
+          "required": [
+            "scopes",
+          ],
+        },
+        "rotate_secret": {
+          "input": [
+            "key",
+            "namespace",
+          ],
+          "output": [
+            "message",
+            "requires_human_auth",
+          ],
+          "required": [
+            "key",
+            "namespace",
+          ],
+        },
+        "set_secret": {
+          "input": [
+            "access_tier",
+            "key",
+            "metadata",
+            "namespace",
+            "secret_type",
+            "value",
+          ],
+          "output": [
+            "access_tier",
+            "created_at",
+            "id",
+            "key",
+            "namespace",
+            "secret_type",
+            "version",
+          ],
+          "required": [
+            "key",
+            "namespace",
+            "value",
+          ],
+        },
+      }
+    `);
+  });
+
+  it('returns structuredContent and the same JSON as text', async () => {
+    const result = await env.client.callTool({ name: 'set_secret', arguments: { namespace: 'production/gemini', key: 'GEMINI_API_KEY', value: 'v1', secret_type: 'api_key', access_tier: 'sensitive', metadata: { team: 'ml' } } });
+    const text = (result.content as { text: string }[])[0]!.text;
+    expect(JSON.parse(text)).toEqual(result.structuredContent);
+    expect(result.structuredContent).toMatchObject({ namespace: 'production/gemini', key: 'GEMINI_API_KEY', version: 1, secret_type: 'api_key', access_tier: 'sensitive' });
+  });
+
+  it('lists metadata only, filtered by the agent\'s list grants', async () => {
+    await env.client.callTool({ name: 'set_secret', arguments: { namespace: 'production/gemini', key: 'OTHER', value: 'v-other' } });
+    const result = await env.client.callTool({ name: 'list_secrets', arguments: { namespace: 'production/gemini' } });
+    expect(JSON.stringify(result)).not.toContain('v-other');
+    expect(result.structuredContent).toMatchObject({ namespace: 'production/gemini', total: 2 });
+  });
+});
+
+describe('tool filtering', () => {
+  it('registers only read-only tools in read-only mode', async () => {
+    const env = await startInProcess({ extraYaml: 'server: { read_only: true }' });
+    try {
+      const names = (await env.client.listTools()).tools.map((t) => t.name);
+      expect(names).toEqual(['get_secret', 'list_secrets', 'list_namespaces', 'delete_secret', 'rotate_secret', 'get_approval_status']);
+      const call = await env.client.callTool({ name: 'set_secret', arguments: { namespace: 'a', key: 'b', value: 'c' } });
+      expect(call.isError).toBe(true);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('honours a per-agent tool allow-list', async () => {
+    const env = await startInProcess({ agentYaml: '    grants: ["secrets:read:**"]\n    tools: [get_secret, get_approval_status]' });
+    try {
+      expect((await env.client.listTools()).tools.map((t) => t.name)).toEqual(['get_secret', 'get_approval_status']);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('approval flow with an injected clock', () => {
+  it('grants a critical read after approval, for the grant ttl only', async () => {
+    const env = await startInProcess();
+    try {
+      await env.runtime.backend.put({ namespace: 'production/stripe', key: 'STRIPE_SECRET_KEY', value: 'sk_live_test', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+      const args = { namespace: 'production/stripe', key: 'STRIPE_SECRET_KEY' };
+      const first = await env.client.callTool({ name: 'get_secret', arguments: args });
+      const text = (first.content as { text: string }[])[0]!.text;
+      expect(text).toMatch(/^Error: Human approval required\. Approval ID: [0-9a-f-]{36}\. Use get_approval_status/);
+      const id = /Approval ID: ([0-9a-f-]{36})/.exec(text)![1]!;
+      await env.runtime.approvals.approve(id, 'admin');
+      const second = await env.client.callTool({ name: 'get_secret', arguments: args });
+      expect(second.structuredContent).toMatchObject({ value: 'sk_live_test', access_tier: 'critical' });
+      env.advance(60 * 60_000);
+      const third = await env.client.callTool({ name: 'get_secret', arguments: args });
+      expect(third.isError).toBe(true);
+      expect((third.content as { text: string }[])[0]!.text).not.toContain(id);
+    } finally {
+      await env.close();
+    }
+  });
+});
