@@ -154,7 +154,7 @@ describe('aws adapter without a peer', () => {
     const leaky = awsError(
       'AccessDeniedException',
       400,
-      'User: arn:aws:iam::123456789012:user/proxy is not authorized to perform: secretsmanager:DescribeSecret on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:agent-secret-store/ns/K-AbC123 (AKIAABCDEFGHIJKLMNOP) https://secretsmanager.us-east-1.amazonaws.com',
+      'User: arn:aws:iam::123456789012:user/proxy is not authorized to perform: secretsmanager:DescribeSecret on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:agent-secret-store/ns/K-AbC123 (AKIAIOSFODNN7EXAMPLE) https://secretsmanager.us-east-1.amazonaws.com',
       'req-7f3c9a',
     );
     const client = {
