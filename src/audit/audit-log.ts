@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir, withFileLock } from '../shared/durable-file.js';
@@ -79,21 +79,25 @@ async function readLastLine(path: string): Promise<string | null> {
 
 export interface AuditLog {
   append(event: AuditEvent, now?: Date): Promise<AuditRecord>;
+  close(): Promise<void>;
   readonly path: string;
 }
 
 /**
  * An append-only, hash-chained JSON-lines log shared by every process (servers and CLI):
- * each append takes the cross-process lock, reads the chain head, and appends one line with
- * fsync. A failed append throws AUDIT_UNAVAILABLE so the caller fails closed.
+ * each append takes the cross-process lock, reads the chain head, and appends one line
+ * (fsync'd when `options.fsync`). A failed append throws AUDIT_UNAVAILABLE so the caller
+ * fails closed.
  */
-export function createAuditLog(path: string, clock: () => Date = () => new Date()): AuditLog {
+export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: { fsync?: boolean } = {}): AuditLog {
   // In-process cache of the head, trusted only while the file is exactly as we left it.
   let cached: { size: number; ino: number; seq: number; hash: string } | null = null;
+  // The append handle stays open between records; reopened if the file was replaced.
+  let handle: FileHandle | null = null;
+  let handleIno = -1;
 
-  async function head(): Promise<{ seq: number; hash: string }> {
-    const info = await stat(path).catch(() => null);
-    if (!info) return { seq: 0, hash: GENESIS };
+  async function head(info: { size: number; ino: number } | null): Promise<{ seq: number; hash: string }> {
+    if (!info || info.size === 0) return { seq: 0, hash: GENESIS };
     if (cached && cached.size === info.size && cached.ino === info.ino) return cached;
     const line = await readLastLine(path);
     if (!line) return { seq: 0, hash: GENESIS };
@@ -101,30 +105,45 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
     return { seq: last.seq, hash: last.hash };
   }
 
+  async function appendHandle(ino: number | undefined): Promise<FileHandle> {
+    if (handle && ino !== undefined && ino === handleIno) return handle;
+    await handle?.close().catch(() => undefined);
+    handle = await open(path, 'a', 0o600);
+    handleIno = (await handle.stat()).ino;
+    return handle;
+  }
+
   async function append(event: AuditEvent, now: Date = clock()): Promise<AuditRecord> {
     try {
       await ensurePrivateDir(dirname(path));
       return await withFileLock(path, async () => {
-        const { seq, hash: prev } = await head();
+        const info = await stat(path).catch(() => null);
+        const { seq, hash: prev } = await head(info);
         const body = { seq: seq + 1, ts: now.toISOString(), prev, ...pick(event) };
         const record: AuditRecord = { ...body, hash: hashRecord(body) };
-        const handle = await open(path, 'a', 0o600);
-        try {
-          await handle.write(`${JSON.stringify(record)}\n`);
-          await handle.sync();
-          const info = await handle.stat();
-          cached = { size: info.size, ino: info.ino, seq: record.seq, hash: record.hash };
-        } finally {
-          await handle.close();
-        }
+        const out = await appendHandle(info?.ino);
+        const line = `${JSON.stringify(record)}\n`;
+        await out.write(line);
+        // The write has reached the kernel either way (a failed write fails the request).
+        // fsync per record costs milliseconds; like Vault's file audit device we leave it
+        // to the operator (`audit.fsync: true`).
+        if (options.fsync) await out.sync();
+        cached = { size: (info?.size ?? 0) + Buffer.byteLength(line), ino: handleIno, seq: record.seq, hash: record.hash };
         return record;
       });
     } catch (error) {
       cached = null;
+      await handle?.close().catch(() => undefined);
+      handle = null;
       // Security: fail closed. The caller must not act (or return a value) without its record.
       throw new AssError('AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was refused. An operator should check the audit log path and disk.', {}, { cause: error });
     }
   }
 
-  return { append, path };
+  async function close(): Promise<void> {
+    await handle?.close().catch(() => undefined);
+    handle = null;
+  }
+
+  return { append, close, path };
 }

@@ -63,6 +63,30 @@ export const TOOL_NAMES = [
   'get_approval_status',
 ] as const;
 
+/**
+ * `serve --http`: one port for SSE, streamable HTTP and the REST API. Fail-closed defaults:
+ * loopback bind, no foreign Origin, 1 MiB bodies, a per-agent rate limit. A non-loopback
+ * `host` is refused unless `allowed_origins` is set; TLS is on when `tls` names a cert and key.
+ */
+export const HttpConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8787),
+    /** Exact origins (`https://app.example.com`) whose browsers may call; the server's own origin is always allowed. */
+    allowed_origins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin such as https://app.example.com (no path)')).default([]),
+    /** Extra Host header values (`name` or `name:port`) besides loopback and the bind address. */
+    allowed_hosts: z.array(z.string().regex(/^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/, 'must be a host name, optionally with :port')).default([]),
+    /** Largest request body in bytes (413 beyond). */
+    body_limit: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+    rate_limit: z
+      .object({ per_minute: z.number().int().min(1).default(1200), burst: z.number().int().min(1).default(200) })
+      .strict()
+      .default({ per_minute: 1200, burst: 200 }),
+    /** PEM files; relative paths resolve against the config file's folder. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+  })
+  .strict();
+
 /** sha256 of a key, lowercase hex. Keys themselves never appear in config. */
 const KeyHashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be the sha256 hex of the key (64 hex digits); `agents add` writes it');
 
@@ -112,7 +136,12 @@ export const ConfigSchema = z
       .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
       .strict()
       .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store' }),
-    audit: z.object({ path: z.string().default('audit.log') }).strict().default({ path: 'audit.log' }),
+    audit: z
+      .object({ path: z.string().default('audit.log'), fsync: z.boolean().default(false) })
+      .strict()
+      .default({ path: 'audit.log', fsync: false }),
+    /** Optional: `serve --http` uses HttpConfigSchema's defaults when absent. */
+    http: HttpConfigSchema.optional(),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
     agents: z.array(AgentSchema).default([]),
   })
@@ -123,3 +152,4 @@ export type Config = z.infer<typeof ConfigSchema>;
 export type AgentConfig = z.infer<typeof AgentSchema>;
 export type AdminConfig = z.infer<typeof AdminSchema>;
 export type TierRuleConfig = z.infer<typeof TierRuleSchema>;
+export type HttpConfig = z.infer<typeof HttpConfigSchema>;
