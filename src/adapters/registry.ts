@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { SecretBackend } from './backend.js';
+import { AwsBackendConfigSchema, createAwsBackend } from './aws/index.js';
 import { FileBackendConfigSchema, createFileBackend } from './file/index.js';
 
 /**
  * Every backend's config schema, as one discriminated union on `type`. Each adapter owns its
  * own block; config is validated here apart from connecting (`createBackend`).
  */
-export const BackendConfigSchema = z.discriminatedUnion('type', [FileBackendConfigSchema]);
+export const BackendConfigSchema = z.discriminatedUnion('type', [FileBackendConfigSchema, AwsBackendConfigSchema]);
 export type BackendConfig = z.infer<typeof BackendConfigSchema>;
 
 /** Fields of each backend block that are file paths, resolved against the config file's folder. */
@@ -16,5 +17,7 @@ export async function createBackend(config: BackendConfig, env: Record<string, s
   switch (config.type) {
     case 'file':
       return createFileBackend(config, env);
+    case 'aws':
+      return createAwsBackend(config, env);
   }
 }

@@ -39,12 +39,12 @@ audit:
 # Humans: their keys approve, deny, delete and rotate. Only hashes are stored.
 admins:
   - id: admin
-    key_sha256: ${input.adminHash}
+    key_sha256: "${input.adminHash}"
 
 # Agents: each key selects one agent (ASS_AGENT_KEY on stdio). Only hashes are stored.
 agents:
   - id: default
-    key_sha256: ${input.agentHash}
+    key_sha256: "${input.agentHash}"
     grants:
       - "secrets:*:**"
     limits:

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -95,5 +95,28 @@ describe('config loading', () => {
     const message = problems(base('policy:\n  tiers:\n    critical: { effect: maybe }\napprovals:\n  pending_ttl: soon'));
     expect(message).toMatch(/policy\.tiers\.critical/);
     expect(message).toMatch(/approvals\.pending_ttl.*duration/);
+  });
+});
+
+describe('config.example.yaml', () => {
+  it('is itself a valid config (the reference cannot drift from the schema)', () => {
+    const settings = loadSettings(join(import.meta.dirname, '..', '..', 'config.example.yaml'), {});
+    expect(settings.backend.type).toBe('file');
+    expect(settings.agents[0]!.config.id).toBe('default');
+  });
+
+  it.each(['vault', 'aws'])('documents a valid %s block', (type) => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'config.example.yaml'), 'utf8');
+    // The commented block starting `# backend:` whose `type:` is this one, uncommented.
+    const blocks = text.split(/\n(?=# backend:\n)/).slice(1);
+    const block = blocks.find((b) => b.includes(`#   type: ${type}`))!;
+    const yaml = block
+      .split('\n')
+      .filter((line) => /^# (backend:|  \S)/.test(line) || /^#   /.test(line))
+      .map((line) => line.replace(/^# /, ''))
+      .filter((line) => !/^\s*#/.test(line))
+      .join('\n');
+    const file = write(base().replace(/backend:\n(?:  .*\n)+/, `${yaml}\n`));
+    expect(loadSettings(file, {}).backend.type).toBe(type);
   });
 });
