@@ -1,0 +1,86 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, fsyncSync, writeSync, closeSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { measure, ms, ratio, table } from './stats.js';
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+
+async function connect(command: string, args: string[], env: Record<string, string>): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StdioClientTransport({ command, args, env: { ...(process.env as Record<string, string>), ...env }, stderr: 'ignore' }));
+  return client;
+}
+
+/** A bare temp + fsync + rename + directory fsync of `size` bytes: what a durable write costs here. */
+function bareDurableWrite(dir: string, size: number): void {
+  const target = join(dir, 'bare.bin');
+  const temp = join(dir, `.bare.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', 0o600);
+  writeSync(fd, randomBytes(size));
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(temp, target);
+  const dirFd = openSync(dir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+}
+
+/** get_secret and set_secret over stdio on the file backend, each beside its baseline. */
+export async function runCoreBench(options: { reads?: number; writes?: number } = {}): Promise<string> {
+  const reads = options.reads ?? 2000;
+  const writes = options.writes ?? 300;
+  const dir = mkdtempSync(join(tmpdir(), 'ass-bench-'));
+  const init = JSON.parse(execFileSync('node', [CLI, 'init', '--dir', join(dir, 'home'), '--json'], { encoding: 'utf8' })) as { config_path: string; agent_key: string };
+  const ours = await connect('node', [CLI, '--config', init.config_path], { ASS_AGENT_KEY: init.agent_key, ASS_LOG_LEVEL: 'warn' });
+  const bare = await connect('node', [join(import.meta.dirname, 'bare-stdio-server.mjs')], {});
+  const value = 'x'.repeat(64);
+  const args = { namespace: 'production/gemini', key: 'GEMINI_API_KEY' };
+  await ours.callTool({ name: 'set_secret', arguments: { ...args, value, secret_type: 'api_key', access_tier: 'sensitive', metadata: { team: 'ml' } } });
+
+  // Interleave the two in rounds so machine noise falls on both alike.
+  const rounds = 4;
+  const oursReads: number[] = [];
+  const bareReads: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const b = await measure(reads / rounds, 50, () => bare.callTool({ name: 'get_secret', arguments: args }));
+    const o = await measure(reads / rounds, 50, async () => {
+      const res = await ours.callTool({ name: 'get_secret', arguments: args });
+      if (res.isError) throw new Error('get_secret failed during the benchmark');
+    });
+    bareReads.push(b.p50, b.p99);
+    oursReads.push(o.p50, o.p99);
+  }
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const readRow = (label: string, xs: number[]) => ({ label, p50: med(xs.filter((_, i) => i % 2 === 0)), p99: med(xs.filter((_, i) => i % 2 === 1)) });
+  const o = readRow('ours', oursReads);
+  const b = readRow('bare', bareReads);
+
+  const bareDir = mkdtempSync(join(tmpdir(), 'ass-bench-bare-'));
+  const wBare = await measure(writes, 10, async () => bareDurableWrite(bareDir, 1024));
+  const before = (await ours.callTool({ name: 'get_secret', arguments: { namespace: 'bench/write', key: 'K' } })).isError ? 0 : 1;
+  let last = 0;
+  const wOurs = await measure(writes, 10, async (i) => {
+    const res = await ours.callTool({ name: 'set_secret', arguments: { namespace: 'bench/write', key: 'K', value: `${i}:${'y'.repeat(1000)}` } });
+    if (res.isError) throw new Error('set_secret failed during the benchmark');
+    last = (res.structuredContent as { version: number }).version;
+  });
+  const lost = writes + 10 - (last - before);
+  await ours.close();
+  await bare.close();
+
+  return [
+    '### Core: stdio, file backend',
+    '',
+    table([
+      ['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99', 'target'],
+      [`get_secret (${reads} calls) vs bare SDK stdio server`, ms(o.p50), ms(b.p50), ratio(o.p50, b.p50), ms(o.p99), ms(b.p99), ratio(o.p99, b.p99), 'p50 ≤ 1.20×'],
+      [`set_secret (${writes} calls, 1 KiB) vs bare temp+fsync+rename`, ms(wOurs.p50), ms(wBare.p50), ratio(wOurs.p50, wBare.p50), ms(wOurs.p99), ms(wBare.p99), ratio(wOurs.p99, wBare.p99), 'p50 ≤ 1.50×'],
+    ]),
+    '',
+    `Lost updates in the set_secret run: ${lost} (final version ${last} after ${writes + 10} writes).`,
+  ].join('\n');
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `npm test`: everything a fresh machine needs, then every test.
+#  1. npm packages (npm ci, from the committed lockfile) when node_modules is missing or stale;
+#  2. the test peers: moto (AWS API), the Python MCP SDK (second MCP client), and a Vault
+#     server built from its Go module (slow the first time; cached outside the repository);
+#  3. the build (dist/, which the end-to-end suites spawn);
+#  4. vitest over test/, then one closing line "N passed, N failed".
+# Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
+# (they name the install script); nothing is skipped silently.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund || exit 1
+fi
+
+peer_status=0
+for script in install-moto.sh install-python-mcp.sh install-vault.sh; do
+  if [ -f "scripts/peers/$script" ]; then
+    step "peer: $script"
+    bash "scripts/peers/$script" || { echo "peer install failed: scripts/peers/$script (its suites will fail and say so)" >&2; peer_status=1; }
+  fi
+done
+
+step "build"
+npm run build || exit 1
+
+step "vitest"
+report="$(mktemp -d)/vitest.json"
+npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
+status=$?
+
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" 2>/dev/null || echo "0 passed, 1 failed"
+if [ "$peer_status" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
+exit $status
