@@ -1,0 +1,158 @@
+import { AssError } from '../../shared/errors.js';
+import type { SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
+import type { VaultClient } from './client.js';
+import { checkCustomMetadata, decodeFields, decodeValue, encodeFields, loosens } from './codec.js';
+import { asIso, asRecord, listKeys, type KvEngine } from './engine.js';
+import { isNotFound } from './errors.js';
+import type { VaultPaths } from './paths.js';
+
+interface Metadata {
+  created_time: string;
+  current_version: number;
+  custom_metadata: Record<string, unknown> | undefined;
+  versions: Record<string, { created_time?: unknown; deletion_time?: unknown; destroyed?: unknown }>;
+}
+
+/**
+ * KV v2: Vault's own versions, check-and-set on every write, our fields in custom_metadata.
+ * Reading never writes (a secret without custom_metadata stays exactly as it is).
+ */
+export class KvV2Engine implements KvEngine {
+  readonly capabilities = { versioning: true, checkAndSet: true, softDelete: false };
+
+  constructor(
+    private readonly client: VaultClient,
+    private readonly paths: VaultPaths,
+    private readonly valueField: string,
+  ) {}
+
+  async read(namespace: string, key: string): Promise<SecretRecord | null> {
+    // Both in parallel: the data read has the value and this version's time, the metadata read
+    // has the time of version 1.
+    const [data, meta] = await Promise.all([
+      this.client.read(this.paths.data(namespace, key)).catch(nullOn404),
+      this.readMetadata(namespace, key),
+    ]);
+    const body = asRecord(asRecord(data)?.data);
+    const version = asRecord(body?.metadata);
+    if (!body || !version || !meta || version.destroyed === true || (typeof version.deletion_time === 'string' && version.deletion_time !== '')) {
+      return null;
+    }
+    const updated = asIso(version.created_time, meta.created_time);
+    return {
+      namespace,
+      key,
+      value: decodeValue(asRecord(body.data), this.valueField),
+      version: typeof version.version === 'number' ? version.version : meta.current_version,
+      ...decodeFields(asRecord(version.custom_metadata) ?? meta.custom_metadata),
+      created_at: createdAt(meta),
+      updated_at: updated,
+      id: this.paths.id(namespace, key),
+    };
+  }
+
+  async summary(namespace: string, key: string): Promise<SecretSummary | null> {
+    const meta = await this.readMetadata(namespace, key);
+    if (!meta || meta.current_version === 0) return null;
+    const current = meta.versions[String(meta.current_version)];
+    if (!current || current.destroyed === true || (typeof current.deletion_time === 'string' && current.deletion_time !== '')) return null;
+    return {
+      namespace,
+      key,
+      version: meta.current_version,
+      ...decodeFields(meta.custom_metadata),
+      created_at: createdAt(meta),
+      updated_at: asIso(current.created_time, meta.created_time),
+      id: this.paths.id(namespace, key),
+    };
+  }
+
+  async write(write: SecretWrite, expectedVersion: number | undefined): Promise<SecretSummary> {
+    const meta = await this.readMetadata(write.namespace, write.key);
+    const current = meta?.current_version ?? 0;
+    if (expectedVersion !== undefined && expectedVersion !== current) {
+      throw conflict(write, expectedVersion, current);
+    }
+    const custom = encodeFields(write, meta?.custom_metadata);
+    checkCustomMetadata(custom);
+    const writeMetadata = () => this.client.write(this.paths.metadata(write.namespace, write.key), { custom_metadata: custom });
+    const writeData = () =>
+      this.client.write(this.paths.data(write.namespace, write.key), {
+        // Security: cas is always sent, so a concurrent writer makes this attempt fail instead
+        // of being silently overwritten.
+        options: { cas: expectedVersion ?? current },
+        data: { [this.valueField]: write.value },
+      });
+    // custom_metadata is not versioned and cannot be written atomically with the data. Order
+    // the two writes so that, between them or if the second fails, the tier in force is never
+    // weaker than both the old and the new one.
+    let written: unknown;
+    if (loosens(decodeFields(meta?.custom_metadata).access_tier, write.access_tier)) {
+      written = await writeData();
+      await writeMetadata();
+    } else {
+      await writeMetadata();
+      written = await writeData();
+    }
+    const stored = asRecord(asRecord(written)?.data);
+    const now = new Date().toISOString();
+    const updated = asIso(stored?.created_time, now);
+    return {
+      namespace: write.namespace,
+      key: write.key,
+      version: typeof stored?.version === 'number' ? stored.version : current + 1,
+      secret_type: write.secret_type,
+      access_tier: write.access_tier,
+      metadata: { ...write.metadata },
+      created_at: meta && current > 0 ? createdAt(meta) : updated,
+      updated_at: updated,
+      id: this.paths.id(write.namespace, write.key),
+    };
+  }
+
+  async children(namespace: string): Promise<string[]> {
+    return listKeys(await this.client.list(this.paths.folder(namespace)).catch(nullOn404));
+  }
+
+  async remove(namespace: string, key: string): Promise<boolean> {
+    const meta = await this.readMetadata(namespace, key);
+    if (!meta) return false;
+    // Deleting the metadata destroys every version (needs `delete` on metadata/, see docs).
+    await this.client.delete(this.paths.metadata(namespace, key));
+    return meta.current_version > 0;
+  }
+
+  private async readMetadata(namespace: string, key: string): Promise<Metadata | null> {
+    const response = await this.client.read(this.paths.metadata(namespace, key)).catch(nullOn404);
+    const data = asRecord(asRecord(response)?.data);
+    if (!data) return null;
+    return {
+      created_time: asIso(data.created_time, new Date(0).toISOString()),
+      current_version: typeof data.current_version === 'number' ? data.current_version : 0,
+      custom_metadata: asRecord(data.custom_metadata),
+      versions: (asRecord(data.versions) ?? {}) as Metadata['versions'],
+    };
+  }
+}
+
+/**
+ * When version 1 was written. Not the metadata's own created_time: for a new secret we write
+ * custom_metadata a moment before version 1 (so the tier is in force before the value exists).
+ * Once Vault has pruned version 1 (max_versions), the metadata's time is the best we have.
+ */
+function createdAt(meta: Metadata): string {
+  return asIso(meta.versions['1']?.created_time, meta.created_time);
+}
+
+function nullOn404(error: unknown): null {
+  if (isNotFound(error)) return null;
+  throw error;
+}
+
+function conflict(write: SecretWrite, expected: number, current: number): AssError {
+  return new AssError(
+    'CONFLICT',
+    `'${write.namespace}/${write.key}' is at version ${current}, not ${expected}. Read it again and retry.`,
+    { expected_version: expected, current_version: current },
+  );
+}
