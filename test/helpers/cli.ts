@@ -64,7 +64,13 @@ async function buildOnce(): Promise<void> {
   }
   try {
     if (isFresh()) return;
-    const result = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
+    // Other engineers edit src/ at the same time: a build caught between two of their saves is
+    // retried once, a few seconds later, before the failure is reported.
+    let result = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
+    if (result.status !== 0) {
+      await new Promise((r) => setTimeout(r, 5_000));
+      result = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
+    }
     if (result.status !== 0) throw new Error(`npm run build failed:\n${result.stdout}\n${result.stderr}`);
   } finally {
     rmSync(lock, { recursive: true, force: true });
