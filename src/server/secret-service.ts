@@ -7,7 +7,7 @@ import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
   canonicalScopes, effectiveTier, evaluate, formatTtl, namespaceDefaultTier, parseScope, parseTtl,
-  scopeCouldMatchIn, scopeCouldMatchUnder, scopeCovers, validateNamespace, validatePath, type Decision,
+  scopeCouldMatchIn, scopeCouldMatchUnder, scopeCovers, scopeMatches, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
@@ -25,6 +25,17 @@ export interface ServiceDeps {
   logger: Logger;
 }
 
+/**
+ * A call made with a scoped token (the REST API): it may do only what the token's scopes
+ * allow, within the agent's own policy; a token issued from a human approval counts as that
+ * approval (its scopes are the approved scopes). Absent for MCP calls, which act as the agent.
+ */
+export interface TokenRestriction {
+  token_id: string;
+  scopes: string[];
+  approval_id?: string;
+}
+
 /** Errors already written to the audit log by the step that raised them. */
 const audited = new WeakSet<object>();
 const CAS_ATTEMPTS = 100;
@@ -38,16 +49,16 @@ const CAS_ATTEMPTS = 100;
 export class SecretService {
   constructor(private readonly deps: ServiceDeps) {}
 
-  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }): Promise<GetSecretResponse> {
+  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }, token?: TokenRestriction): Promise<GetSecretResponse> {
     return this.run(agent, 'get_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
       const record = await this.deps.backend.get(namespace, key);
-      const decision = await this.decide(agent, 'read', namespace, key, record?.access_tier ?? null);
+      const decision = await this.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token);
       // Security: an agent without a grant learns nothing, not even whether the secret exists.
       if (decision.effect === 'allow' && !record) {
         throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
       }
-      await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started);
+      await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started, token);
       const tier = effectiveTier(this.deps.settings.policy, namespace, record!.access_tier);
       return { value: record!.value, secret_type: record!.secret_type, access_tier: tier, metadata: record!.metadata, version: record!.version };
     });
@@ -56,6 +67,7 @@ export class SecretService {
   async setSecret(
     agent: AgentSettings,
     input: { namespace: string; key: string; value: string; secret_type?: SecretType; access_tier?: AccessTier; metadata?: SecretMetadata },
+    token?: TokenRestriction,
   ): Promise<SetSecretResponse> {
     return this.run(agent, 'set_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
@@ -71,9 +83,9 @@ export class SecretService {
         if (currentTier && rank(tier) < rank(currentTier)) {
           throw new AssError('INVALID_ARGUMENT', `'${namespace}/${key}' is ${currentTier}; an agent cannot lower its access tier to ${tier}. Omit access_tier to keep ${currentTier}, or ask a human.`);
         }
-        const decision = await this.decide(agent, 'write', namespace, key, tier);
+        const decision = await this.decide(agent, 'write', namespace, key, tier, token);
         // A retry after a conflict is audited again only if the decision changed.
-        if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started);
+        if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started, token);
         try {
           const stored = await this.deps.backend.put(
             { namespace, key, value: input.value, secret_type: input.secret_type ?? existing?.secret_type ?? 'custom', access_tier: tier, metadata: input.metadata ?? existing?.metadata ?? {} },
@@ -92,26 +104,31 @@ export class SecretService {
     });
   }
 
-  async listSecrets(agent: AgentSettings, input: { namespace: string }): Promise<ListSecretsResponse> {
+  async listSecrets(agent: AgentSettings, input: { namespace: string }, token?: TokenRestriction): Promise<ListSecretsResponse> {
     return this.run(agent, 'list_secrets', input, async (started) => {
       const namespace = validateNamespace(input.namespace);
-      if (!agent.compiled.grants.some((g) => scopeCouldMatchIn(g, 'list', namespace))) {
-        await this.denied(agent, 'list_secrets', namespace, undefined, 'default-deny', `no grant allows listing '${namespace}'`, started);
+      const { tokenScopes, approvedScopes } = restrictionScopes(token);
+      const basis = token?.approval_id ? [...agent.compiled.grants, ...approvedScopes] : agent.compiled.grants;
+      if (!basis.some((g) => scopeCouldMatchIn(g, 'list', namespace)) || (tokenScopes && !tokenScopes.some((t) => scopeCouldMatchIn(t, 'list', namespace)))) {
+        await this.denied(agent, 'list_secrets', namespace, undefined, 'default-deny', `no grant${tokenScopes ? ' in this token' : ''} allows listing '${namespace}'`, started);
       }
       const summaries = await this.deps.backend.list(namespace);
       const policy = this.deps.settings.policy;
       const items = summaries
-        .filter((s) => evaluate({ agent: agent.compiled, action: 'list', namespace, key: s.key, tier: s.access_tier, approvedScopes: [] }, policy, this.deps.clock()).effect === 'allow')
+        .filter((s) => !tokenScopes || tokenScopes.some((t) => scopeMatches(t, 'list', namespace, s.key)))
+        .filter((s) => evaluate({ agent: agent.compiled, action: 'list', namespace, key: s.key, tier: s.access_tier, approvedScopes }, policy, this.deps.clock()).effect === 'allow')
         .map((s) => ({ namespace: s.namespace, key: s.key, version: s.version, secret_type: s.secret_type, access_tier: effectiveTier(policy, namespace, s.access_tier), created_at: s.created_at, updated_at: s.updated_at }));
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_secrets', namespace, outcome: 'allowed', rule: 'grant:list', reason: `${items.length} of ${summaries.length} items visible` }, started);
       return { namespace, items, total: items.length };
     });
   }
 
-  async listNamespaces(agent: AgentSettings): Promise<ListNamespacesResponse> {
+  async listNamespaces(agent: AgentSettings, token?: TokenRestriction): Promise<ListNamespacesResponse> {
     return this.run(agent, 'list_namespaces', {}, async (started) => {
       const all = await this.deps.backend.listNamespaces();
-      const namespaces = all.filter((ns) => agent.compiled.grants.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns)));
+      const { tokenScopes, approvedScopes } = restrictionScopes(token);
+      const visible = (scopes: readonly Scope[], ns: string): boolean => scopes.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns));
+      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && (!tokenScopes || visible(tokenScopes, ns)));
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
       return { namespaces, total: namespaces.length };
     });
@@ -179,21 +196,30 @@ export class SecretService {
 
   // ---- the steps ----
 
-  /** Evaluates policy; approved grants are read only when the tier asks for a human. */
-  private async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null): Promise<Decision> {
+  /**
+   * Evaluates policy; approved grants are read only when the tier asks for a human. With a
+   * token, the access must also match one of the token's scopes; an approved token's scopes
+   * count as approved scopes.
+   */
+  private async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null, token?: TokenRestriction): Promise<Decision> {
     const { policy } = this.deps.settings;
-    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes: [] as ReturnType<typeof parseScope>[] };
+    const { tokenScopes, approvedScopes } = restrictionScopes(token);
+    // Security: a token narrows what the agent may do; it never widens it beyond a human's approval.
+    if (tokenScopes && !tokenScopes.some((s) => scopeMatches(s, action, namespace, key))) {
+      return { effect: 'deny', rule: `token:${token!.token_id}`, tier: effectiveTier(policy, namespace, tier), reason: `the token's scopes do not include secrets:${action}:${namespace}/${key}` };
+    }
+    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes };
     const first = evaluate(request, policy, this.deps.clock());
     if (first.effect !== 'require_approval') return first;
     const approved = (await this.deps.approvals.activeGrantScopes(agent.config.id)).map(parseScope);
-    return approved.length ? evaluate({ ...request, approvedScopes: approved }, policy, this.deps.clock()) : first;
+    return approved.length ? evaluate({ ...request, approvedScopes: [...approvedScopes, ...approved] }, policy, this.deps.clock()) : first;
   }
 
   /** Acts on a decision: allow records and returns; anything else records and throws. */
-  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number): Promise<void> {
+  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number, token?: TokenRestriction): Promise<void> {
     const actor = `agent:${agent.config.id}`;
     if (decision.effect === 'allow') {
-      await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule }, started);
+      await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule, ...(token ? { token_id: token.token_id } : {}) }, started);
       return;
     }
     if (decision.effect === 'require_approval') {
@@ -260,6 +286,13 @@ export class SecretService {
 }
 
 const rank = (tier: AccessTier): number => ACCESS_TIERS.indexOf(tier);
+
+/** A token's scopes parsed (undefined without a token) and the scopes it counts as approved. */
+function restrictionScopes(token: TokenRestriction | undefined): { tokenScopes: Scope[] | undefined; approvedScopes: Scope[] } {
+  if (!token) return { tokenScopes: undefined, approvedScopes: [] };
+  const tokenScopes = token.scopes.map(parseScope);
+  return { tokenScopes, approvedScopes: token.approval_id ? tokenScopes : [] };
+}
 
 /** Namespace/key for an audit record, only when they are valid names (never raw input). */
 function safeTarget(input: { namespace?: string; key?: string }): { namespace?: string; key?: string } {

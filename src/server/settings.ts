@@ -91,6 +91,8 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     const record = backend as unknown as Record<string, unknown>;
     if (typeof record[field] === 'string') record[field] = loaded.resolvePath(record[field] as string);
   }
+  // TLS files, like backend paths, resolve against the config file's folder.
+  if (config.http?.tls) config.http.tls = { cert: loaded.resolvePath(config.http.tls.cert), key: loaded.resolvePath(config.http.tls.key) };
   const dataDir = loaded.resolvePath(config.data_dir);
   return {
     loaded,

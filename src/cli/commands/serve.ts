@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { authenticateAgent } from '../../server/authenticate.js';
+import { resolveHttpOptions } from '../../server/http/options.js';
+import { startHttpServer } from '../../server/http/server.js';
 import { createLogger } from '../../server/logger.js';
 import { openRuntime } from '../../server/runtime.js';
 import { serveStdio } from '../../server/stdio.js';
@@ -8,9 +10,32 @@ import { settingsFor, type GlobalOptions } from '../context.js';
 export function registerServe(program: Command): void {
   program
     .command('serve', { isDefault: true })
-    .description('Serve MCP over stdio for the agent whose key is in ASS_AGENT_KEY (the default command)')
-    .action(async (_options: object, command: Command) => {
+    .description('Serve MCP over stdio for the agent whose key is in ASS_AGENT_KEY (the default command); --http serves SSE, streamable HTTP and REST on one port')
+    .option('--http', 'serve over HTTP instead of stdio: SSE (/sse), streamable HTTP (/mcp), REST (/v1), /healthz, /metrics')
+    .option('--host <host>', 'with --http: address to bind (default: http.host in the config, else 127.0.0.1)')
+    .option('--port <port>', 'with --http: port to bind, 0 for any free port (default: http.port in the config, else 8787)')
+    .action(async (options: { http?: boolean; host?: string; port?: string }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      if (options.http) {
+        // Validate everything (non-loopback bind, TLS files) before opening the backend.
+        const httpOptions = resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) });
+        const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
+        const runtime = await openRuntime(settings, logger);
+        const handle = await startHttpServer(runtime, httpOptions).catch(async (error: unknown) => {
+          await runtime.close();
+          throw error;
+        });
+        // Always on stderr, whatever the log level: scripts and tests read the bound URL from it.
+        process.stderr.write(`agent-secret-store listening on ${handle.url}\n`);
+        const stop = async (): Promise<void> => {
+          await handle.close();
+          await runtime.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+        return;
+      }
       // Refuse to start without a valid key: a client should see the reason on stderr at once.
       const agent = authenticateAgent(settings, process.env.ASS_AGENT_KEY);
       const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);

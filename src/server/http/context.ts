@@ -1,0 +1,82 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import type { VerifiedToken } from '../../approvals/tokens.js';
+import { AssError } from '../../shared/errors.js';
+import { ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX } from '../keys.js';
+import { authenticateAdmin, authenticateAgent } from '../authenticate.js';
+import type { Runtime } from '../runtime.js';
+import type { AgentSettings } from '../settings.js';
+import type { Metrics } from './metrics.js';
+import type { HttpOptions } from './options.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** What every HTTP handler shares: the runtime (one pipeline), options, metrics and the limiter. */
+export interface HttpContext {
+  runtime: Runtime;
+  options: HttpOptions;
+  metrics: Metrics;
+  limiter: RateLimiter;
+  logger: Logger;
+  scheme: 'http' | 'https';
+}
+
+/** `scheme://Host` as the client reached us (Host already checked by the guard). */
+export function baseUrl(ctx: HttpContext, req: IncomingMessage): string {
+  return `${ctx.scheme}://${req.headers.host ?? `${ctx.options.host}:${ctx.options.port}`}`;
+}
+
+/** Where a human approves: `server.approval_url?approval_id=…`, else this server's instructions page. */
+export function approvalPage(ctx: HttpContext, req: IncomingMessage): (id: string) => string {
+  const configured = ctx.runtime.settings.config.server.approval_url;
+  const base = baseUrl(ctx, req);
+  return (id) => (configured ? `${configured}${configured.includes('?') ? '&' : '?'}approval_id=${encodeURIComponent(id)}` : `${base}/approvals/${encodeURIComponent(id)}`);
+}
+
+/**
+ * The agent named by `x-agent-key` on an MCP request. Never read from the query string.
+ * @throws AssError UNAUTHENTICATED (401) when missing or unknown.
+ */
+export function agentFromHeader(ctx: HttpContext, req: IncomingMessage): AgentSettings {
+  const raw = req.headers['x-agent-key'];
+  const key = Array.isArray(raw) ? undefined : raw;
+  if (!key && req.headers.authorization) {
+    throw new AssError('UNAUTHENTICATED', 'MCP over HTTP authenticates with the x-agent-key header, not Authorization: Bearer.');
+  }
+  return authenticateAgent(ctx.runtime.settings, key);
+}
+
+/** Takes one call from the agent's budget, or refuses before anything else runs. */
+export function rateLimit(ctx: HttpContext, agentId: string, transport: string): void {
+  const verdict = ctx.limiter.take(agentId);
+  if (!verdict.ok) {
+    ctx.metrics.observeRateLimited(transport);
+    throw new AssError('RATE_LIMITED', `Too many requests for this agent; retry in ${verdict.retryAfterS}s.`, { retry_after_s: verdict.retryAfterS });
+  }
+}
+
+export type Credential =
+  | { kind: 'agent'; agent: AgentSettings }
+  | { kind: 'token'; agent: AgentSettings; token: VerifiedToken }
+  | { kind: 'admin'; adminId: string };
+
+/**
+ * Resolves `Authorization: Bearer …` on a REST request: an admin key, an agent key or a scoped
+ * token (JWT), told apart by prefix. Keys are matched in constant time; tokens are verified
+ * (signature, expiry, revocation, uses) but a use is not yet counted.
+ * @throws AssError UNAUTHENTICATED (401).
+ */
+export async function credentialFrom(ctx: HttpContext, req: IncomingMessage): Promise<Credential> {
+  const header = req.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!match) {
+    throw new AssError('UNAUTHENTICATED', 'Send Authorization: Bearer <agent key> to POST /v1/tokens, then Authorization: Bearer <token> on the other routes.');
+  }
+  const presented = match[1]!;
+  const settings = ctx.runtime.settings;
+  if (presented.startsWith(ADMIN_KEY_PREFIX)) return { kind: 'admin', adminId: authenticateAdmin(settings, presented) };
+  if (presented.startsWith(AGENT_KEY_PREFIX)) return { kind: 'agent', agent: authenticateAgent(settings, presented) };
+  const token = await ctx.runtime.tokens.verify(presented);
+  const agent = settings.agents.find((a) => a.config.id === token.agent_id);
+  if (!agent) throw new AssError('UNAUTHENTICATED', 'The agent this token was issued to no longer exists.');
+  return { kind: 'token', agent, token };
+}

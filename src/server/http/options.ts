@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { HttpConfigSchema, type HttpConfig } from '../../config/schema.js';
+import { AssError } from '../../shared/errors.js';
+
+/** The HTTP surface's settings, resolved from config plus `serve --http --host --port`. */
+export interface HttpOptions {
+  host: string;
+  port: number;
+  allowedOrigins: string[];
+  allowedHosts: string[];
+  bodyLimit: number;
+  rateLimit: { perMinute: number; burst: number };
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** True for 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare === '::1' || bare === '::ffff:127.0.0.1') return true;
+  return isIP(bare) === 4 && bare.startsWith('127.');
+}
+
+/**
+ * Resolves options and refuses unsafe ones before anything binds.
+ * @throws AssError CONFIG_INVALID for a non-loopback bind without `allowed_origins`, or unreadable TLS files.
+ */
+export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { host?: string; port?: number } = {}): HttpOptions {
+  const http = HttpConfigSchema.parse(config ?? {});
+  const host = overrides.host ?? http.host;
+  const port = overrides.port ?? http.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AssError('CONFIG_INVALID', `--port must be a whole number from 0 to 65535.`);
+  // Security: a server reachable from other machines must say which browser origins it trusts.
+  if (!isLoopbackHost(host) && http.allowed_origins.length === 0) {
+    throw new AssError(
+      'CONFIG_INVALID',
+      `Refusing to listen on non-loopback address '${host}' without http.allowed_origins in the config. ` +
+        'List the origins allowed to call this server (or bind 127.0.0.1 and put a reverse proxy in front).',
+    );
+  }
+  let tls: HttpOptions['tls'];
+  if (http.tls) {
+    try {
+      tls = { cert: readFileSync(http.tls.cert), key: readFileSync(http.tls.key) };
+    } catch (error) {
+      throw new AssError('CONFIG_INVALID', `Cannot read http.tls cert or key (${(error as NodeJS.ErrnoException).code ?? 'error'}). Check the paths in the config.`);
+    }
+  }
+  return {
+    host,
+    port,
+    allowedOrigins: http.allowed_origins.map((o) => o.toLowerCase()),
+    allowedHosts: http.allowed_hosts.map((h) => h.toLowerCase()),
+    bodyLimit: http.body_limit,
+    rateLimit: { perMinute: http.rate_limit.per_minute, burst: http.rate_limit.burst },
+    ...(tls ? { tls } : {}),
+  };
+}

@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AssError, isAssError, type ErrorCode } from '../../shared/errors.js';
+
+/** HTTP status for each error code; the body carries the same code as the MCP result does. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  UNAUTHENTICATED: 401,
+  POLICY_DENIED: 403,
+  APPROVAL_REQUIRED: 403,
+  HUMAN_AUTH_REQUIRED: 403,
+  SECRET_NOT_FOUND: 404,
+  APPROVAL_NOT_FOUND: 404,
+  CONFLICT: 409,
+  VALUE_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  INTEGRITY_ERROR: 500,
+  BACKEND_UNAVAILABLE: 503,
+  AUDIT_UNAVAILABLE: 503,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+};
+
+/** An HTTP-level refusal with an exact status (Host/Origin, body size, routing), not a pipeline error. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+/**
+ * The one place an HTTP error body is made: `{ error: { code, message, retryable, ...details } }`.
+ * Security: only AssError messages and details (already free of values, keys and tokens) and
+ * fixed HttpError texts leave; anything else becomes INTERNAL.
+ */
+export function sendError(res: ServerResponse, error: unknown): number {
+  if (error instanceof HttpError) {
+    sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+    return error.status;
+  }
+  const failure = isAssError(error) ? error : new AssError('INTERNAL', 'Internal error. The operator can find it in the server log.');
+  const status = HTTP_STATUS[failure.code];
+  const headers: Record<string, string> = failure.code === 'RATE_LIMITED' && typeof failure.details.retry_after_s === 'number' ? { 'retry-after': String(failure.details.retry_after_s) } : {};
+  sendJson(res, status, { error: { code: failure.code, message: failure.message, retryable: failure.retryable, ...failure.details } }, headers);
+  return status;
+}
+
+/**
+ * Reads the body up to `limit` bytes. A larger declared or streamed body is refused with 413
+ * before it is buffered.
+ */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Reads and parses a JSON body (empty body → undefined). */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBody(req, limit);
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'INVALID_ARGUMENT', 'The request body is not valid JSON.');
+  }
+}

@@ -1,0 +1,128 @@
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import type { TokenRestriction } from '../secret-service.js';
+import { AssError } from '../../shared/errors.js';
+import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
+import { credentialFrom, rateLimit, type Credential, type HttpContext } from './context.js';
+import { HUMAN_ROUTES } from './rest-admin.js';
+import { body, exact, secretMatch, type RestRoute } from './rest-common.js';
+import { sendJson } from './respond.js';
+import { parseSecretPath } from './secret-path.js';
+
+/** A scoped token's agent and restriction; agent keys and admin keys are refused here. */
+async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ credential: Extract<Credential, { kind: 'token' }>; restriction: TokenRestriction }> {
+  const credential = await credentialFrom(ctx, req);
+  if (credential.kind === 'admin') throw new AssError('POLICY_DENIED', 'Admin keys are for human operations; they do not read or write secrets through the API.');
+  if (credential.kind === 'agent') throw new AssError('UNAUTHENTICATED', 'This route takes a scoped token: exchange the agent key at POST /v1/tokens and send Authorization: Bearer <token>.');
+  rateLimit(ctx, credential.agent.config.id, 'rest');
+  // Security: count the use before acting, so a max_uses token cannot be raced past its limit.
+  await ctx.runtime.tokens.consumeUse(credential.token.token_id);
+  const { token } = credential;
+  return { credential, restriction: { token_id: token.token_id, scopes: token.scopes, ...(token.approval_id ? { approval_id: token.approval_id } : {}) } };
+}
+
+/**
+ * id and timestamps of the version just read or written, for REST clients such as the `ass`
+ * adapter. Security: asked only after the pipeline allowed this exact secret, and only its
+ * metadata is taken (a listing carries no values).
+ */
+async function versionInfo(ctx: HttpContext, namespace: string, key: string, version: number): Promise<Record<string, string>> {
+  try {
+    const summary = (await ctx.runtime.backend.list(namespace)).find((s) => s.key === key && s.version === version);
+    return summary ? { id: summary.id, created_at: summary.created_at, updated_at: summary.updated_at } : {};
+  } catch {
+    return {};
+  }
+}
+
+const TokenRequestSchema = z
+  .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
+  .strict();
+const PutSecretSchema = z
+  .object({
+    value: z.string(),
+    secret_type: z.enum(SECRET_TYPES).optional(),
+    access_tier: z.enum(ACCESS_TIERS).optional(),
+    metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+  })
+  .strict();
+
+const AGENT_ROUTES: RestRoute[] = [
+  {
+    method: 'POST', path: '/v1/tokens', match: exact('/v1/tokens'), operationId: 'requestToken', tool: 'request_token', auth: 'agent_key', body: TokenRequestSchema,
+    summary: 'Exchange the agent key for a scoped, short-lived token (or an approval id when a human must approve)',
+    responses: { '200': 'Token issued', '202': 'Human approval required: approval_id returned', '400': 'Invalid scopes or ttl', '401': 'Missing or unknown agent key' },
+    async handle(ctx, req, res) {
+      const credential = await credentialFrom(ctx, req);
+      if (credential.kind !== 'agent') throw new AssError('UNAUTHENTICATED', 'POST /v1/tokens takes the agent key as Authorization: Bearer <agent key>.');
+      rateLimit(ctx, credential.agent.config.id, 'rest');
+      const input = await body(ctx, req, TokenRequestSchema);
+      const answer = await ctx.runtime.service.requestToken(credential.agent, input);
+      sendJson(res, answer.requires_approval ? 202 : 200, answer);
+    },
+  },
+  {
+    method: 'GET', path: '/v1/secrets', match: exact('/v1/secrets'), operationId: 'listSecrets', tool: 'list_secrets', auth: 'token',
+    query: [{ name: 'namespace', required: true, description: 'Namespace to list (exactly; not its children)' }],
+    summary: 'List secret metadata in a namespace (never values)',
+    responses: { '200': 'Metadata of the visible secrets', '400': 'Missing or invalid namespace', '401': 'Missing or invalid token', '403': 'Not allowed' },
+    async handle(ctx, req, res, _params, url) {
+      const { credential, restriction } = await tokenCall(ctx, req);
+      const namespace = url.searchParams.get('namespace');
+      if (!namespace) throw new AssError('INVALID_ARGUMENT', 'Give the namespace to list: GET /v1/secrets?namespace=<namespace>.');
+      sendJson(res, 200, await ctx.runtime.service.listSecrets(credential.agent, { namespace }, restriction));
+    },
+  },
+  {
+    method: 'GET', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'getSecret', tool: 'get_secret', auth: 'token',
+    summary: 'Read a secret value. {namespace} may span several segments ("production/gemini"); each segment URL-encoded, "/" kept',
+    responses: { '200': 'The value and its metadata', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED with approval_id', '404': 'No such secret' },
+    async handle(ctx, req, res, params) {
+      const { namespace, key } = parseSecretPath(params.path!);
+      const { credential, restriction } = await tokenCall(ctx, req);
+      const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key }, restriction);
+      sendJson(res, 200, { namespace, key, ...answer, ...(await versionInfo(ctx, namespace, key, answer.version)) });
+    },
+  },
+  {
+    method: 'PUT', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'setSecret', tool: 'set_secret', auth: 'token', body: PutSecretSchema,
+    summary: 'Store or update a secret (a new version). {namespace} may span several segments',
+    responses: { '200': 'Stored', '400': 'Invalid input', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED', '413': 'Value or body too large' },
+    async handle(ctx, req, res, params) {
+      const { namespace, key } = parseSecretPath(params.path!);
+      const { credential, restriction } = await tokenCall(ctx, req);
+      const input = await body(ctx, req, PutSecretSchema);
+      const answer = await ctx.runtime.service.setSecret(credential.agent, { namespace, key, ...input }, restriction);
+      sendJson(res, 200, { ...answer, ...(await versionInfo(ctx, namespace, key, answer.version)) });
+    },
+  },
+  {
+    method: 'GET', path: '/v1/namespaces', match: exact('/v1/namespaces'), operationId: 'listNamespaces', tool: 'list_namespaces', auth: 'token',
+    summary: 'List the namespaces visible to this token',
+    responses: { '200': 'Namespaces', '401': 'Missing or invalid token' },
+    async handle(ctx, req, res) {
+      const { credential, restriction } = await tokenCall(ctx, req);
+      sendJson(res, 200, await ctx.runtime.service.listNamespaces(credential.agent, restriction));
+    },
+  },
+  {
+    method: 'GET', path: '/v1/approvals/{id}', match: (p) => (/^\/v1\/approvals\/[^/]+$/.test(p) ? { id: decodeURIComponent(p.slice('/v1/approvals/'.length)) } : null),
+    operationId: 'getApprovalStatus', tool: 'get_approval_status', auth: 'agent_key_or_token',
+    summary: "Status of one of this agent's approval requests (pending | approved | denied | expired); an admin key sees any",
+    responses: { '200': 'Status', '401': 'Missing or invalid credential', '404': 'No such approval for this agent' },
+    async handle(ctx, req, res, params) {
+      const credential = await credentialFrom(ctx, req);
+      if (credential.kind === 'admin') {
+        const found = (await ctx.runtime.approvals.list()).find(({ approval }) => approval.id === params.id);
+        if (!found) throw new AssError('APPROVAL_NOT_FOUND', `No approval request '${params.id}'.`);
+        sendJson(res, 200, { ...found.view, agent_id: found.approval.agent_id, scopes: found.approval.scopes, reason: found.approval.reason });
+        return;
+      }
+      rateLimit(ctx, credential.agent.config.id, 'rest');
+      sendJson(res, 200, await ctx.runtime.service.approvalStatus(credential.agent, { approval_id: params.id! }));
+    },
+  },
+];
+
+/** Every REST route, agent-facing first; human operations need the admin key. */
+export const REST_ROUTES: RestRoute[] = [...AGENT_ROUTES, ...HUMAN_ROUTES];

@@ -1,0 +1,139 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Runtime } from '../runtime.js';
+import { type HttpContext, baseUrl } from './context.js';
+import { checkRequest } from './guard.js';
+import { SseEndpoint, SSE_MESSAGE_PATH } from './mcp-sse.js';
+import { StreamableEndpoint } from './mcp-streamable.js';
+import { Metrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import type { HttpOptions } from './options.js';
+import { RateLimiter } from './rate-limit.js';
+import { HttpError, sendError, sendJson } from './respond.js';
+import { REST_ROUTES } from './rest.js';
+
+export interface HttpServerHandle {
+  /** `http(s)://host:port` actually bound (port 0 resolved). */
+  url: string;
+  port: number;
+  metrics: Metrics;
+  /** Stops accepting, ends every session, closes the server (not the runtime). */
+  close(): Promise<void>;
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * `serve --http`: SSE (`/sse` + `/messages`), streamable HTTP (`/mcp`), REST (`/v1`),
+ * `/healthz` and `/metrics` on one port. Every request passes the Host/Origin guard first;
+ * MCP requests authenticate with `x-agent-key`, REST with `Authorization: Bearer`; tool calls
+ * go through the one SecretService pipeline of `runtime`.
+ */
+export async function startHttpServer(runtime: Runtime, options: HttpOptions): Promise<HttpServerHandle> {
+  const scheme = options.tls ? 'https' : 'http';
+  const metrics = new Metrics();
+  const ctx: HttpContext = { runtime, options, metrics, limiter: new RateLimiter(options.rateLimit.perMinute, options.rateLimit.burst), logger: runtime.logger, scheme };
+  const streamable = new StreamableEndpoint(ctx);
+  const sse = new SseEndpoint(ctx);
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void route(req, res).catch((error: unknown) => {
+      const status = sendError(res, error);
+      if (status >= 500 && !(error instanceof HttpError)) runtime.logger.error({ errorName: (error as Error)?.name, path: safePath(req) }, 'http request failed');
+    });
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://placeholder');
+    const family = familyOf(url.pathname);
+    res.on('finish', () => metrics.observeHttp(family, res.statusCode));
+    checkRequest(req, url, options, scheme);
+    const path = url.pathname;
+    if (path === '/mcp') return streamable.handle(req, res);
+    if (path === '/sse') return sse.open(req, res);
+    if (path === SSE_MESSAGE_PATH) return sse.message(req, res, url);
+    if (req.method === 'GET' && path === '/healthz') {
+      const health = await runtime.backend.health().catch(() => ({ ok: false }));
+      // Security: the backend's detail text stays in the operator's log; callers get ok or not.
+      return sendJson(res, health.ok ? 200 : 503, { status: health.ok ? 'ok' : 'unavailable', backend: runtime.backend.kind });
+    }
+    if (req.method === 'GET' && path === '/metrics') {
+      const approvalsPending = (await runtime.approvals.list()).filter(({ view }) => view.status === 'pending').length;
+      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size } });
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
+    if (req.method === 'GET' && path === '/v1/openapi.json') return sendJson(res, 200, openApiDocument(baseUrl(ctx, req)));
+    if (req.method === 'GET' && /^\/approvals\/[^/]+$/.test(path)) return approvalPage(req, res, path);
+    const matching = REST_ROUTES.map((r) => ({ r, params: r.match(path) })).filter((m) => m.params !== null);
+    const hit = matching.find((m) => m.r.method === req.method);
+    if (!hit) {
+      if (matching.length > 0) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} does not take ${req.method}.`, { allow: [...new Set(matching.map((m) => m.r.method))].join(', ') });
+      throw new HttpError(404, 'ROUTE_NOT_FOUND', 'No such route. See /v1/openapi.json.');
+    }
+    const started = performance.now();
+    try {
+      await hit.r.handle(ctx, req, res, hit.params!, url);
+      metrics.observeCall('rest', hit.r.tool, 'ok', (performance.now() - started) / 1000);
+    } catch (error) {
+      const code = error instanceof HttpError ? error.code : ((error as { code?: string })?.code ?? 'INTERNAL');
+      metrics.observeCall('rest', hit.r.tool, typeof code === 'string' ? code : 'INTERNAL', (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  /** A page for the human: the CLI command, and the dashboard when one is configured. Looks nothing up. */
+  function approvalPage(_req: IncomingMessage, res: ServerResponse, path: string): void {
+    let id: string;
+    try {
+      id = decodeURIComponent(path.slice('/approvals/'.length));
+    } catch {
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'Bad approval id.');
+    }
+    const safe = escapeHtml(id.slice(0, 100));
+    const html = `<!doctype html><meta charset="utf-8"><title>Approve ${safe}</title><h1>Approval request ${safe}</h1>` +
+      `<p>An agent is waiting for a human to approve this request. With the admin key, run:</p>` +
+      `<pre>agent-secret-store approvals approve ${safe}</pre><p>or deny it with <code>agent-secret-store approvals deny ${safe}</code>. ` +
+      `<code>agent-secret-store approvals list</code> shows what it asks for.</p>`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'", 'cache-control': 'no-store' });
+    res.end(html);
+  }
+
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `${scheme}://${hostForUrl}:${address.port}`,
+    port: address.port,
+    metrics,
+    async close() {
+      await Promise.all([streamable.closeAll(), sse.closeAll()]);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+function familyOf(path: string): string {
+  if (path === '/mcp' || path === '/sse' || path === SSE_MESSAGE_PATH || path === '/healthz' || path === '/metrics') return path.slice(1);
+  if (path.startsWith('/v1/')) return 'rest';
+  return 'other';
+}
+
+/** The path without anything after the first namespace segment, for logs. */
+function safePath(req: IncomingMessage): string {
+  return (req.url ?? '').split('?')[0]!.split('/').slice(0, 3).join('/');
+}

@@ -1,0 +1,99 @@
+/** Fail-closed defaults: loopback bind, non-loopback refusal, rate limit before the backend, TLS, /healthz, /metrics. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveHttpOptions } from '../../src/server/http/options.js';
+import { INITIALIZE, MCP_HEADERS, raw, toolCall } from '../helpers/remote-http.js';
+import { makeConfig, REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+
+describe('bind address', () => {
+  it('binds 127.0.0.1 by default', () => {
+    expect(resolveHttpOptions(undefined).host).toBe('127.0.0.1');
+  });
+  it('refuses a non-loopback bind without allowed_origins, accepts it with them', () => {
+    expect(() => resolveHttpOptions(undefined, { host: '0.0.0.0' })).toThrow(/allowed_origins/);
+    expect(() => resolveHttpOptions({ allowed_origins: [] } as never, { host: '192.168.1.10' })).toThrow(/allowed_origins/);
+    expect(resolveHttpOptions({ allowed_origins: ['https://app.example.com'] } as never, { host: '0.0.0.0' }).host).toBe('0.0.0.0');
+    for (const loopback of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(resolveHttpOptions(undefined, { host: loopback }).host).toBe(loopback);
+  });
+  it('`serve --http --host 0.0.0.0` exits with the reason on stderr', async () => {
+    const config = await makeConfig({ agents: [{ id: 'a', grants: [] }] });
+    try {
+      let stderr = '';
+      let status = 0;
+      try {
+        execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', config.configPath, 'serve', '--http', '--host', '0.0.0.0', '--port', '0'], { cwd: REPO_ROOT, stdio: 'pipe', timeout: 30_000 });
+      } catch (error) {
+        status = (error as { status: number }).status;
+        stderr = String((error as { stderr: Buffer }).stderr);
+      }
+      expect(status).toBe(2);
+      expect(stderr).toMatch(/Refusing to listen on non-loopback address '0\.0\.0\.0'/);
+    } finally {
+      await config.cleanup();
+    }
+  });
+});
+
+describe('per-agent rate limit', () => {
+  let server: InProcessServer;
+  let backendCalls = 0;
+  beforeAll(async () => {
+    server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }, { id: 'b', grants: ['secrets:*:b/**'] }], http: { rate_limit: { per_minute: 1, burst: 4 } } });
+    const backend = server.runtime.backend;
+    const get = backend.get.bind(backend);
+    backend.get = async (ns, key) => {
+      backendCalls += 1;
+      return get(ns, key);
+    };
+  });
+  afterAll(async () => server?.close());
+
+  it('answers 429 with Retry-After once the burst is spent, and the refused calls reach no backend', async () => {
+    const init = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a! }, body: INITIALIZE });
+    expect(init.status).toBe(200);
+    const session = init.headers['mcp-session-id'] as string;
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a!, 'mcp-session-id': session }, body: toolCall('get_secret', { namespace: 'a/x', key: 'K' }, 10 + i) });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+        expect(JSON.parse(res.body).error.code).toBe('RATE_LIMITED');
+      }
+    }
+    // burst 4: initialize took one, three calls served, the rest refused.
+    expect(statuses).toEqual([200, 200, 200, 429, 429, 429, 429, 429]);
+    expect(backendCalls).toBe(3);
+    // Another agent has its own budget.
+    const other = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.b! }, body: INITIALIZE });
+    expect(other.status).toBe(200);
+  });
+});
+
+describe('TLS', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ass-tls-'));
+  let server: InProcessServer;
+  beforeAll(async () => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }], http: { tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') } } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  it('serves https when a cert and key are configured', async () => {
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const ca = readFileSync(path.join(dir, 'cert.pem'));
+    expect((await raw({ url: server.url, path: '/healthz', ca })).status).toBe(200);
+    const init = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a! }, body: INITIALIZE, ca });
+    expect(init.status).toBe(200);
+    // Same-origin check uses the https scheme.
+    const origin = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a!, origin: server.url }, body: INITIALIZE, ca });
+    expect(origin.status).toBe(200);
+    const plain = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a!, origin: server.url.replace('https', 'http') }, body: INITIALIZE, ca });
+    expect(plain.status).toBe(403);
+  });
+});
