@@ -1,0 +1,106 @@
+/**
+ * Packaging for `npx`: `npm pack` (with its real `prepack` build) gives a tarball that runs with
+ * `npx -y <tarball> --config <file>` from a clean directory with no node_modules, on a fresh
+ * `init` home, driven by the SDK Client over stdio. npx installs only the runtime dependencies
+ * from the registry, so a dev dependency needed at run time would fail here.
+ *
+ * The pack runs in a private copy of the sources (node_modules linked), so its `rm -rf dist`
+ * never pulls dist/ from under other suites running at the same time.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseEnv, call, REPO_ROOT, tempDir } from '../helpers/cli.js';
+
+const run = promisify(execFile);
+const TIMEOUT = 180_000;
+
+let root: string;
+let tarball: string;
+let packedFiles: string[];
+
+beforeAll(async () => {
+  root = await tempDir('ass-pack-');
+  const source = path.join(root, 'source');
+  await mkdir(source);
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'README.md', 'config.example.yaml', 'LICENSE']) {
+    if (existsSync(path.join(REPO_ROOT, entry))) await cp(path.join(REPO_ROOT, entry), path.join(source, entry), { recursive: true });
+  }
+  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(source, 'node_modules'), 'dir');
+  const out = path.join(root, 'out');
+  await mkdir(out);
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', out], { cwd: source, env: baseEnv(), timeout: TIMEOUT, maxBuffer: 64 * 1024 * 1024 });
+  // npm prints the prepack script's output before the JSON on some versions: take the JSON array.
+  const info = JSON.parse(stdout.slice(stdout.indexOf('\n[') + 1 || stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  tarball = path.join(out, info[0]!.filename);
+  packedFiles = info[0]!.files.map((f) => f.path);
+}, TIMEOUT);
+
+afterAll(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('npm pack → npx -y <tarball>', () => {
+  it('packs compiled JavaScript with a shebang, and no sources, tests or secrets', async () => {
+    expect(existsSync(tarball)).toBe(true);
+    expect(packedFiles).toContain('dist/cli/main.js');
+    expect(packedFiles).toContain('package.json');
+    expect(packedFiles.filter((f) => /^(src|test|bench)\//.test(f) || /\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
+    expect(packedFiles.filter((f) => /(store\.key|\.env|state\.json|audit\.log)$/.test(f))).toEqual([]);
+    const main = await readFile(path.join(root, 'source', 'dist', 'cli', 'main.js'), 'utf8');
+    expect(main.startsWith('#!/usr/bin/env node')).toBe(true);
+    const pkg = JSON.parse(await readFile(path.join(root, 'source', 'package.json'), 'utf8'));
+    expect(pkg.bin['agent-secret-store']).toBe('dist/cli/main.js');
+    // Nothing the CLI imports at run time may be a dev dependency.
+    for (const dev of Object.keys(pkg.devDependencies ?? {})) expect(Object.keys(pkg.dependencies)).not.toContain(dev);
+  });
+
+  it('runs from a clean directory: init, then serve over stdio (list tools, set and get a secret)', async () => {
+    const clean = path.join(root, 'clean');
+    await mkdir(clean);
+    const env = baseEnv({ NODE_PATH: undefined });
+    delete env.NODE_PATH;
+    // The tarball sits in the clean directory and is named relatively: npm 11's `npx` takes an
+    // absolute path to an existing file for a local binary and tries to execute the .tgz itself
+    // ("Permission denied"); `./x.tgz` (or `file:/abs/x.tgz`) is installed as a package.
+    await cp(tarball, path.join(clean, path.basename(tarball)));
+    const spec = `./${path.basename(tarball)}`;
+    const npx = (args: string[], extra: Record<string, string> = {}) =>
+      run('npx', ['-y', spec, ...args], { cwd: clean, env: { ...env, ...extra }, timeout: TIMEOUT, maxBuffer: 16 * 1024 * 1024 });
+
+    // The first call installs the runtime dependencies from the registry.
+    const version = await npx(['--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const init = await npx(['init', '--dir', path.join(clean, 'home'), '--json']);
+    const home = JSON.parse(init.stdout) as { config_path: string; agent_key: string };
+    expect(existsSync(path.join(clean, 'node_modules'))).toBe(false);
+
+    const transport = new StdioClientTransport({
+      command: 'npx',
+      args: ['-y', spec, '--config', home.config_path],
+      env: { ...env, ASS_AGENT_KEY: home.agent_key },
+      cwd: clean,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const client = new Client({ name: 'npx-test', version: '1.0.0' });
+    try {
+      await client.connect(transport, { timeout: TIMEOUT });
+      const { tools } = await client.listTools();
+      expect(tools).toHaveLength(8);
+      const set = await call(client, 'set_secret', { namespace: 'production/gemini', key: 'GEMINI_API_KEY', value: 'from-npx', secret_type: 'api_key' });
+      expect(set, stderr).toMatchObject({ ok: true, data: { version: 1 } });
+      const got = await call(client, 'get_secret', { namespace: 'production/gemini', key: 'GEMINI_API_KEY' });
+      expect(got, stderr).toMatchObject({ ok: true, data: { value: 'from-npx', version: 1, secret_type: 'api_key' } });
+    } finally {
+      await client.close();
+    }
+    expect(stderr).not.toContain('from-npx');
+  }, TIMEOUT * 2);
+});
