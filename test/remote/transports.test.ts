@@ -3,6 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { raw } from '../helpers/remote-http.js';
 import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 let server: InProcessServer;
@@ -64,3 +65,10 @@ for (const kind of ['sse', 'streamable'] as const) {
     });
   });
 }
+
+it('/metrics counts MCP tool calls by transport, tool and outcome', async () => {
+  const res = await raw({ url: server.url, path: '/metrics' });
+  expect(res.body).toMatch(/ass_requests_total\{transport="streamable_http",tool="get_secret",outcome="ok"\} 1/);
+  expect(res.body).toMatch(/ass_requests_total\{transport="sse",tool="get_secret",outcome="POLICY_DENIED"\} 1/);
+  expect(res.body).toMatch(/ass_sessions_active\{transport="streamable_http"\} \d+/);
+});

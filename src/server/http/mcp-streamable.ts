@@ -40,6 +40,9 @@ export class StreamableEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/mcp takes POST, GET and DELETE.', { allow: 'GET, POST, DELETE' });
+    }
     const agent = agentFromHeader(this.ctx, req);
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
@@ -59,13 +62,12 @@ export class StreamableEndpoint {
       await session.transport.handleRequest(req, res, body);
       return;
     }
-    if (req.method === 'GET' || req.method === 'DELETE') {
-      if (!session) throw new HttpError(400, 'INVALID_ARGUMENT', 'The mcp-session-id header is required.');
-      session.lastSeen = Date.now();
-      await session.transport.handleRequest(req, res);
-      return;
+    // GET (the session's stream) and DELETE (end it) need an open session.
+    if (!session) {
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'The mcp-session-id header is required.');
     }
-    throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/mcp takes POST, GET and DELETE.', { allow: 'GET, POST, DELETE' });
+    session.lastSeen = Date.now();
+    await session.transport.handleRequest(req, res);
   }
 
   private async open(agentId: string, req: IncomingMessage): Promise<Session> {
