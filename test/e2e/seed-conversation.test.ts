@@ -276,3 +276,39 @@ describe('pending expiry (approvals.pending_ttl: 2s)', () => {
     }
   });
 });
+
+describe('an approved grant lasts approvals.grant_ttl and no longer', () => {
+  let grantHome: Home;
+  afterAll(() => removeHome(grantHome));
+
+  it('the retry succeeds within the grant, and after it a new approval is needed', async () => {
+    grantHome = await initHome();
+    const seeder = await connectAgent(grantHome.configPath, grantHome.agentKey);
+    try {
+      await setWithApproval(seeder.client, grantHome, { ...STRIPE, value: 'sk_live_grant', access_tier: 'critical' });
+    } finally {
+      await seeder.close();
+    }
+    await setConfig(grantHome.configPath, { 'approvals.grant_ttl': '3s' });
+    const conn = await connectAgent(grantHome.configPath, grantHome.agentKey);
+    try {
+      const id = approvalIdOf((await fails(conn.client, 'get_secret', STRIPE)).error);
+      expect((await admin(grantHome, ['approvals', 'approve', id])).code).toBe(0);
+      const status = await ok(conn.client, 'get_approval_status', { approval_id: id });
+      expect(Date.parse(status.expires_at) - Date.parse(status.resolved_at)).toBe(3_000);
+      expect((await ok(conn.client, 'get_secret', STRIPE)).value).toBe('sk_live_grant');
+      let after: { ok: boolean; error?: string } = { ok: true };
+      const lapsed = await pollUntil(async () => {
+        after = await call(conn.client, 'get_secret', STRIPE);
+        return !after.ok;
+      }, 10_000, 250);
+      expect(lapsed).toBe(true);
+      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(status.expires_at));
+      const next = approvalIdOf(after.error!);
+      expect(next).not.toBe(id);
+      expect(after.error).not.toContain('sk_live_grant');
+    } finally {
+      await conn.close();
+    }
+  });
+});
