@@ -8,8 +8,9 @@
  * never pulls dist/ from under other suites running at the same time.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -23,6 +24,7 @@ const TIMEOUT = 180_000;
 let root: string;
 let tarball: string;
 let packedFiles: string[];
+let npxSpec: string | undefined;
 
 beforeAll(async () => {
   root = await tempDir('ass-pack-');
@@ -43,6 +45,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
+  // Remove this run's npx install (<cache>/_npx/<hash>), found by its unique spec.
+  if (npxSpec) {
+    const cache = (await run('npm', ['config', 'get', 'cache'], { env: baseEnv() })).stdout.trim();
+    const npxDir = path.join(cache, '_npx');
+    for (const entry of existsSync(npxDir) ? await readdir(npxDir) : []) {
+      const manifest = await readFile(path.join(npxDir, entry, 'package.json'), 'utf8').catch(() => '');
+      if (manifest.includes(npxSpec.slice(2))) await rm(path.join(npxDir, entry), { recursive: true, force: true });
+    }
+  }
 });
 
 describe('npm pack → npx -y <tarball>', () => {
@@ -68,8 +79,12 @@ describe('npm pack → npx -y <tarball>', () => {
     // The tarball sits in the clean directory and is named relatively: npm 11's `npx` takes an
     // absolute path to an existing file for a local binary and tries to execute the .tgz itself
     // ("Permission denied"); `./x.tgz` (or `file:/abs/x.tgz`) is installed as a package.
-    await cp(tarball, path.join(clean, path.basename(tarball)));
-    const spec = `./${path.basename(tarball)}`;
+    // A name unique to this run: npx keys its install cache on the spec, and a reused key could
+    // run an older tarball of the same version.
+    const local = `ass-mcp-${randomBytes(6).toString('hex')}.tgz`;
+    await cp(tarball, path.join(clean, local));
+    const spec = `./${local}`;
+    npxSpec = spec;
     const npx = (args: string[], extra: Record<string, string> = {}) =>
       run('npx', ['-y', spec, ...args], { cwd: clean, env: { ...env, ...extra }, timeout: TIMEOUT, maxBuffer: 16 * 1024 * 1024 });
 
