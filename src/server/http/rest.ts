@@ -70,7 +70,14 @@ const AGENT_ROUTES: RestRoute[] = [
       const { credential, restriction } = await tokenCall(ctx, req);
       const namespace = url.searchParams.get('namespace');
       if (!namespace) throw new AssError('INVALID_ARGUMENT', 'Give the namespace to list: GET /v1/secrets?namespace=<namespace>.');
-      sendJson(res, 200, await ctx.runtime.service.listSecrets(credential.agent, { namespace }, restriction));
+      const answer = await ctx.runtime.service.listSecrets(credential.agent, { namespace }, restriction);
+      // id and metadata of the items the pipeline let through (never values), for REST clients.
+      const byKey = new Map((answer.items.length ? await ctx.runtime.backend.list(answer.namespace).catch(() => []) : []).map((s) => [s.key, s]));
+      const items = answer.items.map((i) => {
+        const s = byKey.get(i.key);
+        return s && s.version === i.version ? { ...i, id: s.id, metadata: s.metadata } : i;
+      });
+      sendJson(res, 200, { ...answer, items });
     },
   },
   {

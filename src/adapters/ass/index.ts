@@ -1,0 +1,3 @@
+export { AssBackend, createAssBackend } from './backend.js';
+export { AssBackendConfigSchema, type AssBackendConfig } from './config.js';
+export { RemoteClient } from './http-client.js';
