@@ -1,0 +1,86 @@
+/** Approval in the client: an APPROVAL_REQUIRED answer also elicits the human, when the client declares it can. */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, type ElicitRequest } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+
+const APPROVAL_URL = 'https://approve.example.com/dashboard/approvals';
+let withUrl: InProcessServer;
+let withoutUrl: InProcessServer;
+
+async function seed(server: InProcessServer): Promise<void> {
+  await server.runtime.backend.put({ namespace: 'prod/stripe', key: 'STRIPE_SECRET_KEY', value: 'sk_live_elicit', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+}
+
+beforeAll(async () => {
+  withUrl = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:prod/**'] }], server: { approval_url: APPROVAL_URL } });
+  withoutUrl = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:prod/**'] }] });
+  await seed(withUrl);
+  await seed(withoutUrl);
+});
+afterAll(async () => {
+  await withUrl?.close();
+  await withoutUrl?.close();
+});
+
+async function callWith(server: InProcessServer, kind: 'sse' | 'streamable', elicitation: Record<string, unknown> | undefined) {
+  const client = new Client({ name: 'elicit-test', version: '1.0.0' }, { capabilities: elicitation ? { elicitation } : {} });
+  const elicited: ElicitRequest['params'][] = [];
+  if (elicitation) {
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      elicited.push(request.params);
+      return { action: 'accept' };
+    });
+  }
+  const headers = { 'x-agent-key': server.keys.a! };
+  const transport =
+    kind === 'streamable'
+      ? new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers } })
+      : new SSEClientTransport(new URL(`${server.url}/sse`), { requestInit: { headers }, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
+  await client.connect(transport);
+  const result = (await client.callTool({ name: 'get_secret', arguments: { namespace: 'prod/stripe', key: 'STRIPE_SECRET_KEY' } })) as { isError?: boolean; _meta?: Record<string, { code: string; approval_id: string }> };
+  // The elicitation is sent before the answer; give the client's handler a moment to run.
+  for (let i = 0; i < 50 && elicitation && elicited.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await client.close();
+  const meta = result._meta?.['agent-secret-store/error'];
+  return { result, meta, elicited };
+}
+
+for (const kind of ['streamable', 'sse'] as const) {
+  describe(`elicitation over ${kind}`, () => {
+    it('URL mode to server.approval_url when the client supports URL elicitation', async () => {
+      const { result, meta, elicited } = await callWith(withUrl, kind, { url: {} });
+      expect(result.isError).toBe(true);
+      expect(meta?.code).toBe('APPROVAL_REQUIRED');
+      expect(elicited).toHaveLength(1);
+      expect(elicited[0]).toMatchObject({ mode: 'url', url: `${APPROVAL_URL}?approval_id=${meta!.approval_id}`, elicitationId: expect.any(String) });
+      expect(elicited[0]!.message).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+      expect(JSON.stringify(elicited)).not.toContain('sk_live_elicit');
+    });
+
+    it("URL mode to this server's approval page when no approval_url is configured", async () => {
+      const { meta, elicited } = await callWith(withoutUrl, kind, { url: {} });
+      expect(elicited).toHaveLength(1);
+      const url = (elicited[0] as { url: string }).url;
+      expect(url).toBe(`${withoutUrl.url}/approvals/${meta!.approval_id}`);
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+    });
+
+    it('form mode with the CLI command when the client supports only forms', async () => {
+      const { meta, elicited } = await callWith(withoutUrl, kind, { form: {} });
+      expect(elicited).toHaveLength(1);
+      expect(elicited[0]).toMatchObject({ mode: 'form' });
+      expect(elicited[0]!.message).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+    });
+
+    it('nothing is elicited when the client did not declare elicitation', async () => {
+      const { meta, elicited } = await callWith(withoutUrl, kind, undefined);
+      expect(meta?.code).toBe('APPROVAL_REQUIRED');
+      expect(elicited).toHaveLength(0);
+    });
+  });
+}
