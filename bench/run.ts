@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
+import { runExternalBench } from './external.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run, as a ratio,
@@ -9,5 +10,7 @@ const sections: string[] = [
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
   '',
   await runCoreBench(),
+  '',
+  await runExternalBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

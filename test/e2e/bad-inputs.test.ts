@@ -45,7 +45,7 @@ async function snapshot(client: Client): Promise<unknown> {
 }
 
 const BIG_ASCII = 'a'.repeat(65_537);
-// 1 + 32,768 × 2 bytes = 65,537 bytes in only 32,769 characters: passes the schema, fails the byte limit.
+// 1 + 32,768 × 2 bytes = 65,537 bytes in only 32,769 characters: the same byte limit, the same error.
 const BIG_UTF8 = `a${'é'.repeat(32_768)}`;
 
 interface Case {
@@ -77,7 +77,7 @@ const CASES: Case[] = [
   { name: 'empty namespace', tool: 'list_secrets', args: () => ({ namespace: '' }), error: /Invalid arguments for tool list_secrets.*namespace/s },
   { name: '9-deep namespace', tool: 'set_secret', args: () => ({ namespace: 'a/b/c/d/e/f/g/h/i', key: 'K', value: 'x' }), error: /Invalid namespace.*(8|segments)/s, code: 'INVALID_ARGUMENT' },
   { name: 'over-long key (129)', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'K'.repeat(129), value: 'x' }), error: /<=128 characters at key/ },
-  { name: '65,537-byte ASCII value', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'BIG', value: BIG_ASCII }), error: /65536/ },
+  { name: '65,537-byte ASCII value', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'BIG', value: BIG_ASCII }), error: /65537 bytes; the limit is 65536 bytes/, code: 'VALUE_TOO_LARGE' },
   { name: '65,537-byte UTF-8 value', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'BIG', value: BIG_UTF8 }), error: /65537 bytes; the limit is 65536 bytes/, code: 'VALUE_TOO_LARGE' },
   { name: 'bad tier', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'NEW', value: 'x', access_tier: 'ultra' }), error: /access_tier/ },
   { name: 'bad secret_type', tool: 'set_secret', args: () => ({ namespace: 'production/gemini', key: 'NEW', value: 'x', secret_type: 'password' }), error: /secret_type/ },

@@ -13,8 +13,9 @@ export const setSecretTool = defineTool({
     .object({
       namespace: NamespaceField,
       key: KeyField,
-      // Length in characters here; the byte limit is checked by the service with a clear message.
-      value: z.string().max(MAX_VALUE_BYTES).describe('The secret value'),
+      // No length cap here: the service checks the byte limit, so every oversize value gets the
+      // same VALUE_TOO_LARGE error (a character cap would answer differently for ASCII and UTF-8).
+      value: z.string().describe(`The secret value, at most ${MAX_VALUE_BYTES} bytes (UTF-8)`),
       secret_type: SecretTypeField.optional(),
       access_tier: AccessTierField.optional(),
       metadata: z.record(z.string().max(64), z.string().max(256)).optional().describe('Labels such as {"team": "ml"}; never put secrets here'),
