@@ -13,13 +13,21 @@
 # Idempotent: exits early when the cached binary exists and answers `version`.
 #
 # Env: ASS_PEERS_CACHE (cache root), ASS_VAULT_VERSION (default v1.14.2, see below),
-#      ASS_VAULT_SDK_VERSION (the sdk tag standing in for the in-tree ./sdk).
+#      ASS_VAULT_SDK_VERSION (overrides the sdk version standing in for the in-tree ./sdk).
 #
-# Why v1.14.2: only tagged nested modules can be fetched through the proxy, not the exact in-tree
-# copies. From v1.14.3 on, the release branch's in-tree sdk carries backports that no sdk tag has
-# (logical.CtxKeyRequestRole, logical.ContextOriginalBodyValue, physical.FencingHABackend), and
-# v1.14.10 requires sdk v0.10.2, whose logical.EventSender renamed Send to SendEvent; neither
-# compiles. v1.14.2's in-tree sdk is the published sdk v0.9.2. It is a loopback test peer only.
+# Why v1.14.2 and one patch: only tagged or pseudo-versioned nested modules can be fetched
+# through the proxy, not a release branch's in-tree ./sdk, and every 1.14.x in-tree sdk carries
+# backports that no published sdk has. Tried here (Go 1.26):
+# - v1.14.10 (requires sdk v0.10.2): vault/eventbus does not compile (EventSender.Send became
+#   SendEvent). With sdk v0.9.2: logical.CtxKeyRequestRole, logical.ContextOriginalBodyValue,
+#   physical.FencingHABackend undefined; v1.14.3+ use them too.
+# - v1.14.1 (requires sdk v0.9.2-0.20230530190758-08ee474850e0): certutil.ParseBasicConstraintExtension
+#   and keysutil.Policy.WrapKey undefined.
+# - v1.14.2 with sdk v0.9.2 (what its go.mod requires) compiles, but the dev server panics at
+#   start-up: "managed-keys/... defines a CreateOperation but no ExistenceCheck", a sanity check
+#   sdk v0.9.2 gained on main after 1.14 branched (the paths are Enterprise-only stubs). We delete
+#   that check from the copied sdk, which restores the 1.14 branch's behaviour.
+# The result is a loopback test peer only; never run it in production.
 set -euo pipefail
 
 VAULT_VERSION="${ASS_VAULT_VERSION:-v1.14.2}"
@@ -30,10 +38,31 @@ BUILD_DIR="$VAULT_DIR/build-$VAULT_VERSION"
 
 log() { printf '[install-vault] %s\n' "$*" >&2; }
 
-if [[ -x "$BIN" ]] && "$BIN" version >/dev/null 2>&1; then
+if [[ -x "$BIN" ]] && "$BIN" version 2>/dev/null | grep -qF "Vault $VAULT_VERSION"; then
   log "already installed: $("$BIN" version)"
   exit 0
 fi
+
+# Starts the dev server once (random port and token, HOME in a temp dir) and waits for health:
+# a binary that builds but panics at start-up (see above) must not be cached.
+smoke_test() {
+  local bin=$1 dir port token pid ok=1
+  dir=$(mktemp -d)
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+  token="smoke-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  HOME="$dir" VAULT_DEV_ROOT_TOKEN_ID="$token" VAULT_DEV_LISTEN_ADDRESS="127.0.0.1:$port" VAULT_DISABLE_MLOCK=true \
+    "$bin" server -dev >"$dir/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 150); do
+    if curl -fsS -H "X-Vault-Token: $token" "http://127.0.0.1:$port/v1/sys/mounts/secret/tune" >/dev/null 2>&1; then ok=0; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  [[ $ok -eq 0 ]] || { log "dev server smoke test failed:"; grep -m3 -E 'panic|error|Error' "$dir/log" >&2 || tail -5 "$dir/log" >&2; }
+  rm -rf "$dir"
+  return $ok
+}
 
 command -v go >/dev/null 2>&1 || { log "Go toolchain not found (need Go >= 1.20 on PATH)"; exit 1; }
 
@@ -55,12 +84,8 @@ chmod -R u+w "$BUILD_DIR"
 cd "$BUILD_DIR"
 
 # Each `replace github.com/hashicorp/vault/<sub> => ./<sub>` needs the nested module's source.
-# Use the version the top-level go.mod requires for it, except where the release branch's
-# in-tree copy differs from that tag: v1.14.x's go.mod requires sdk v0.10.2 (from main), but its
-# in-tree sdk is the v0.9.x line (v0.10.x renamed logical.EventSender.Send to SendEvent, and
-# vault/eventbus fails to compile against it).
+# Use the version the top-level go.mod requires for it (ASS_VAULT_SDK_VERSION overrides the sdk).
 SDK_VERSION="${ASS_VAULT_SDK_VERSION:-}"
-if [[ -z "$SDK_VERSION" && "$VAULT_VERSION" == v1.14.* ]]; then SDK_VERSION=v0.9.2; fi
 grep -E '^replace github.com/hashicorp/vault/[^ ]+ => \./' go.mod | while read -r _ mod _ rel; do
   ver=$(awk -v m="$mod" '$1 == m && $2 ~ /^v/ { print $2; exit }' go.mod)
   if [[ "$mod" == github.com/hashicorp/vault/sdk && -n "$SDK_VERSION" ]]; then ver="$SDK_VERSION"; fi
@@ -73,12 +98,27 @@ grep -E '^replace github.com/hashicorp/vault/[^ ]+ => \./' go.mod | while read -
   chmod -R u+w "$rel"
 done
 
+if [[ "$VAULT_VERSION" == v1.14.2 && -z "${ASS_VAULT_SDK_VERSION:-}" ]]; then
+  log "patching sdk/framework/backend.go: dropping the CreateOperation/ExistenceCheck start-up panic"
+  python3 - sdk/framework/backend.go <<'PY'
+import re, sys
+path = sys.argv[1]
+src = open(path).read()
+pattern = re.compile(r'\t\tif p\.ExistenceCheck == nil \{\n(?:.*\n)*?\t\t\}\n')
+patched, n = pattern.subn('', src, count=1)
+if n != 1 or 'defines a CreateOperation but no ExistenceCheck' in patched:
+    sys.exit('sdk patch did not apply')
+open(path, 'w').write(patched)
+PY
+fi
+
 log "building (no UI, trimmed, stripped); this takes a while on 2 cores"
 # -checklinkname=0: a few of Vault 1.14's older dependencies use go:linkname into the runtime,
 # which Go >= 1.23 refuses by default.
 ldflags="-s -w"
 if go tool link -help 2>&1 | grep -q checklinkname; then ldflags="$ldflags -checklinkname=0"; fi
 nice -n 10 go build -p 2 -ldflags "$ldflags" -o "$BIN.tmp" .
+smoke_test "$BIN.tmp" || { rm -f "$BIN.tmp"; exit 1; }
 mv "$BIN.tmp" "$BIN"
 
 "$BIN" version

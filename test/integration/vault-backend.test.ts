@@ -213,7 +213,8 @@ if (!peer) {
 
       const got = await b.get('legacy', 'DB_PASSWORD');
       expect(got).toMatchObject({ value: 'hunter2', version: 1, access_tier: null, secret_type: 'custom', metadata: {} });
-      expect((await b.get('legacy', 'DB_CREDS'))?.value).toBe(JSON.stringify({ username: 'app', password: 'pw' }));
+      // No `value` field: the data's own fields, as JSON.
+      expect(JSON.parse((await b.get('legacy', 'DB_CREDS'))!.value)).toEqual({ username: 'app', password: 'pw' });
       expect((await b.list('legacy')).map((s) => [s.key, s.access_tier])).toEqual([
         ['DB_CREDS', null],
         ['DB_PASSWORD', null],

@@ -118,7 +118,14 @@ export class VaultSession {
     try {
       response = await this.client.write(`auth/${this.auth.mount}/login`, { role_id: roleId, secret_id: secretId });
     } catch (error) {
-      throw toAssError(error, 'AppRole login');
+      const mapped = toAssError(error, 'AppRole login');
+      // A refused login (Vault answers 400 for a wrong role_id/secret_id) is the operator's
+      // problem, never the agent's argument.
+      if (mapped.code !== 'INVALID_ARGUMENT') throw mapped;
+      throw new AssError('BACKEND_UNAVAILABLE', "Vault refused the proxy's AppRole login: an operator must check its role_id and secret_id.", {
+        backend: 'vault',
+        status: 400,
+      });
     }
     const auth = (response as { auth?: AuthBlock } | undefined)?.auth;
     if (typeof auth?.client_token !== 'string') {
