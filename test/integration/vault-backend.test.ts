@@ -307,6 +307,20 @@ if (!peer) {
       expectScrubbed(wrong, peer!);
     });
 
+    it('a revoked proxy token: health is not ok and calls give a scrubbed BACKEND_UNAVAILABLE', async () => {
+      const root = rootClient();
+      const token = (await root.write('auth/token/create', { policies: ['root'], ttl: '10m' })).auth.client_token as string;
+      const b = await make({}, { [TOKEN_ENV]: token });
+      expect(await b.health()).toMatchObject({ ok: true });
+      await root.write('auth/token/revoke', { token });
+      const health = await b.health();
+      expect(health.ok).toBe(false);
+      expect(health.detail).not.toContain(token);
+      const error = await caught(b.get('any', 'KEY'));
+      expect(error.code).toBe('BACKEND_UNAVAILABLE');
+      expectScrubbed(error, { ...peer!, token });
+    });
+
     it('renews a renewable token at half its TTL', async () => {
       const root = rootClient();
       const created = await root.write('auth/token/create', { ttl: '3s', explicit_max_ttl: '5m', renewable: true, policies: ['root'] });

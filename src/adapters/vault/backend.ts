@@ -109,7 +109,9 @@ export class VaultBackend implements SecretBackend {
       if (body?.initialized === false) return { ok: false, detail: 'Vault is not initialized' };
       if (body?.sealed === true) return { ok: false, detail: 'Vault is sealed' };
       if (!body) return { ok: false, detail: 'Vault health answer was empty' };
-      return { ok: true, detail: 'Vault is unsealed and reachable' };
+      // sys/health needs no token: check that ours is still accepted (default policy allows it).
+      await this.client.read('auth/token/lookup-self');
+      return { ok: true, detail: "Vault is unsealed and reachable, and accepts the proxy's token" };
     } catch (error) {
       const mapped = toAssError(error, 'health check');
       return { ok: false, detail: mapped.message };
