@@ -105,7 +105,7 @@ describe('config.example.yaml', () => {
     expect(settings.agents[0]!.config.id).toBe('default');
   });
 
-  it.each(['vault', 'aws'])('documents a valid %s block', (type) => {
+  it.each(['vault', 'aws', 'ass'])('documents a valid %s block', (type) => {
     const text = readFileSync(join(import.meta.dirname, '..', '..', 'config.example.yaml'), 'utf8');
     // The commented block starting `# backend:` whose `type:` is this one, uncommented.
     const blocks = text.split(/\n(?=# backend:\n)/).slice(1);
