@@ -31,6 +31,8 @@ export interface StateStore {
 export function createFileStateStore(path: string): StateStore {
   // Reads are cached while the file is unchanged: writes replace it by rename (new inode).
   let cache: { mtimeMs: number; ino: number; size: number; state: State } | null = null;
+  // The folder is made (0700) once per process, not on every transaction.
+  let dirReady: Promise<void> | null = null;
 
   async function load(): Promise<State> {
     let info;
@@ -57,7 +59,10 @@ export function createFileStateStore(path: string): StateStore {
   return {
     read: load,
     async transact<T>(fn: (state: State) => T): Promise<T> {
-      await ensurePrivateDir(dirname(path));
+      await (dirReady ??= ensurePrivateDir(dirname(path)).catch((error: unknown) => {
+        dirReady = null;
+        throw error;
+      }));
       return withFileLock(path, async () => {
         const state = await load();
         const before = JSON.stringify(state);

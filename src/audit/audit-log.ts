@@ -95,6 +95,8 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
   // The append handle stays open between records; reopened if the file was replaced.
   let handle: FileHandle | null = null;
   let handleIno = -1;
+  // The folder is made (0700) once per process, not on every record.
+  let dirReady: Promise<void> | null = null;
 
   async function head(info: { size: number; ino: number } | null): Promise<{ seq: number; hash: string }> {
     if (!info || info.size === 0) return { seq: 0, hash: GENESIS };
@@ -115,7 +117,7 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
 
   async function append(event: AuditEvent, now: Date = clock()): Promise<AuditRecord> {
     try {
-      await ensurePrivateDir(dirname(path));
+      await (dirReady ??= ensurePrivateDir(dirname(path)));
       return await withFileLock(path, async () => {
         const info = await stat(path).catch(() => null);
         const { seq, hash: prev } = await head(info);
@@ -133,6 +135,7 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
       });
     } catch (error) {
       cached = null;
+      dirReady = null;
       await handle?.close().catch(() => undefined);
       handle = null;
       // Security: fail closed. The caller must not act (or return a value) without its record.
