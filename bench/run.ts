@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
 import { runExternalBench } from './external.js';
+import { runRemoteBench } from './remote.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run, as a ratio,
@@ -10,6 +11,8 @@ const sections: string[] = [
   `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
   '',
   await runCoreBench(),
+  '',
+  await runRemoteBench(),
   '',
   await runExternalBench(),
 ];
