@@ -24,25 +24,13 @@ import { secretName } from '../../src/adapters/aws/naming.js';
 import { decodeTags, encodeTags } from '../../src/adapters/aws/tags.js';
 import { foreignVersionNumber, makeVersionId, parseVersionId } from '../../src/adapters/aws/version-id.js';
 import type { SecretBackend } from '../../src/adapters/backend.js';
-import { isAssError, type AssError } from '../../src/shared/errors.js';
-import type { SecretWrite } from '../../src/shared/types.js';
+import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 import { MOTO_INSTALL_HINT, startAwsPeer, type AwsPeer } from '../helpers/aws-peer.js';
+import { caught, write } from '../helpers/backend-fixtures.js';
 
 const noSleep = async () => undefined;
 
-function write(namespace: string, key: string, value: string, extra: Partial<SecretWrite> = {}): SecretWrite {
-  return { namespace, key, value, secret_type: 'api_key', access_tier: 'standard', metadata: {}, ...extra };
-}
-
-async function caught(promise: Promise<unknown>): Promise<AssError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isAssError(error)) throw new Error(`expected an AssError, got ${String(error)}`);
-  return error;
-}
 
 /** An error shaped like the SDK's service exceptions (name, $fault, $metadata). */
 function awsError(name: string, status: number, message: string, requestId = randomBytes(8).toString('hex')): Error {

@@ -10,10 +10,10 @@ import NodeVault from 'node-vault';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
-import { isAssError, type AssError } from '../../src/shared/errors.js';
-import type { SecretWrite } from '../../src/shared/types.js';
+import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 import { startVaultPeer, type VaultPeer } from '../helpers/vault-peer.js';
+import { caught, write } from '../helpers/backend-fixtures.js';
 
 const started = await startVaultPeer();
 const peer: VaultPeer | undefined = 'skipReason' in started ? undefined : started;
@@ -46,18 +46,6 @@ function tokenEnv(p: VaultPeer = peer!): NodeJS.ProcessEnv {
   return { [TOKEN_ENV]: p.token };
 }
 
-function write(namespace: string, key: string, value: string, extra: Partial<SecretWrite> = {}): SecretWrite {
-  return { namespace, key, value, secret_type: 'api_key', access_tier: 'sensitive', metadata: {}, ...extra };
-}
-
-async function caught(promise: Promise<unknown>): Promise<AssError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isAssError(error)) throw new Error(`expected an AssError, got ${String(error)}`);
-  return error;
-}
 
 function expectScrubbed(error: AssError, p: VaultPeer): void {
   const url = new URL(p.address);

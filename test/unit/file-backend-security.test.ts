@@ -13,7 +13,7 @@ import { createFileBackend, createKeyFile, loadKeyFile } from '../../src/adapter
 import { decodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
 import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../../src/shared/durable-file.js';
 import { AssError, isAssError, type ErrorCode } from '../../src/shared/errors.js';
-import type { SecretWrite } from '../../src/shared/types.js';
+import { caught, write } from '../helpers/backend-fixtures.js';
 
 const posix = process.platform !== 'win32';
 let root: string;
@@ -33,18 +33,6 @@ afterEach(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-function write(namespace: string, key: string, value: string, extra: Partial<SecretWrite> = {}): SecretWrite {
-  return { namespace, key, value, secret_type: 'api_key', access_tier: 'sensitive', metadata: {}, ...extra };
-}
-
-async function caught(promise: Promise<unknown>): Promise<AssError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isAssError(error)) throw new Error(`expected an AssError, got ${String(error)}`);
-  return error;
-}
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<AssError> {
   const error = await caught(promise);
