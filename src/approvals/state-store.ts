@@ -1,7 +1,7 @@
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
-import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
+import { ensurePrivateDir, readSmallFileSync, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
 import type { ApprovalRecord, TokenRecord } from './types.js';
 
 /** Everything that changes at run time besides secrets: approvals, issued tokens, revoked keys. */
@@ -34,18 +34,15 @@ export function createFileStateStore(path: string): StateStore {
   // The folder is made (0700) once per process, not on every transaction.
   let dirReady: Promise<void> | null = null;
 
+  // Synchronous stat and read: this runs on every request (see readSmallFileSync for why).
   async function load(): Promise<State> {
-    let info;
-    try {
-      info = await stat(path);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-      throw error;
-    }
+    const info = statSync(path, { throwIfNoEntry: false });
+    if (!info) return emptyState();
     if (cache && cache.mtimeMs === info.mtimeMs && cache.ino === info.ino && cache.size === info.size) {
       return structuredClone(cache.state);
     }
-    const text = await readFile(path, 'utf8');
+    const text = readSmallFileSync(path);
+    if (text === null) return emptyState();
     let state: State;
     try {
       state = { ...emptyState(), ...(JSON.parse(text) as State) };

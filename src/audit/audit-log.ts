@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, fsync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
-import { ensurePrivateDir, withFileLock } from '../shared/durable-file.js';
+import { ensurePrivateDir, withSyncFileLock } from '../shared/durable-file.js';
 
 /**
  * What happened, in fields that can never hold a value or a token: the event type is closed,
@@ -35,6 +36,7 @@ export interface AuditRecord extends AuditEvent {
 }
 
 const GENESIS = '0'.repeat(64);
+const fsyncAsync = promisify(fsync);
 const FIELDS: (keyof AuditEvent)[] = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms'];
 
 function pick(event: AuditEvent): AuditEvent {
@@ -51,29 +53,29 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
 }
 
 /** Reads the last complete line of the file (the chain head), or null when empty. */
-async function readLastLine(path: string): Promise<string | null> {
-  let handle;
+function readLastLine(path: string): string | null {
+  let fd: number;
   try {
-    handle = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
   try {
-    const { size } = await handle.stat();
+    const { size } = fstatSync(fd);
     if (size === 0) return null;
     let window = 4096;
     for (;;) {
       const start = Math.max(0, size - window);
       const buffer = Buffer.alloc(size - start);
-      await handle.read(buffer, 0, buffer.length, start);
+      readSync(fd, buffer, 0, buffer.length, start);
       const text = buffer.toString('utf8').replace(/\n+$/, '');
       const cut = text.lastIndexOf('\n');
       if (cut >= 0 || start === 0) return text.slice(cut + 1);
       window *= 4;
     }
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -92,61 +94,69 @@ export interface AuditLog {
 export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: { fsync?: boolean } = {}): AuditLog {
   // In-process cache of the head, trusted only while the file is exactly as we left it.
   let cached: { size: number; ino: number; seq: number; hash: string } | null = null;
-  // The append handle stays open between records; reopened if the file was replaced.
-  let handle: FileHandle | null = null;
-  let handleIno = -1;
+  // The append descriptor stays open between records; reopened if the file was replaced.
+  let fd: number | null = null;
+  let fdIno = -1;
   // The folder is made (0700) once per process, not on every record.
   let dirReady: Promise<void> | null = null;
 
-  async function head(info: { size: number; ino: number } | null): Promise<{ seq: number; hash: string }> {
+  function head(info: { size: number; ino: number } | undefined): { seq: number; hash: string } {
     if (!info || info.size === 0) return { seq: 0, hash: GENESIS };
     if (cached && cached.size === info.size && cached.ino === info.ino) return cached;
-    const line = await readLastLine(path);
+    const line = readLastLine(path);
     if (!line) return { seq: 0, hash: GENESIS };
     const last = JSON.parse(line) as AuditRecord;
     return { seq: last.seq, hash: last.hash };
   }
 
-  async function appendHandle(ino: number | undefined): Promise<FileHandle> {
-    if (handle && ino !== undefined && ino === handleIno) return handle;
-    await handle?.close().catch(() => undefined);
-    handle = await open(path, 'a', 0o600);
-    handleIno = (await handle.stat()).ino;
-    return handle;
+  function appendFd(ino: number | undefined): number {
+    if (fd !== null && ino !== undefined && ino === fdIno) return fd;
+    closeFd();
+    fd = openSync(path, 'a', 0o600);
+    fdIno = fstatSync(fd).ino;
+    return fd;
+  }
+
+  function closeFd(): void {
+    if (fd !== null) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    fd = null;
   }
 
   async function append(event: AuditEvent, now: Date = clock()): Promise<AuditRecord> {
     try {
       await (dirReady ??= ensurePrivateDir(dirname(path)));
-      return await withFileLock(path, async () => {
-        const info = await stat(path).catch(() => null);
-        const { seq, hash: prev } = await head(info);
+      const record = await withSyncFileLock(path, () => {
+        // Synchronous stat, read and write under the lock: small local operations on every
+        // request, where a thread-pool hop costs far more than the call (see readSmallFileSync).
+        const info = statSync(path, { throwIfNoEntry: false });
+        const { seq, hash: prev } = head(info);
         const body = { seq: seq + 1, ts: now.toISOString(), prev, ...pick(event) };
         const record: AuditRecord = { ...body, hash: hashRecord(body) };
-        const out = await appendHandle(info?.ino);
-        const line = `${JSON.stringify(record)}\n`;
-        await out.write(line);
-        // The write has reached the kernel either way (a failed write fails the request).
-        // fsync per record costs milliseconds; like Vault's file audit device we leave it
-        // to the operator (`audit.fsync: true`).
-        if (options.fsync) await out.sync();
-        cached = { size: (info?.size ?? 0) + Buffer.byteLength(line), ino: handleIno, seq: record.seq, hash: record.hash };
+        const out = appendFd(info?.ino);
+        const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
+        writeSync(out, line);
+        cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash };
         return record;
       });
+      // The write has reached the kernel either way (a failed write fails the request). fsync
+      // per record costs milliseconds; like Vault's file audit device we leave it to the
+      // operator (`audit.fsync: true`), and do it outside the lock so appenders do not queue on it.
+      if (options.fsync && fd !== null) await fsyncAsync(fd);
+      return record;
     } catch (error) {
       cached = null;
       dirReady = null;
-      await handle?.close().catch(() => undefined);
-      handle = null;
+      closeFd();
       // Security: fail closed. The caller must not act (or return a value) without its record.
       throw new AssError('AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was refused. An operator should check the audit log path and disk.', {}, { cause: error });
     }
   }
 
-  async function close(): Promise<void> {
-    await handle?.close().catch(() => undefined);
-    handle = null;
-  }
-
-  return { append, close, path };
+  return { append, close: async () => closeFd(), path };
 }

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
-import { isErrno, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
+import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
 import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
@@ -143,14 +143,7 @@ export class FileBackend implements SecretBackend {
   }
 
   private readText(name: string): Promise<string | null> {
-    return this.io('read', async () => {
-      try {
-        return await fs.readFile(path.join(this.secretsDir, name), 'utf8');
-      } catch (error) {
-        if (isErrno(error, 'ENOENT')) return null;
-        throw error;
-      }
-    });
+    return this.io('read', async () => readSmallFileSync(path.join(this.secretsDir, name)));
   }
 
   private decode(namespace: string, key: string, text: string): StoredSecret {
