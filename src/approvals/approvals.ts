@@ -120,6 +120,12 @@ export class Approvals {
     return viewApproval(approval, this.clock());
   }
 
+  /** One request as a human sees it; unknown ids throw APPROVAL_NOT_FOUND. */
+  async find(id: string): Promise<{ approval: ApprovalRecord; view: ApprovalView }> {
+    const approval = this.mustFind((await this.store.read()).approvals[id], id);
+    return { approval, view: viewApproval(approval, this.clock()) };
+  }
+
   async list(): Promise<{ approval: ApprovalRecord; view: ApprovalView }[]> {
     const state = await this.store.read();
     const now = this.clock();

@@ -24,6 +24,8 @@ export interface VerifiedToken {
   expires_at: string;
   /** Set when a human approved the token: it may reach secrets whose tier needs approval, within its scopes. */
   approval_id?: string;
+  /** The key that asked for it; callers check it is still the agent's key. */
+  key_sha256?: string;
   max_uses?: number;
   uses: number;
 }
@@ -58,7 +60,7 @@ export class Tokens {
   ) {}
 
   /** A new token record; the caller stores it inside its own transaction, then calls `sign`. */
-  newRecord(input: { agentId: string; scopes: string[]; ttlMs: number; maxUses?: number; approvalId?: string }, state: State): TokenRecord {
+  newRecord(input: { agentId: string; keySha256?: string; scopes: string[]; ttlMs: number; maxUses?: number; approvalId?: string }, state: State): TokenRecord {
     const now = this.clock();
     const record: TokenRecord = {
       id: randomUUID(),
@@ -69,6 +71,7 @@ export class Tokens {
       uses: 0,
       ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
       ...(input.approvalId ? { approval_id: input.approvalId } : {}),
+      ...(input.keySha256 ? { key_sha256: input.keySha256 } : {}),
     };
     state.tokens[record.id] = record;
     return record;
@@ -121,6 +124,7 @@ export class Tokens {
       expires_at: record.expires_at,
       uses: record.uses,
       ...(record.approval_id ? { approval_id: record.approval_id } : {}),
+      ...(record.key_sha256 ? { key_sha256: record.key_sha256 } : {}),
       ...(record.max_uses !== undefined ? { max_uses: record.max_uses } : {}),
     };
   }

@@ -42,5 +42,7 @@ export interface TokenRecord {
   uses: number;
   /** The approval the token came from, if a human approved it. */
   approval_id?: string;
+  /** sha256 of the agent key that asked for it: a token dies with its key, even under a reused agent id. */
+  key_sha256?: string;
   revoked_at?: string;
 }

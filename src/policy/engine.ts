@@ -226,6 +226,35 @@ export function resolveTierRule(policy: CompiledPolicy, namespace: string, tier:
 }
 
 /**
+ * The part of a decision that does not depend on the secret (steps 2-3 of `evaluate`): an
+ * explicit deny, or no grant and no approved scope, refuses at once. The server runs this
+ * before it reads anything from a backend, so an agent without a grant causes no backend
+ * traffic and learns nothing about what exists.
+ */
+export function checkScopes(req: Omit<AccessRequest, 'tier'>): { effect: 'deny'; rule: string; reason: string } | { grant: Scope | undefined; approved: Scope | undefined } {
+  const { agent, action, namespace, key } = req;
+  const requested = `secrets:${action}:${namespace}/${key}`;
+  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key));
+  if (denied !== undefined) {
+    return { effect: 'deny', rule: `agent:${agent.id}:deny:${denied.text}`, reason: `agent ${agent.id} is explicitly denied ${denied.text}, which matches ${requested}` };
+  }
+  const grant = agent.grants.find((s) => scopeMatches(s, action, namespace, key));
+  const approved = req.approvedScopes.find((s) => scopeMatches(s, action, namespace, key));
+  if (grant === undefined && approved === undefined) return { effect: 'deny', rule: 'default-deny', reason: `no grant covers ${requested}` };
+  return { grant, approved };
+}
+
+/**
+ * The strictest approval rule anywhere in the policy (most approvers, longest delay). A token
+ * beyond an agent's grants may reach any tier in any namespace, so a human approval of it must
+ * meet the strictest rule it could bypass.
+ */
+export function strictestApprovalRule(policy: CompiledPolicy): { approvers: number; delayMs: number } {
+  const rules = [...Object.values(policy.tiers), ...policy.namespaces.flatMap((ns) => Object.values(ns.tiers))].filter((r): r is TierRule => r?.effect === 'approval');
+  return { approvers: Math.max(1, ...rules.map((r) => r.approvers)), delayMs: Math.max(0, ...rules.map((r) => r.delayMs)) };
+}
+
+/**
  * Decides one access. Order: (1) delete/rotate → human_only; (2) an agent deny scope matches →
  * deny; (3) no grant and no approved scope matches → default-deny; (4) list → allow (metadata
  * only, no tier rule); (5) the strictest tier rule for the effective tier; (6) deny → deny;
@@ -250,18 +279,9 @@ export function evaluate(req: AccessRequest, policy: CompiledPolicy, now: Date):
       reason: `${action} is human-only: a human does it with an admin credential, never an agent`,
     };
   }
-  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key));
-  if (denied !== undefined) {
-    return {
-      effect: 'deny', rule: `agent:${agent.id}:deny:${denied.text}`, tier,
-      reason: `agent ${agent.id} is explicitly denied ${denied.text}, which matches ${requested}`,
-    };
-  }
-  const grant = agent.grants.find((s) => scopeMatches(s, action, namespace, key));
-  const approved = req.approvedScopes.find((s) => scopeMatches(s, action, namespace, key));
-  if (grant === undefined && approved === undefined) {
-    return { effect: 'deny', rule: 'default-deny', tier, reason: `no grant covers ${requested}` };
-  }
+  const scoped = checkScopes(req);
+  if ('effect' in scoped) return { ...scoped, tier };
+  const { grant, approved } = scoped;
   const allowRule = grant !== undefined ? `agent:${agent.id}:grant:${grant.text}` : `approval:${approved!.text}`;
   if (action === 'list') {
     return { effect: 'allow', rule: allowRule, tier, reason: `listing reveals metadata only; ${requested} is granted` };

@@ -6,9 +6,11 @@ import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
-  canonicalScopes, effectiveTier, evaluate, formatTtl, namespaceDefaultTier, parseScope, parseTtl,
-  scopeCouldMatchIn, scopeCouldMatchUnder, scopeCovers, scopeMatches, validateNamespace, validatePath, type Decision, type Scope,
+  canonicalScopes, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
+  scopeCouldMatchUnder, scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
+import type { ToolName } from '../config/schema.js';
+import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestriction } from './access.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
@@ -25,16 +27,7 @@ export interface ServiceDeps {
   logger: Logger;
 }
 
-/**
- * A call made with a scoped token (the REST API): it may do only what the token's scopes
- * allow, within the agent's own policy; a token issued from a human approval counts as that
- * approval (its scopes are the approved scopes). Absent for MCP calls, which act as the agent.
- */
-export interface TokenRestriction {
-  token_id: string;
-  scopes: string[];
-  approval_id?: string;
-}
+export type { TokenRestriction } from './access.js';
 
 /** Errors already written to the audit log by the step that raised them. */
 const audited = new WeakSet<object>();
@@ -47,14 +40,20 @@ const CAS_ATTEMPTS = 100;
  * made, so a failed audit refuses the request (fail closed).
  */
 export class SecretService {
-  constructor(private readonly deps: ServiceDeps) {}
+  private readonly access: Access;
+
+  constructor(private readonly deps: ServiceDeps) {
+    this.access = new Access(deps.settings, deps.approvals, deps.clock);
+  }
 
   async getSecret(agent: AgentSettings, input: { namespace: string; key: string }, token?: TokenRestriction): Promise<GetSecretResponse> {
     return this.run(agent, 'get_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
+      // Security: refuse what needs no secret to refuse before reading anything, so an agent
+      // without a grant causes no backend traffic and learns nothing, not even what exists.
+      await this.refuseEarly(agent, 'get_secret', 'read', namespace, key, started, token);
       const record = await this.deps.backend.get(namespace, key);
-      const decision = await this.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token);
-      // Security: an agent without a grant learns nothing, not even whether the secret exists.
+      const decision = await this.access.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token);
       if (decision.effect === 'allow' && !record) {
         throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
       }
@@ -74,16 +73,19 @@ export class SecretService {
       if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
         throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(input.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
       }
+      await this.refuseEarly(agent, 'set_secret', 'write', namespace, key, started, token);
       for (let attempt = 1; ; attempt++) {
         const existing = await this.deps.backend.get(namespace, key);
         const policy = this.deps.settings.policy;
-        const currentTier = existing ? effectiveTier(policy, namespace, existing.access_tier) : null;
-        const tier = input.access_tier ?? currentTier ?? namespaceDefaultTier(policy, namespace);
-        // Security: an agent may raise a secret's tier but never lower it (that would slip past approval).
-        if (currentTier && rank(tier) < rank(currentTier)) {
-          throw new AssError('INVALID_ARGUMENT', `'${namespace}/${key}' is ${currentTier}; an agent cannot lower its access tier to ${tier}. Omit access_tier to keep ${currentTier}, or ask a human.`);
+        // The floor: the secret's tier, or for a new secret its namespace's default tier.
+        const floor = existing ? effectiveTier(policy, namespace, existing.access_tier) : namespaceDefaultTier(policy, namespace);
+        const tier = input.access_tier ?? floor;
+        // Security: an agent may raise a tier but never go below the floor (that would slip past approval).
+        if (rank(tier) < rank(floor)) {
+          const what = existing ? `'${namespace}/${key}' is ${floor}; an agent cannot lower its access tier to ${tier}` : `new secrets in '${namespace}' are at least ${floor}; an agent cannot set access tier ${tier}`;
+          throw new AssError('INVALID_ARGUMENT', `${what}. Omit access_tier to use ${floor}, or ask a human.`);
         }
-        const decision = await this.decide(agent, 'write', namespace, key, tier, token);
+        const decision = await this.access.decide(agent, 'write', namespace, key, tier, token);
         // A retry after a conflict is audited again only if the decision changed.
         if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started, token);
         try {
@@ -112,9 +114,13 @@ export class SecretService {
       if (!basis.some((g) => scopeCouldMatchIn(g, 'list', namespace)) || (tokenScopes && !tokenScopes.some((t) => scopeCouldMatchIn(t, 'list', namespace)))) {
         await this.denied(agent, 'list_secrets', namespace, undefined, 'default-deny', `no grant${tokenScopes ? ' in this token' : ''} allows listing '${namespace}'`, started);
       }
+      const denial = deniedEverywhereIn(agent, namespace);
+      if (denial) await this.denied(agent, 'list_secrets', namespace, undefined, `agent:${agent.config.id}:deny:${denial.text}`, `listing '${namespace}' is denied by ${denial.text}`, started);
       const summaries = await this.deps.backend.list(namespace);
       const policy = this.deps.settings.policy;
       const items = summaries
+        // A name another tool wrote outside our grammar cannot be granted, so it is not shown.
+        .filter((s) => isValidPath(namespace, s.key))
         .filter((s) => !tokenScopes || tokenScopes.some((t) => scopeMatches(t, 'list', namespace, s.key)))
         .filter((s) => evaluate({ agent: agent.compiled, action: 'list', namespace, key: s.key, tier: s.access_tier, approvedScopes }, policy, this.deps.clock()).effect === 'allow')
         .map((s) => ({ namespace: s.namespace, key: s.key, version: s.version, secret_type: s.secret_type, access_tier: effectiveTier(policy, namespace, s.access_tier), created_at: s.created_at, updated_at: s.updated_at }));
@@ -128,7 +134,7 @@ export class SecretService {
       const all = await this.deps.backend.listNamespaces();
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
       const visible = (scopes: readonly Scope[], ns: string): boolean => scopes.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns));
-      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && (!tokenScopes || visible(tokenScopes, ns)));
+      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && (!tokenScopes || visible(tokenScopes, ns)) && !deniedEverywhereIn(agent, ns));
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
       return { namespaces, total: namespaces.length };
     });
@@ -161,23 +167,23 @@ export class SecretService {
       const actor = `agent:${agent.config.id}`;
       const covered = parsed.every((req) => agent.compiled.grants.some((g) => scopeCovers(g, req)));
       if (covered) {
-        const record = await this.deps.state.transact((state) => this.deps.tokens.newRecord({ agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses }, state));
+        const record = await this.deps.state.transact((state) => this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses }, state));
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: record.id, reason: scopes.join(' ') }, started);
         return { ...(await this.deps.tokens.sign(record)), requires_approval: false, scopes, ttl: ttlText };
       }
       // Beyond the standing grants: only a human can say yes, and each approval yields one token.
       const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, (approval, state) =>
-        this.deps.tokens.newRecord({ agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses, approvalId: approval.id }, state),
+        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, approvalId: approval.id }, state),
       );
       if (redeemed) {
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopes.join(' ') }, started);
         return { ...(await this.deps.tokens.sign(redeemed)), requires_approval: false, scopes, ttl: ttlText };
       }
-      const rule = this.deps.settings.policy.tiers.critical;
+      // Security: such a token may reach any tier anywhere, so it needs the strictest approval rule.
+      const { approvers, delayMs } = strictestApprovalRule(this.deps.settings.policy);
       const { approval } = await this.deps.approvals.request({
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
-        reason: `request_token for ${scopes.join(' ')} (beyond the agent's grants)`, rule: 'token:beyond-grants',
-        approvers: rule.effect === 'approval' ? rule.approvers : 1, delayMs: rule.effect === 'approval' ? rule.delayMs : 0,
+        reason: `request_token for ${scopes.join(' ')} (beyond the agent's grants)`, rule: 'token:beyond-grants', approvers, delayMs,
       });
       await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule: 'token:beyond-grants', approval_id: approval.id, reason: scopes.join(' ') }, started);
       return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.' };
@@ -196,23 +202,10 @@ export class SecretService {
 
   // ---- the steps ----
 
-  /**
-   * Evaluates policy; approved grants are read only when the tier asks for a human. With a
-   * token, the access must also match one of the token's scopes; an approved token's scopes
-   * count as approved scopes.
-   */
-  private async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null, token?: TokenRestriction): Promise<Decision> {
-    const { policy } = this.deps.settings;
-    const { tokenScopes, approvedScopes } = restrictionScopes(token);
-    // Security: a token narrows what the agent may do; it never widens it beyond a human's approval.
-    if (tokenScopes && !tokenScopes.some((s) => scopeMatches(s, action, namespace, key))) {
-      return { effect: 'deny', rule: `token:${token!.token_id}`, tier: effectiveTier(policy, namespace, tier), reason: `the token's scopes do not include secrets:${action}:${namespace}/${key}` };
-    }
-    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes };
-    const first = evaluate(request, policy, this.deps.clock());
-    if (first.effect !== 'require_approval') return first;
-    const approved = (await this.deps.approvals.activeGrantScopes(agent.config.id)).map(parseScope);
-    return approved.length ? evaluate({ ...request, approvedScopes: [...approvedScopes, ...approved] }, policy, this.deps.clock()) : first;
+  /** Records and throws the refusal `Access.refuseEarly` finds, if any. */
+  private async refuseEarly(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, started: number, token?: TokenRestriction): Promise<void> {
+    const refusal = await this.access.refuseEarly(agent, action, namespace, key, token);
+    if (refusal) await this.denied(agent, tool, namespace, key, refusal.rule, refusal.reason, started);
   }
 
   /** Acts on a decision: allow records and returns; anything else records and throws. */
@@ -259,12 +252,16 @@ export class SecretService {
    * sure every failure is audited once and leaves as an AssError (unknown ones as INTERNAL
    * with a correlation id; the original goes to the operator's log, never to the agent).
    */
-  private async run<T>(agent: AgentSettings, tool: string, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
+  private async run<T>(agent: AgentSettings, tool: ToolName, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       const state = await this.deps.state.read();
       if (state.revoked_key_hashes.includes(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
+      }
+      // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.
+      if (!toolAllowed(agent, tool, this.deps.settings.config.server.read_only)) {
+        throw new AssError('POLICY_DENIED', `${tool} is not available to this agent (${this.deps.settings.config.server.read_only && WRITING_TOOLS.has(tool) ? 'the server is read-only' : 'not in its tool allow-list'}).`);
       }
       return await fn(started);
     } catch (error) {
@@ -287,11 +284,10 @@ export class SecretService {
 
 const rank = (tier: AccessTier): number => ACCESS_TIERS.indexOf(tier);
 
-/** A token's scopes parsed (undefined without a token) and the scopes it counts as approved. */
-function restrictionScopes(token: TokenRestriction | undefined): { tokenScopes: Scope[] | undefined; approvedScopes: Scope[] } {
-  if (!token) return { tokenScopes: undefined, approvedScopes: [] };
-  const tokenScopes = token.scopes.map(parseScope);
-  return { tokenScopes, approvedScopes: token.approval_id ? tokenScopes : [] };
+/** An explicit deny of the agent's that covers every secret in or under `namespace`, if any. */
+function deniedEverywhereIn(agent: AgentSettings, namespace: string): Scope | undefined {
+  const everything = parseScope(`secrets:list:${namespace}/**`);
+  return agent.compiled.deny.find((d) => scopeCovers(d, everything));
 }
 
 /** Namespace/key for an audit record, only when they are valid names (never raw input). */

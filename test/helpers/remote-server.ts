@@ -20,6 +20,7 @@ export interface AgentSpec {
   id: string;
   grants: string[];
   deny?: string[];
+  tools?: string[];
 }
 
 export interface RemoteConfig {
@@ -47,7 +48,7 @@ export async function makeConfig(options: ConfigOptions): Promise<RemoteConfig> 
   const keys: Record<string, string> = {};
   const agents = options.agents.map((a) => {
     keys[a.id] = generateAgentKey();
-    return { id: a.id, key_sha256: hashKey(keys[a.id]!), grants: a.grants, deny: a.deny ?? [] };
+    return { id: a.id, key_sha256: hashKey(keys[a.id]!), grants: a.grants, deny: a.deny ?? [], ...(a.tools ? { tools: a.tools } : {}) };
   });
   const adminKey = generateAdminKey();
   const config = {

@@ -222,3 +222,11 @@ describe('approval flow with an injected clock', () => {
     }
   });
 });
+
+describe('read-only mode and annotations agree', () => {
+  it('treats exactly the tools without readOnlyHint as writing tools', async () => {
+    const { TOOLS } = await import('../../src/server/tools/registry.js');
+    const { WRITING_TOOLS } = await import('../../src/server/access.js');
+    expect(TOOLS.filter((t) => !t.annotations.readOnlyHint).map((t) => t.name).sort()).toEqual([...WRITING_TOOLS].sort());
+  });
+});

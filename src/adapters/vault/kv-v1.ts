@@ -1,5 +1,5 @@
 import { AssError } from '../../shared/errors.js';
-import type { Clock, SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
+import type { SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
 import type { VaultClient } from './client.js';
 import { decodeFields, decodeValue, encodeFields } from './codec.js';
 import { asIso, asRecord, listKeys, UNKNOWN_TIME, type KvEngine } from './engine.js';

@@ -3,6 +3,7 @@ import { isMap, isSeq, type YAMLMap } from 'yaml';
 import { TOOL_NAMES } from '../../config/schema.js';
 import { AssError } from '../../shared/errors.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
+import { revokeAgent } from '../../approvals/revocation.js';
 import { editConfig } from '../config-edit.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 
@@ -54,7 +55,7 @@ export function registerAgents(program: Command): void {
 
   agents
     .command('revoke <id>')
-    .description('Remove an agent; its key stops working at once, also in servers already running')
+    .description('Remove an agent; its key, tokens and approvals stop working at once, also in servers already running')
     .option('--json', 'print JSON')
     .action(async (id: string, options: { json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
@@ -62,11 +63,9 @@ export function registerAgents(program: Command): void {
       const agent = settings.config.agents.find((a) => a.id === id);
       if (!agent) throw new AssError('CONFLICT', `No agent '${id}'. \`agents list\` shows them.`);
       await withRuntime(settings, async (runtime) => {
-        // Revocation list first: running servers consult it on every call.
-        await runtime.state.transact((state) => {
-          if (!state.revoked_key_hashes.includes(agent.key_sha256)) state.revoked_key_hashes.push(agent.key_sha256);
-        });
-        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${id}` });
+        // Revocation first: running servers consult it on every call.
+        const ended = await runtime.state.transact((state) => revokeAgent(state, { agentId: id, keySha256: agent.key_sha256, adminId, now: runtime.clock() }));
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${id}; ${ended.tokens} token(s) revoked, ${ended.approvals} approval(s) ended` });
       });
       await editConfig(settings.loaded.file, (doc) => {
         const index = entries(doc, 'agents').findIndex((m) => m.get('id') === id);

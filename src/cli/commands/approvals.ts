@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatTtl } from '../../policy/index.js';
+import { decideApproval } from '../../server/human-decisions.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 
 export function registerApprovals(program: Command): void {
@@ -45,13 +46,7 @@ export function registerApprovals(program: Command): void {
         const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
         const adminId = await adminFor(settings);
         await withRuntime(settings, async (runtime) => {
-          const started = performance.now();
-          const result = verb === 'approve' ? await runtime.approvals.approve(id, adminId) : await runtime.approvals.deny(id, adminId);
-          const outcome = verb === 'deny' ? 'approval_denied' : 'granted' in result && result.granted ? 'approval_granted' : 'approval_partial';
-          await runtime.audit.append({
-            actor: `admin:${adminId}`, action: `approvals.${verb}`, outcome, approval_id: id,
-            reason: `agent ${result.approval.agent_id}: ${result.approval.scopes.join(' ')}`, latency_ms: performance.now() - started,
-          });
+          const result = await decideApproval(runtime, { verb, id, adminId, via: 'cli' });
           print(Boolean(options.json), { ...result.view, agent_id: result.approval.agent_id }, () => {
             if (verb === 'deny') return `Denied ${id}.`;
             if (result.view.status === 'approved') return `Approved ${id}: agent ${result.approval.agent_id} may use ${result.approval.scopes.join(' ')} until ${result.view.expires_at}.`;

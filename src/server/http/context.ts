@@ -78,5 +78,7 @@ export async function credentialFrom(ctx: HttpContext, req: IncomingMessage): Pr
   const token = await ctx.runtime.tokens.verify(presented);
   const agent = settings.agents.find((a) => a.config.id === token.agent_id);
   if (!agent) throw new AssError('UNAUTHENTICATED', 'The agent this token was issued to no longer exists.');
+  // Security: a token dies with the key that asked for it, even if its agent id is reused.
+  if (token.key_sha256 && token.key_sha256 !== agent.config.key_sha256) throw new AssError('UNAUTHENTICATED', 'The agent key this token was issued to has been replaced. Call request_token again.');
   return { kind: 'token', agent, token };
 }

@@ -3,8 +3,9 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { effectiveTier } from '../../policy/index.js';
 import { AssError } from '../../shared/errors.js';
+import { decideApproval } from '../human-decisions.js';
 import { credentialFrom, type HttpContext } from './context.js';
-import { body, exact, secretMatch, type RestRoute } from './rest-common.js';
+import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { sendJson } from './respond.js';
 import { parseSecretPath } from './secret-path.js';
 
@@ -22,7 +23,7 @@ async function admin(ctx: HttpContext, req: IncomingMessage): Promise<string> {
 
 const approvalIdMatch = (verb: string) => (p: string) => {
   const m = new RegExp(`^/v1/approvals/([^/]+)/${verb}$`).exec(p);
-  return m ? { id: decodeURIComponent(m[1]!) } : null;
+  return m ? { id: decodePathParam(m[1]!) } : null;
 };
 
 const RotateSchema = z
@@ -37,14 +38,7 @@ function decisionRoute(verb: 'approve' | 'deny'): RestRoute {
     responses: { '200': 'Recorded', '401': 'Missing or unknown key', '403': 'Not an admin key', '404': 'No such approval', '409': 'Not pending' },
     async handle(ctx, req, res, params) {
       const adminId = await admin(ctx, req);
-      const started = performance.now();
-      const id = params.id!;
-      const result = verb === 'approve' ? await ctx.runtime.approvals.approve(id, adminId) : await ctx.runtime.approvals.deny(id, adminId);
-      const outcome = verb === 'deny' ? 'approval_denied' : 'granted' in result && result.granted ? 'approval_granted' : 'approval_partial';
-      await ctx.runtime.audit.append({
-        actor: `admin:${adminId}`, action: `approvals.${verb}`, outcome, approval_id: id,
-        reason: `agent ${result.approval.agent_id}: ${result.approval.scopes.join(' ')} (REST)`, latency_ms: performance.now() - started,
-      });
+      const result = await decideApproval(ctx.runtime, { verb, id: params.id!, adminId, via: 'rest' });
       sendJson(res, 200, { ...result.view, agent_id: result.approval.agent_id });
     },
   };

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { AssError } from '../../shared/errors.js';
 import type { HttpContext } from './context.js';
-import { readJson } from './respond.js';
+import { HttpError, readJson } from './respond.js';
 
 /** What the OpenAPI document says about a route's credential. */
 export type RouteAuth = 'agent_key' | 'token' | 'agent_key_or_token' | 'admin_key';
@@ -47,3 +47,12 @@ export async function body<T>(ctx: HttpContext, req: IncomingMessage, schema: z.
   return parsed.data;
 }
 
+
+/** decodeURIComponent for a path parameter: malformed percent-encoding is the caller's 400, never a 500. */
+export function decodePathParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'INVALID_ARGUMENT', 'A path segment has malformed percent-encoding.');
+  }
+}

@@ -5,7 +5,7 @@ import { AssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { credentialFrom, rateLimit, type Credential, type HttpContext } from './context.js';
 import { HUMAN_ROUTES } from './rest-admin.js';
-import { body, exact, secretMatch, type RestRoute } from './rest-common.js';
+import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { sendJson } from './respond.js';
 import { parseSecretPath } from './secret-path.js';
 
@@ -113,7 +113,7 @@ const AGENT_ROUTES: RestRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/v1/approvals/{id}', match: (p) => (/^\/v1\/approvals\/[^/]+$/.test(p) ? { id: decodeURIComponent(p.slice('/v1/approvals/'.length)) } : null),
+    method: 'GET', path: '/v1/approvals/{id}', match: (p) => (/^\/v1\/approvals\/[^/]+$/.test(p) ? { id: decodePathParam(p.slice('/v1/approvals/'.length)) } : null),
     operationId: 'getApprovalStatus', tool: 'get_approval_status', auth: 'agent_key_or_token',
     summary: "Status of one of this agent's approval requests (pending | approved | denied | expired); an admin key sees any",
     responses: { '200': 'Status', '401': 'Missing or invalid credential', '404': 'No such approval for this agent' },

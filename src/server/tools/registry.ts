@@ -1,4 +1,5 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { toolAllowed } from '../access.js';
 import { toolError, toolSuccess } from '../tool-result.js';
 import type { ToolContext, ToolDefinition } from './tool.js';
 import { getSecretTool } from './get-secret.js';
@@ -21,8 +22,7 @@ export const TOOLS: readonly ToolDefinition[] = [
  * those outside the agent's allow-list. What is not registered cannot be called.
  */
 export function toolsFor(context: ToolContext, readOnly: boolean): ToolDefinition[] {
-  const allowed = context.agent.config.tools;
-  return TOOLS.filter((tool) => (!readOnly || tool.annotations.readOnlyHint) && (!allowed || allowed.includes(tool.name)));
+  return TOOLS.filter((tool) => toolAllowed(context.agent, tool.name, readOnly));
 }
 
 export function registerTools(server: McpServer, context: ToolContext, readOnly: boolean): void {

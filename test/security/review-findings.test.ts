@@ -1,0 +1,172 @@
+/**
+ * Each finding of the security review, replayed against the real components: the HTTP server
+ * and REST API in-process on 127.0.0.1:0, the MCP server with a real SDK Client, the real file
+ * backend, and the CLI as its own process. Each finding was first reproduced by the review's own
+ * scripts against the built server; these tests keep it fixed.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decideApproval } from '../../src/server/human-decisions.js';
+import { runCli, ensureBuilt } from '../helpers/cli.js';
+import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
+import { raw } from '../helpers/remote-http.js';
+import { startInProcess as startHttp, type InProcessServer } from '../helpers/remote-server.js';
+
+let open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(open.map((o) => o.close()));
+  open = [];
+});
+
+async function http(options: Parameters<typeof startHttp>[0]): Promise<InProcessServer> {
+  const server = await startHttp(options);
+  open.push(server);
+  return server;
+}
+
+async function mcp(options: Parameters<typeof startMcp>[0]): Promise<InProcess> {
+  const env = await startMcp(options);
+  open.push(env);
+  return env;
+}
+
+function rest(server: InProcessServer, method: string, path: string, bearer: string, body?: unknown) {
+  return raw({
+    url: server.url, method, path,
+    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+}
+
+const text = (result: { content: unknown }): string => (result.content as { text: string }[])[0]!.text;
+
+describe('the tool allow-list and read-only mode hold over REST too', () => {
+  it('refuses a token, a read and a write the agent has no tool for', async () => {
+    const server = await http({ agents: [{ id: 'lister', grants: ['secrets:*:**'], tools: ['list_secrets', 'list_namespaces', 'request_token'] }] });
+    await server.runtime.backend.put({ namespace: 'app', key: 'K', value: 'canary-allowlist', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    const token = JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.lister!, { scopes: ['secrets:*:app/*'] })).body).token as string;
+    const read = await rest(server, 'GET', '/v1/secrets/app/K', token);
+    expect(read.status).toBe(403);
+    expect(read.body).not.toContain('canary-allowlist');
+    expect(JSON.parse(read.body).error.message).toMatch(/get_secret is not available to this agent \(not in its tool allow-list\)/);
+    expect((await rest(server, 'PUT', '/v1/secrets/app/NEW', token, { value: 'v' })).status).toBe(403);
+  });
+
+  it('refuses writes and tokens on a read-only server', async () => {
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:*:**'] }], server: { read_only: true } });
+    const res = await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:*:app/*'] });
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).error.message).toMatch(/the server is read-only/);
+  });
+});
+
+describe('a token beyond the grants needs the strictest approval rule', () => {
+  it('asks for the most approvers and the longest delay anywhere in the policy', async () => {
+    const env = await mcp({
+      agentYaml: '    grants: ["secrets:read:production/**"]',
+      extraYaml: 'policy:\n  namespaces:\n    - pattern: "production/**"\n      tiers:\n        critical: { effect: approval, approvers: 2, delay: 1h }',
+    });
+    const res = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['secrets:*:production/db/PASS'] } });
+    const id = (res.structuredContent as { approval_id: string }).approval_id;
+    await env.runtime.approvals.approve(id, 'admin');
+    const status = await env.client.callTool({ name: 'get_approval_status', arguments: { approval_id: id } });
+    expect(status.structuredContent).toMatchObject({ status: 'pending', approvals_received: 1, approvals_required: 2 });
+    const { approval } = await env.runtime.approvals.find(id);
+    expect(approval.delay_ms).toBe(3_600_000);
+  });
+});
+
+describe('revoking an agent ends its tokens and approvals', () => {
+  it('a token minted with a revoked key stops working at once', async () => {
+    await ensureBuilt();
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:*:**'] }] });
+    await server.runtime.backend.put({ namespace: 'app', key: 'K', value: 'canary-revoked', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    const token = JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:app/*'], ttl: '24h' })).body).token as string;
+    expect((await rest(server, 'GET', '/v1/secrets/app/K', token)).status).toBe(200);
+    const pending = await server.runtime.approvals.request({ kind: 'secret_access', agentId: 'bot', scopes: ['secrets:read:app/X'], ttlMs: 60_000, reason: 'test', rule: 'test', approvers: 1, delayMs: 0 });
+    const revoked = await runCli(['--config', server.configPath, 'agents', 'revoke', 'bot', '--json'], { env: { ASS_ADMIN_KEY: server.adminKey } });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const after = await rest(server, 'GET', '/v1/secrets/app/K', token);
+    expect(after.status).toBe(401);
+    expect(after.body).not.toContain('canary-revoked');
+    expect((await server.runtime.approvals.find(pending.approval.id)).view.status).toBe('denied');
+  });
+});
+
+describe('an agent cannot create a secret below its namespace\'s default tier', () => {
+  it('refuses a standard secret where the default is critical, and allows raising', async () => {
+    const env = await mcp({ extraYaml: 'policy:\n  tiers: { critical: auto }\n  namespaces:\n    - { pattern: "vault/**", default_tier: critical }' });
+    const low = await env.client.callTool({ name: 'set_secret', arguments: { namespace: 'vault/prod', key: 'DB', value: 'v', access_tier: 'standard' } });
+    expect(low.isError).toBe(true);
+    expect(text(low)).toMatch(/new secrets in 'vault\/prod' are at least critical; an agent cannot set access tier standard/);
+    expect(await env.runtime.backend.get('vault/prod', 'DB')).toBeNull();
+    const ok = await env.client.callTool({ name: 'set_secret', arguments: { namespace: 'vault/prod', key: 'DB', value: 'v' } });
+    expect(ok.structuredContent).toMatchObject({ access_tier: 'critical' });
+  });
+});
+
+describe('policy is checked before the backend is read', () => {
+  it('an agent without a grant is refused without any backend read', async () => {
+    const env = await mcp({ agentYaml: '    grants: ["secrets:*:app/**"]\n    deny: ["secrets:*:app/payroll/**"]' });
+    const backend = env.runtime.backend;
+    const reads: string[] = [];
+    const get = backend.get.bind(backend);
+    // A spy on the real backend (it still reads): counts reads, changes nothing.
+    backend.get = async (ns, key) => {
+      reads.push(`${ns}/${key}`);
+      return get(ns, key);
+    };
+    for (const args of [{ namespace: 'payroll', key: 'BANK' }, { namespace: 'app/payroll', key: 'BANK' }]) {
+      const res = await env.client.callTool({ name: 'get_secret', arguments: args });
+      expect(text(res)).toMatch(/^Error: Access denied/);
+      const write = await env.client.callTool({ name: 'set_secret', arguments: { ...args, value: 'v' } });
+      expect(text(write)).toMatch(/^Error: Access denied/);
+    }
+    expect(reads).toEqual([]);
+  });
+});
+
+describe('listing with foreign names and explicit denies', () => {
+  it('skips names outside the grammar instead of failing the listing', async () => {
+    const env = await mcp({});
+    await env.runtime.backend.put({ namespace: 'infra', key: 'written by terraform', value: 'v', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    await env.runtime.backend.put({ namespace: 'infra', key: 'GOOD', value: 'v', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    const res = await env.client.callTool({ name: 'list_secrets', arguments: { namespace: 'infra' } });
+    expect(res.structuredContent).toMatchObject({ total: 1, items: [{ key: 'GOOD' }] });
+  });
+
+  it('hides a namespace an explicit deny covers, and refuses to list it', async () => {
+    const env = await mcp({ agentYaml: '    grants: ["secrets:*:**"]\n    deny: ["secrets:*:production/payments/**"]' });
+    for (const ns of ['production/payments', 'production/gemini']) {
+      await env.runtime.backend.put({ namespace: ns, key: 'K', value: 'v', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    }
+    const names = await env.client.callTool({ name: 'list_namespaces', arguments: {} });
+    expect((names.structuredContent as { namespaces: string[] }).namespaces).toEqual(['production', 'production/gemini']);
+    const list = await env.client.callTool({ name: 'list_secrets', arguments: { namespace: 'production/payments' } });
+    expect(text(list)).toMatch(/listing 'production\/payments' is denied by secrets:\*:production\/payments\/\*\*/);
+  });
+});
+
+describe('a human decision is audited before it takes effect', () => {
+  it('leaves the request pending when its audit record cannot be written', async () => {
+    const env = await mcp({});
+    const { approval } = await env.runtime.approvals.request({ kind: 'secret_access', agentId: 'bot', scopes: ['secrets:read:a/K'], ttlMs: 60_000, reason: 'test', rule: 'test', approvers: 1, delayMs: 0 });
+    // A real failure: the audit log's path becomes a directory.
+    const auditPath = join(env.dir, 'audit.log');
+    rmSync(auditPath, { force: true });
+    mkdirSync(auditPath);
+    await env.runtime.audit.close();
+    await expect(decideApproval(env.runtime, { verb: 'approve', id: approval.id, adminId: 'admin', via: 'cli' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect((await env.runtime.approvals.find(approval.id)).view.status).toBe('pending');
+  });
+});
+
+describe('REST path decoding', () => {
+  it('answers malformed percent-encoding with 400, not 500', async () => {
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:*:**'] }] });
+    const token = JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:app/*'] })).body).token as string;
+    expect((await rest(server, 'GET', '/v1/approvals/%E0%A4%A', token)).status).toBe(400);
+    expect((await rest(server, 'POST', '/v1/approvals/%E0%A4%A/approve', server.adminKey)).status).toBe(400);
+  });
+});
