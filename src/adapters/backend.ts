@@ -1,5 +1,20 @@
 import type { SecretRecord, SecretSummary, SecretWrite } from '../shared/types.js';
 
+/** What a `put` returns: the write as stored, without its value, with the backend's own fields. */
+export function summaryOfWrite(write: SecretWrite, stored: Pick<SecretSummary, 'version' | 'id' | 'created_at' | 'updated_at'>): SecretSummary {
+  return {
+    namespace: write.namespace,
+    key: write.key,
+    version: stored.version,
+    secret_type: write.secret_type,
+    access_tier: write.access_tier,
+    metadata: { ...write.metadata },
+    created_at: stored.created_at,
+    updated_at: stored.updated_at,
+    id: stored.id,
+  };
+}
+
 /**
  * What a backend can do, declared so the contract suite and the server can adapt instead of
  * guessing (in the manner of external-secrets' provider capabilities).

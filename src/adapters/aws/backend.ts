@@ -2,7 +2,7 @@ import { DeleteSecretCommand, GetSecretValueCommand, ListSecretsCommand } from '
 import { AssError } from '../../shared/errors.js';
 import { MAX_VALUE_BYTES, systemClock } from '../../shared/types.js';
 import type { Clock, SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
-import type { BackendCapabilities, BackendHealth, DeleteOptions, PutOptions, SecretBackend } from '../backend.js';
+import { summaryOfWrite, type BackendCapabilities, type BackendHealth, type DeleteOptions, type PutOptions, type SecretBackend } from '../backend.js';
 import { isNotFound, mapAwsError, vendorFault } from './errors.js';
 import { checkNamespace, parseSecretName, secretName } from './naming.js';
 import type { AwsSecretsClient } from './retrying-client.js';
@@ -230,18 +230,9 @@ export class AwsBackend implements SecretBackend {
 
   private summary(write: SecretWrite, version: number, arn: string, created: Date | undefined, writtenAt: Date): SecretSummary {
     const createdAt = isoNotBefore(created ?? writtenAt, undefined);
-    return {
-      namespace: write.namespace,
-      key: write.key,
-      version,
-      secret_type: write.secret_type,
-      access_tier: write.access_tier,
-      metadata: { ...write.metadata },
-      created_at: createdAt,
-      updated_at: version === 1 ? createdAt : isoNotBefore(writtenAt, created),
-      id: arn,
-    };
+    return summaryOfWrite(write, { version, id: arn, created_at: createdAt, updated_at: version === 1 ? createdAt : isoNotBefore(writtenAt, created) });
   }
+
 
   /**
    * AWS keeps a deleted secret's name reserved until its recovery window ends. We refuse the

@@ -1,3 +1,4 @@
+import { summaryOfWrite } from '../backend.js';
 import { AssError } from '../../shared/errors.js';
 import type { SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
 import type { VaultClient } from './client.js';
@@ -56,17 +57,7 @@ export class KvV1Engine implements KvEngine {
       [UPDATED_KEY]: now,
       [this.valueField]: write.value,
     });
-    return {
-      namespace: write.namespace,
-      key: write.key,
-      version,
-      secret_type: write.secret_type,
-      access_tier: write.access_tier,
-      metadata: { ...write.metadata },
-      created_at: created,
-      updated_at: now,
-      id: this.paths.id(write.namespace, write.key),
-    };
+    return summaryOfWrite(write, { version, id: this.paths.id(write.namespace, write.key), created_at: created, updated_at: now });
   }
 
   async children(namespace: string): Promise<string[]> {

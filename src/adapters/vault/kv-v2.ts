@@ -1,3 +1,4 @@
+import { summaryOfWrite } from '../backend.js';
 import { AssError } from '../../shared/errors.js';
 import type { SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
 import type { VaultClient } from './client.js';
@@ -97,17 +98,12 @@ export class KvV2Engine implements KvEngine {
     const stored = asRecord(asRecord(written)?.data);
     const now = new Date().toISOString();
     const updated = asIso(stored?.created_time, now);
-    return {
-      namespace: write.namespace,
-      key: write.key,
+    return summaryOfWrite(write, {
       version: typeof stored?.version === 'number' ? stored.version : current + 1,
-      secret_type: write.secret_type,
-      access_tier: write.access_tier,
-      metadata: { ...write.metadata },
+      id: this.paths.id(write.namespace, write.key),
       created_at: meta && current > 0 ? createdAt(meta) : updated,
       updated_at: updated,
-      id: this.paths.id(write.namespace, write.key),
-    };
+    });
   }
 
   async children(namespace: string): Promise<string[]> {
