@@ -10,8 +10,8 @@ export interface GetSecretResponse {
   version: number;
 }
 
-export interface SetSecretResponse {
-  id: string;
+/** The fields set_secret answers and every list_secrets item carries (never the value). */
+interface SecretSummaryFields {
   namespace: string;
   key: string;
   version: number;
@@ -20,13 +20,11 @@ export interface SetSecretResponse {
   created_at: string;
 }
 
-export interface SecretListItem {
-  namespace: string;
-  key: string;
-  version: number;
-  secret_type: SecretType;
-  access_tier: AccessTier;
-  created_at: string;
+export interface SetSecretResponse extends SecretSummaryFields {
+  id: string;
+}
+
+export interface SecretListItem extends SecretSummaryFields {
   updated_at: string;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from './tool.js';
-import { AccessTierField, NamespaceField, SecretTypeField, TimestampField } from './schemas.js';
+import { NamespaceField, SecretSummaryFields, TimestampField } from './schemas.js';
 
 export const listSecretsTool = defineTool({
   name: 'list_secrets',
@@ -9,17 +9,7 @@ export const listSecretsTool = defineTool({
   inputSchema: z.object({ namespace: NamespaceField }).strict(),
   outputSchema: z.object({
     namespace: z.string(),
-    items: z.array(
-      z.object({
-        namespace: z.string(),
-        key: z.string(),
-        version: z.number().int(),
-        secret_type: SecretTypeField,
-        access_tier: AccessTierField,
-        created_at: TimestampField,
-        updated_at: TimestampField,
-      }),
-    ),
+    items: z.array(z.object({ ...SecretSummaryFields, updated_at: TimestampField })),
     total: z.number().int(),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

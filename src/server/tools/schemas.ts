@@ -12,3 +12,13 @@ export const AccessTierField = z.enum(ACCESS_TIERS);
 export const TimestampField = z.string();
 
 export const HumanAuthOutput = z.object({ requires_human_auth: z.literal(true), message: z.string() });
+
+/** The fields set_secret answers and every list_secrets item carries (never the value). */
+export const SecretSummaryFields = {
+  namespace: z.string(),
+  key: z.string(),
+  version: z.number().int(),
+  secret_type: SecretTypeField,
+  access_tier: AccessTierField,
+  created_at: TimestampField,
+};

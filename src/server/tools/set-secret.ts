@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { MAX_VALUE_BYTES } from '../../shared/types.js';
 import { defineTool } from './tool.js';
-import { AccessTierField, KeyField, NamespaceField, SecretTypeField, TimestampField } from './schemas.js';
+import { AccessTierField, KeyField, NamespaceField, SecretSummaryFields, SecretTypeField } from './schemas.js';
 
 export const setSecretTool = defineTool({
   name: 'set_secret',
@@ -21,15 +21,7 @@ export const setSecretTool = defineTool({
       metadata: z.record(z.string().max(64), z.string().max(256)).optional().describe('Labels such as {"team": "ml"}; never put secrets here'),
     })
     .strict(),
-  outputSchema: z.object({
-    id: z.string(),
-    namespace: z.string(),
-    key: z.string(),
-    version: z.number().int(),
-    secret_type: SecretTypeField,
-    access_tier: AccessTierField,
-    created_at: TimestampField,
-  }),
+  outputSchema: z.object({ id: z.string(), ...SecretSummaryFields }),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   handle: ({ service, agent }, input) => service.setSecret(agent, input),
 });
