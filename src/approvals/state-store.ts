@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir, readSmallFileSync, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
+import { systemClock, type Clock } from '../shared/types.js';
 import type { ApprovalRecord, TokenRecord } from './types.js';
 
 /** Everything that changes at run time besides secrets: approvals, issued tokens, revoked keys. */
@@ -18,8 +19,9 @@ export function emptyState(): State {
 }
 
 /**
- * A small transactional store. `transact` runs `fn` on the current state under an exclusive
- * lock shared by every process, and persists the state if `fn` changed it. The embedded
+ * A small transactional store. `read` gives a deeply frozen snapshot (shared, never copied: it
+ * is read on every request). `transact` runs `fn` on a private copy of the current state under
+ * an exclusive lock shared by every process, and persists it if `fn` changed it. The embedded
  * implementation is one JSON file; a shared database can implement the same two calls so
  * several replicas serve one team.
  */
@@ -28,7 +30,39 @@ export interface StateStore {
   transact<T>(fn: (state: State) => T): Promise<T>;
 }
 
-export function createFileStateStore(path: string): StateStore {
+/** How long settled approvals and expired tokens are kept before a write drops them. */
+export const APPROVAL_RETENTION_MS = 7 * 24 * 3_600_000;
+export const TOKEN_RETENTION_MS = 24 * 3_600_000;
+
+/**
+ * Drops what can no longer change a decision, so the state stays small however long a server
+ * runs: approvals settled (denied, expired, or grant ended) over 7 days ago, and tokens expired
+ * over a day ago (an expired token fails on its `exp` anyway). Revoked key hashes are kept.
+ * Every one of these decisions is in the audit log.
+ */
+export function pruneState(state: State, now: Date): void {
+  const t = now.getTime();
+  for (const [id, a] of Object.entries(state.approvals)) {
+    const settledAt =
+      a.status === 'denied' ? Date.parse(a.resolved_at ?? a.expires_at)
+      : a.status === 'approved' ? Date.parse(a.resolved_at!) + a.delay_ms + a.ttl_ms
+      : Date.parse(a.expires_at);
+    if (t - settledAt > APPROVAL_RETENTION_MS) delete state.approvals[id];
+  }
+  for (const [id, token] of Object.entries(state.tokens)) {
+    if (t - Date.parse(token.expires_at) > TOKEN_RETENTION_MS) delete state.tokens[id];
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+export function createFileStateStore(path: string, clock: Clock = systemClock): StateStore {
   // Reads are cached while the file is unchanged: writes replace it by rename (new inode).
   let cache: { mtimeMs: number; ino: number; size: number; state: State } | null = null;
   // The folder is made (0700) once per process, not on every transaction.
@@ -38,9 +72,7 @@ export function createFileStateStore(path: string): StateStore {
   async function load(): Promise<State> {
     const info = statSync(path, { throwIfNoEntry: false });
     if (!info) return emptyState();
-    if (cache && cache.mtimeMs === info.mtimeMs && cache.ino === info.ino && cache.size === info.size) {
-      return structuredClone(cache.state);
-    }
+    if (cache && cache.mtimeMs === info.mtimeMs && cache.ino === info.ino && cache.size === info.size) return cache.state;
     const text = readSmallFileSync(path);
     if (text === null) return emptyState();
     let state: State;
@@ -49,8 +81,8 @@ export function createFileStateStore(path: string): StateStore {
     } catch (error) {
       throw new AssError('INTEGRITY_ERROR', 'The approvals state file is not valid JSON; it may have been edited by hand. Restore it from a backup.', {}, { cause: error });
     }
-    cache = { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, state };
-    return structuredClone(state);
+    cache = { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, state: deepFreeze(state) };
+    return cache.state;
   }
 
   return {
@@ -61,9 +93,10 @@ export function createFileStateStore(path: string): StateStore {
         throw error;
       }));
       return withFileLock(path, async () => {
-        const state = await load();
+        const state = structuredClone(await load());
         const before = JSON.stringify(state);
         const result = fn(state);
+        pruneState(state, clock());
         const after = JSON.stringify(state);
         if (after !== before) {
           await writeFileAtomic(path, after);

@@ -28,7 +28,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const clock = options.clock ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
-    const state = createFileStateStore(settings.statePath);
+    const state = createFileStateStore(settings.statePath, clock);
     const approvals = new Approvals(state, clock, settings.pendingTtlMs);
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });

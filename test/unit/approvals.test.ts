@@ -25,8 +25,8 @@ describe('approvals', () => {
   let approvals: Approvals;
 
   beforeEach(() => {
-    store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-approvals-')), 'state.json'));
     time = fakeClock();
+    store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-approvals-')), 'state.json'), time.clock);
     approvals = new Approvals(store, time.clock, 15 * MIN);
   });
 
@@ -112,8 +112,8 @@ describe('approvals', () => {
 
 describe('tokens', () => {
   it('verifies signature, expiry, revocation and use counts', async () => {
-    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-tokens-')), 'state.json'));
     const time = fakeClock();
+    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-tokens-')), 'state.json'), time.clock);
     const tokens = new Tokens(store, time.clock, new Uint8Array(32).fill(1), 'test');
     const issued = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN, maxUses: 2 });
     expect(await tokens.verify(issued.token)).toMatchObject({ agent_id: 'bot', scopes: ['secrets:read:a/*'], uses: 0 });
@@ -130,5 +130,35 @@ describe('tokens', () => {
     await expect(tokens.verify(tampered)).rejects.toThrow(/not valid/);
     time.advance(11 * MIN);
     await expect(tokens.verify(other.token)).rejects.toThrow(/expired/);
+  });
+});
+
+describe('state retention', () => {
+  it('drops settled approvals after 7 days and expired tokens after a day, and keeps the rest', async () => {
+    const time = fakeClock();
+    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-prune-')), 'state.json'), time.clock);
+    const approvals = new Approvals(store, time.clock, 15 * MIN);
+    const tokens = new Tokens(store, time.clock, new Uint8Array(32).fill(3), 'test');
+    const denied = (await approvals.request(request({ scopes: ['secrets:read:a/DENIED'] }))).approval.id;
+    await approvals.deny(denied, 'alice');
+    const lapsed = (await approvals.request(request({ scopes: ['secrets:read:a/LAPSED'] }))).approval.id;
+    const shortToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN });
+    time.advance(6 * 24 * 60 * MIN);
+    const fresh = (await approvals.request(request({ scopes: ['secrets:read:a/FRESH'] }))).approval.id;
+    const longToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 24 * 60 * MIN });
+    time.advance(2 * 24 * 60 * MIN);
+    await store.transact(() => undefined);
+    const state = await store.read();
+    expect(Object.keys(state.approvals).sort()).toEqual([fresh].sort());
+    expect(Object.keys(state.tokens)).toEqual([longToken.token_id]);
+    expect(state.approvals[denied] ?? state.approvals[lapsed]).toBeUndefined();
+    expect(state.tokens[shortToken.token_id]).toBeUndefined();
+  });
+
+  it('hands out a frozen snapshot, so a reader cannot change the shared state', async () => {
+    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-frozen-')), 'state.json'));
+    await store.transact((state) => state.revoked_key_hashes.push('x'));
+    const snapshot = await store.read();
+    expect(() => snapshot.revoked_key_hashes.push('y')).toThrow(TypeError);
   });
 });
