@@ -57,6 +57,41 @@ export interface ApprovalStatusResponse {
   approvals_required: number;
 }
 
+/**
+ * What the service returns: the seed's fields plus facts of the record a REST client wants
+ * (id, timestamps, labels). The MCP tools pass on exactly the seed's fields (the `to…` below);
+ * REST returns all of it, with no second backend read.
+ */
+export interface GetSecretResult extends GetSecretResponse {
+  id: string;
+  created_at: string;
+  updated_at: string;
+}
+export interface SetSecretResult extends SetSecretResponse {
+  updated_at: string;
+}
+export interface SecretListItemResult extends SecretListItem {
+  id: string;
+  metadata: SecretMetadata;
+}
+export interface ListSecretsResult {
+  namespace: string;
+  items: SecretListItemResult[];
+  total: number;
+}
+
+export const toGetSecretResponse = (r: GetSecretResult): GetSecretResponse => ({
+  value: r.value, secret_type: r.secret_type, access_tier: r.access_tier, metadata: r.metadata, version: r.version,
+});
+export const toSetSecretResponse = (r: SetSecretResult): SetSecretResponse => ({
+  id: r.id, namespace: r.namespace, key: r.key, version: r.version, secret_type: r.secret_type, access_tier: r.access_tier, created_at: r.created_at,
+});
+export const toListSecretsResponse = (r: ListSecretsResult): ListSecretsResponse => ({
+  namespace: r.namespace,
+  total: r.total,
+  items: r.items.map((i) => ({ namespace: i.namespace, key: i.key, version: i.version, secret_type: i.secret_type, access_tier: i.access_tier, created_at: i.created_at, updated_at: i.updated_at })),
+});
+
 /** The seed's wording, pointing at our CLI (and the dashboard when one is configured). */
 export function humanAuthMessage(operation: 'delete' | 'rotate', namespace: string, key: string, dashboardUrl?: string): string {
   const noun = operation === 'delete' ? 'deletion' : 'rotation';

@@ -14,7 +14,7 @@ import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestri
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
-import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResponse, type ListNamespacesResponse, type ListSecretsResponse, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResponse } from './responses.js';
+import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, type ListNamespacesResponse, type ListSecretsResult, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResult } from './responses.js';
 
 export interface ServiceDeps {
   settings: Settings;
@@ -46,7 +46,7 @@ export class SecretService {
     this.access = new Access(deps.settings, deps.approvals, deps.clock);
   }
 
-  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }, token?: TokenRestriction): Promise<GetSecretResponse> {
+  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }, token?: TokenRestriction): Promise<GetSecretResult> {
     return this.run(agent, 'get_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
       // Security: refuse what needs no secret to refuse before reading anything, so an agent
@@ -59,7 +59,8 @@ export class SecretService {
       }
       await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started, token);
       const tier = effectiveTier(this.deps.settings.policy, namespace, record!.access_tier);
-      return { value: record!.value, secret_type: record!.secret_type, access_tier: tier, metadata: record!.metadata, version: record!.version };
+      const r = record!;
+      return { value: r.value, secret_type: r.secret_type, access_tier: tier, metadata: r.metadata, version: r.version, id: r.id, created_at: r.created_at, updated_at: r.updated_at };
     });
   }
 
@@ -67,7 +68,7 @@ export class SecretService {
     agent: AgentSettings,
     input: { namespace: string; key: string; value: string; secret_type?: SecretType; access_tier?: AccessTier; metadata?: SecretMetadata },
     token?: TokenRestriction,
-  ): Promise<SetSecretResponse> {
+  ): Promise<SetSecretResult> {
     return this.run(agent, 'set_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
       if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
@@ -93,7 +94,7 @@ export class SecretService {
             { namespace, key, value: input.value, secret_type: input.secret_type ?? existing?.secret_type ?? 'custom', access_tier: tier, metadata: input.metadata ?? existing?.metadata ?? {} },
             { expectedVersion: existing?.version ?? 0 },
           );
-          return { id: stored.id, namespace, key, version: stored.version, secret_type: stored.secret_type, access_tier: tier, created_at: stored.created_at };
+          return { id: stored.id, namespace, key, version: stored.version, secret_type: stored.secret_type, access_tier: tier, created_at: stored.created_at, updated_at: stored.updated_at };
         } catch (error) {
           // Another writer got in between: re-read, re-decide on what is there now, try again.
           if (isAssError(error) && error.code === 'CONFLICT' && attempt < CAS_ATTEMPTS) {
@@ -106,7 +107,7 @@ export class SecretService {
     });
   }
 
-  async listSecrets(agent: AgentSettings, input: { namespace: string }, token?: TokenRestriction): Promise<ListSecretsResponse> {
+  async listSecrets(agent: AgentSettings, input: { namespace: string }, token?: TokenRestriction): Promise<ListSecretsResult> {
     return this.run(agent, 'list_secrets', input, async (started) => {
       const namespace = validateNamespace(input.namespace);
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
@@ -123,7 +124,7 @@ export class SecretService {
         .filter((s) => isValidPath(namespace, s.key))
         .filter((s) => !tokenScopes || tokenScopes.some((t) => scopeMatches(t, 'list', namespace, s.key)))
         .filter((s) => evaluate({ agent: agent.compiled, action: 'list', namespace, key: s.key, tier: s.access_tier, approvedScopes }, policy, this.deps.clock()).effect === 'allow')
-        .map((s) => ({ namespace: s.namespace, key: s.key, version: s.version, secret_type: s.secret_type, access_tier: effectiveTier(policy, namespace, s.access_tier), created_at: s.created_at, updated_at: s.updated_at }));
+        .map((s) => ({ namespace: s.namespace, key: s.key, version: s.version, secret_type: s.secret_type, access_tier: effectiveTier(policy, namespace, s.access_tier), created_at: s.created_at, updated_at: s.updated_at, id: s.id, metadata: s.metadata }));
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_secrets', namespace, outcome: 'allowed', rule: 'grant:list', reason: `${items.length} of ${summaries.length} items visible` }, started);
       return { namespace, items, total: items.length };
     });

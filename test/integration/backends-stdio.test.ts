@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAwsPeer, MOTO_INSTALL_HINT } from '../helpers/aws-peer.js';
 import { startVaultPeer, VAULT_INSTALL_HINT } from '../helpers/vault-peer.js';
 import {
-  admin, adminJson, approvalIdOf, call, connectAgent, fails, initHome, ok, removeHome, setConfig,
+  admin, adminJson, approvalIdOf, call, connectAgent, fails, initHome, ok, removeHome,
   type AgentConnection, type Home,
 } from '../helpers/cli.js';
 

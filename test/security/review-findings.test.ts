@@ -39,7 +39,7 @@ function rest(server: InProcessServer, method: string, path: string, bearer: str
   });
 }
 
-const text = (result: { content: unknown }): string => (result.content as { text: string }[])[0]!.text;
+const text = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 
 describe('the tool allow-list and read-only mode hold over REST too', () => {
   it('refuses a token, a read and a write the agent has no tool for', async () => {

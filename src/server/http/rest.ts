@@ -21,20 +21,6 @@ async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ cred
   return { credential, restriction: { token_id: token.token_id, scopes: token.scopes, ...(token.approval_id ? { approval_id: token.approval_id } : {}) } };
 }
 
-/**
- * id and timestamps of the version just read or written, for REST clients such as the `ass`
- * adapter. Security: asked only after the pipeline allowed this exact secret, and only its
- * metadata is taken (a listing carries no values).
- */
-async function versionInfo(ctx: HttpContext, namespace: string, key: string, version: number): Promise<Record<string, string>> {
-  try {
-    const summary = (await ctx.runtime.backend.list(namespace)).find((s) => s.key === key && s.version === version);
-    return summary ? { id: summary.id, created_at: summary.created_at, updated_at: summary.updated_at } : {};
-  } catch {
-    return {};
-  }
-}
-
 const TokenRequestSchema = z
   .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
   .strict();
@@ -70,14 +56,8 @@ const AGENT_ROUTES: RestRoute[] = [
       const { credential, restriction } = await tokenCall(ctx, req);
       const namespace = url.searchParams.get('namespace');
       if (!namespace) throw new AssError('INVALID_ARGUMENT', 'Give the namespace to list: GET /v1/secrets?namespace=<namespace>.');
-      const answer = await ctx.runtime.service.listSecrets(credential.agent, { namespace }, restriction);
-      // id and metadata of the items the pipeline let through (never values), for REST clients.
-      const byKey = new Map((answer.items.length ? await ctx.runtime.backend.list(answer.namespace).catch(() => []) : []).map((s) => [s.key, s]));
-      const items = answer.items.map((i) => {
-        const s = byKey.get(i.key);
-        return s && s.version === i.version ? { ...i, id: s.id, metadata: s.metadata } : i;
-      });
-      sendJson(res, 200, { ...answer, items });
+      // The service's items carry id and labels besides the seed's fields (never values).
+      sendJson(res, 200, await ctx.runtime.service.listSecrets(credential.agent, { namespace }, restriction));
     },
   },
   {
@@ -88,7 +68,7 @@ const AGENT_ROUTES: RestRoute[] = [
       const { namespace, key } = parseSecretPath(params.path!);
       const { credential, restriction } = await tokenCall(ctx, req);
       const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key }, restriction);
-      sendJson(res, 200, { namespace, key, ...answer, ...(await versionInfo(ctx, namespace, key, answer.version)) });
+      sendJson(res, 200, { namespace, key, ...answer });
     },
   },
   {
@@ -100,7 +80,7 @@ const AGENT_ROUTES: RestRoute[] = [
       const { credential, restriction } = await tokenCall(ctx, req);
       const input = await body(ctx, req, PutSecretSchema);
       const answer = await ctx.runtime.service.setSecret(credential.agent, { namespace, key, ...input }, restriction);
-      sendJson(res, 200, { ...answer, ...(await versionInfo(ctx, namespace, key, answer.version)) });
+      sendJson(res, 200, answer);
     },
   },
   {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { toGetSecretResponse } from '../responses.js';
 import { defineTool } from './tool.js';
 import { AccessTierField, KeyField, NamespaceField, SecretTypeField } from './schemas.js';
 
@@ -18,5 +19,5 @@ export const getSecretTool = defineTool({
   }),
   // Reads only: it never changes a secret (it may open an approval request for a human).
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handle: ({ service, agent }, input) => service.getSecret(agent, input),
+  handle: async ({ service, agent }, input) => toGetSecretResponse(await service.getSecret(agent, input)),
 });

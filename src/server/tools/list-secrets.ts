@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { toListSecretsResponse } from '../responses.js';
 import { defineTool } from './tool.js';
 import { NamespaceField, SecretSummaryFields, TimestampField } from './schemas.js';
 
@@ -13,5 +14,5 @@ export const listSecretsTool = defineTool({
     total: z.number().int(),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  handle: ({ service, agent }, input) => service.listSecrets(agent, input),
+  handle: async ({ service, agent }, input) => toListSecretsResponse(await service.listSecrets(agent, input)),
 });

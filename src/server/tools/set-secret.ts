@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_VALUE_BYTES } from '../../shared/types.js';
+import { toSetSecretResponse } from '../responses.js';
 import { defineTool } from './tool.js';
 import { AccessTierField, KeyField, NamespaceField, SecretSummaryFields, SecretTypeField } from './schemas.js';
 
@@ -23,5 +24,5 @@ export const setSecretTool = defineTool({
     .strict(),
   outputSchema: z.object({ id: z.string(), ...SecretSummaryFields }),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-  handle: ({ service, agent }, input) => service.setSecret(agent, input),
+  handle: async ({ service, agent }, input) => toSetSecretResponse(await service.setSecret(agent, input)),
 });
