@@ -17,9 +17,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { dockerReachable, freePort, peersCacheDir } from './peer-common.js';
 
 export interface VaultPeer {
   address: string;
@@ -36,8 +36,7 @@ const VAULT_IMAGE = 'hashicorp/vault:1.14';
 
 export function vaultBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ASS_VAULT_BIN) return env.ASS_VAULT_BIN;
-  const cache = env.ASS_PEERS_CACHE ?? path.join(homedir(), '.cache', 'agent-secret-store', 'peers');
-  return path.join(cache, 'vault', 'bin', 'vault');
+  return path.join(peersCacheDir(env), 'vault', 'bin', 'vault');
 }
 
 export async function startVaultPeer(): Promise<VaultPeerResult> {
@@ -57,21 +56,6 @@ export async function startVaultPeer(): Promise<VaultPeerResult> {
   return startLocal(bin);
 }
 
-async function dockerReachable(): Promise<boolean> {
-  const host = process.env.DOCKER_HOST;
-  if (host && !host.startsWith('unix://')) return true; // tcp://: let testcontainers try it
-  const socket = host ? host.slice('unix://'.length) : '/var/run/docker.sock';
-  if (!existsSync(socket)) return false;
-  return new Promise((resolve) => {
-    const req = request({ socketPath: socket, path: '/_ping', timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
 
 async function startContainer(): Promise<VaultPeer> {
   const { GenericContainer, Wait } = await import('testcontainers');
@@ -132,18 +116,6 @@ function randomToken(): string {
   return `root-${randomBytes(16).toString('hex')}`;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `/v1/sys/health` every 100 ms until 200, the child exits, or the deadline passes. */
 async function waitHealthy(address: string, child: ChildProcess, timeoutMs: number): Promise<boolean> {
