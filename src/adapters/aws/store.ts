@@ -39,20 +39,10 @@ export function currentVersionId(stages: Record<string, string[]> | undefined): 
 
 /** Every version id of a secret, deprecated ones included (no values). */
 export async function listVersions(client: AwsSecretsClient, secretId: string, what: string): Promise<SecretVersionsListEntry[]> {
-  const versions: SecretVersionsListEntry[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const out = await client.send(
-        new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, MaxResults: 100, NextToken: token }),
-      );
-      versions.push(...(out.Versions ?? []));
-      token = out.NextToken;
-    } catch (error) {
-      throw mapAwsError(error, what);
-    }
-  } while (token);
-  return versions;
+  return allPages(what, async (NextToken) => {
+    const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true, MaxResults: 100, NextToken }));
+    return { items: out.Versions, next: out.NextToken };
+  });
 }
 
 export interface VersionInfo {
@@ -75,20 +65,26 @@ export async function versionInfo(client: AwsSecretsClient, secretId: string, ve
 
 /** ListSecrets with a name-prefix filter, following every page. Planned deletions are excluded. */
 export async function listByPrefix(client: AwsSecretsClient, namePrefix: string, what: string): Promise<SecretListEntry[]> {
-  const entries: SecretListEntry[] = [];
+  return allPages(what, async (NextToken) => {
+    const out = await client.send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [namePrefix] }], MaxResults: 100, NextToken }));
+    return { items: out.SecretList, next: out.NextToken };
+  });
+}
+
+/** Follows NextToken through every page; an AWS error is mapped (and scrubbed) once, here. */
+async function allPages<T>(what: string, page: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+  const items: T[] = [];
   let token: string | undefined;
   do {
     try {
-      const out = await client.send(
-        new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [namePrefix] }], MaxResults: 100, NextToken: token }),
-      );
-      entries.push(...(out.SecretList ?? []));
-      token = out.NextToken;
+      const out = await page(token);
+      items.push(...(out.items ?? []));
+      token = out.next;
     } catch (error) {
       throw mapAwsError(error, what);
     }
   } while (token);
-  return entries;
+  return items;
 }
 
 /** updated_at never precedes created_at (writer clocks and AWS's clock differ slightly). */
