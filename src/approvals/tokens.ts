@@ -77,7 +77,7 @@ export class Tokens {
     return record;
   }
 
-  async issue(input: { agentId: string; scopes: string[]; ttlMs: number; maxUses?: number }): Promise<IssuedToken> {
+  async issue(input: { agentId: string; keySha256?: string; scopes: string[]; ttlMs: number; maxUses?: number }): Promise<IssuedToken> {
     const record = await this.store.transact((state) => this.newRecord(input, state));
     return this.sign(record);
   }

@@ -168,9 +168,10 @@ export class SecretService {
       const actor = `agent:${agent.config.id}`;
       const covered = parsed.every((req) => agent.compiled.grants.some((g) => scopeCovers(g, req)));
       if (covered) {
-        const record = await this.deps.state.transact((state) => this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses }, state));
-        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: record.id, reason: scopes.join(' ') }, started);
-        return { ...(await this.deps.tokens.sign(record)), requires_approval: false, scopes, ttl: ttlText };
+        const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses });
+        // Fail closed: the token is handed out only once its issue is on record.
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopes.join(' ') }, started);
+        return { ...issued, requires_approval: false, scopes, ttl: ttlText };
       }
       // Beyond the standing grants: only a human can say yes, and each approval yields one token.
       const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, (approval, state) =>
