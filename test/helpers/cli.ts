@@ -111,7 +111,7 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
 
 /** Runs a human CLI command with the admin key against `home`; `--config` is added. */
 export function admin(home: Home, args: string[], options: { key?: string; input?: string } = {}): Promise<CliResult> {
-  return runCli(['--config', home.configPath, ...args], { env: { ASS_ADMIN_KEY: options.key ?? home.adminKey }, input: options.input });
+  return runCli(['--config', home.configPath, ...args], { env: { ...home.env, ASS_ADMIN_KEY: options.key ?? home.adminKey }, input: options.input });
 }
 
 /** Like `admin` with `--json`, failing loudly on a non-zero exit, and parsing stdout. */
@@ -126,6 +126,8 @@ export interface Home {
   configPath: string;
   agentKey: string;
   adminKey: string;
+  /** Extra environment every command on this home needs (e.g. a backend's credentials). */
+  env?: Record<string, string>;
 }
 
 /** A fresh temp dir; removed by `cleanup()`. */

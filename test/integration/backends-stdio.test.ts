@@ -89,19 +89,14 @@ for (const spec of targets) {
         return;
       }
       target = started;
-      // Every CLI process of this file (servers and human commands) inherits the backend's credentials.
-      Object.assign(process.env, target.env);
-      home = await initHome({
-        backend: target.backend,
-        'policy.namespaces': [{ pattern: 'legacy/**', default_tier: 'critical' }],
-      });
+      // The backend's credentials go to every process on this home: the server and each human command.
+      home = { ...(await initHome({ backend: target.backend, 'policy.namespaces': [{ pattern: 'legacy/**', default_tier: 'critical' }] })), env: target.env };
       agent = await connectAgent(home.configPath, home.agentKey, { env: target.env });
     }, 180_000);
 
     afterAll(async () => {
       await agent?.close();
       await target?.stop();
-      for (const name of Object.keys(target?.env ?? {})) delete process.env[name];
       removeHome(home);
     });
 
