@@ -289,19 +289,21 @@ describe('an approved grant lasts approvals.grant_ttl and no longer', () => {
     } finally {
       await seeder.close();
     }
-    await setConfig(grantHome.configPath, { 'approvals.grant_ttl': '3s' });
+    // 10s: long enough that a loaded machine's CLI approve and the retry land inside the grant.
+    await setConfig(grantHome.configPath, { 'approvals.grant_ttl': '10s' });
     const conn = await connectAgent(grantHome.configPath, grantHome.agentKey);
     try {
       const id = approvalIdOf((await fails(conn.client, 'get_secret', STRIPE)).error);
       expect((await admin(grantHome, ['approvals', 'approve', id])).code).toBe(0);
       const status = await ok(conn.client, 'get_approval_status', { approval_id: id });
-      expect(Date.parse(status.expires_at) - Date.parse(status.resolved_at)).toBe(3_000);
+      expect(Date.parse(status.expires_at) - Date.parse(status.resolved_at)).toBe(10_000);
       expect((await ok(conn.client, 'get_secret', STRIPE)).value).toBe('sk_live_grant');
+      expect(Date.now(), 'the retry must run inside the grant').toBeLessThan(Date.parse(status.expires_at));
       let after: { ok: boolean; error?: string } = { ok: true };
       const lapsed = await pollUntil(async () => {
         after = await call(conn.client, 'get_secret', STRIPE);
         return !after.ok;
-      }, 10_000, 250);
+      }, 20_000, 250);
       expect(lapsed).toBe(true);
       expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(status.expires_at));
       const next = approvalIdOf(after.error!);
