@@ -4,11 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, constants as fsConstants, fchmodSync, fsync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync,
+  closeSync, constants as fsConstants, fchmodSync, fsync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { AssError } from './errors.js';
 
 /**
@@ -76,6 +75,8 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 export interface FileLockOptions {
   /** Longest total wait (in-process queue plus file lock) before BACKEND_UNAVAILABLE. Default 30 s. */
   timeoutMs?: number;
+  /** A lock not refreshed for this long is taken over. Default 10 s; tests shorten it. */
+  staleMs?: number;
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
@@ -84,19 +85,86 @@ const STALE_MS = 10_000;
 const MIN_RETRY_MS = 2;
 const MAX_RETRY_MS = 25;
 
-/** In-process queue per lock path: proper-lockfile alone does not order callers of one process. */
+/*
+ * Every cross-process lock is one file, `${target}.lock`, created exclusively (O_CREAT|O_EXCL)
+ * and removed on release. A file, not a directory: on ext4, create + unlink measured 4-5×
+ * cheaper than mkdir + rmdir (proper-lockfile's way, which this replaced). Older versions'
+ * lock directories of the same name still exclude us and we them, since both calls fail on an
+ * existing name. A lock whose mtime is older than the stale limit belongs to a dead (or
+ * stalled) process and is taken over; a holder that may hold it for long refreshes the mtime
+ * and checks, before it removes the lock, that the lock is still its own.
+ */
+
+interface HeldLock {
+  file: string;
+  /**
+   * Random content written into the lock file by holders that check ownership later: a
+   * different content at the name means our lock was taken over (the inode number cannot tell,
+   * the file system reuses it at once).
+   */
+  token: string;
+}
+
+/**
+ * Creates the lock file (writing `token` into it when given), or returns null while someone
+ * else holds it; a stale lock is removed so the next try can take it.
+ */
+function tryLock(file: string, target: string, staleMs: number, token: string): HeldLock | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (error) {
+    if (!isErrno(error, 'EEXIST')) {
+      throw new AssError('BACKEND_UNAVAILABLE', `Could not lock ${path.basename(target)} (${errnoCode(error)}). Check that its directory exists and is writable by this user.`, {}, { cause: error });
+    }
+    const held = statSync(file, { throwIfNoEntry: false });
+    if (held && Date.now() - held.mtimeMs > staleMs) rmSync(file, { recursive: true, force: true });
+    return null;
+  }
+  try {
+    if (token) writeFileSync(fd, token);
+  } finally {
+    closeSync(fd);
+  }
+  return { file, token };
+}
+
+async function acquireLock(target: string, deadline: number, staleMs: number, token = ''): Promise<HeldLock> {
+  const file = `${target}.lock`;
+  let delay = MIN_RETRY_MS;
+  for (;;) {
+    const lock = tryLock(file, target, staleMs, token);
+    if (lock) return lock;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) throw lockTimeout();
+    // Full jitter: waiters spread out instead of retrying in lock-step.
+    await pause(Math.min(remaining, MIN_RETRY_MS + Math.random() * delay));
+    delay = Math.min(delay * 2, MAX_RETRY_MS);
+  }
+}
+
+function isStillOurs(lock: HeldLock): boolean {
+  try {
+    return readFileSync(lock.file, 'utf8') === lock.token;
+  } catch {
+    return false;
+  }
+}
+
+/** In-process queue per lock path: the lock file alone does not order callers of one process. */
 const queueTails = new Map<string, Promise<void>>();
 
 /**
  * Runs `fn` holding an exclusive lock on `target` (the file need not exist) that excludes both
- * other processes (proper-lockfile, lock dir `${target}.lock`) and concurrent callers in this
- * process (a promise chain per path, so in-process callers run one at a time in call order).
- * Locks of crashed processes are taken over after 10 s. The lock is always released, also when
- * `fn` throws. Waiting longer than `timeoutMs` throws `BACKEND_UNAVAILABLE`.
+ * other processes (the lock file `${target}.lock`) and concurrent callers in this process (a
+ * promise chain per path, so in-process callers run one at a time in call order). The lock's
+ * mtime is refreshed while `fn` runs, and locks of crashed processes are taken over after 10 s.
+ * The lock is always released, also when `fn` throws. Waiting longer than `timeoutMs` throws
+ * `BACKEND_UNAVAILABLE`.
  *
- * If the lock is compromised while `fn` runs (its mtime could not be refreshed for 10 s, so
- * another process may have taken it over), the process does not crash: the call throws
- * `BACKEND_UNAVAILABLE` after `fn` settles, because its write may have raced another one.
+ * If the lock is lost while `fn` runs (the process stalled for longer than the stale limit and
+ * another one took it over), the call throws `BACKEND_UNAVAILABLE` after `fn` settles, because
+ * its write may have raced another one.
  */
 export async function withFileLock<T>(target: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
@@ -108,63 +176,49 @@ export async function withFileLock<T>(target: string, fn: () => Promise<T>, opti
   queueTails.set(key, tail);
   try {
     await waitUntil(previous, deadline);
-    return await holdFileLock(key, fn, deadline);
+    return await holdFileLock(key, fn, deadline, options.staleMs ?? STALE_MS);
   } finally {
     done();
     if (queueTails.get(key) === tail) queueTails.delete(key);
   }
 }
 
-async function holdFileLock<T>(target: string, fn: () => Promise<T>, deadline: number): Promise<T> {
-  let compromised: Error | undefined;
-  const release = await acquire(target, deadline, (error) => {
-    compromised = error;
-  });
+async function holdFileLock<T>(target: string, fn: () => Promise<T>, deadline: number, staleMs: number): Promise<T> {
+  const lock = await acquireLock(target, deadline, staleMs, randomBytes(16).toString('hex'));
+  let lost = false;
+  const refresh = setInterval(() => {
+    try {
+      if (isStillOurs(lock)) {
+        const now = new Date();
+        utimesSync(lock.file, now, now);
+      } else {
+        lost = true;
+      }
+    } catch {
+      lost = true;
+    }
+  }, staleMs / 2);
+  refresh.unref();
   let result: T;
   try {
     result = await fn();
   } finally {
-    // A compromised lock is already gone; releasing it then rejects (ERELEASED / ENOTACQUIRED).
-    await release().catch(() => undefined);
+    clearInterval(refresh);
+    try {
+      // Never remove a lock that another process has taken over.
+      if (isStillOurs(lock)) unlinkSync(lock.file);
+      else lost = true;
+    } catch {
+      lost = true;
+    }
   }
-  if (compromised) {
+  if (lost) {
     throw new AssError(
       'BACKEND_UNAVAILABLE',
       'The lock on the store was lost while writing (the process stalled for over 10 seconds). Read the secret back before retrying.',
-      {},
-      { cause: compromised },
     );
   }
   return result;
-}
-
-async function acquire(target: string, deadline: number, onCompromised: (error: Error) => void): Promise<() => Promise<void>> {
-  let delay = MIN_RETRY_MS;
-  for (;;) {
-    try {
-      return await lockfile.lock(target, {
-        realpath: false,
-        lockfilePath: `${target}.lock`,
-        stale: STALE_MS,
-        retries: 0,
-        onCompromised,
-      });
-    } catch (error) {
-      if (!isErrno(error, 'ELOCKED')) {
-        throw new AssError(
-          'BACKEND_UNAVAILABLE',
-          `Could not lock the store (${errnoCode(error)}). Check that the store directory exists and is writable by this user.`,
-          {},
-          { cause: error },
-        );
-      }
-    }
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw lockTimeout();
-    // Full jitter: waiters spread out instead of retrying in lock-step.
-    await pause(Math.min(remaining, MIN_RETRY_MS + Math.random() * delay));
-    delay = Math.min(delay * 2, MAX_RETRY_MS);
-  }
 }
 
 function lockTimeout(): AssError {
@@ -191,43 +245,22 @@ function pause(ms: number): Promise<void> {
 }
 
 /**
- * Runs a short SYNCHRONOUS critical section `fn` under a cross-process lock on `target`: an
- * exclusively created file `${target}.lock` (the name `withFileLock` gives its directory, so the
- * two exclude each other), without proper-lockfile's refresh timers.
+ * Runs a short SYNCHRONOUS critical section `fn` under the same cross-process lock as
+ * `withFileLock`, without its in-process queue or mtime refresh.
  *
  * For sections that never yield (the audit append): they cannot interleave with other callers
- * in this process, hold the lock for microseconds, and so need no mtime refresh — a lock older
- * than the stale limit can only belong to a process that died inside one, and is taken over.
- * A file, not a directory: on ext4, create + unlink measured 4-5× cheaper than mkdir + rmdir.
- * Waits (with jitter) only while another process holds it.
+ * in this process and hold the lock for microseconds, so a lock older than the stale limit can
+ * only belong to a process that died inside one. Waits (with jitter) only while another
+ * process holds it.
  */
 export async function withSyncFileLock<T>(target: string, fn: () => T, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
-  const lockFile = `${path.resolve(target)}.lock`;
-  let delay = MIN_RETRY_MS;
-  for (;;) {
-    try {
-      closeSync(openSync(lockFile, 'wx', 0o600));
-      break;
-    } catch (error) {
-      if (!isErrno(error, 'EEXIST')) {
-        throw new AssError('BACKEND_UNAVAILABLE', `Could not lock ${path.basename(target)} (${errnoCode(error)}). Check that its directory exists and is writable by this user.`, {}, { cause: error });
-      }
-      const held = statSync(lockFile, { throwIfNoEntry: false });
-      if (held && Date.now() - held.mtimeMs > STALE_MS) {
-        rmSync(lockFile, { recursive: true, force: true });
-        continue;
-      }
-    }
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw lockTimeout();
-    await pause(Math.min(remaining, MIN_RETRY_MS + Math.random() * delay));
-    delay = Math.min(delay * 2, MAX_RETRY_MS);
-  }
+  const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS);
   try {
     return fn();
   } finally {
-    unlinkSync(lockFile);
+    // No ownership check here: a section of microseconds cannot outlive the stale limit.
+    unlinkSync(lock.file);
   }
 }
 

@@ -6,10 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createFileBackend, createKeyFile, loadKeyFile } from '../../src/adapters/file/index.js';
+import { DecodedCache } from '../../src/adapters/file/file-backend.js';
 import { decodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
 import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../../src/shared/durable-file.js';
 import { AssError, isAssError, type ErrorCode } from '../../src/shared/errors.js';
@@ -154,6 +154,70 @@ describe('tamper detection', () => {
     const error = await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
     expect(error.message).toContain(garbage);
     await expectCode(backend.listNamespaces(), 'INTEGRITY_ERROR');
+  });
+});
+
+describe('the decrypted-secret cache', () => {
+  const ns = 'production/cache';
+
+  it('cannot mask tampering: a secret read before a flipped byte is refused after it, and served again once restored', async () => {
+    const value = `sk-${randomBytes(8).toString('hex')}`;
+    await backend.put(write(ns, 'KEY', value));
+    expect((await backend.get(ns, 'KEY'))?.value).toBe(value);
+    const file = secretPath(ns, 'KEY');
+    const original = await fs.readFile(file, 'utf8');
+    const json = JSON.parse(original) as Record<string, string>;
+    json.ciphertext = flipBase64(json.ciphertext!, 3);
+    await fs.writeFile(file, JSON.stringify(json) + '\n');
+    expect((await fs.readFile(file, 'utf8')).length).toBe(original.length);
+    await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+    await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+    await fs.writeFile(file, original);
+    expect((await backend.get(ns, 'KEY'))?.value).toBe(value);
+  });
+
+  it("sees another process's write and delete on the very next read", async () => {
+    const other = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile });
+    await backend.put(write(ns, 'SHARED', 'one'));
+    expect((await backend.get(ns, 'SHARED'))?.value).toBe('one');
+    await other.put(write(ns, 'SHARED', 'two'));
+    expect(await backend.get(ns, 'SHARED')).toMatchObject({ value: 'two', version: 2 });
+    // A check-and-set write decides on the file as it is now, not on what was read before.
+    await expectCode(backend.put(write(ns, 'SHARED', 'stale'), { expectedVersion: 1 }), 'CONFLICT');
+    expect(await other.delete(ns, 'SHARED')).toBe(true);
+    expect(await backend.get(ns, 'SHARED')).toBeNull();
+  });
+
+  it('a caller cannot change what the next read returns', async () => {
+    await backend.put({ ...write(ns, 'META', 'v'), metadata: { team: 'ml' } });
+    const first = await backend.get(ns, 'META');
+    first!.metadata.team = 'changed';
+    (first as { value: string }).value = 'changed';
+    expect(await backend.get(ns, 'META')).toMatchObject({ value: 'v', metadata: { team: 'ml' } });
+  });
+
+  it('is bounded in entries and bytes, and a different text is a miss', () => {
+    const secret = (v: string) => ({ id: 'i', created_at: 't', versions: [{ version: 1, value: v, secret_type: 'custom' as const, access_tier: 'standard' as const, metadata: {}, updated_at: 't' }] });
+    const byEntries = new DecodedCache(2, 1_000_000);
+    byEntries.set('a', 'A', secret('a'));
+    byEntries.set('b', 'B', secret('b'));
+    byEntries.set('c', 'C', secret('c'));
+    expect(byEntries.get('a', 'A')).toBeUndefined();
+    expect(byEntries.get('b', 'B')?.versions[0]?.value).toBe('b');
+    expect(byEntries.get('c', 'C')?.versions[0]?.value).toBe('c');
+    expect(byEntries.get('c', 'C2')).toBeUndefined();
+    // 1000 bytes: ten texts of 50 characters (100 bytes each, counted twice for the plaintext).
+    const byBytes = new DecodedCache(100, 1000);
+    const text = (i: number) => String(i).padStart(50, '.');
+    for (let i = 0; i < 10; i++) byBytes.set(`n${i}`, text(i), secret(`v${i}`));
+    expect(byBytes.get('n0', text(0))).toBeDefined();
+    byBytes.set('n10', text(10), secret('v10'));
+    expect(byBytes.get('n0', text(0))).toBeUndefined();
+    expect(byBytes.get('n1', text(1))).toBeDefined();
+    // One file over an eighth of the budget is not kept at all.
+    byBytes.set('huge', 'h'.repeat(70), secret('h'));
+    expect(byBytes.get('huge', 'h'.repeat(70))).toBeUndefined();
+    expect(byBytes.get('n10', text(10))).toBeDefined();
   });
 });
 
@@ -370,7 +434,8 @@ describe('durable-file helpers', () => {
 
   it('withFileLock times out with BACKEND_UNAVAILABLE while another holder keeps the lock', async () => {
     const target = path.join(root, 'held');
-    const release = await lockfile.lock(target, { realpath: false, lockfilePath: `${target}.lock` });
+    // Another process's lock: the file exists and is fresh.
+    await fs.writeFile(`${target}.lock`, '');
     try {
       const started = performance.now();
       const error = await expectCode(withFileLock(target, async () => 'never', { timeoutMs: 300 }), 'BACKEND_UNAVAILABLE');
@@ -386,15 +451,53 @@ describe('durable-file helpers', () => {
       await holder;
       expect(await withFileLock(mine, async () => 'ok', { timeoutMs: 2000 })).toBe('ok');
     } finally {
-      await release();
+      await fs.rm(`${target}.lock`);
     }
   });
 
-  it('withFileLock takes over a stale lock left by a dead process', async () => {
-    const target = path.join(root, 'stale');
-    await fs.mkdir(`${target}.lock`);
+  it('withFileLock takes over a stale lock left by a dead process (a lock file, or an older version\'s lock directory)', async () => {
     const old = new Date(Date.now() - 60_000);
-    await fs.utimes(`${target}.lock`, old, old);
-    expect(await withFileLock(target, async () => 'recovered', { timeoutMs: 2000 })).toBe('recovered');
+    for (const kind of ['file', 'dir'] as const) {
+      const target = path.join(root, `stale-${kind}`);
+      if (kind === 'file') await fs.writeFile(`${target}.lock`, '');
+      else await fs.mkdir(`${target}.lock`);
+      await fs.utimes(`${target}.lock`, old, old);
+      expect(await withFileLock(target, async () => 'recovered', { timeoutMs: 2000 })).toBe('recovered');
+      await expect(fs.stat(`${target}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+  });
+
+  it('withFileLock waits for a fresh lock directory of an older version instead of taking it', async () => {
+    const target = path.join(root, 'old-holder');
+    await fs.mkdir(`${target}.lock`);
+    await expectCode(withFileLock(target, async () => 'never', { timeoutMs: 200 }), 'BACKEND_UNAVAILABLE');
+    expect((await fs.stat(`${target}.lock`)).isDirectory()).toBe(true);
+  });
+
+  it('withFileLock keeps a long-held lock fresh, so no other process takes it over', async () => {
+    const target = path.join(root, 'long');
+    const staleMs = 400;
+    const ages: number[] = [];
+    await withFileLock(target, async () => {
+      // Hold for three stale periods, sampling the lock's age as another process would see it.
+      for (let i = 0; i < 12; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ages.push(Date.now() - (await fs.stat(`${target}.lock`)).mtimeMs);
+      }
+    }, { staleMs });
+    expect(Math.max(...ages)).toBeLessThan(staleMs);
+    await expect(fs.stat(`${target}.lock`)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('withFileLock reports a lock taken over while it was held, and leaves the new holder\'s lock alone', async () => {
+    const target = path.join(root, 'taken');
+    const error = await expectCode(withFileLock(target, async () => {
+      // What a process that judged us stale does: remove our lock and create its own.
+      await fs.rm(`${target}.lock`);
+      await fs.writeFile(`${target}.lock`, '');
+      return 'written';
+    }), 'BACKEND_UNAVAILABLE');
+    expect(error.message).toMatch(/lock on the store was lost/);
+    expect((await fs.stat(`${target}.lock`)).isFile()).toBe(true);
   });
 });

@@ -22,11 +22,60 @@ export interface FileBackendOptions {
   clock?: Clock;
 }
 
+/**
+ * Decrypted secrets by file name, each reused only while its file holds exactly the bytes it
+ * was decrypted from: a read still reads the file (so another process's write, a delete or a
+ * tampered byte is seen at once) but skips parsing and decrypting all its versions again.
+ * Bounded in entries and bytes. It holds plaintext, as the process already holds the key that
+ * decrypts every file.
+ */
+export class DecodedCache {
+  private readonly entries = new Map<string, { text: string; secret: StoredSecret }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEntries = 512,
+    private readonly maxBytes = 32 * 1024 * 1024,
+  ) {}
+
+  get(name: string, text: string): StoredSecret | undefined {
+    const hit = this.entries.get(name);
+    return hit && hit.text === text ? hit.secret : undefined;
+  }
+
+  set(name: string, text: string, secret: StoredSecret): void {
+    this.delete(name);
+    // Text and plaintext are about the same size; a file too big to share the budget is not kept.
+    if (text.length * 2 > this.maxBytes / 8) return;
+    this.entries.set(name, { text, secret: freezeSecret(secret) });
+    this.bytes += text.length * 2;
+    for (const [oldest] of this.entries) {
+      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
+      this.delete(oldest);
+    }
+  }
+
+  delete(name: string): void {
+    const entry = this.entries.get(name);
+    if (!entry) return;
+    this.entries.delete(name);
+    this.bytes -= entry.text.length * 2;
+  }
+}
+
+/** Shared between callers, so frozen: nobody can change what the next read returns. */
+function freezeSecret(secret: StoredSecret): StoredSecret {
+  for (const version of secret.versions) Object.freeze(Object.freeze(version).metadata);
+  Object.freeze(secret.versions);
+  return Object.freeze(secret);
+}
+
 export class FileBackend implements SecretBackend {
   readonly kind = 'file';
   readonly capabilities: BackendCapabilities = { versioning: true, checkAndSet: true, softDelete: false };
   private readonly secretsDir: string;
   private readonly clock: Clock;
+  private readonly decoded = new DecodedCache();
 
   constructor(private readonly options: FileBackendOptions) {
     this.secretsDir = path.join(options.dir, 'secrets');
@@ -67,7 +116,9 @@ export class FileBackend implements SecretBackend {
           { version: newest + 1, value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: { ...write.metadata }, updated_at: now },
         ].slice(-this.options.maxVersions),
       };
-      await this.io('write', () => writeFileAtomic(file, encodeSecretFile(this.options.keySource.key, namespace, key, next)));
+      const text = encodeSecretFile(this.options.keySource.key, namespace, key, next);
+      await this.io('write', () => writeFileAtomic(file, text));
+      this.decoded.set(secretFileName(namespace, key), text, next);
       return next;
     });
     return toSummary(namespace, key, stored);
@@ -80,7 +131,7 @@ export class FileBackend implements SecretBackend {
       if (text === null) continue;
       const header = this.header(name, text);
       if (header.namespace !== namespace) continue;
-      out.push(toSummary(header.namespace, header.key, this.decode(header.namespace, header.key, text)));
+      out.push(toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text)));
     }
     return out.sort((a, b) => compare(a.key, b.key));
   }
@@ -92,7 +143,7 @@ export class FileBackend implements SecretBackend {
       if (text === null) continue;
       const { namespace, key } = this.header(name, text);
       // Decrypt too, so a damaged file is reported here rather than hidden behind its header.
-      this.decode(namespace, key, text);
+      this.decode(name, namespace, key, text);
       const parts = namespace.split('/');
       for (let i = 1; i <= parts.length; i += 1) namespaces.add(parts.slice(0, i).join('/'));
     }
@@ -104,6 +155,7 @@ export class FileBackend implements SecretBackend {
     const file = this.pathOf(namespace, key);
     return withFileLock(file, () =>
       this.io('delete', async () => {
+        this.decoded.delete(secretFileName(namespace, key));
         try {
           await fs.unlink(file);
           return true;
@@ -138,18 +190,26 @@ export class FileBackend implements SecretBackend {
   }
 
   private async read(namespace: string, key: string): Promise<StoredSecret | null> {
-    const text = await this.readText(secretFileName(namespace, key));
-    return text === null ? null : this.decode(namespace, key, text);
+    const name = secretFileName(namespace, key);
+    const text = await this.readText(name);
+    if (text !== null) return this.decode(name, namespace, key, text);
+    this.decoded.delete(name);
+    return null;
   }
 
   private readText(name: string): Promise<string | null> {
     return this.io('read', async () => readSmallFileSync(path.join(this.secretsDir, name)));
   }
 
-  private decode(namespace: string, key: string, text: string): StoredSecret {
+  private decode(name: string, namespace: string, key: string, text: string): StoredSecret {
+    const cached = this.decoded.get(name, text);
+    if (cached) return cached;
     try {
-      return decodeSecretFile(this.options.keySource.key, namespace, key, text);
+      const secret = decodeSecretFile(this.options.keySource.key, namespace, key, text);
+      this.decoded.set(name, text, secret);
+      return secret;
     } catch (error) {
+      this.decoded.delete(name);
       if (!(error instanceof SecretFileError)) throw error;
       throw new AssError(
         'INTEGRITY_ERROR',
