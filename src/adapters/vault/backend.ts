@@ -12,7 +12,8 @@ const LIST_CONCURRENCY = 8;
 /**
  * `SecretBackend` over a Vault KV mount. Every call: validate → ensure a valid token → run the
  * engine → on a 403 with AppRole, log in again once and retry → map errors (scrubbed).
- * Nothing is cached: a sealed or unreachable Vault fails the call, it never serves stale data.
+ * No value, tier or type is cached: a sealed or unreachable Vault fails the call, it never serves
+ * stale data. (KV v2 remembers only each secret's created_at, see created-at-cache.ts.)
  */
 export class VaultBackend implements SecretBackend {
   readonly kind = 'vault';

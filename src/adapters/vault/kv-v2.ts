@@ -6,6 +6,7 @@ import { checkCustomMetadata, decodeFields, decodeValue, encodeFields, loosens }
 import { asIso, asRecord, listKeys, type KvEngine } from './engine.js';
 import { isNotFound } from './errors.js';
 import type { VaultPaths } from './paths.js';
+import { CreatedAtCache, type VersionInfo } from './created-at-cache.js';
 
 interface Metadata {
   created_time: string;
@@ -20,6 +21,9 @@ interface Metadata {
  */
 export class KvV2Engine implements KvEngine {
   readonly capabilities = { versioning: true, checkAndSet: true, softDelete: false };
+  private readonly createdAts = new CreatedAtCache();
+  /** Set once a data read comes without custom_metadata (Vault < 1.9): then every read reads metadata too. */
+  private dataLacksCustomMetadata = false;
 
   constructor(
     private readonly client: VaultClient,
@@ -28,26 +32,44 @@ export class KvV2Engine implements KvEngine {
   ) {}
 
   async read(namespace: string, key: string): Promise<SecretRecord | null> {
-    // Both in parallel: the data read has the value and this version's time, the metadata read
-    // has the time of version 1.
-    const [data, meta] = await Promise.all([
+    // One request in the steady state: the data read has the value, this version's time and
+    // (Vault >= 1.9) custom_metadata. The metadata read is needed only for created_at (the time
+    // of version 1), which is remembered per secret, and on a Vault whose data reads lack
+    // custom_metadata. When we know beforehand that it is needed (nothing remembered, or such a
+    // Vault), it runs in parallel with the data read, so a cold read costs no more time than a
+    // warm one; only an entry found unusable after the data read (the secret was recreated
+    // outside us) costs a second round trip.
+    const path = this.paths.metadata(namespace, key);
+    const prefetch = this.dataLacksCustomMetadata || !this.createdAts.has(path);
+    const [data, prefetched] = await Promise.all([
       this.client.read(this.paths.data(namespace, key)).catch(nullOn404),
-      this.readMetadata(namespace, key),
+      prefetch ? this.readMetadata(namespace, key) : undefined,
     ]);
     const body = asRecord(asRecord(data)?.data);
     const version = asRecord(body?.metadata);
-    if (!body || !version || !meta || version.destroyed === true || (typeof version.deletion_time === 'string' && version.deletion_time !== '')) {
+    if (!body || !version || prefetched === null || isGone(version)) {
+      this.createdAts.delete(path);
       return null;
     }
-    const updated = asIso(version.created_time, meta.created_time);
+    // Security: the access tier in custom_metadata decides whether a human must approve, so it
+    // is never cached; a Vault that does not send it with the data gets the metadata read.
+    let current = ownVersion(version);
+    if (!current) this.dataLacksCustomMetadata = true;
+    let created = current && !prefetched ? this.knownCreatedAt(path, current) : undefined;
+    if (!current || created === undefined) {
+      const meta = prefetched ?? (await this.readMetadata(namespace, key));
+      if (!meta) return null;
+      created = createdAt(meta);
+      current ??= withMetadata(version, meta);
+    }
     return {
       namespace,
       key,
       value: decodeValue(asRecord(body.data), this.valueField),
-      version: typeof version.version === 'number' ? version.version : meta.current_version,
-      ...decodeFields(asRecord(version.custom_metadata) ?? meta.custom_metadata),
-      created_at: createdAt(meta),
-      updated_at: updated,
+      version: current.version,
+      ...decodeFields(current.custom),
+      created_at: created,
+      updated_at: current.createdTime,
       id: this.paths.id(namespace, key),
     };
   }
@@ -98,10 +120,14 @@ export class KvV2Engine implements KvEngine {
     const stored = asRecord(asRecord(written)?.data);
     const now = new Date().toISOString();
     const updated = asIso(stored?.created_time, now);
+    const created = meta && current > 0 ? createdAt(meta) : updated;
+    if (typeof stored?.version === 'number' && asIso(stored.created_time, '') !== '') {
+      this.createdAts.remember(this.paths.metadata(write.namespace, write.key), created, { version: stored.version, createdTime: updated });
+    }
     return summaryOfWrite(write, {
       version: typeof stored?.version === 'number' ? stored.version : current + 1,
       id: this.paths.id(write.namespace, write.key),
-      created_at: meta && current > 0 ? createdAt(meta) : updated,
+      created_at: created,
       updated_at: updated,
     });
   }
@@ -111,24 +137,75 @@ export class KvV2Engine implements KvEngine {
   }
 
   async remove(namespace: string, key: string): Promise<boolean> {
-    const meta = await this.readMetadata(namespace, key);
-    if (!meta) return false;
-    // Deleting the metadata destroys every version (needs `delete` on metadata/, see docs).
-    await this.client.delete(this.paths.metadata(namespace, key));
-    return meta.current_version > 0;
+    const path = this.paths.metadata(namespace, key);
+    try {
+      const meta = await this.readMetadata(namespace, key);
+      if (!meta) return false;
+      // Deleting the metadata destroys every version (needs `delete` on metadata/, see docs).
+      await this.client.delete(path);
+      return meta.current_version > 0;
+    } finally {
+      this.createdAts.delete(path);
+    }
+  }
+
+  /**
+   * created_at without a metadata read: version 1's own time, or what we remembered for a later
+   * version. Undefined when the metadata must be read.
+   */
+  private knownCreatedAt(path: string, current: VersionInfo): string | undefined {
+    if (current.version !== 1) return this.createdAts.lookup(path, current);
+    this.createdAts.remember(path, current.createdTime, current);
+    return current.createdTime;
   }
 
   private async readMetadata(namespace: string, key: string): Promise<Metadata | null> {
     const response = await this.client.read(this.paths.metadata(namespace, key)).catch(nullOn404);
     const data = asRecord(asRecord(response)?.data);
     if (!data) return null;
-    return {
+    const meta: Metadata = {
       created_time: asIso(data.created_time, new Date(0).toISOString()),
       current_version: typeof data.current_version === 'number' ? data.current_version : 0,
       custom_metadata: asRecord(data.custom_metadata),
       versions: (asRecord(data.versions) ?? {}) as Metadata['versions'],
     };
+    const currentTime = meta.versions[String(meta.current_version)]?.created_time;
+    if (meta.current_version > 0 && typeof currentTime === 'string' && currentTime !== '') {
+      this.createdAts.remember(this.paths.metadata(namespace, key), createdAt(meta), {
+        version: meta.current_version,
+        createdTime: asIso(currentTime, ''),
+      });
+    }
+    return meta;
   }
+}
+
+interface CurrentVersion extends VersionInfo {
+  custom: Record<string, unknown> | null | undefined;
+}
+
+/**
+ * The data read's own metadata, or undefined when it lacks any field we need (Vault < 1.9 sends
+ * no custom_metadata; null means "none", and is complete).
+ */
+function ownVersion(version: Record<string, unknown>): CurrentVersion | undefined {
+  const createdTime = asIso(version.created_time, '');
+  const custom = version.custom_metadata;
+  if (typeof version.version !== 'number' || createdTime === '' || !(custom === null || asRecord(custom))) return undefined;
+  return { version: version.version, createdTime, custom: asRecord(custom) };
+}
+
+/** The data read's metadata completed from the metadata read (what every read did before). */
+function withMetadata(version: Record<string, unknown>, meta: Metadata): CurrentVersion {
+  return {
+    version: typeof version.version === 'number' ? version.version : meta.current_version,
+    createdTime: asIso(version.created_time, meta.created_time),
+    custom: asRecord(version.custom_metadata) ?? meta.custom_metadata,
+  };
+}
+
+function isGone(version: Record<string, unknown>): boolean {
+  return version.destroyed === true || (typeof version.deletion_time === 'string' && version.deletion_time !== '');
 }
 
 /**
