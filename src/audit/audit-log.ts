@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, fsync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir, withSyncFileLock } from '../shared/durable-file.js';
 
@@ -26,6 +26,8 @@ export interface AuditEvent {
   token_id?: string;
   error_code?: string;
   latency_ms?: number;
+  /** Only on the first record after `audit rotate`: the file name the chain continues from. */
+  continues?: string;
 }
 
 export interface AuditRecord extends AuditEvent {
@@ -37,7 +39,8 @@ export interface AuditRecord extends AuditEvent {
 
 const GENESIS = '0'.repeat(64);
 const fsyncAsync = promisify(fsync);
-const FIELDS: (keyof AuditEvent)[] = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms'];
+// `continues` is last and only present on rotation records, so older records hash as before.
+const FIELDS: (keyof AuditEvent)[] = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms', 'continues'];
 
 function pick(event: AuditEvent): AuditEvent {
   const out: Record<string, unknown> = {};
@@ -52,8 +55,8 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
   return createHash('sha256').update(JSON.stringify(ordered)).digest('hex');
 }
 
-/** Reads the last complete line of the file (the chain head), or null when empty. */
-function readLastLine(path: string): string | null {
+/** Reads the last complete line of the file (the chain head), or null when empty or absent. */
+export function readLastLine(path: string): string | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -159,4 +162,49 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
   }
 
   return { append, close: async () => closeFd(), path };
+}
+
+export interface Rotation {
+  /** Where the old records are now (same directory, `<name>.<UTC time>`). */
+  rotatedTo: string;
+  /** The old file's last record, which the new file's first record chains to. */
+  lastSeq: number;
+  lastHash: string;
+  /** The new file's first record (action `audit.rotate`). */
+  first: AuditRecord;
+}
+
+/**
+ * Starts a new audit file without breaking the chain: under the audit lock, renames the log to
+ * `<name>.<UTC time>` and writes the new file's first record, an `audit.rotate` record that
+ * names the old file (`continues`) and chains to its last hash with the next sequence number.
+ * Running servers notice the new file on their next append (its inode changed) and continue
+ * the chain from that record. Throws when the log is empty or absent.
+ */
+export async function rotateAuditLog(path: string, actor: string, now: Date = new Date()): Promise<Rotation> {
+  return withSyncFileLock(path, () => {
+    const line = readLastLine(path);
+    if (!line) throw new AssError('INVALID_ARGUMENT', `The audit log ${path} is empty or absent; there is nothing to rotate.`);
+    const last = JSON.parse(line) as AuditRecord;
+    const rotatedTo = `${path}.${now.toISOString().replace(/:/g, '-')}`;
+    if (existsSync(rotatedTo)) throw new AssError('CONFLICT', `${rotatedTo} exists already; rotate again in a moment.`);
+    const body = { seq: last.seq + 1, ts: now.toISOString(), prev: last.hash, ...pick({ actor, action: 'audit.rotate', outcome: 'ok', continues: basename(rotatedTo) }) };
+    const first: AuditRecord = { ...body, hash: hashRecord(body) };
+    renameSync(path, rotatedTo);
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      try {
+        writeSync(fd, `${JSON.stringify(first)}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      // Without its first record the next append would start a new chain: put the old file back.
+      rmSync(path, { force: true });
+      renameSync(rotatedTo, path);
+      throw error;
+    }
+    return { rotatedTo, lastSeq: last.seq, lastHash: last.hash, first };
+  });
 }

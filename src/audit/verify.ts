@@ -1,14 +1,24 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { hashRecord, type AuditRecord } from './audit-log.js';
+import { hashRecord, readLastLine, type AuditRecord } from './audit-log.js';
+
+const GENESIS = '0'.repeat(64);
 
 export interface AuditVerification {
   ok: boolean;
-  /** Lines read. */
+  /** Lines read (in every file checked). */
   count: number;
   /** Hash of the last good record: write it down elsewhere to detect a cut-off tail later. */
   head: string | null;
-  problems: { line: number; problem: string }[];
+  /** The files checked, oldest first (more than one after `audit rotate`, with `all`). */
+  files: string[];
+  /**
+   * When the log starts with an `audit.rotate` record: the older file it continues, and whether
+   * that file was there to check the link against (a file archived elsewhere is not a problem).
+   */
+  continues?: { file: string; present: boolean };
+  problems: { file: string; line: number; problem: string }[];
 }
 
 /**
@@ -16,31 +26,95 @@ export interface AuditVerification {
  * hash, and hashes to its own `hash`. An edited line breaks its own hash; an inserted or
  * deleted line breaks `seq` and `prev`. A cut-off tail can only be seen against a head
  * recorded elsewhere (pass it as `expectedHead`).
+ *
+ * A log rotated by `audit rotate` starts with an `audit.rotate` record that chains to the last
+ * record of the file it names; that link is checked when the file is beside the log, and with
+ * `all` every older file is checked in full, back to the first.
  */
-export async function verifyAuditLog(path: string, expectedHead?: string): Promise<AuditVerification> {
-  const problems: AuditVerification['problems'] = [];
-  let count = 0;
-  let prev = '0'.repeat(64);
+export async function verifyAuditLog(path: string, expectedHead?: string, options: { all?: boolean } = {}): Promise<AuditVerification> {
+  const result: AuditVerification = { ok: true, count: 0, head: null, files: [], problems: [] };
+  const current = await verifyFile(path, result);
+  if (current.continues) {
+    result.continues = { file: current.continues, present: existsSync(join(dirname(path), current.continues)) };
+    await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, Boolean(options.all));
+  }
+  if (expectedHead && current.head !== expectedHead) {
+    result.problems.push({ file: basename(path), line: current.count, problem: `the last record's hash is not the expected head ${expectedHead.slice(0, 12)}… (the tail was cut or extended)` });
+  }
+  result.head = current.head;
+  result.ok = result.problems.length === 0;
+  return result;
+}
+
+/** Follows `continues` links back from `path`: the link always, whole files only with `all`. */
+async function checkOlder(path: string, name: string, prev: string, seq: number, result: AuditVerification, all: boolean): Promise<void> {
+  const seen = new Set<string>();
+  for (let linkFrom = path, older = name, linkPrev = prev, linkSeq = seq; ; ) {
+    const report = (problem: string) => result.problems.push({ file: basename(linkFrom), line: 1, problem });
+    // Security: the name comes from the file; it may only name a file beside the log.
+    if (older !== basename(older) || older === '.' || older === '..' || seen.has(older)) {
+      report(`continues '${older}', which is not a file beside the log (the first line was edited)`);
+      return;
+    }
+    seen.add(older);
+    const olderPath = join(dirname(path), older);
+    if (!existsSync(olderPath)) return;
+    const lastLine = readLastLine(olderPath);
+    let last: Partial<AuditRecord> = {};
+    try {
+      last = lastLine ? (JSON.parse(lastLine) as AuditRecord) : {};
+    } catch {
+      // reported below as a broken link
+    }
+    if (last.hash !== linkPrev || (typeof last.seq === 'number' && last.seq + 1 !== linkSeq)) {
+      report(`does not chain to the last record of ${older} (that file's tail was cut, extended or edited)`);
+    }
+    if (!all) return;
+    const checked = await verifyFile(olderPath, result);
+    if (!checked.continues) return;
+    [linkFrom, older, linkPrev, linkSeq] = [olderPath, checked.continues, checked.firstPrev, checked.firstSeq];
+  }
+}
+
+interface FileCheck {
+  count: number;
+  head: string | null;
+  /** Set when the first record is an `audit.rotate` record. */
+  continues?: string;
+  firstPrev: string;
+  firstSeq: number;
+}
+
+async function verifyFile(path: string, result: AuditVerification): Promise<FileCheck> {
+  const file = basename(path);
+  const check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
+  let prev = GENESIS;
   let expectedSeq = 1;
-  let head: string | null = null;
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   for await (const line of lines) {
-    count++;
+    check.count++;
     let record: AuditRecord;
     try {
       record = JSON.parse(line) as AuditRecord;
     } catch {
-      problems.push({ line: count, problem: 'not valid JSON' });
+      result.problems.push({ file, line: check.count, problem: 'not valid JSON' });
       continue;
     }
+    if (check.count === 1 && record.action === 'audit.rotate' && typeof record.continues === 'string') {
+      // The chain goes on from an older file: start from where that file ended.
+      check.continues = record.continues;
+      check.firstPrev = prev = String(record.prev);
+      check.firstSeq = expectedSeq = record.seq;
+    }
     const { hash, ...body } = record;
-    if (record.seq !== expectedSeq) problems.push({ line: count, problem: `sequence ${record.seq} where ${expectedSeq} was expected (a line was inserted or deleted)` });
-    if (record.prev !== prev) problems.push({ line: count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
-    if (hashRecord(body) !== hash) problems.push({ line: count, problem: 'content does not match its hash (the line was edited)' });
+    if (record.seq !== expectedSeq) result.problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${expectedSeq} was expected (a line was inserted or deleted)` });
+    if (record.prev !== prev) result.problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
+    if (hashRecord(body) !== hash) result.problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited)' });
     prev = hash;
-    head = hash;
+    check.head = hash;
     expectedSeq = (typeof record.seq === 'number' ? record.seq : expectedSeq) + 1;
   }
-  if (expectedHead && head !== expectedHead) problems.push({ line: count, problem: `the last record's hash is not the expected head ${expectedHead.slice(0, 12)}… (the tail was cut or extended)` });
-  return { ok: problems.length === 0, count, head, problems };
+  result.count += check.count;
+  result.files.unshift(file);
+  return check;
 }

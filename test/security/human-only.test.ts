@@ -3,7 +3,8 @@
  * operation (clear message, exit ≠ 0, nothing changed), an admin key is refused as an agent
  * key, and a revoked agent is refused by a server that was already running.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addAgent, admin, adminJson, approvalIdOf, call, connectAgent, fails, initHome, ok, removeHome, runServerUntilExit,
@@ -33,6 +34,7 @@ async function observable(): Promise<unknown> {
     approvals: (await adminJson<any[]>(home, ['approvals', 'list', '--all'])).map(({ approval_id, status, approvals_received }) => ({ approval_id, status, approvals_received })),
     db: await ok(agent.client, 'get_secret', { namespace: 'staging/app', key: 'DB_URL' }),
     stripe: await ok(agent.client, 'list_secrets', { namespace: 'production/stripe' }),
+    auditFiles: (await readdir(dirname(home.configPath))).filter((name) => name.startsWith('audit.log')),
   };
 }
 
@@ -47,6 +49,7 @@ describe('an agent key is refused for every human operation', () => {
     ['agents', 'revoke', 'default'],
     ['agents', 'list'],
     ['admins', 'add', 'intruder'],
+    ['audit', 'rotate'],
   ];
 
   it('with a clear message, a non-zero exit, and nothing changed', async () => {

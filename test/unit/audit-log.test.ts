@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createAuditLog } from '../../src/audit/audit-log.js';
+import { createAuditLog, rotateAuditLog } from '../../src/audit/audit-log.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 
 async function logWith(n: number): Promise<string> {
@@ -67,3 +67,71 @@ describe('audit log', () => {
     expect(readFileSync(path, 'utf8')).not.toContain('canary-value-123');
   });
 });
+
+describe('audit rotate', () => {
+  const append = (log: ReturnType<typeof createAuditLog>, i: number) => log.append({ actor: 'agent:bot', action: 'get_secret', key: `R${i}`, outcome: 'allowed' });
+
+  it('renames the log, and the chain goes on in the new file: a running appender continues it', async () => {
+    const path = await logWith(0);
+    const running = createAuditLog(path);
+    for (let i = 0; i < 3; i++) await append(running, i);
+    const before = await verifyAuditLog(path);
+    const rotation = await rotateAuditLog(path, 'admin:ops', new Date('2026-11-25T10:00:00Z'));
+    expect(basename(rotation.rotatedTo)).toBe('audit.log.2026-11-25T10-00-00.000Z');
+    expect(rotation).toMatchObject({ lastSeq: 3, lastHash: before.head, first: { seq: 4, prev: before.head, action: 'audit.rotate', actor: 'admin:ops', continues: basename(rotation.rotatedTo) } });
+    // The appender that was open before the rotation writes into the new file, chained on.
+    await append(running, 3);
+    await append(createAuditLog(path), 4);
+    expect(lines(path).map((l) => JSON.parse(l).seq)).toEqual([4, 5, 6]);
+    expect(lines(rotation.rotatedTo)).toHaveLength(3);
+    const result = await verifyAuditLog(path);
+    expect(result).toMatchObject({ ok: true, count: 3, files: ['audit.log'], continues: { file: basename(rotation.rotatedTo), present: true } });
+    expect(await verifyAuditLog(path, undefined, { all: true })).toMatchObject({ ok: true, count: 6, files: [basename(rotation.rotatedTo), 'audit.log'] });
+  });
+
+  it('checks the link to the older file, and with --all every older file, across two rotations', async () => {
+    const path = await logWith(2);
+    const first = await rotateAuditLog(path, 'admin:ops', new Date('2026-11-25T10:00:00Z'));
+    await append(createAuditLog(path), 1);
+    const second = await rotateAuditLog(path, 'admin:ops', new Date('2026-11-25T11:00:00Z'));
+    await append(createAuditLog(path), 2);
+    expect(await verifyAuditLog(path, undefined, { all: true })).toMatchObject({ ok: true, count: 6, files: [basename(first.rotatedTo), basename(second.rotatedTo), 'audit.log'] });
+
+    // The older file's tail cut: the link from the newer file breaks.
+    const older = lines(second.rotatedTo);
+    writeFileSync(second.rotatedTo, `${older.slice(0, -1).join('\n')}\n`);
+    const cut = await verifyAuditLog(path);
+    expect(cut.ok).toBe(false);
+    expect(cut.problems).toEqual([{ file: 'audit.log', line: 1, problem: expect.stringMatching(/does not chain to the last record of audit\.log\.2026-11-25T11/) }]);
+    writeFileSync(second.rotatedTo, `${older.join('\n')}\n`);
+
+    // A line edited in the oldest file is found only with --all.
+    const oldest = lines(first.rotatedTo);
+    writeFileSync(first.rotatedTo, `${[oldest[0]!.replace('"allowed"', '"denied"'), ...oldest.slice(1)].join('\n')}\n`);
+    expect((await verifyAuditLog(path)).ok).toBe(true);
+    const all = await verifyAuditLog(path, undefined, { all: true });
+    expect(all.problems).toEqual([{ file: basename(first.rotatedTo), line: 1, problem: expect.stringMatching(/content does not match its hash/) }]);
+  });
+
+  it('an archived older file is reported, not a problem; a continues naming another directory is', async () => {
+    const path = await logWith(2);
+    const rotation = await rotateAuditLog(path, 'admin:ops');
+    renameSync(rotation.rotatedTo, join(mkdtempSync(join(tmpdir(), 'ass-archive-')), 'archived.log'));
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, continues: { file: basename(rotation.rotatedTo), present: false } });
+
+    const forged = lines(path);
+    const record = { ...JSON.parse(forged[0]!), continues: '../../etc/passwd' };
+    writeFileSync(path, `${JSON.stringify(record)}\n`);
+    const result = await verifyAuditLog(path);
+    expect(result.ok).toBe(false);
+    expect(result.problems.map((p) => p.problem).join('\n')).toMatch(/not a file beside the log/);
+  });
+
+  it('refuses to rotate an empty or absent log, and leaves nothing behind', async () => {
+    const path = await logWith(0);
+    await expect(rotateAuditLog(path, 'admin:ops')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(dirname(path))).toEqual([]);
+  });
+});
+

@@ -1,23 +1,47 @@
+import { basename } from 'node:path';
 import type { Command } from 'commander';
+import { rotateAuditLog } from '../../audit/audit-log.js';
 import { verifyAuditLog } from '../../audit/verify.js';
-import { print, settingsFor, type GlobalOptions } from '../context.js';
+import { adminFor, print, settingsFor, type GlobalOptions } from '../context.js';
 
 export function registerAudit(program: Command): void {
-  program
-    .command('audit')
-    .description('The audit log')
+  const audit = program.command('audit').description('The audit log');
+
+  audit
     .command('verify')
     .description('Check the hash chain: finds an edited, inserted or deleted line (exit 1 if any)')
     .option('--head <hash>', 'the head hash you recorded earlier, to detect a cut-off tail')
+    .option('--all', 'after `audit rotate`: also check every older file in full, back to the first')
     .option('--json', 'print JSON')
-    .action(async (options: { head?: string; json?: boolean }, command: Command) => {
+    .action(async (options: { head?: string; all?: boolean; json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
-      const result = await verifyAuditLog(settings.auditPath, options.head);
+      const result = await verifyAuditLog(settings.auditPath, options.head, { all: options.all });
+      const continues = result.continues
+        ? `\nContinues from ${result.continues.file}${result.continues.present ? '' : ' (not beside the log; the link was not checked)'}.`
+        : '';
       print(Boolean(options.json), { path: settings.auditPath, ...result }, () =>
         result.ok
-          ? `OK: ${result.count} records, chain intact. Head: ${result.head ?? '(empty)'}`
-          : `BROKEN: ${result.problems.length} problem(s) in ${result.count} records:\n${result.problems.map((p) => `  line ${p.line}: ${p.problem}`).join('\n')}`,
+          ? `OK: ${result.count} records in ${result.files.length === 1 ? '1 file' : `${result.files.length} files`}, chain intact. Head: ${result.head ?? '(empty)'}${continues}`
+          : `BROKEN: ${result.problems.length} problem(s) in ${result.count} records:\n${result.problems.map((p) => `  ${p.file} line ${p.line}: ${p.problem}`).join('\n')}`,
       );
       if (!result.ok) process.exitCode = 1;
+    });
+
+  audit
+    .command('rotate')
+    .description('Start a new audit file; the old one is renamed <name>.<UTC time> and the chain continues (needs the admin key)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
+      const adminId = await adminFor(settings);
+      const rotation = await rotateAuditLog(settings.auditPath, `admin:${adminId}`);
+      print(
+        Boolean(options.json),
+        { path: settings.auditPath, rotated_to: rotation.rotatedTo, last_seq: rotation.lastSeq, last_hash: rotation.lastHash, first_seq: rotation.first.seq },
+        () =>
+          `Rotated: records 1-${rotation.lastSeq} are now in ${basename(rotation.rotatedTo)} (last hash ${rotation.lastHash}).\n` +
+          `${basename(settings.auditPath)} goes on from record ${rotation.first.seq}; running servers continue the chain on their next record.\n` +
+          'Archive the old file with its last hash; `audit verify` checks the link while the file is beside the log.',
+      );
     });
 }
