@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, constants as fsConstants, fchmodSync, fsync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync,
+  closeSync, constants as fsConstants, fchmodSync, fsync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -75,7 +75,10 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 export interface FileLockOptions {
   /** Longest total wait (in-process queue plus file lock) before BACKEND_UNAVAILABLE. Default 30 s. */
   timeoutMs?: number;
-  /** A lock not refreshed for this long is taken over. Default 10 s; tests shorten it. */
+  /**
+   * A lock not refreshed for this long is taken over. Default 10 s; tests shorten it. Every
+   * user of one lock must use the same value (a shorter one would take over live locks).
+   */
   staleMs?: number;
 }
 
@@ -88,11 +91,14 @@ const MAX_RETRY_MS = 25;
 /*
  * Every cross-process lock is one file, `${target}.lock`, created exclusively (O_CREAT|O_EXCL)
  * and removed on release. A file, not a directory: on ext4, create + unlink measured 4-5×
- * cheaper than mkdir + rmdir (proper-lockfile's way, which this replaced). Older versions'
- * lock directories of the same name still exclude us and we them, since both calls fail on an
- * existing name. A lock whose mtime is older than the stale limit belongs to a dead (or
- * stalled) process and is taken over; a holder that may hold it for long refreshes the mtime
- * and checks, before it removes the lock, that the lock is still its own.
+ * cheaper than mkdir + rmdir (proper-lockfile's way, which this replaced).
+ *
+ * A lock whose mtime is older than the stale limit belongs to a dead (or stalled) process and
+ * is taken over; a holder that may hold it for long refreshes the mtime. Taking over and
+ * releasing never remove a lock by name after looking at it (another process may have put a
+ * fresh lock there in between): the lock is first renamed to a name only we know, checked
+ * there, and put back (a hard link, which fails if the name is taken again) if it was not the
+ * one we meant to remove.
  */
 
 interface HeldLock {
@@ -105,28 +111,94 @@ interface HeldLock {
   token: string;
 }
 
+/** Errors of an exclusive create that mean "someone holds it" (Windows: a lock being deleted). */
+function isHeldError(error: unknown): boolean {
+  return isErrno(error, 'EEXIST') || (process.platform === 'win32' && isErrno(error, 'EPERM'));
+}
+
+function lockError(target: string, error: unknown): AssError {
+  return new AssError('BACKEND_UNAVAILABLE', `Could not lock ${path.basename(target)} (${errnoCode(error)}). Check that its directory exists and is writable by this user.`, {}, { cause: error });
+}
+
 /**
  * Creates the lock file (writing `token` into it when given), or returns null while someone
- * else holds it; a stale lock is removed so the next try can take it.
+ * else holds it; a stale lock is taken away so the next try can take it.
  */
 function tryLock(file: string, target: string, staleMs: number, token: string): HeldLock | null {
   let fd: number;
   try {
     fd = openSync(file, 'wx', 0o600);
   } catch (error) {
-    if (!isErrno(error, 'EEXIST')) {
-      throw new AssError('BACKEND_UNAVAILABLE', `Could not lock ${path.basename(target)} (${errnoCode(error)}). Check that its directory exists and is writable by this user.`, {}, { cause: error });
-    }
-    const held = statSync(file, { throwIfNoEntry: false });
-    if (held && Date.now() - held.mtimeMs > staleMs) rmSync(file, { recursive: true, force: true });
+    if (!isHeldError(error)) throw lockError(target, error);
+    removeIfStale(file, staleMs);
     return null;
   }
   try {
     if (token) writeFileSync(fd, token);
-  } finally {
-    closeSync(fd);
+  } catch (error) {
+    // A lock without its token could never be released by us: remove it at once.
+    closeQuietly(fd);
+    rmSync(file, { force: true });
+    throw lockError(target, error);
   }
+  closeSync(fd);
   return { file, token };
+}
+
+/** A name beside `file` that no other process will use. */
+const asideName = (file: string, why: string): string => `${file}.${why}-${randomBytes(6).toString('hex')}`;
+
+function removeIfStale(file: string, staleMs: number): void {
+  const isStale = (mtimeMs: number) => Date.now() - mtimeMs > staleMs;
+  const held = statSync(file, { throwIfNoEntry: false });
+  if (!held || !isStale(held.mtimeMs)) return;
+  const aside = asideName(file, 'stale');
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // gone already: another waiter took it over first
+  }
+  const moved = statSync(aside, { throwIfNoEntry: false });
+  if (moved && !isStale(moved.mtimeMs)) {
+    // Between our look and our rename the stale lock was replaced by a live one: give it back.
+    // (Older versions' lock directories cannot be hard-linked; they are renamed back.)
+    try {
+      if (moved.isDirectory()) renameSync(aside, file);
+      else linkSync(aside, file);
+    } catch {
+      // The name is taken again; that lock's holder finds its lock gone at its next check.
+    }
+  }
+  rmSync(aside, { recursive: true, force: true });
+}
+
+/** True when the lock file at the name is still the one `lock` created. */
+function isStillOurs(lock: HeldLock): boolean {
+  try {
+    return readFileSync(lock.file, 'utf8') === lock.token;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes our lock; returns false (and leaves the lock at the name alone) when it was not ours any more. */
+function releaseOwnLock(lock: HeldLock): boolean {
+  const aside = asideName(lock.file, 'release');
+  try {
+    renameSync(lock.file, aside);
+  } catch {
+    return false; // gone: taken over and released by another process
+  }
+  let ours = false;
+  try {
+    ours = readFileSync(aside, 'utf8') === lock.token;
+    if (!ours) linkSync(aside, lock.file);
+  } catch {
+    // unreadable, or the name is taken again: either way it was not ours
+  } finally {
+    rmSync(aside, { force: true });
+  }
+  return ours;
 }
 
 async function acquireLock(target: string, deadline: number, staleMs: number, token = ''): Promise<HeldLock> {
@@ -143,12 +215,21 @@ async function acquireLock(target: string, deadline: number, staleMs: number, to
   }
 }
 
-function isStillOurs(lock: HeldLock): boolean {
-  try {
-    return readFileSync(lock.file, 'utf8') === lock.token;
-  } catch {
-    return false;
+/**
+ * Locks this process holds across awaits. When the process exits (also through process.exit
+ * from a signal handler) they are released, so other processes do not wait out the stale limit.
+ */
+const heldLocks = new Set<HeldLock>();
+let exitHookInstalled = false;
+
+function trackHeld(lock: HeldLock): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const held of heldLocks) releaseOwnLock(held);
+    });
   }
+  heldLocks.add(lock);
 }
 
 /** In-process queue per lock path: the lock file alone does not order callers of one process. */
@@ -159,12 +240,12 @@ const queueTails = new Map<string, Promise<void>>();
  * other processes (the lock file `${target}.lock`) and concurrent callers in this process (a
  * promise chain per path, so in-process callers run one at a time in call order). The lock's
  * mtime is refreshed while `fn` runs, and locks of crashed processes are taken over after 10 s.
- * The lock is always released, also when `fn` throws. Waiting longer than `timeoutMs` throws
- * `BACKEND_UNAVAILABLE`.
+ * The lock is always released, also when `fn` throws or the process exits. Waiting longer than
+ * `timeoutMs` throws `BACKEND_UNAVAILABLE`.
  *
  * If the lock is lost while `fn` runs (the process stalled for longer than the stale limit and
- * another one took it over), the call throws `BACKEND_UNAVAILABLE` after `fn` settles, because
- * its write may have raced another one.
+ * another one took it over), the call throws `BACKEND_UNAVAILABLE` after `fn` settles, also when
+ * `fn` itself failed (its error is the cause), because its write may have raced another one.
  */
 export async function withFileLock<T>(target: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
@@ -185,40 +266,41 @@ export async function withFileLock<T>(target: string, fn: () => Promise<T>, opti
 
 async function holdFileLock<T>(target: string, fn: () => Promise<T>, deadline: number, staleMs: number): Promise<T> {
   const lock = await acquireLock(target, deadline, staleMs, randomBytes(16).toString('hex'));
+  trackHeld(lock);
   let lost = false;
   const refresh = setInterval(() => {
-    try {
-      if (isStillOurs(lock)) {
-        const now = new Date();
-        utimesSync(lock.file, now, now);
-      } else {
-        lost = true;
-      }
-    } catch {
+    if (!isStillOurs(lock)) {
       lost = true;
+      return;
+    }
+    try {
+      const now = new Date();
+      utimesSync(lock.file, now, now);
+    } catch {
+      // Transient (the token check above decides whether the lock is still ours): next tick.
     }
   }, staleMs / 2);
   refresh.unref();
-  let result: T;
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    result = await fn();
+    outcome = { ok: true, value: await fn() };
+  } catch (error) {
+    outcome = { ok: false, error };
   } finally {
     clearInterval(refresh);
-    try {
-      // Never remove a lock that another process has taken over.
-      if (isStillOurs(lock)) unlinkSync(lock.file);
-      else lost = true;
-    } catch {
-      lost = true;
-    }
+    heldLocks.delete(lock);
+    if (!releaseOwnLock(lock)) lost = true;
   }
   if (lost) {
     throw new AssError(
       'BACKEND_UNAVAILABLE',
-      'The lock on the store was lost while writing (the process stalled for over 10 seconds). Read the secret back before retrying.',
+      'The lock on the store was lost while writing: another process took it over, judging this one stalled. Read the secret back before retrying.',
+      {},
+      outcome.ok ? {} : { cause: outcome.error },
     );
   }
-  return result;
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
 }
 
 function lockTimeout(): AssError {

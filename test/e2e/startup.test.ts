@@ -3,9 +3,11 @@
  * invalid config) exit non-zero with a clear message on stderr and nothing on stdout; `${ENV}`
  * interpolation, read-only mode and per-agent tool allow-lists shape what a client sees.
  */
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAgent, call, connectAgent, initHome, ok, removeHome, runServerUntilExit, setConfig, type Home } from '../helpers/cli.js';
+import { addAgent, baseEnv, call, CLI, connectAgent, initHome, ok, removeHome, runServerUntilExit, setConfig, type Home } from '../helpers/cli.js';
 
 let home: Home;
 
@@ -142,5 +144,23 @@ describe('the config shapes the server', () => {
     } finally {
       removeHome(bad);
     }
+  });
+});
+
+describe('the server stops', () => {
+  it('on SIGTERM, as MCP clients stop it, with exit code 0 and no lock left in the store', async () => {
+    const child = spawn(process.execPath, [CLI, '--config', home.configPath], { env: baseEnv({ ...home.env, ASS_AGENT_KEY: home.agentKey }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Serving once it answers initialize.
+    child.stdout.setEncoding('utf8');
+    const answered = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })}\n`);
+    await answered;
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    const leftovers = (await readdir(dirname(home.configPath), { recursive: true })).filter((name) => String(name).includes('.lock'));
+    expect(leftovers).toEqual([]);
   });
 });

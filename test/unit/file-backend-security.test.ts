@@ -188,6 +188,30 @@ describe('the decrypted-secret cache', () => {
     expect(await backend.get(ns, 'SHARED')).toBeNull();
   });
 
+  it('keeps what decoding the file returns, not the object a writer built', async () => {
+    const other = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile });
+    // An own "__proto__" key, as JSON.parse makes it; the stored schema drops it.
+    const metadata = JSON.parse('{"__proto__": "x", "team": "ml"}') as Record<string, string>;
+    await backend.put({ ...write(ns, 'PROTO', 'v'), metadata });
+    const mine = await backend.get(ns, 'PROTO');
+    const theirs = await other.get(ns, 'PROTO');
+    expect(Object.keys(mine!.metadata)).toEqual(Object.keys(theirs!.metadata));
+  });
+
+  it('a listing adds nothing to the cache and drops what another process deleted', async () => {
+    const cache = (b: SecretBackend) => (b as unknown as { decoded: DecodedCache }).decoded;
+    const other = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile });
+    await other.put(write(ns, 'LISTED', 'listed-only'));
+    await backend.put(write(ns, 'GONE', 'deleted-elsewhere'));
+    expect(cache(backend).size).toBe(1);
+    expect((await backend.list(ns)).map((s) => s.key)).toEqual(['GONE', 'LISTED']);
+    await backend.listNamespaces();
+    expect(cache(backend).size).toBe(1);
+    await other.delete(ns, 'GONE');
+    await backend.list(ns);
+    expect(cache(backend).size).toBe(0);
+  });
+
   it('a caller cannot change what the next read returns', async () => {
     await backend.put({ ...write(ns, 'META', 'v'), metadata: { team: 'ml' } });
     const first = await backend.get(ns, 'META');
@@ -210,10 +234,12 @@ describe('the decrypted-secret cache', () => {
     const byBytes = new DecodedCache(100, 1000);
     const text = (i: number) => String(i).padStart(50, '.');
     for (let i = 0; i < 10; i++) byBytes.set(`n${i}`, text(i), secret(`v${i}`));
+    // A hit makes n0 the most recently used, so the eleventh text pushes out n1 instead.
     expect(byBytes.get('n0', text(0))).toBeDefined();
     byBytes.set('n10', text(10), secret('v10'));
-    expect(byBytes.get('n0', text(0))).toBeUndefined();
-    expect(byBytes.get('n1', text(1))).toBeDefined();
+    expect(byBytes.get('n1', text(1))).toBeUndefined();
+    expect(byBytes.get('n0', text(0))).toBeDefined();
+    expect(byBytes.get('n2', text(2))).toBeDefined();
     // One file over an eighth of the budget is not kept at all.
     byBytes.set('huge', 'h'.repeat(70), secret('h'));
     expect(byBytes.get('huge', 'h'.repeat(70))).toBeUndefined();
@@ -491,13 +517,25 @@ describe('durable-file helpers', () => {
 
   it('withFileLock reports a lock taken over while it was held, and leaves the new holder\'s lock alone', async () => {
     const target = path.join(root, 'taken');
-    const error = await expectCode(withFileLock(target, async () => {
-      // What a process that judged us stale does: remove our lock and create its own.
+    // What a process that judged us stale does: remove our lock and create its own.
+    const takeOver = async () => {
       await fs.rm(`${target}.lock`);
-      await fs.writeFile(`${target}.lock`, '');
+      await fs.writeFile(`${target}.lock`, 'theirs');
+    };
+    const error = await expectCode(withFileLock(target, async () => {
+      await takeOver();
       return 'written';
     }), 'BACKEND_UNAVAILABLE');
-    expect(error.message).toMatch(/lock on the store was lost/);
-    expect((await fs.stat(`${target}.lock`)).isFile()).toBe(true);
+    expect(error.message).toMatch(/lock on the store was lost while writing: another process took it over/);
+    expect(await fs.readFile(`${target}.lock`, 'utf8')).toBe('theirs');
+    await fs.rm(`${target}.lock`);
+
+    // Also when the work itself failed: the lost lock is what the caller must hear, the failure its cause.
+    const failed = await expectCode(withFileLock(target, async () => {
+      await takeOver();
+      throw new AssError('CONFLICT', 'someone else wrote it');
+    }), 'BACKEND_UNAVAILABLE');
+    expect((failed.cause as AssError).code).toBe('CONFLICT');
+    expect(await fs.readFile(`${target}.lock`, 'utf8')).toBe('theirs');
   });
 });

@@ -11,7 +11,7 @@ import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../..
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
 import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
-import { decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
+import { asDecoded, decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
 
 export interface FileBackendOptions {
   /** Store directory (absolute). */
@@ -26,8 +26,10 @@ export interface FileBackendOptions {
  * Decrypted secrets by file name, each reused only while its file holds exactly the bytes it
  * was decrypted from: a read still reads the file (so another process's write, a delete or a
  * tampered byte is seen at once) but skips parsing and decrypting all its versions again.
- * Bounded in entries and bytes. It holds plaintext, as the process already holds the key that
- * decrypts every file.
+ *
+ * It holds plaintext, as the process already holds the key that decrypts every file, and keeps
+ * it small: only `get` and `put` add entries (a listing never does), least recently used go
+ * first, within 512 entries and 32 MiB, and a listing drops the entries of files that are gone.
  */
 export class DecodedCache {
   private readonly entries = new Map<string, { text: string; secret: StoredSecret }>();
@@ -40,7 +42,11 @@ export class DecodedCache {
 
   get(name: string, text: string): StoredSecret | undefined {
     const hit = this.entries.get(name);
-    return hit && hit.text === text ? hit.secret : undefined;
+    if (!hit || hit.text !== text) return undefined;
+    // Most recently used last: eviction takes from the front.
+    this.entries.delete(name);
+    this.entries.set(name, hit);
+    return hit.secret;
   }
 
   set(name: string, text: string, secret: StoredSecret): void {
@@ -53,6 +59,15 @@ export class DecodedCache {
       if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
       this.delete(oldest);
     }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Drops every entry whose file is not among `names` (deleted by another process). */
+  retainOnly(names: ReadonlySet<string>): void {
+    for (const name of [...this.entries.keys()]) if (!names.has(name)) this.delete(name);
   }
 
   delete(name: string): void {
@@ -118,7 +133,7 @@ export class FileBackend implements SecretBackend {
       };
       const text = encodeSecretFile(this.options.keySource.key, namespace, key, next);
       await this.io('write', () => writeFileAtomic(file, text));
-      this.decoded.set(secretFileName(namespace, key), text, next);
+      this.decoded.set(secretFileName(namespace, key), text, asDecoded(next));
       return next;
     });
     return toSummary(namespace, key, stored);
@@ -131,7 +146,7 @@ export class FileBackend implements SecretBackend {
       if (text === null) continue;
       const header = this.header(name, text);
       if (header.namespace !== namespace) continue;
-      out.push(toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text)));
+      out.push(toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false })));
     }
     return out.sort((a, b) => compare(a.key, b.key));
   }
@@ -143,7 +158,7 @@ export class FileBackend implements SecretBackend {
       if (text === null) continue;
       const { namespace, key } = this.header(name, text);
       // Decrypt too, so a damaged file is reported here rather than hidden behind its header.
-      this.decode(name, namespace, key, text);
+      this.decode(name, namespace, key, text, { keep: false });
       const parts = namespace.split('/');
       for (let i = 1; i <= parts.length; i += 1) namespaces.add(parts.slice(0, i).join('/'));
     }
@@ -201,12 +216,13 @@ export class FileBackend implements SecretBackend {
     return this.io('read', async () => readSmallFileSync(path.join(this.secretsDir, name)));
   }
 
-  private decode(name: string, namespace: string, key: string, text: string): StoredSecret {
+  /** Decrypts a file's text, or takes it from the cache; `keep: false` adds nothing to the cache. */
+  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean } = { keep: true }): StoredSecret {
     const cached = this.decoded.get(name, text);
     if (cached) return cached;
     try {
       const secret = decodeSecretFile(this.options.keySource.key, namespace, key, text);
-      this.decoded.set(name, text, secret);
+      if (options.keep) this.decoded.set(name, text, secret);
       return secret;
     } catch (error) {
       this.decoded.delete(name);
@@ -231,9 +247,10 @@ export class FileBackend implements SecretBackend {
   }
 
   private async fileNames(): Promise<string[]> {
-    // Only hex names are secrets: temp files start with '.', lock dirs end with '.lock'.
-    const names = await this.io('list', () => fs.readdir(this.secretsDir));
-    return names.filter((name) => SECRET_FILE_NAME.test(name));
+    // Only hex names are secrets: temp files start with '.', locks end with '.lock' (and more).
+    const names = (await this.io('list', () => fs.readdir(this.secretsDir))).filter((name) => SECRET_FILE_NAME.test(name));
+    this.decoded.retainOnly(new Set(names));
+    return names;
   }
 
   private async storedKeyCheck(): Promise<string | undefined> {

@@ -71,6 +71,14 @@ export function encodeSecretFile(encryptionKey: Buffer, namespace: string, key: 
   }
 }
 
+/**
+ * `secret` exactly as decoding its file will return it (JSON round trip, then the schema), for a
+ * writer that keeps what it wrote: a field the schema drops must not live on in memory only.
+ */
+export function asDecoded(secret: StoredSecret): StoredSecret {
+  return StoredSecretSchema.parse(JSON.parse(JSON.stringify(secret)));
+}
+
 /** Reads only the clear header (namespace, key); throws `SecretFileError('malformed')`. */
 export function readHeader(text: string): { namespace: string; key: string } {
   const file = parseFile(text);

@@ -22,7 +22,10 @@ interface Metadata {
 export class KvV2Engine implements KvEngine {
   readonly capabilities = { versioning: true, checkAndSet: true, softDelete: false };
   private readonly createdAts = new CreatedAtCache();
-  /** Set once a data read comes without custom_metadata (Vault < 1.9): then every read reads metadata too. */
+  /**
+   * Set once a data read lacks what a one-request read needs (custom_metadata on Vault < 1.9,
+   * or the version or its time): from then on every read reads the metadata too.
+   */
   private dataLacksCustomMetadata = false;
 
   constructor(
@@ -78,7 +81,7 @@ export class KvV2Engine implements KvEngine {
     const meta = await this.readMetadata(namespace, key);
     if (!meta || meta.current_version === 0) return null;
     const current = meta.versions[String(meta.current_version)];
-    if (!current || current.destroyed === true || (typeof current.deletion_time === 'string' && current.deletion_time !== '')) return null;
+    if (!current || isGone(current)) return null;
     return {
       namespace,
       key,

@@ -21,7 +21,7 @@ export function registerAudit(program: Command): void {
         : '';
       print(Boolean(options.json), { path: settings.auditPath, ...result }, () =>
         result.ok
-          ? `OK: ${result.count} records in ${result.files.length === 1 ? '1 file' : `${result.files.length} files`}, chain intact. Head: ${result.head ?? '(empty)'}${continues}`
+          ? `OK: ${result.count} records${result.files.length > 1 ? ` in ${result.files.length} files` : ''}, chain intact. Head: ${result.head ?? '(empty)'}${continues}`
           : `BROKEN: ${result.problems.length} problem(s) in ${result.count} records:\n${result.problems.map((p) => `  ${p.file} line ${p.line}: ${p.problem}`).join('\n')}`,
       );
       if (!result.ok) process.exitCode = 1;

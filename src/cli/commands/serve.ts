@@ -40,6 +40,10 @@ export function registerServe(program: Command): void {
       const agent = authenticateAgent(settings, process.env.ASS_AGENT_KEY);
       const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
       const runtime = await openRuntime(settings, logger);
+      // MCP clients stop a stdio server with a signal. Exiting through process.exit releases the
+      // store locks this process holds (see durable-file.ts), so no other process waits them out.
+      process.once('SIGINT', () => process.exit(0));
+      process.once('SIGTERM', () => process.exit(0));
       await serveStdio(runtime, agent);
     });
 }
