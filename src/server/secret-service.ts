@@ -66,7 +66,7 @@ export class SecretService {
 
   async setSecret(
     agent: AgentSettings,
-    input: { namespace: string; key: string; value: string; secret_type?: SecretType; access_tier?: AccessTier; metadata?: SecretMetadata },
+    input: { namespace: string; key: string; value: string; secret_type?: SecretType; access_tier?: AccessTier; metadata?: SecretMetadata; expected_version?: number },
     token?: TokenRestriction,
   ): Promise<SetSecretResult> {
     return this.run(agent, 'set_secret', input, async (started) => {
@@ -89,15 +89,21 @@ export class SecretService {
         const decision = await this.access.decide(agent, 'write', namespace, key, tier, token);
         // A retry after a conflict is audited again only if the decision changed.
         if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started, token);
+        // The caller's own check-and-set (REST `expected_version`), decided only after access was
+        // granted so that nobody learns a version they may not write.
+        const current = existing?.version ?? 0;
+        const expected = input.expected_version;
+        if (expected !== undefined && expected !== current) throw versionConflict(namespace, key, expected, current);
         try {
           const stored = await this.deps.backend.put(
             { namespace, key, value: input.value, secret_type: input.secret_type ?? existing?.secret_type ?? 'custom', access_tier: tier, metadata: input.metadata ?? existing?.metadata ?? {} },
-            { expectedVersion: existing?.version ?? 0 },
+            { expectedVersion: current },
           );
           return { id: stored.id, namespace, key, version: stored.version, secret_type: stored.secret_type, access_tier: tier, created_at: stored.created_at, updated_at: stored.updated_at };
         } catch (error) {
-          // Another writer got in between: re-read, re-decide on what is there now, try again.
-          if (isAssError(error) && error.code === 'CONFLICT' && attempt < CAS_ATTEMPTS) {
+          // Another writer got in between: re-read, re-decide on what is there now, try again
+          // (unless the caller named the version it expected: then the conflict is its answer).
+          if (isAssError(error) && error.code === 'CONFLICT' && expected === undefined && attempt < CAS_ATTEMPTS) {
             await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, attempt * 2)));
             continue;
           }
@@ -301,4 +307,14 @@ function safeTarget(input: { namespace?: string; key?: string }): { namespace?: 
   } catch {
     return {};
   }
+}
+
+function versionConflict(namespace: string, key: string, expected: number, current: number): AssError {
+  return new AssError(
+    'CONFLICT',
+    current === 0
+      ? `'${namespace}/${key}' does not exist (expected version ${expected}). Read it again before writing.`
+      : `'${namespace}/${key}' is at version ${current}, not ${expected}: someone else wrote it. Read it again before writing.`,
+    { expected_version: expected, current_version: current },
+  );
 }

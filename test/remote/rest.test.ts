@@ -101,6 +101,32 @@ describe('secrets with a scoped token', () => {
     expect(json(ns).namespaces).not.toContain('shared/db');
     expect((await call('GET', '/v1/secrets', t)).status).toBe(400);
   });
+  it('expected_version makes a write check-and-set: 409 CONFLICT with current_version when it is not the newest', async () => {
+    const t = await token(server.keys.alpha!, ['secrets:*:alpha/**']);
+    const path = '/v1/secrets/alpha/cas/KEY';
+    expect(json(await call('PUT', path, t, { value: 'cas-one', expected_version: 0 }))).toMatchObject({ version: 1 });
+    const again = await call('PUT', path, t, { value: 'cas-dup', expected_version: 0 });
+    expect(again.status).toBe(409);
+    // Retryable after reading the secret again, as every CONFLICT is.
+    expect(json(again).error).toMatchObject({ code: 'CONFLICT', expected_version: 0, current_version: 1, retryable: true });
+    expect(again.body).not.toContain('cas-one');
+    expect(json(await call('PUT', path, t, { value: 'cas-two', expected_version: 1 }))).toMatchObject({ version: 2 });
+    expect((await call('PUT', path, t, { value: 'cas-stale', expected_version: 1 })).status).toBe(409);
+    expect((await call('PUT', '/v1/secrets/alpha/cas/ABSENT', t, { value: 'x', expected_version: 3 })).status).toBe(409);
+    expect(json(await call('GET', path, t))).toMatchObject({ value: 'cas-two', version: 2 });
+    expect((await call('GET', '/v1/secrets/alpha/cas/ABSENT', t)).status).toBe(404);
+    for (const bad of [-1, 1.5, '1', null]) {
+      const res = await call('PUT', path, t, { value: 'bad', expected_version: bad });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(json(res).error.code).toBe('INVALID_ARGUMENT');
+    }
+    expect(json(await call('GET', path, t))).toMatchObject({ value: 'cas-two', version: 2 });
+    // Without write access the version is not revealed: the refusal comes first.
+    const readOnly = await token(server.keys.alpha!, ['secrets:read:alpha/**']);
+    const denied = await call('PUT', path, readOnly, { value: 'x', expected_version: 7 });
+    expect(denied.status).toBe(403);
+    expect(denied.body).not.toMatch(/current_version|version 2/);
+  });
   it('answers SECRET_NOT_FOUND as 404 and a too-large value as 413', async () => {
     const t = await token(server.keys.alpha!, ['secrets:*:alpha/**']);
     const missing = await call('GET', '/v1/secrets/alpha/app/NOPE', t);

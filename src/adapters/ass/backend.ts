@@ -28,8 +28,8 @@ const secretPath = (namespace: string, key: string): string => `/v1/secrets/${[.
  */
 export class AssBackend implements SecretBackend {
   readonly kind = 'ass';
-  /** Versions are the remote's; its own check-and-set is internal (a REST write appends). */
-  readonly capabilities: BackendCapabilities = { versioning: true, checkAndSet: false, softDelete: false };
+  /** Versions are the remote's; check-and-set goes through the REST write's `expected_version`. */
+  readonly capabilities: BackendCapabilities = { versioning: true, checkAndSet: true, softDelete: false };
   private readonly tokens = new Map<string, CachedToken>();
   private readonly inflight = new Map<string, Promise<CachedToken>>();
 
@@ -59,12 +59,15 @@ export class AssBackend implements SecretBackend {
     };
   }
 
-  async put(write: SecretWrite, _options?: PutOptions): Promise<SecretSummary> {
+  async put(write: SecretWrite, options: PutOptions = {}): Promise<SecretSummary> {
     if (Buffer.byteLength(write.value, 'utf8') > MAX_VALUE_BYTES) {
       throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(write.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
     }
     const { namespace, key } = write;
-    const body = { value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: write.metadata };
+    const body = {
+      value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: write.metadata,
+      ...(options.expectedVersion !== undefined ? { expected_version: options.expectedVersion } : {}),
+    };
     const res = await this.withToken(`secrets:write:${namespace}/${key}`, (t) => this.client.call('PUT', secretPath(namespace, key), t, body));
     this.check(res, 'write');
     const b = res.body;

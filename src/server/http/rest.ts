@@ -30,6 +30,12 @@ const PutSecretSchema = z
     secret_type: z.enum(SECRET_TYPES).optional(),
     access_tier: z.enum(ACCESS_TIERS).optional(),
     metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+    expected_version: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('Check-and-set: write only if the newest version is this one (0: only if the secret does not exist yet); otherwise 409 CONFLICT with current_version'),
   })
   .strict();
 
@@ -74,7 +80,7 @@ const AGENT_ROUTES: RestRoute[] = [
   {
     method: 'PUT', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'setSecret', tool: 'set_secret', auth: 'token', body: PutSecretSchema,
     summary: 'Store or update a secret (a new version). {namespace} may span several segments',
-    responses: { '200': 'Stored', '400': 'Invalid input', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED', '413': 'Value or body too large' },
+    responses: { '200': 'Stored', '400': 'Invalid input', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED', '409': 'expected_version is not the newest version (CONFLICT, with current_version)', '413': 'Value or body too large' },
     async handle(ctx, req, res, params) {
       const { namespace, key } = parseSecretPath(params.path!);
       const { credential, restriction } = await tokenCall(ctx, req);
