@@ -1,4 +1,8 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOOLS } from '../../src/server/tools/registry.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
 /**
@@ -22,6 +26,25 @@ describe('tool contract', () => {
         expect(typeof tool.annotations?.[hint], `${tool.name}.${hint}`).toBe('boolean');
       }
       expect(tool.outputSchema, tool.name).toBeDefined();
+    }
+  });
+
+  it('lists exactly what the SDK\'s own tools/list would (ours converts each schema once per process)', async () => {
+    const sdk = new McpServer({ name: 'sdk', version: '1' });
+    for (const tool of TOOLS) {
+      sdk.registerTool(tool.name, { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema, annotations: { title: tool.title, ...tool.annotations } }, async () => ({ content: [] }));
+    }
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await sdk.connect(serverSide);
+    const client = new Client({ name: 'compare', version: '1' });
+    await client.connect(clientSide);
+    try {
+      const theirs = await client.listTools();
+      expect((await env.client.listTools()).tools).toEqual(theirs.tools);
+      // And again: the memoized entries are the same objects' worth of JSON.
+      expect((await env.client.listTools()).tools).toEqual(theirs.tools);
+    } finally {
+      await client.close();
     }
   });
 

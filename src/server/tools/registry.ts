@@ -1,4 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { normalizeObjectSchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
+import { ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { toolAllowed } from '../access.js';
 import { toolError, toolSuccess } from '../tool-result.js';
 import type { ToolContext, ToolDefinition } from './tool.js';
@@ -26,8 +29,9 @@ export function toolsFor(context: ToolContext, readOnly: boolean): ToolDefinitio
 }
 
 export function registerTools(server: McpServer, context: ToolContext, readOnly: boolean): void {
-  for (const tool of toolsFor(context, readOnly)) {
-    server.registerTool(
+  const registered = toolsFor(context, readOnly).map((tool) => ({
+    tool,
+    sdk: server.registerTool(
       tool.name,
       { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema, annotations: { title: tool.title, ...tool.annotations } },
       async (input: unknown) => {
@@ -37,6 +41,36 @@ export function registerTools(server: McpServer, context: ToolContext, readOnly:
           return toolError(error);
         }
       },
-    );
+    ),
+  }));
+  // The SDK's own tools/list converts every zod schema to JSON Schema on each call: about 6 ms
+  // for our eight (bench/RESULTS.md), paid by every session. A tool's schemas never change, so
+  // they are converted once per process; the entry is otherwise built as McpServer builds it.
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: registered
+      .filter(({ sdk }) => sdk.enabled)
+      .map(({ tool, sdk }): Tool => ({
+        name: tool.name,
+        title: sdk.title,
+        description: sdk.description,
+        ...schemasOf(tool),
+        annotations: sdk.annotations,
+        execution: sdk.execution,
+        _meta: sdk._meta,
+      })),
+  }));
+}
+
+const converted = new WeakMap<ToolDefinition, Pick<Tool, 'inputSchema' | 'outputSchema'>>();
+
+/** A tool's input and output JSON Schemas, converted as McpServer converts them, once. */
+function schemasOf(tool: ToolDefinition): Pick<Tool, 'inputSchema' | 'outputSchema'> {
+  let schemas = converted.get(tool);
+  if (!schemas) {
+    const jsonSchema = (schema: ToolDefinition['inputSchema'], pipeStrategy: 'input' | 'output') =>
+      toJsonSchemaCompat(normalizeObjectSchema(schema)!, { strictUnions: true, pipeStrategy }) as Tool['inputSchema'];
+    schemas = { inputSchema: jsonSchema(tool.inputSchema, 'input'), outputSchema: jsonSchema(tool.outputSchema, 'output') };
+    converted.set(tool, schemas);
   }
+  return schemas;
 }
