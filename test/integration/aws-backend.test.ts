@@ -153,7 +153,8 @@ describe('aws adapter without a peer', () => {
     } as unknown as AwsSecretsClient;
     const backend = await createAwsBackend({ type: 'aws', region: 'us-east-1', max_attempts: 5 }, {}, { client, sleep: noSleep });
     const error = await caught(backend.get('ns', 'K'));
-    expect(calls).toBe(1);
+    // A get sends DescribeSecret and GetSecretValue at once; each is tried once, never retried.
+    expect(calls).toBe(2);
     expect(error.retryable).toBe(false);
     for (const leak of ['123456789012', 'arn:', 'AKIA', 'req-7f3c9a', 'amazonaws.com', 'User:']) {
       expect(error.message).not.toContain(leak);
@@ -339,6 +340,50 @@ function peerSuites(p: AwsPeer): void {
       expect(names).toContain('ListSecretsCommand');
     });
 
+    it('a get is one round trip: DescribeSecret and an unpinned GetSecretValue at once', async () => {
+      const b0 = await make();
+      await b0.put(write('onetrip', 'K', 'v1'));
+      await b0.put(write('onetrip', 'K', 'v2'));
+      const { client, names } = recording(raw);
+      const b = await make({}, { client });
+      expect(await b.get('onetrip', 'K')).toMatchObject({ value: 'v2', version: 2, access_tier: 'sensitive' });
+      expect([...names].sort(), JSON.stringify(names)).toEqual(['DescribeSecretCommand', 'GetSecretValueCommand']);
+    });
+
+    it('a write between the two requests of a get: the value is read again, pinned to the version the tags belong to', async () => {
+      const writer = await make();
+      await writer.put(write('race', 'K', 'v1-standard', { access_tier: 'standard' }));
+      let describedDone!: () => void;
+      const described = new Promise<void>((resolve) => (describedDone = resolve));
+      let raced = false;
+      const sent: string[] = [];
+      const client = {
+        send: async (command: { constructor: { name: string }; input: { VersionId?: string } }) => {
+          const name = command.constructor.name;
+          sent.push(`${name}${command.input.VersionId ? ' (pinned)' : ''}`);
+          const forward = () => (raw.send as (c: unknown) => Promise<unknown>)(command);
+          if (name === 'DescribeSecretCommand' && !raced) {
+            const out = await forward();
+            describedDone();
+            return out;
+          }
+          if (name === 'GetSecretValueCommand' && !command.input.VersionId && !raced) {
+            // Another tool raises the tier and writes a new value after Describe answered.
+            raced = true;
+            await described;
+            await writer.put(write('race', 'K', 'v2-critical', { access_tier: 'critical' }));
+          }
+          return forward();
+        },
+      } as unknown as AwsSecretsClient;
+      const b = await make({}, { client });
+      // The tags Describe saw say standard and version 1: the value served is version 1's.
+      expect(await b.get('race', 'K')).toMatchObject({ value: 'v1-standard', version: 1, access_tier: 'standard' });
+      expect(sent, JSON.stringify(sent)).toContain('GetSecretValueCommand (pinned)');
+      // The next read sees the new version with its tier.
+      expect(await b.get('race', 'K')).toMatchObject({ value: 'v2-critical', version: 2, access_tier: 'critical' });
+    });
+
     it('retries ThrottlingException with jittered backoff (fake throttling: moto cannot throttle)', async () => {
       // A fake of AWS's throttling in front of the real server: the first two requests fail.
       const sleeps: number[] = [];
@@ -357,7 +402,8 @@ function peerSuites(p: AwsPeer): void {
       const stuck = await make({ max_attempts: 3 }, { client: always.client, sleep: noSleep });
       const error = await caught(stuck.get('throttle', 'K'));
       expect(error.code).toBe('BACKEND_UNAVAILABLE');
-      expect(always.names).toHaveLength(3);
+      // A get's two concurrent requests, each tried max_attempts times, then no more.
+      expect([...always.names].sort()).toEqual(['DescribeSecretCommand', 'DescribeSecretCommand', 'DescribeSecretCommand', 'GetSecretValueCommand', 'GetSecretValueCommand', 'GetSecretValueCommand']);
     });
 
     it('vendor errors from the real server are mapped and scrubbed', async () => {

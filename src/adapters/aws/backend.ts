@@ -50,21 +50,32 @@ export class AwsBackend implements SecretBackend {
   async get(namespace: string, key: string): Promise<SecretRecord | null> {
     const name = secretName(this.settings.prefix, namespace, key);
     const what = `Reading '${key}' in '${namespace}'`;
-    const described = await describe(this.client, name, what);
+    // Both requests at once (one round trip instead of two): DescribeSecret has the tags (tier,
+    // type, metadata) and which version is current, GetSecretValue the current value. A value of
+    // the version Describe calls current belongs with those tags, exactly as a read pinned to
+    // that version would. If a write came between the two, the value is read again, pinned.
+    // A failed unpinned read is never reported: the pinned read decides (and maps) errors.
+    const [described, unpinned] = await Promise.all([
+      describe(this.client, name, what),
+      // The stage is named, not left to the default: moto's default does not follow a stage
+      // moved by UpdateSecretVersionStage (the way our writes move AWSCURRENT); AWS's does.
+      this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })).catch(() => undefined),
+    ]);
     if (!described?.ARN || described.DeletedDate) return null;
     const versionId = currentVersionId(described.VersionIdsToStages);
     if (!versionId) return null;
-    let out;
-    try {
-      // Pinned to the version seen beside the tags, so value and tier belong together.
-      out = await this.client.send(new GetSecretValueCommand({ SecretId: described.ARN, VersionId: versionId }));
-    } catch (error) {
-      if (isNotFound(error) || vendorFault(error).name === 'InvalidRequestException') {
-        // Deleted (or scheduled for deletion) between the two requests.
-        const again = await describe(this.client, name, what);
-        if (!again || again.DeletedDate) return null;
+    let out = unpinned?.VersionId === versionId ? unpinned : undefined;
+    if (!out) {
+      try {
+        out = await this.client.send(new GetSecretValueCommand({ SecretId: described.ARN, VersionId: versionId }));
+      } catch (error) {
+        if (isNotFound(error) || vendorFault(error).name === 'InvalidRequestException') {
+          // Deleted (or scheduled for deletion) between the two requests.
+          const again = await describe(this.client, name, what);
+          if (!again || again.DeletedDate) return null;
+        }
+        throw mapAwsError(error, what);
       }
-      throw mapAwsError(error, what);
     }
     if (out.SecretString === undefined) {
       throw new AssError('INVALID_ARGUMENT', `${what}: it holds binary data (SecretBinary); this proxy serves text values only.`);
