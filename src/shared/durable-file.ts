@@ -43,6 +43,15 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
 
 const fsyncAsync = promisify(fsync);
 
+/** unlink, ignoring a file that is already gone (cheaper than rmSync's checks on a hot path). */
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) throw error;
+  }
+}
+
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
@@ -138,7 +147,7 @@ function tryLock(file: string, target: string, staleMs: number, token: string): 
   } catch (error) {
     // A lock without its token could never be released by us: remove it at once.
     closeQuietly(fd);
-    rmSync(file, { force: true });
+    unlinkQuietly(file);
     throw lockError(target, error);
   }
   closeSync(fd);
@@ -196,7 +205,7 @@ function releaseOwnLock(lock: HeldLock): boolean {
   } catch {
     // unreadable, or the name is taken again: either way it was not ours
   } finally {
-    rmSync(aside, { force: true });
+    unlinkQuietly(aside);
   }
   return ours;
 }
