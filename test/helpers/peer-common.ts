@@ -8,6 +8,7 @@ import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { describe, it } from 'vitest';
 
 export function peersCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.ASS_PEERS_CACHE ?? join(homedir(), '.cache', 'agent-secret-store', 'peers');
@@ -59,3 +60,24 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * The suite that stands in for one whose peer could not start: it FAILS with the reason (and
+ * how to install the peer), unless ASS_ALLOW_MISSING_PEERS=1, when it is skipped with the
+ * reason printed. A missing peer is never a silent pass.
+ */
+export function describeMissingPeer(suite: string, reason: string, installHint?: string): void {
+  if (process.env.ASS_ALLOW_MISSING_PEERS === '1') {
+    console.warn(`[${suite}] SKIPPED (ASS_ALLOW_MISSING_PEERS=1): ${reason}`);
+    describe.skip(`${suite} (skipped: ${reason})`, () => {
+      it('needs its peer', () => undefined);
+    });
+    return;
+  }
+  describe(suite, () => {
+    it('has its peer running', () => {
+      throw new Error(`${reason}\n(set ASS_ALLOW_MISSING_PEERS=1 to skip instead${installHint ? `; run ${installHint}` : ''})`);
+    });
+  });
+}
+

@@ -27,6 +27,7 @@ import type { SecretBackend } from '../../src/adapters/backend.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 import { MOTO_INSTALL_HINT, startAwsPeer, type AwsPeer } from '../helpers/aws-peer.js';
+import { describeMissingPeer } from '../helpers/peer-common.js';
 import { caught, write } from '../helpers/backend-fixtures.js';
 
 const noSleep = async () => undefined;
@@ -167,18 +168,7 @@ describe('aws adapter without a peer', () => {
 const peer = await startAwsPeer();
 
 if ('skipReason' in peer) {
-  if (process.env.ASS_ALLOW_MISSING_PEERS === '1') {
-    console.warn(`[aws-backend] SKIPPED (ASS_ALLOW_MISSING_PEERS=1): ${peer.skipReason}`);
-    describe.skip(`aws backend against a real AWS API (skipped: ${peer.skipReason})`, () => {
-      it('needs the peer', () => undefined);
-    });
-  } else {
-    describe('aws backend against a real AWS API', () => {
-      it('has its peer installed', () => {
-        throw new Error(`${peer.skipReason}\n(set ASS_ALLOW_MISSING_PEERS=1 to skip instead; run ${MOTO_INSTALL_HINT})`);
-      });
-    });
-  }
+  describeMissingPeer('aws backend against a real AWS API', peer.skipReason, MOTO_INSTALL_HINT);
 } else {
   peerSuites(peer);
 }

@@ -12,12 +12,12 @@ import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
+import { describeMissingPeer } from '../helpers/peer-common.js';
 import { startVaultPeer, type VaultPeer } from '../helpers/vault-peer.js';
 import { caught, write } from '../helpers/backend-fixtures.js';
 
 const started = await startVaultPeer();
 const peer: VaultPeer | undefined = 'skipReason' in started ? undefined : started;
-const allowMissing = process.env.ASS_ALLOW_MISSING_PEERS === '1';
 
 afterAll(async () => {
   await peer?.stop();
@@ -143,19 +143,7 @@ describe('vault backend: config and inputs (no server needed)', () => {
 });
 
 if (!peer) {
-  const reason = (started as { skipReason: string }).skipReason;
-  if (allowMissing) {
-    console.warn(`[vault integration] SKIPPED (ASS_ALLOW_MISSING_PEERS=1): ${reason}`);
-    describe.skip(`vault backend (skipped: ${reason})`, () => {
-      it('needs a Vault server', () => undefined);
-    });
-  } else {
-    describe('vault backend', () => {
-      it('needs a real Vault server', () => {
-        throw new Error(`${reason} (set ASS_ALLOW_MISSING_PEERS=1 to skip instead)`);
-      });
-    });
-  }
+  describeMissingPeer('vault backend', (started as { skipReason: string }).skipReason);
 } else {
   runBackendContract(`vault backend (KV v2, ${peer.via})`, async () => ({
     backend: await createVaultBackend(config(), tokenEnv()),

@@ -11,6 +11,7 @@ import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createNodeVaultClient } from '../../src/adapters/vault/client.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
 import { write } from '../helpers/backend-fixtures.js';
+import { describeMissingPeer } from '../helpers/peer-common.js';
 import { startVaultPeer, type VaultPeer } from '../helpers/vault-peer.js';
 
 const started = await startVaultPeer();
@@ -45,19 +46,7 @@ function countingClient(config: VaultBackendConfigInput): { client: VaultClient;
 }
 
 if (!peer) {
-  const reason = (started as { skipReason: string }).skipReason;
-  if (process.env.ASS_ALLOW_MISSING_PEERS === '1') {
-    console.warn(`[vault kv-v2 reads] SKIPPED (ASS_ALLOW_MISSING_PEERS=1): ${reason}`);
-    describe.skip(`vault kv v2 reads (skipped: ${reason})`, () => {
-      it('needs a Vault server', () => undefined);
-    });
-  } else {
-    describe('vault kv v2 reads', () => {
-      it('needs a real Vault server', () => {
-        throw new Error(`${reason} (set ASS_ALLOW_MISSING_PEERS=1 to skip instead)`);
-      });
-    });
-  }
+  describeMissingPeer('vault kv v2 reads', (started as { skipReason: string }).skipReason);
 } else {
   describe(`vault kv v2 reads: requests per get (${peer.via})`, () => {
     const root = NodeVault({ endpoint: peer.address, token: peer.token, pathPrefix: '', namespace: '' });
