@@ -235,7 +235,13 @@ function trackHeld(lock: HeldLock): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
-      for (const held of heldLocks) releaseOwnLock(held);
+      for (const held of heldLocks) {
+        try {
+          releaseOwnLock(held);
+        } catch {
+          // Exiting anyway: a lock we cannot remove goes stale and is taken over.
+        }
+      }
     });
   }
   heldLocks.add(lock);
