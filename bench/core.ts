@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, fsyncSync, writeSync, closeSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,22 @@ function bareDurableWrite(dir: string, size: number): void {
   const dirFd = openSync(dir, 'r');
   fsyncSync(dirFd);
   closeSync(dirFd);
+}
+
+/** Milliseconds from spawning a stdio server to its answer to `initialize` (what an MCP client waits per session). */
+async function spawnToInitialize(command: string, args: string[], env: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const child = spawn(command, args, { env: { ...(process.env as Record<string, string>), ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
+  const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } };
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout!.once('data', () => resolve());
+    child.stdin!.write(`${JSON.stringify(initialize)}\n`);
+  });
+  const elapsed = performance.now() - started;
+  child.kill();
+  await new Promise((resolve) => child.once('exit', resolve));
+  return elapsed;
 }
 
 /** get_secret and set_secret over stdio on the file backend, each beside its baseline. */
@@ -72,6 +88,16 @@ export async function runCoreBench(options: { reads?: number; writes?: number } 
   await ours.close();
   await bare.close();
 
+  // Start-up, interleaved: 10 spawns of each.
+  const oursStart: number[] = [];
+  const bareStart: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    bareStart.push(await spawnToInitialize('node', [join(import.meta.dirname, 'bare-stdio-server.mjs')], {}));
+    oursStart.push(await spawnToInitialize('node', [CLI, '--config', init.config_path], { ASS_AGENT_KEY: init.agent_key, ASS_LOG_LEVEL: 'warn' }));
+  }
+  const os50 = med(oursStart);
+  const bs50 = med(bareStart);
+
   return [
     '### Core: stdio, file backend',
     '',
@@ -79,6 +105,7 @@ export async function runCoreBench(options: { reads?: number; writes?: number } 
       ['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99', 'target'],
       [`get_secret (${reads} calls) vs bare SDK stdio server`, ms(o.p50), ms(b.p50), ratio(o.p50, b.p50), ms(o.p99), ms(b.p99), ratio(o.p99, b.p99), 'p50 ≤ 1.20×'],
       [`set_secret (${writes} calls, 1 KiB) vs bare temp+fsync+rename`, ms(wOurs.p50), ms(wBare.p50), ratio(wOurs.p50, wBare.p50), ms(wOurs.p99), ms(wBare.p99), ratio(wOurs.p99, wBare.p99), 'p50 ≤ 1.50×'],
+      ['start-up: spawn to the answer to initialize (10 spawns, median) vs bare SDK stdio server', ms(os50), ms(bs50), ratio(os50, bs50), '—', '—', '—', 'none set'],
     ]),
     '',
     `Lost updates in the set_secret run: ${lost} (final version ${last} after ${writes + 10} writes).`,

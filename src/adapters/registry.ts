@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import type { SecretBackend } from './backend.js';
-import { AssBackendConfigSchema, createAssBackend } from './ass/index.js';
-import { AwsBackendConfigSchema, createAwsBackend } from './aws/index.js';
-import { FileBackendConfigSchema, createFileBackend } from './file/index.js';
-import { VaultBackendConfigSchema, createVaultBackend } from './vault/index.js';
+import { AssBackendConfigSchema } from './ass/config.js';
+import { AwsBackendConfigSchema } from './aws/config.js';
+import { FileBackendConfigSchema } from './file/config.js';
+import { createFileBackend } from './file/index.js';
+import { VaultBackendConfigSchema } from './vault/config.js';
 
 /**
  * Every backend's config schema, as one discriminated union on `type`. Each adapter owns its
@@ -20,15 +21,20 @@ export type BackendConfig = z.infer<typeof BackendConfigSchema>;
 /** Fields of each backend block that are file paths, resolved against the config file's folder. */
 export const BACKEND_PATH_FIELDS: Record<string, string[]> = { file: ['path', 'key_file'], ass: ['ca_file'] };
 
+/**
+ * Connects the configured backend. The vendor clients (AWS SDK, node-vault, the remote client)
+ * are loaded only when their backend is configured: a file-backend server, which MCP clients
+ * spawn per session, does not pay for loading them at start-up.
+ */
 export async function createBackend(config: BackendConfig, env: Record<string, string | undefined> = process.env): Promise<SecretBackend> {
   switch (config.type) {
     case 'file':
       return createFileBackend(config, env);
     case 'vault':
-      return createVaultBackend(config, env);
+      return (await import('./vault/index.js')).createVaultBackend(config, env);
     case 'aws':
-      return createAwsBackend(config, env);
+      return (await import('./aws/index.js')).createAwsBackend(config, env);
     case 'ass':
-      return createAssBackend(config, env);
+      return (await import('./ass/index.js')).createAssBackend(config, env);
   }
 }

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { authenticateAgent } from '../../server/authenticate.js';
-import { resolveHttpOptions } from '../../server/http/options.js';
-import { startHttpServer } from '../../server/http/server.js';
 import { createLogger } from '../../server/logger.js';
 import { openRuntime } from '../../server/runtime.js';
 import { serveStdio } from '../../server/stdio.js';
@@ -17,6 +15,9 @@ export function registerServe(program: Command): void {
     .action(async (options: { http?: boolean; host?: string; port?: string }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       if (options.http) {
+        // Loaded only here: a stdio server, spawned per MCP session, starts without the HTTP stack.
+        const { resolveHttpOptions } = await import('../../server/http/options.js');
+        const { startHttpServer } = await import('../../server/http/server.js');
         // Validate everything (non-loopback bind, TLS files) before opening the backend.
         const httpOptions = resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) });
         const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
