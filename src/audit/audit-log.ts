@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
@@ -82,6 +82,25 @@ export function readLastLine(path: string): string | null {
   }
 }
 
+/** The chain head from the log's last line; a torn or edited line is refused, never guessed. */
+function parseHead(line: string, path: string): { seq: number; hash: string } {
+  try {
+    const last = JSON.parse(line) as Partial<AuditRecord>;
+    if (typeof last.seq === 'number' && typeof last.hash === 'string') return { seq: last.seq, hash: last.hash };
+  } catch {
+    // reported below
+  }
+  throw new AssError('AUDIT_UNAVAILABLE', `The last line of the audit log ${path} is not a complete record (torn or edited); run \`audit verify\` and repair the log before continuing.`);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
 export interface AuditLog {
   append(event: AuditEvent, now?: Date): Promise<AuditRecord>;
   close(): Promise<void>;
@@ -94,7 +113,15 @@ export interface AuditLog {
  * (fsync'd when `options.fsync`). A failed append throws AUDIT_UNAVAILABLE so the caller
  * fails closed.
  */
-export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: { fsync?: boolean } = {}): AuditLog {
+export interface AuditLogOptions {
+  /** fsync every record before the request goes on (`audit.fsync`). */
+  fsync?: boolean;
+  /** What fsyncs a descriptor; tests slow it down to widen races. */
+  syncDescriptor?: (fd: number) => Promise<void>;
+}
+
+export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: AuditLogOptions = {}): AuditLog {
+  const syncDescriptor = options.syncDescriptor ?? fsyncAsync;
   // In-process cache of the head, trusted only while the file is exactly as we left it.
   let cached: { size: number; ino: number; seq: number; hash: string } | null = null;
   // The append descriptor stays open between records; reopened if the file was replaced.
@@ -108,8 +135,7 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
     if (cached && cached.size === info.size && cached.ino === info.ino) return cached;
     const line = readLastLine(path);
     if (!line) return { seq: 0, hash: GENESIS };
-    const last = JSON.parse(line) as AuditRecord;
-    return { seq: last.seq, hash: last.hash };
+    return parseHead(line, path);
   }
 
   function appendFd(ino: number | undefined): number {
@@ -120,20 +146,42 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
     return fd;
   }
 
+  // fsyncs run outside the lock, so a descriptor replaced meanwhile (the log was rotated) is
+  // closed only when the last fsync on it has finished: never an fsync on a closed, or reused,
+  // descriptor number.
+  const syncsInFlight = new Map<number, number>();
+  const retired = new Set<number>();
+
   function closeFd(): void {
     if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
+      if (syncsInFlight.has(fd)) retired.add(fd);
+      else closeQuietly(fd);
     }
     fd = null;
+  }
+
+  /** Called under the lock, right after the write, so no other append can close `target` first. */
+  function claimForSync(target: number): void {
+    syncsInFlight.set(target, (syncsInFlight.get(target) ?? 0) + 1);
+  }
+
+  async function fsyncRecord(target: number): Promise<void> {
+    try {
+      await syncDescriptor(target);
+    } finally {
+      const left = (syncsInFlight.get(target) ?? 1) - 1;
+      if (left > 0) syncsInFlight.set(target, left);
+      else {
+        syncsInFlight.delete(target);
+        if (retired.delete(target)) closeQuietly(target);
+      }
+    }
   }
 
   async function append(event: AuditEvent, now: Date = clock()): Promise<AuditRecord> {
     try {
       await (dirReady ??= ensurePrivateDir(dirname(path)));
+      let written = -1;
       const record = await withSyncFileLock(path, () => {
         // Synchronous stat, read and write under the lock: small local operations on every
         // request, where a thread-pool hop costs far more than the call (see readSmallFileSync).
@@ -144,13 +192,16 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
         const out = appendFd(info?.ino);
         const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
         writeSync(out, line);
+        if (options.fsync) claimForSync(out);
+        written = out;
         cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash };
         return record;
       });
       // The write has reached the kernel either way (a failed write fails the request). fsync
       // per record costs milliseconds; like Vault's file audit device we leave it to the
-      // operator (`audit.fsync: true`), and do it outside the lock so appenders do not queue on it.
-      if (options.fsync && fd !== null) await fsyncAsync(fd);
+      // operator (`audit.fsync: true`), and do it outside the lock so appenders do not queue on it,
+      // on the very descriptor the record was written to.
+      if (options.fsync) await fsyncRecord(written);
       return record;
     } catch (error) {
       cached = null;
@@ -175,36 +226,52 @@ export interface Rotation {
 }
 
 /**
- * Starts a new audit file without breaking the chain: under the audit lock, renames the log to
- * `<name>.<UTC time>` and writes the new file's first record, an `audit.rotate` record that
- * names the old file (`continues`) and chains to its last hash with the next sequence number.
- * Running servers notice the new file on their next append (its inode changed) and continue
- * the chain from that record. Throws when the log is empty or absent.
+ * Starts a new audit file without breaking the chain: under the audit lock, writes the new
+ * file's first record (an `audit.rotate` record that names the old file in `continues` and
+ * chains to its last hash with the next sequence number) to a temporary file and fsyncs it,
+ * gives the old log its second name `<name>.<UTC time>` (a hard link), then renames the new
+ * file over the log name. The log name always holds a complete chain: a crash at any step
+ * leaves either the old log or the new one there, never an empty name that would restart the
+ * chain. Running servers notice the new inode on their next append and continue from that
+ * record. Throws when the log is empty or absent.
  */
 export async function rotateAuditLog(path: string, actor: string, now: Date = new Date()): Promise<Rotation> {
   return withSyncFileLock(path, () => {
     const line = readLastLine(path);
     if (!line) throw new AssError('INVALID_ARGUMENT', `The audit log ${path} is empty or absent; there is nothing to rotate.`);
-    const last = JSON.parse(line) as AuditRecord;
+    const last = parseHead(line, path);
     const rotatedTo = `${path}.${now.toISOString().replace(/:/g, '-')}`;
     if (existsSync(rotatedTo)) throw new AssError('CONFLICT', `${rotatedTo} exists already; rotate again in a moment.`);
     const body = { seq: last.seq + 1, ts: now.toISOString(), prev: last.hash, ...pick({ actor, action: 'audit.rotate', outcome: 'ok', continues: basename(rotatedTo) }) };
     const first: AuditRecord = { ...body, hash: hashRecord(body) };
-    renameSync(path, rotatedTo);
+    const next = `${path}.rotating-${randomBytes(6).toString('hex')}`;
     try {
-      const fd = openSync(path, 'wx', 0o600);
+      const fd = openSync(next, 'wx', 0o600);
       try {
         writeSync(fd, `${JSON.stringify(first)}\n`);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
+      linkSync(path, rotatedTo);
+      renameSync(next, path);
     } catch (error) {
-      // Without its first record the next append would start a new chain: put the old file back.
-      rmSync(path, { force: true });
-      renameSync(rotatedTo, path);
+      rmSync(next, { force: true });
       throw error;
     }
+    fsyncDirSync(dirname(path));
     return { rotatedTo, lastSeq: last.seq, lastHash: last.hash, first };
   });
+}
+
+function fsyncDirSync(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename is as durable as they allow.
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hashRecord, readLastLine, type AuditRecord } from './audit-log.js';
@@ -18,6 +18,11 @@ export interface AuditVerification {
    * that file was there to check the link against (a file archived elsewhere is not a problem).
    */
   continues?: { file: string; present: boolean };
+  /**
+   * With `all`: an older file a `continues` link names that is not beside the log (archived
+   * elsewhere, or deleted): the chain before it was not checked.
+   */
+  notChecked?: string[];
   problems: { file: string; line: number; problem: string }[];
 }
 
@@ -34,8 +39,8 @@ export interface AuditVerification {
 export async function verifyAuditLog(path: string, expectedHead?: string, options: { all?: boolean } = {}): Promise<AuditVerification> {
   const result: AuditVerification = { ok: true, count: 0, head: null, files: [], problems: [] };
   const current = await verifyFile(path, result);
-  if (current.continues) {
-    result.continues = { file: current.continues, present: existsSync(join(dirname(path), current.continues)) };
+  if (current.continues !== undefined) {
+    result.continues = { file: current.continues, present: olderFileState(path, current.continues) === 'present' };
     await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, Boolean(options.all));
   }
   if (expectedHead && current.head !== expectedHead) {
@@ -46,19 +51,31 @@ export async function verifyAuditLog(path: string, expectedHead?: string, option
   return result;
 }
 
+/** Whether a `continues` name is a regular file beside the log (never a link, FIFO or folder). */
+function olderFileState(path: string, name: string): 'present' | 'absent' | 'invalid' {
+  // Security: the name comes from the file; it may only name a file beside the log.
+  if (name === '' || name !== basename(name) || name === '.' || name === '..') return 'invalid';
+  const info = lstatSync(join(dirname(path), name), { throwIfNoEntry: false });
+  if (!info) return 'absent';
+  return info.isFile() ? 'present' : 'invalid';
+}
+
 /** Follows `continues` links back from `path`: the link always, whole files only with `all`. */
 async function checkOlder(path: string, name: string, prev: string, seq: number, result: AuditVerification, all: boolean): Promise<void> {
-  const seen = new Set<string>();
+  const seen = new Set<string>([basename(path)]);
   for (let linkFrom = path, older = name, linkPrev = prev, linkSeq = seq; ; ) {
     const report = (problem: string) => result.problems.push({ file: basename(linkFrom), line: 1, problem });
-    // Security: the name comes from the file; it may only name a file beside the log.
-    if (older !== basename(older) || older === '.' || older === '..' || seen.has(older)) {
-      report(`continues '${older}', which is not a file beside the log (the first line was edited)`);
+    const state = olderFileState(path, older);
+    if (state === 'invalid' || seen.has(older)) {
+      report(`continues '${older}', which is not a regular file beside the log (the first line was edited)`);
       return;
     }
     seen.add(older);
+    if (state === 'absent') {
+      if (linkFrom !== path) (result.notChecked ??= []).push(older);
+      return;
+    }
     const olderPath = join(dirname(path), older);
-    if (!existsSync(olderPath)) return;
     const lastLine = readLastLine(olderPath);
     let last: Partial<AuditRecord> = {};
     try {
@@ -71,7 +88,7 @@ async function checkOlder(path: string, name: string, prev: string, seq: number,
     }
     if (!all) return;
     const checked = await verifyFile(olderPath, result);
-    if (!checked.continues) return;
+    if (checked.continues === undefined) return;
     [linkFrom, older, linkPrev, linkSeq] = [olderPath, checked.continues, checked.firstPrev, checked.firstSeq];
   }
 }

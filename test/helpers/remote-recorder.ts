@@ -10,7 +10,14 @@ export interface Recorded {
   status?: number;
 }
 
-export async function startRecorder(target: string): Promise<{ url: string; requests: Recorded[]; close(): Promise<void> }> {
+/**
+ * `answer`, when given, may answer a request itself instead of forwarding it (to play a remote
+ * of another version; each test names what it plays).
+ */
+export async function startRecorder(
+  target: string,
+  answer?: (entry: Recorded) => { status: number; body: unknown } | undefined,
+): Promise<{ url: string; requests: Recorded[]; close(): Promise<void> }> {
   const base = new URL(target);
   const requests: Recorded[] = [];
   const server = createServer((req, res) => {
@@ -20,6 +27,13 @@ export async function startRecorder(target: string): Promise<{ url: string; requ
       const body = Buffer.concat(chunks);
       const entry: Recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: body.toString('utf8') };
       requests.push(entry);
+      const own = answer?.(entry);
+      if (own) {
+        entry.status = own.status;
+        res.writeHead(own.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(own.body));
+        return;
+      }
       const upstream = request(
         { host: base.hostname, port: base.port, method: req.method, path: req.url, headers: { ...req.headers, host: base.host } },
         (up) => {

@@ -55,6 +55,29 @@ runBackendContract('ass adapter → remote serve --http → file backend', async
   return { backend, cleanup: async () => undefined };
 });
 
+describe('ass adapter → a remote from before expected_version', () => {
+  it('writes without check-and-set after the remote refuses the field, and stops sending it', async () => {
+    const r = await remoteServer();
+    // Plays an older remote: its strict body schema answered this 400 to an unknown field.
+    const older = await startRecorder(r.server.url, (entry) =>
+      entry.method === 'PUT' && entry.body.includes('expected_version')
+        ? { status: 400, body: { error: { code: 'INVALID_ARGUMENT', message: 'Invalid request body: body: Unrecognized key: "expected_version".', retryable: false } } }
+        : undefined,
+    );
+    try {
+      const backend = await createAssBackend({ type: 'ass', url: older.url, agent_key_env: 'REMOTE_KEY' }, { REMOTE_KEY: r.config.keys.relay });
+      expect((await backend.put({ namespace: 'older/app', key: 'K', value: 'one', secret_type: 'custom', access_tier: 'standard', metadata: {} }, { expectedVersion: 0 })).version).toBe(1);
+      expect((await backend.put({ namespace: 'older/app', key: 'K', value: 'two', secret_type: 'custom', access_tier: 'standard', metadata: {} }, { expectedVersion: 1 })).version).toBe(2);
+      expect(await backend.get('older/app', 'K')).toMatchObject({ value: 'two', version: 2 });
+      const puts = older.requests.filter((q) => q.method === 'PUT').map((q) => ({ status: q.status, cas: q.body.includes('expected_version') }));
+      expect(puts).toEqual([{ status: 400, cas: true }, { status: 200, cas: false }, { status: 200, cas: false }]);
+      await backend.close();
+    } finally {
+      await older.close();
+    }
+  });
+});
+
 describe('local stdio server → ass adapter → remote server', () => {
   let client: Client;
   let localKey: string;

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -124,7 +124,7 @@ describe('audit rotate', () => {
     writeFileSync(path, `${JSON.stringify(record)}\n`);
     const result = await verifyAuditLog(path);
     expect(result.ok).toBe(false);
-    expect(result.problems.map((p) => p.problem).join('\n')).toMatch(/not a file beside the log/);
+    expect(result.problems.map((p) => p.problem).join('\n')).toMatch(/not a regular file beside the log/);
   });
 
   it('refuses to rotate an empty or absent log, and leaves nothing behind', async () => {
@@ -132,6 +132,88 @@ describe('audit rotate', () => {
     await expect(rotateAuditLog(path, 'admin:ops')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(existsSync(path)).toBe(false);
     expect(readdirSync(dirname(path))).toEqual([]);
+  });
+
+  it('a continues that is empty, a link or a folder is a problem, and nothing outside the log is read', async () => {
+    for (const make of ['empty', 'symlink', 'folder'] as const) {
+      const path = await logWith(2);
+      await rotateAuditLog(path, 'admin:ops');
+      const first = JSON.parse(lines(path)[0]!) as Record<string, unknown>;
+      let name = '';
+      if (make === 'symlink') {
+        name = 'passwd-link';
+        symlinkSync('/etc/passwd', join(dirname(path), name));
+      } else if (make === 'folder') {
+        name = 'a-folder';
+        mkdirSync(join(dirname(path), name));
+      }
+      writeFileSync(path, `${JSON.stringify({ ...first, continues: name })}\n`);
+      const result = await verifyAuditLog(path, undefined, { all: true });
+      expect(result.ok, make).toBe(false);
+      expect(result.problems.map((p) => p.problem).join('\n'), make).toMatch(/not a regular file beside the log/);
+      expect(result.count, make).toBe(1);
+    }
+  });
+
+  it('with --all, an older file that is gone is named as not checked', async () => {
+    const path = await logWith(2);
+    const oldest = await rotateAuditLog(path, 'admin:ops', new Date('2026-11-25T10:00:00Z'));
+    await append(createAuditLog(path), 1);
+    await rotateAuditLog(path, 'admin:ops', new Date('2026-11-25T11:00:00Z'));
+    rmSync(oldest.rotatedTo);
+    const result = await verifyAuditLog(path, undefined, { all: true });
+    expect(result).toMatchObject({ ok: true, notChecked: [basename(oldest.rotatedTo)] });
+  });
+
+  it('with audit.fsync, appends racing rotations all succeed: an fsync never meets a closed descriptor', async () => {
+    const path = await logWith(1);
+    // A slow fsync that checks it is still syncing the file the record went to: a descriptor
+    // closed meanwhile fails (EBADF), and one closed and reused for the new file has another inode.
+    const wrongFile: string[] = [];
+    const syncDescriptor = async (fd: number) => {
+      const before = fstatSync(fd).ino;
+      await new Promise((r) => setTimeout(r, 3));
+      const after = fstatSync(fd).ino;
+      if (after !== before) wrongFile.push(`${before} -> ${after}`);
+      fsyncSync(fd);
+    };
+    const log = createAuditLog(path, undefined, { fsync: true, syncDescriptor });
+    // 16 appenders on one log (one shared descriptor) while the log is rotated every few ms.
+    const failures: string[] = [];
+    let appended = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; i < 60; i++) {
+        await append(log, w * 100 + i).then(() => appended++, (e: { cause?: { code?: string } }) => failures.push(e.cause?.code ?? 'unknown'));
+      }
+    };
+    let done = false;
+    let rotations = 0;
+    const rotator = (async () => {
+      for (let second = 0; !done && rotations < 500; second++) {
+        await rotateAuditLog(path, 'admin:ops', new Date(Date.UTC(2026, 10, 25, 0, 0, 0, second)));
+        rotations++;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+    done = true;
+    await rotator;
+    expect(failures).toEqual([]);
+    expect(wrongFile).toEqual([]);
+    expect(rotations).toBeGreaterThan(1);
+    const result = await verifyAuditLog(path, undefined, { all: true });
+    expect(result.ok, JSON.stringify(result.problems.slice(0, 3))).toBe(true);
+    // Every record is somewhere in the chain: the first, every append and one per rotation.
+    expect(result.count).toBe(1 + appended + rotations);
+  });
+
+  it('a torn last line stops appends with AUDIT_UNAVAILABLE naming the problem, instead of starting a new chain', async () => {
+    const path = await logWith(2);
+    appendFileSync(path, '{"seq":3,"ts":"2026');
+    const error = (await createAuditLog(path).append({ actor: 'system', action: 'x', outcome: 'ok' }).then(() => ({}), (e: unknown) => e)) as { code: string; cause: Error };
+    expect(error.code).toBe('AUDIT_UNAVAILABLE');
+    expect(error.cause.message).toMatch(/last line of the audit log .* is not a complete record/);
+    await expect(rotateAuditLog(path, 'admin:ops')).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
   });
 });
 

@@ -5,6 +5,9 @@ import { MAX_VALUE_BYTES, type AccessTier, type SecretMetadata, type SecretRecor
 import { AssBackendConfigSchema, type AssBackendConfig } from './config.js';
 import { RemoteClient, remoteCode, type RemoteResponse } from './http-client.js';
 
+/** The remote's error message (its own words, only ever matched, never passed on). */
+const remoteMessage = (res: RemoteResponse): string => String((res.body.error as { message?: unknown } | undefined)?.message ?? '');
+
 /** A token is renewed when less than this share of its life (and at least 30 s) is left. */
 const REFRESH_SHARE = 0.2;
 
@@ -28,9 +31,14 @@ const secretPath = (namespace: string, key: string): string => `/v1/secrets/${[.
  */
 export class AssBackend implements SecretBackend {
   readonly kind = 'ass';
-  /** Versions are the remote's; check-and-set goes through the REST write's `expected_version`. */
+  /**
+   * Versions are the remote's; check-and-set goes through the REST write's `expected_version`
+   * (as atomic as the remote's own backend; a remote too old to know the field gets plain writes).
+   */
   readonly capabilities: BackendCapabilities = { versioning: true, checkAndSet: true, softDelete: false };
   private readonly tokens = new Map<string, CachedToken>();
+  /** False once the remote has refused `expected_version` (a version from before it). */
+  private remoteChecksVersions = true;
   private readonly inflight = new Map<string, Promise<CachedToken>>();
 
   constructor(
@@ -64,11 +72,20 @@ export class AssBackend implements SecretBackend {
       throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(write.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
     }
     const { namespace, key } = write;
-    const body = {
-      value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: write.metadata,
-      ...(options.expectedVersion !== undefined ? { expected_version: options.expectedVersion } : {}),
+    const send = (checkAndSet: boolean) => {
+      const body = {
+        value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: write.metadata,
+        ...(checkAndSet && options.expectedVersion !== undefined ? { expected_version: options.expectedVersion } : {}),
+      };
+      return this.withToken(`secrets:write:${namespace}/${key}`, (t) => this.client.call('PUT', secretPath(namespace, key), t, body));
     };
-    const res = await this.withToken(`secrets:write:${namespace}/${key}`, (t) => this.client.call('PUT', secretPath(namespace, key), t, body));
+    let res = await send(this.remoteChecksVersions);
+    if (res.status === 400 && this.remoteChecksVersions && options.expectedVersion !== undefined && /expected_version/.test(remoteMessage(res))) {
+      // A remote from before expected_version refuses the field (a 400 writes nothing). Write
+      // as such remotes always took writes, without check-and-set, and stop sending it.
+      this.remoteChecksVersions = false;
+      res = await send(false);
+    }
     this.check(res, 'write');
     const b = res.body;
     return {

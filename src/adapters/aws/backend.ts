@@ -16,6 +16,11 @@ export interface AwsBackendSettings {
   /** Region shown in health details (never the endpoint). */
   region: string;
   clock?: Clock;
+  /**
+   * The client without retries, for the optimistic unpinned read of `get`: it only saves a
+   * round trip, so under throttling it should not add retries of its own. Default: the client.
+   */
+  singleAttempt?: AwsSecretsClient;
   /** Called by `close()`, e.g. to destroy an SDK client the factory created. */
   onClose?: () => void;
   /** Backoff between write rounds after losing a race (tests may pass a no-op). */
@@ -59,12 +64,13 @@ export class AwsBackend implements SecretBackend {
       describe(this.client, name, what),
       // The stage is named, not left to the default: moto's default does not follow a stage
       // moved by UpdateSecretVersionStage (the way our writes move AWSCURRENT); AWS's does.
-      this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })).catch(() => undefined),
+      (this.settings.singleAttempt ?? this.client).send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })).catch(() => undefined),
     ]);
     if (!described?.ARN || described.DeletedDate) return null;
     const versionId = currentVersionId(described.VersionIdsToStages);
     if (!versionId) return null;
-    let out = unpinned?.VersionId === versionId ? unpinned : undefined;
+    // Same secret (a name deleted and made again is another ARN) and the same version.
+    let out = unpinned?.ARN === described.ARN && unpinned.VersionId === versionId ? unpinned : undefined;
     if (!out) {
       try {
         out = await this.client.send(new GetSecretValueCommand({ SecretId: described.ARN, VersionId: versionId }));

@@ -71,6 +71,7 @@ export async function createAwsBackend(
     ...(deps.random ? { random: deps.random } : {}),
   });
   return new AwsBackend(client, {
+    singleAttempt: base,
     prefix: cfg.prefix,
     recoveryWindowDays: cfg.recovery_window_days,
     region,

@@ -119,7 +119,7 @@ export class FileBackend implements SecretBackend {
           newest === 0
             ? `${namespace}/${key} does not exist (expected version ${options.expectedVersion}). Read it again before writing.`
             : `${namespace}/${key} is at version ${newest}, not ${options.expectedVersion}: someone else wrote it. Read it again before writing.`,
-          { current_version: newest },
+          { expected_version: options.expectedVersion, current_version: newest },
         );
       }
       const now = this.clock().toISOString();

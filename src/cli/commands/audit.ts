@@ -16,9 +16,9 @@ export function registerAudit(program: Command): void {
     .action(async (options: { head?: string; all?: boolean; json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       const result = await verifyAuditLog(settings.auditPath, options.head, { all: options.all });
-      const continues = result.continues
-        ? `\nContinues from ${result.continues.file}${result.continues.present ? '' : ' (not beside the log; the link was not checked)'}.`
-        : '';
+      const continues =
+        (result.continues ? `\nContinues from ${result.continues.file}${result.continues.present ? '' : ' (not beside the log; the link was not checked)'}.` : '') +
+        (result.notChecked ? `\nNot beside the log, so the chain before them was not checked: ${result.notChecked.join(', ')}.` : '');
       print(Boolean(options.json), { path: settings.auditPath, ...result }, () =>
         result.ok
           ? `OK: ${result.count} records${result.files.length > 1 ? ` in ${result.files.length} files` : ''}, chain intact. Head: ${result.head ?? '(empty)'}${continues}`

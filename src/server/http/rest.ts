@@ -35,7 +35,7 @@ const PutSecretSchema = z
       .int()
       .min(0)
       .optional()
-      .describe('Check-and-set: write only if the newest version is this one (0: only if the secret does not exist yet); otherwise 409 CONFLICT with current_version'),
+      .describe('Check-and-set: write only if the newest version is this one (0: only if the secret does not exist yet); otherwise 409 CONFLICT with current_version. Atomic where the backend has check-and-set (file, Vault KV v2, AWS); read-then-write on Vault KV v1'),
   })
   .strict();
 
