@@ -1,5 +1,5 @@
 /** Fail-closed defaults: loopback bind, non-loopback refusal, rate limit before the backend, TLS, /healthz, /metrics. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -95,5 +95,40 @@ describe('TLS', () => {
     expect(origin.status).toBe(200);
     const plain = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.a!, origin: server.url.replace('https', 'http') }, body: INITIALIZE, ca });
     expect(plain.status).toBe(403);
+  });
+
+  /** The SDK client helper as its own process (async: the server under test runs in this one). */
+  const client = (transport: string, extraCa: string, key = 'K'): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/tls-sdk-client.ts', server.url, transport, 'a/tls', key], {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCa, ASS_TEST_AGENT_KEY: server.keys.a! },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
+
+  for (const transport of ['streamable', 'sse'] as const) {
+    it(`a real SDK Client in its own process reads a secret over https (${transport}), trusting the certificate through NODE_EXTRA_CA_CERTS`, async () => {
+      await server.runtime.backend.put({ namespace: 'a/tls', key: transport, value: 'over-tls-value', secret_type: 'api_key', access_tier: 'standard', metadata: {} });
+      const run = await client(transport, path.join(dir, 'cert.pem'), transport);
+      expect(run.status, run.stderr).toBe(0);
+      const out = JSON.parse(run.stdout.trim()) as { tools: string[]; result: { value: string; version: number } };
+      expect(out.tools).toContain('get_secret');
+      expect(out.result).toMatchObject({ value: 'over-tls-value', version: 1 });
+    });
+  }
+
+  it('a client that does not trust the certificate cannot connect', async () => {
+    const run = await client('streamable', '', 'streamable');
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/self.signed|certificate/i);
+    expect(run.stdout).not.toContain('over-tls-value');
   });
 });
