@@ -84,6 +84,11 @@ export const HttpConfigSchema = z
       .default({ per_minute: 1200, burst: 200 }),
     /** PEM files; relative paths resolve against the config file's folder. */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** Streamable HTTP sessions: how many one agent may hold, and how long one may sit idle. */
+    sessions: z
+      .object({ max_per_agent: z.number().int().min(1).max(10_000).default(64), idle_timeout: DurationSchema.default('30m') })
+      .strict()
+      .default({ max_per_agent: 64, idle_timeout: '30m' }),
   })
   .strict();
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveHttpOptions } from '../../src/server/http/options.js';
-import { INITIALIZE, MCP_HEADERS, raw, toolCall } from '../helpers/remote-http.js';
+import { INITIALIZE, MCP_HEADERS, raw, toolCall, toolsList } from '../helpers/remote-http.js';
 import { makeConfig, REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 describe('bind address', () => {
@@ -70,6 +70,50 @@ describe('per-agent rate limit', () => {
     // Another agent has its own budget.
     const other = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys.b! }, body: INITIALIZE });
     expect(other.status).toBe(200);
+  });
+});
+
+describe('http.sessions', () => {
+  let server: InProcessServer;
+  beforeAll(async () => {
+    server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }, { id: 'b', grants: ['secrets:*:b/**'] }], http: { sessions: { max_per_agent: 2, idle_timeout: '2s' } } });
+  });
+  afterAll(async () => server?.close());
+
+  const open = async (agent: 'a' | 'b'): Promise<string> => {
+    const res = await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys[agent]! }, body: INITIALIZE });
+    expect(res.status).toBe(200);
+    return res.headers['mcp-session-id'] as string;
+  };
+  const use = async (agent: 'a' | 'b', session: string): Promise<number> =>
+    (await raw({ url: server.url, method: 'POST', path: '/mcp', headers: { ...MCP_HEADERS, 'x-agent-key': server.keys[agent]!, 'mcp-session-id': session }, body: toolsList() })).status;
+
+  it('max_per_agent: a third session closes the agent\'s least recently used, and no other agent\'s', async () => {
+    const first = await open('a');
+    const second = await open('a');
+    const other = await open('b');
+    expect(await use('a', first)).toBe(200); // now `second` is the least recently used
+    const third = await open('a');
+    expect(await use('a', second)).toBe(404);
+    expect(await use('a', first)).toBe(200);
+    expect(await use('a', third)).toBe(200);
+    expect(await use('b', other)).toBe(200);
+  });
+
+  it('idle_timeout: a session unused for longer is closed, and a used one is not', async () => {
+    const idle = await open('b');
+    const busy = await open('b');
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await use('b', busy)).toBe(200);
+    }
+    expect(await use('b', idle)).toBe(404);
+  });
+
+  it('is validated: 0 sessions or a malformed timeout is a config error naming the field', () => {
+    expect(() => resolveHttpOptions({ sessions: { max_per_agent: 0 } } as never)).toThrow();
+    expect(() => resolveHttpOptions({ sessions: { idle_timeout: 'soon' } } as never)).toThrow(/duration such as 30s/);
+    expect(resolveHttpOptions(undefined).sessions).toEqual({ maxPerAgent: 64, idleMs: 30 * 60_000 });
   });
 });
 

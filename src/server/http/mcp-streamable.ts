@@ -8,11 +8,6 @@ import { agentFromHeader, approvalPage, rateLimit, type HttpContext } from './co
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 
-/** Sessions one agent may hold at once; opening another closes its least recently used. */
-export const MAX_SESSIONS_PER_AGENT = 64;
-/** A session with no request for this long is closed. */
-export const SESSION_IDLE_MS = 30 * 60_000;
-
 interface Session {
   id: string;
   agentId: string;
@@ -22,7 +17,9 @@ interface Session {
 }
 
 /**
- * Streamable HTTP at `/mcp` (POST, GET, DELETE), one McpServer per session.
+ * Streamable HTTP at `/mcp` (POST, GET, DELETE), one McpServer per session. An agent holds at
+ * most `http.sessions.max_per_agent` sessions (opening one more closes its least recently used),
+ * and a session idle for `http.sessions.idle_timeout` is closed.
  * Security: a session id is not a credential. Every request carries `x-agent-key`, and a
  * session answers only the agent that opened it (another agent → 403, no key → 401).
  */
@@ -31,7 +28,7 @@ export class StreamableEndpoint {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly ctx: HttpContext) {
-    this.sweeper = setInterval(() => this.sweep(), 60_000);
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(1_000, ctx.options.sessions.idleMs / 2)));
     this.sweeper.unref();
   }
 
@@ -47,6 +44,11 @@ export class StreamableEndpoint {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
+    if (session && Date.now() - session.lastSeen > this.ctx.options.sessions.idleMs) {
+      // Idle too long: closed now, not at the next sweep.
+      await this.close(session.id);
+      session = undefined;
+    }
     if (sessionId && !session) throw new HttpError(404, 'SESSION_NOT_FOUND', 'No such MCP session (it ended or never existed). Initialize a new one.');
     if (session && session.agentId !== agent.config.id) {
       throw new HttpError(403, 'SESSION_FORBIDDEN', 'This MCP session belongs to another agent.');
@@ -98,13 +100,13 @@ export class StreamableEndpoint {
 
   private evictFor(agentId: string): void {
     const mine = [...this.sessions.values()].filter((s) => s.agentId === agentId);
-    if (mine.length < MAX_SESSIONS_PER_AGENT) return;
+    if (mine.length < this.ctx.options.sessions.maxPerAgent) return;
     const oldest = mine.reduce((a, b) => (b.lastSeen < a.lastSeen ? b : a));
     void this.close(oldest.id);
   }
 
   private sweep(): void {
-    const cutoff = Date.now() - SESSION_IDLE_MS;
+    const cutoff = Date.now() - this.ctx.options.sessions.idleMs;
     for (const s of this.sessions.values()) if (s.lastSeen < cutoff) void this.close(s.id);
   }
 

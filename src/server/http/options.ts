@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { HttpConfigSchema, type HttpConfig } from '../../config/schema.js';
+import { parseTtl } from '../../policy/ttl.js';
 import { AssError } from '../../shared/errors.js';
 
 /** The HTTP surface's settings, resolved from config plus `serve --http --host --port`. */
@@ -11,6 +12,8 @@ export interface HttpOptions {
   allowedHosts: string[];
   bodyLimit: number;
   rateLimit: { perMinute: number; burst: number };
+  /** Streamable HTTP sessions per agent (opening one more closes its least recently used) and idle limit. */
+  sessions: { maxPerAgent: number; idleMs: number };
   tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -53,6 +56,7 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     allowedHosts: http.allowed_hosts.map((h) => h.toLowerCase()),
     bodyLimit: http.body_limit,
     rateLimit: { perMinute: http.rate_limit.per_minute, burst: http.rate_limit.burst },
+    sessions: { maxPerAgent: http.sessions.max_per_agent, idleMs: parseTtl(http.sessions.idle_timeout) },
     ...(tls ? { tls } : {}),
   };
 }
