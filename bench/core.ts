@@ -15,8 +15,12 @@ async function connect(command: string, args: string[], env: Record<string, stri
   return client;
 }
 
-/** A bare temp + fsync + rename + directory fsync of `size` bytes: what a durable write costs here. */
-function bareDurableWrite(dir: string, size: number): void {
+/**
+ * A bare temp + fsync + rename of `size` bytes: the issue's baseline for set_secret. With
+ * `syncDir`, also the directory fsync that makes the rename itself durable, which our write
+ * does (and the issue asks of it); reported beside, so neither reading hides the other.
+ */
+function bareWrite(dir: string, size: number, syncDir: boolean): void {
   const target = join(dir, 'bare.bin');
   const temp = join(dir, `.bare.${randomBytes(4).toString('hex')}.tmp`);
   const fd = openSync(temp, 'wx', 0o600);
@@ -24,6 +28,7 @@ function bareDurableWrite(dir: string, size: number): void {
   fsyncSync(fd);
   closeSync(fd);
   renameSync(temp, target);
+  if (!syncDir) return;
   const dirFd = openSync(dir, 'r');
   fsyncSync(dirFd);
   closeSync(dirFd);
@@ -76,7 +81,8 @@ export async function runCoreBench(options: { reads?: number; writes?: number } 
   const b = readRow('bare', bareReads);
 
   const bareDir = mkdtempSync(join(tmpdir(), 'ass-bench-bare-'));
-  const wBare = await measure(writes, 10, async () => bareDurableWrite(bareDir, 1024));
+  const wBare = await measure(writes, 10, async () => bareWrite(bareDir, 1024, false));
+  const wBareDir = await measure(writes, 10, async () => bareWrite(bareDir, 1024, true));
   const before = (await ours.callTool({ name: 'get_secret', arguments: { namespace: 'bench/write', key: 'K' } })).isError ? 0 : 1;
   let last = 0;
   const wOurs = await measure(writes, 10, async (i) => {
@@ -105,6 +111,7 @@ export async function runCoreBench(options: { reads?: number; writes?: number } 
       ['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99', 'target'],
       [`get_secret (${reads} calls) vs bare SDK stdio server`, ms(o.p50), ms(b.p50), ratio(o.p50, b.p50), ms(o.p99), ms(b.p99), ratio(o.p99, b.p99), 'p50 ≤ 1.20×'],
       [`set_secret (${writes} calls, 1 KiB) vs bare temp+fsync+rename`, ms(wOurs.p50), ms(wBare.p50), ratio(wOurs.p50, wBare.p50), ms(wOurs.p99), ms(wBare.p99), ratio(wOurs.p99, wBare.p99), 'p50 ≤ 1.50×'],
+      [`set_secret, same run, vs bare temp+fsync+rename+directory fsync (the durability ours has)`, ms(wOurs.p50), ms(wBareDir.p50), ratio(wOurs.p50, wBareDir.p50), ms(wOurs.p99), ms(wBareDir.p99), ratio(wOurs.p99, wBareDir.p99), '—'],
       ['start-up: spawn to the answer to initialize (10 spawns, median) vs bare SDK stdio server', ms(os50), ms(bs50), ratio(os50, bs50), '—', '—', '—', 'none set'],
     ]),
     '',
