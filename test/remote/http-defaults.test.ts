@@ -76,7 +76,7 @@ describe('per-agent rate limit', () => {
 describe('http.sessions', () => {
   let server: InProcessServer;
   beforeAll(async () => {
-    server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }, { id: 'b', grants: ['secrets:*:b/**'] }], http: { sessions: { max_per_agent: 2, idle_timeout: '2s' } } });
+    server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }, { id: 'b', grants: ['secrets:*:b/**'] }], http: { sessions: { max_per_agent: 2, idle_timeout: '4s' } } });
   });
   afterAll(async () => server?.close());
 
@@ -103,8 +103,9 @@ describe('http.sessions', () => {
   it('idle_timeout: a session unused for longer is closed, and a used one is not', async () => {
     const idle = await open('b');
     const busy = await open('b');
-    for (let i = 0; i < 5; i++) {
-      await new Promise((r) => setTimeout(r, 600));
+    // Used every 0.8 s for 4.8 s: past the 4 s limit for `idle`, with a wide margin for `busy`.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 800));
       expect(await use('b', busy)).toBe(200);
     }
     expect(await use('b', idle)).toBe(404);
