@@ -1,11 +1,16 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer } from './mcp-server.js';
 import type { Runtime } from './runtime.js';
 import type { AgentSettings } from './settings.js';
 
+/** How long requests already received may still run after the client closes stdin. */
+const DRAIN_MS = 10_000;
+
 /**
  * MCP over stdin/stdout for one agent (the one ASS_AGENT_KEY names). Resolves when the
- * client closes the pipe, after closing the backend.
+ * client closes the pipe, after answering the requests it had sent (for up to 10 s: a script
+ * may write its requests and close stdin at once) and closing the backend.
  */
 export async function serveStdio(runtime: Runtime, agent: AgentSettings): Promise<void> {
   const server = createMcpServer({ service: runtime.service, agent, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
@@ -15,8 +20,29 @@ export async function serveStdio(runtime: Runtime, agent: AgentSettings): Promis
     process.stdin.once('end', () => resolve());
   });
   await server.connect(transport);
+  const unanswered = trackUnanswered(transport);
   runtime.logger.info({ agent: agent.config.id, backend: runtime.backend.kind }, 'serving MCP over stdio');
   await closed;
+  const deadline = Date.now() + DRAIN_MS;
+  // One macrotask first: requests read just before the end are dispatched through microtasks.
+  do await new Promise((resolve) => setImmediate(resolve));
+  while (unanswered.size > 0 && Date.now() < deadline);
   await server.close().catch(() => undefined);
   await runtime.close();
+}
+
+/** Ids of requests received and not yet answered, kept by wrapping the connected transport. */
+function trackUnanswered(transport: StdioServerTransport): Set<string | number> {
+  const unanswered = new Set<string | number>();
+  const receive = transport.onmessage;
+  transport.onmessage = (message: JSONRPCMessage) => {
+    if ('method' in message && 'id' in message) unanswered.add(message.id);
+    receive?.(message);
+  };
+  const send = transport.send.bind(transport);
+  transport.send = async (message: JSONRPCMessage) => {
+    await send(message);
+    if (('result' in message || 'error' in message) && 'id' in message && message.id !== undefined) unanswered.delete(message.id);
+  };
+  return unanswered;
 }

@@ -148,6 +148,24 @@ describe('the config shapes the server', () => {
 });
 
 describe('the server stops', () => {
+  it('when a client writes its requests and closes stdin at once, it answers them all before exiting', async () => {
+    const child = spawn(process.execPath, [CLI, '--config', home.configPath], { env: baseEnv({ ...home.env, ASS_AGENT_KEY: home.agentKey }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const requests = [
+      { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'set_secret', arguments: { namespace: 'staging/piped', key: 'K', value: 'piped-value' } } },
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'list_namespaces', arguments: {} } },
+    ];
+    child.stdin.end(requests.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    expect(await exited).toBe(0);
+    const answered = stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: number; result?: { isError?: boolean } });
+    expect(answered.map((a) => a.id).sort()).toEqual([1, 2, 3]);
+    expect(answered.every((a) => a.result && !a.result.isError)).toBe(true);
+  });
+
   it('on SIGTERM, as MCP clients stop it, with exit code 0 and no lock left in the store', async () => {
     const child = spawn(process.execPath, [CLI, '--config', home.configPath], { env: baseEnv({ ...home.env, ASS_AGENT_KEY: home.agentKey }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
