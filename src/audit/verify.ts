@@ -38,6 +38,13 @@ export interface AuditVerification {
  */
 export async function verifyAuditLog(path: string, expectedHead?: string, options: { all?: boolean } = {}): Promise<AuditVerification> {
   const result: AuditVerification = { ok: true, count: 0, head: null, files: [], problems: [] };
+  // No log yet (a new setup before its first request): an empty chain, intact, unless a head
+  // was recorded for it.
+  if (!lstatSync(path, { throwIfNoEntry: false })) {
+    if (expectedHead) result.problems.push({ file: basename(path), line: 0, problem: `the log does not exist, but a head ${expectedHead.slice(0, 12)}… was recorded (it was deleted or moved)` });
+    result.ok = result.problems.length === 0;
+    return result;
+  }
   const current = await verifyFile(path, result);
   if (current.continues !== undefined) {
     result.continues = { file: current.continues, present: olderFileState(path, current.continues) === 'present' };
@@ -107,6 +114,7 @@ async function verifyFile(path: string, result: AuditVerification): Promise<File
   const check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
   let prev = GENESIS;
   let expectedSeq = 1;
+  let badJson = 0;
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   for await (const line of lines) {
     check.count++;
@@ -115,6 +123,7 @@ async function verifyFile(path: string, result: AuditVerification): Promise<File
       record = JSON.parse(line) as AuditRecord;
     } catch {
       result.problems.push({ file, line: check.count, problem: 'not valid JSON' });
+      badJson = check.count;
       continue;
     }
     if (check.count === 1 && record.action === 'audit.rotate' && typeof record.continues === 'string') {
@@ -130,6 +139,10 @@ async function verifyFile(path: string, result: AuditVerification): Promise<File
     prev = hash;
     check.head = hash;
     expectedSeq = (typeof record.seq === 'number' ? record.seq : expectedSeq) + 1;
+  }
+  if (badJson === check.count && check.count > 0) {
+    // The last line, cut short: what a crash in the middle of a write leaves.
+    result.problems.at(-1)!.problem = 'the last line is incomplete (a write was cut short, e.g. by a crash). If the lines before it verify, remove this line (e.g. with `sed -i \'$d\'` on the file) and verify again';
   }
   result.count += check.count;
   result.files.unshift(file);

@@ -94,7 +94,10 @@ export function loadConfigFile(
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: [], message: `YAML syntax error at line ${e.linePos?.[0]?.line ?? '?'}: ${e.code}` })),
+      doc.errors.map((e) => {
+        const at = counter.linePos(e.pos[0]);
+        return { path: [], message: `YAML syntax error at line ${at.line}, column ${at.col}: ${e.message.split('\n')[0]} (${e.code})` };
+      }),
       (p) => p.message,
     );
   }

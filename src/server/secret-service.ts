@@ -246,7 +246,11 @@ export class SecretService {
 
   private async denied(agent: AgentSettings, tool: string, namespace: string, key: string | undefined, rule: string, reason: string, started: number): Promise<never> {
     await this.record({ actor: `agent:${agent.config.id}`, action: tool, namespace, ...(key ? { key } : {}), outcome: 'denied', rule, reason }, started);
-    const error = new AssError('POLICY_DENIED', `Access denied: ${reason}. This agent's grants do not allow it; a human can change them in the config.`);
+    // A token's own scopes are the caller's choice: the fix is a wider token, not new grants.
+    const advice = rule.startsWith('token:')
+      ? 'Request a token whose scopes cover it (POST /v1/tokens), within what the agent may hold.'
+      : "This agent's grants do not allow it; a human can change them in the config.";
+    const error = new AssError('POLICY_DENIED', `Access denied: ${reason}. ${advice}`);
     audited.add(error);
     throw error;
   }
@@ -274,6 +278,11 @@ export class SecretService {
       return await fn(started);
     } catch (error) {
       const failure = isAssError(error) ? error : this.internal(error, tool);
+      if (failure.code === 'AUDIT_UNAVAILABLE') {
+        // The agent hears only that the request was refused; the operator needs the reason.
+        const cause = (failure as Error & { cause?: unknown }).cause;
+        this.deps.logger.error({ tool, reason: String((cause as Error | undefined)?.message ?? cause ?? 'unknown').slice(0, 300) }, 'audit log unavailable: request refused');
+      }
       if (!audited.has(failure) && failure.code !== 'AUDIT_UNAVAILABLE') {
         const target = safeTarget(input);
         await this.record({ actor: `agent:${agent.config.id}`, action: tool, ...target, outcome: 'error', error_code: failure.code }, started).catch(() => undefined);

@@ -87,6 +87,11 @@ describe('config loading', () => {
     expect(interpolateString('a$${B}c', {}).value).toBe('a${B}c');
   });
 
+  it('names the line and column of a YAML syntax error, with what is wrong', () => {
+    expect(problems('server:\n\tname: x\n')).toMatch(/YAML syntax error at line 2, column 1: Tabs are not allowed as indentation \(TAB_AS_INDENT\)/);
+    expect(problems('server:\n  name: x\n  name: y\n')).toMatch(/line 3, column 3: Map keys must be unique \(DUPLICATE_KEY\)/);
+  });
+
   it('says what to do when the file is missing', () => {
     expect(() => loadSettings('/nonexistent/ass/config.yaml', {})).toThrow(/run `agent-secret-store init`/);
   });

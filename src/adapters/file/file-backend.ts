@@ -230,7 +230,8 @@ export class FileBackend implements SecretBackend {
       throw new AssError(
         'INTEGRITY_ERROR',
         `The stored secret ${namespace}/${key} failed its integrity check (tampered or truncated file). ` +
-          `Restore it from a backup or have a human delete and set it again; if the store was moved, check that ${this.options.keySource.description} is the key it was written with.`,
+          // Agent-facing: no server path. `health` and the CLI name the key source for operators.
+          'Restore it from a backup or have a human delete and set it again; if the store was moved, check that its key (key file or passphrase) is the one it was written with.',
       );
     }
   }

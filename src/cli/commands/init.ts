@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createKeyFile } from '../../adapters/file/index.js';
 import { defaultHome } from '../../config/load.js';
@@ -10,6 +10,7 @@ import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.j
 import { loadSettings } from '../../server/settings.js';
 import { createBackend } from '../../adapters/registry.js';
 import { initialConfig } from '../config-template.js';
+import type { GlobalOptions } from '../context.js';
 
 export function registerInit(program: Command): void {
   program
@@ -18,11 +19,14 @@ export function registerInit(program: Command): void {
     .option('--dir <dir>', 'where to create it (default: $ASS_HOME or ~/.agent-secret-store)')
     .option('--passphrase-env <VAR>', 'derive the store key from the passphrase in this environment variable (scrypt) instead of a key file')
     .option('--json', 'print {"config_path", "agent_key", "admin_key"} as JSON')
-    .action(async (options: { dir?: string; passphraseEnv?: string; json?: boolean }) => {
-      const dir = resolve(options.dir ?? defaultHome());
-      const configPath = resolve(dir, 'config.yaml');
+    .action(async (options: { dir?: string; passphraseEnv?: string; json?: boolean }, command: Command) => {
+      const { dir, configPath } = initTarget(options.dir, command.optsWithGlobals<GlobalOptions>().config ?? process.env.ASS_CONFIG);
       if (existsSync(configPath)) {
         throw new AssError('CONFIG_INVALID', `${configPath} already exists; init never overwrites. Use another --dir, or \`agents add\` for a new key.`);
+      }
+      // Checked before anything is written, so a retry after fixing it starts clean.
+      if (options.passphraseEnv && !process.env[options.passphraseEnv]) {
+        throw new AssError('CONFIG_INVALID', `--passphrase-env names ${options.passphraseEnv}, which is not set or empty. Set it to the store's passphrase and run init again; nothing was created.`);
       }
       await ensurePrivateDir(dir);
       const keySource = options.passphraseEnv ? { passphraseEnv: options.passphraseEnv } : { keyFile: './store.key' };
@@ -47,9 +51,30 @@ export function registerInit(program: Command): void {
           `  admin key (ASS_ADMIN_KEY): ${adminKey}`,
           '',
           'Claude Desktop / Cursor mcpServers entry:',
-          JSON.stringify({ 'agent-secret-store': { command: 'npx', args: ['-y', '@agentsecretstore/mcp', '--config', configPath], env: { ASS_AGENT_KEY: '<agent key>' } } }, null, 2),
+          // This very installation, by absolute path: never a registry lookup that could resolve
+          // to another package of the same name.
+          JSON.stringify({ 'agent-secret-store': { command: process.execPath, args: [realpathSync(process.argv[1]!), '--config', configPath], env: { ASS_AGENT_KEY: '<agent key>' } } }, null, 2),
           '',
         ].join('\n'),
       );
     });
 }
+
+/**
+ * Where init writes: `--dir` (default $ASS_HOME or ~/.agent-secret-store) with `config.yaml`,
+ * or, given `--config` / ASS_CONFIG, that file and its folder (the config's relative paths
+ * resolve against its own folder, so the two must agree).
+ */
+function initTarget(dirOption: string | undefined, configOption: string | undefined): { dir: string; configPath: string } {
+  if (!configOption) {
+    const dir = resolve(dirOption ?? defaultHome());
+    return { dir, configPath: resolve(dir, 'config.yaml') };
+  }
+  const configPath = resolve(configOption);
+  const dir = dirname(configPath);
+  if (dirOption && resolve(dirOption) !== dir) {
+    throw new AssError('CONFIG_INVALID', `--config ${configPath} is not in --dir ${resolve(dirOption)}; the config's paths are relative to its own folder. Pass one of them, or put ${basename(configPath)} in that folder.`);
+  }
+  return { dir, configPath };
+}
+

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { AssError } from '../../shared/errors.js';
 import type { Runtime } from '../runtime.js';
 import { type HttpContext, baseUrl } from './context.js';
 import { checkRequest } from './guard.js';
@@ -105,9 +106,16 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refuse = (error: NodeJS.ErrnoException) => {
+      // The address is the user's input: say what to change, as for any other config problem.
+      const why = error.code === 'EADDRINUSE' ? 'is already in use' : error.code === 'EACCES' ? 'needs privileges this user does not have' : `cannot be bound (${error.code ?? 'error'})`;
+      reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+        ? new AssError('CONFIG_INVALID', `${options.host}:${options.port} ${why}. Pick another --port (or http.port), or stop what is listening there.`)
+        : error);
+    };
+    server.once('error', refuse);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', refuse);
       resolve();
     });
   });

@@ -1,0 +1,97 @@
+/**
+ * The command line where a new user first trips: init with --config / ASS_CONFIG, init with a
+ * passphrase variable that is not set, audit verify before any request, a log whose last line a
+ * crash cut short, and serve --http on a port already in use. Each gets a clear message and
+ * leaves nothing half-made.
+ */
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { admin, initHome, removeHome, runCli, type Home } from '../helpers/cli.js';
+
+const dirs: string[] = [];
+const homes: Home[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ass-cli-edges-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  homes.forEach(removeHome);
+});
+
+describe('init', () => {
+  it('writes the config --config names (and its store beside it); ASS_CONFIG likewise', async () => {
+    const dir = tempDir();
+    const viaFlag = await runCli(['--config', path.join(dir, 'a', 'custom.yaml'), 'init', '--json']);
+    expect(viaFlag.code, viaFlag.stderr).toBe(0);
+    expect(JSON.parse(viaFlag.stdout).config_path).toBe(path.join(dir, 'a', 'custom.yaml'));
+    expect(readdirSync(path.join(dir, 'a')).sort()).toEqual(['custom.yaml', 'secrets', 'store.key']);
+    const viaEnv = await runCli(['init', '--json'], { env: { ASS_CONFIG: path.join(dir, 'b', 'config.yaml') } });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    expect(existsSync(path.join(dir, 'b', 'config.yaml'))).toBe(true);
+    // The new config works as written.
+    const listed = await runCli(['--config', path.join(dir, 'a', 'custom.yaml'), 'agents', 'list', '--json'], { env: { ASS_ADMIN_KEY: JSON.parse(viaFlag.stdout).admin_key } });
+    expect(listed.code, listed.stderr).toBe(0);
+    // --dir elsewhere than the config is a contradiction, refused before anything is written.
+    const both = await runCli(['--config', path.join(dir, 'c', 'config.yaml'), 'init', '--dir', path.join(dir, 'd')]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/is not in --dir/);
+    expect(existsSync(path.join(dir, 'c'))).toBe(false);
+    expect(existsSync(path.join(dir, 'd'))).toBe(false);
+  });
+
+  it('with --passphrase-env naming an unset variable: exit 2, nothing created, and the retry works', async () => {
+    const dir = path.join(tempDir(), 'home');
+    const first = await runCli(['init', '--dir', dir, '--passphrase-env', 'ASS_TEST_PASSPHRASE']);
+    expect(first.code).toBe(2);
+    expect(first.stderr).toMatch(/ASS_TEST_PASSPHRASE, which is not set or empty.*nothing was created/);
+    expect(existsSync(dir)).toBe(false);
+    const retry = await runCli(['init', '--dir', dir, '--passphrase-env', 'ASS_TEST_PASSPHRASE', '--json'], { env: { ASS_TEST_PASSPHRASE: 'correct horse battery staple' } });
+    expect(retry.code, retry.stderr).toBe(0);
+  });
+});
+
+describe('audit verify', () => {
+  it('before the first request: OK with 0 records, not an error', async () => {
+    const home = await initHome();
+    homes.push(home);
+    const verified = await admin(home, ['audit', 'verify']);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^OK: 0 records, chain intact\. Head: \(empty\)/);
+  });
+
+  it('a last line cut short by a crash is named as such, with how to repair it', async () => {
+    const home = await initHome();
+    homes.push(home);
+    // One record, then half of a second.
+    expect((await admin(home, ['agents', 'list'])).code).toBe(0);
+    const auditPath = path.join(path.dirname(home.configPath), 'audit.log');
+    await admin(home, ['admins', 'add', 'second']);
+    appendFileSync(auditPath, '{"seq":9,"ts":"2026');
+    const verified = await admin(home, ['audit', 'verify']);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toMatch(/the last line is incomplete \(a write was cut short, e\.g\. by a crash\).*remove this line/);
+  });
+});
+
+describe('serve --http', () => {
+  it('on a port already in use: exit 2 and a message that says what to change', async () => {
+    const home = await initHome();
+    homes.push(home);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const result = await runCli(['--config', home.configPath, 'serve', '--http', '--port', String(port)], { env: home.env, timeoutMs: 20_000 });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} is already in use\\. Pick another --port`));
+      expect(result.stderr).not.toMatch(/unexpected error/);
+    } finally {
+      taken.close();
+    }
+  });
+});
