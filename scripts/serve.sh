@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "Installing dependencies (npm ci; the first run takes a minute)..." >&2
   npm ci --no-audit --no-fund >&2
 fi
 if [ ! -f dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js -name '*.ts' -print -quit)" ]; then
+  echo "Building (tsc)..." >&2
   npm run build >&2
 fi
 
