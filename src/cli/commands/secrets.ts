@@ -79,7 +79,7 @@ export function registerSecrets(program: Command): void {
       await withRuntime(settings, async (runtime) => {
         const started = performance.now();
         const current = await runtime.backend.get(namespace, key);
-        if (!current) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' to rotate. Create it with `agent-secret-store secrets set ${namespace} ${key}` (a human) or set_secret (an agent).`);
+        if (!current) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' to rotate. Create it with \`agent-secret-store secrets set ${namespace} ${key}\` (a human) or set_secret (an agent).`);
         await runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.rotate', namespace, key, outcome: 'allowed', rule: 'human', reason: options.generate ? 'generated value' : 'value from stdin', latency_ms: performance.now() - started });
         const stored = await runtime.backend.put(
           { namespace, key, value, secret_type: current.secret_type, access_tier: effectiveTier(runtime.settings.policy, namespace, current.access_tier), metadata: current.metadata },
