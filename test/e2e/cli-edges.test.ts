@@ -55,6 +55,19 @@ describe('init', () => {
   });
 });
 
+describe('agents add', () => {
+  it('without --grant: the agent is added, and stderr says it can do nothing yet (stdout stays JSON)', async () => {
+    const home = await initHome();
+    homes.push(home);
+    const added = await admin(home, ['agents', 'add', 'idle-bot', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ agent_id: 'idle-bot' });
+    expect(added.stderr).toMatch(/'idle-bot' has no grants, so it can do nothing yet/);
+    const granted = await admin(home, ['agents', 'add', 'busy-bot', '--grant', 'secrets:read:staging/**']);
+    expect(granted.stderr).toBe('');
+  });
+});
+
 describe('audit verify', () => {
   it('before the first request: OK with 0 records, not an error', async () => {
     const home = await initHome();

@@ -40,6 +40,9 @@ export function registerAgents(program: Command): void {
         doc.addIn(['agents'], doc.createNode(entry));
       });
       print(Boolean(options.json), { agent_id: id, agent_key: key }, () => `Added agent '${id}'. Its key is shown once:\n  ${key}`);
+      if (options.grant.length === 0) {
+        process.stderr.write(`Note: '${id}' has no grants, so it can do nothing yet. Add scopes under its 'grants' in ${settings.loaded.file}, e.g. secrets:read:staging/**.\n`);
+      }
     });
 
   agents

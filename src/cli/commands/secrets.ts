@@ -65,7 +65,7 @@ export function registerSecrets(program: Command): void {
     .command('rotate <namespace> <key>')
     .description('Write a new version of a secret: the new value from stdin, or --generate a random one (never printed)')
     .option('--generate', 'generate a random value instead of reading stdin')
-    .option('--bytes <n>', 'random bytes for --generate (base64url encoded)', '32')
+    .option('--bytes <n>', 'random bytes for --generate, 16 to 1024 (base64url encoded)', '32')
     .option('--json', 'print JSON')
     .action(async (ns: string, k: string, options: { generate?: boolean; bytes: string; json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
