@@ -36,6 +36,10 @@ describe('init', () => {
     // The new config works as written.
     const listed = await runCli(['--config', path.join(dir, 'a', 'custom.yaml'), 'agents', 'list', '--json'], { env: { ASS_ADMIN_KEY: JSON.parse(viaFlag.stdout).admin_key } });
     expect(listed.code, listed.stderr).toBe(0);
+    // An ASS_CONFIG left in the environment does not override an explicit --dir.
+    const dirWins = await runCli(['init', '--dir', path.join(dir, 'e'), '--json'], { env: { ASS_CONFIG: path.join(dir, 'elsewhere', 'config.yaml') } });
+    expect(dirWins.code, dirWins.stderr).toBe(0);
+    expect(JSON.parse(dirWins.stdout).config_path).toBe(path.join(dir, 'e', 'config.yaml'));
     // --dir elsewhere than the config is a contradiction, refused before anything is written.
     const both = await runCli(['--config', path.join(dir, 'c', 'config.yaml'), 'init', '--dir', path.join(dir, 'd')]);
     expect(both.code).toBe(2);

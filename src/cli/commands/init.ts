@@ -20,7 +20,9 @@ export function registerInit(program: Command): void {
     .option('--passphrase-env <VAR>', 'derive the store key from the passphrase in this environment variable (scrypt) instead of a key file')
     .option('--json', 'print {"config_path", "agent_key", "admin_key"} as JSON')
     .action(async (options: { dir?: string; passphraseEnv?: string; json?: boolean }, command: Command) => {
-      const { dir, configPath } = initTarget(options.dir, command.optsWithGlobals<GlobalOptions>().config ?? process.env.ASS_CONFIG);
+      // --config, else --dir, else ASS_CONFIG, else $ASS_HOME / ~/.agent-secret-store.
+      const configOption = command.optsWithGlobals<GlobalOptions>().config ?? (options.dir ? undefined : process.env.ASS_CONFIG);
+      const { dir, configPath } = initTarget(options.dir, configOption);
       if (existsSync(configPath)) {
         throw new AssError('CONFIG_INVALID', `${configPath} already exists; init never overwrites. Use another --dir, or \`agents add\` for a new key.`);
       }
@@ -77,4 +79,3 @@ function initTarget(dirOption: string | undefined, configOption: string | undefi
   }
   return { dir, configPath };
 }
-
