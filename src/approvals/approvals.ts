@@ -167,6 +167,8 @@ export class Approvals {
       const approval = this.mustFind(state.approvals[id], id);
       const view = viewApproval(approval, now);
       if (view.status !== 'pending') throw new AssError('CONFLICT', `Approval ${id} is ${view.status}; only a pending request (or one still in its delay) can be denied.`);
+      // A deny of an approved request still in its delay is a cancellation, shown as such to humans.
+      if (approval.status === 'approved') approval.cancelled = true;
       approval.status = 'denied';
       approval.denied_by = adminId;
       approval.resolved_at = now.toISOString();

@@ -20,6 +20,7 @@ export function revokeAgent(state: State, input: { agentId: string; keySha256: s
     if (approval.agent_id === input.agentId && approval.status !== 'denied') {
       approval.status = 'denied';
       approval.denied_by = `${input.adminId} (agent revoked)`;
+      approval.revoked = true;
       approval.resolved_at = at;
       approvals++;
     }

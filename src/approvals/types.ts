@@ -17,6 +17,11 @@ export interface ApprovalRecord {
   max_uses?: number;
   /** Words for the human: which tool, which secret, which rule asked. Never a value. */
   reason: string;
+  /**
+   * What the agent itself said it needs this for (`reason` of request_token / get_secret, at most
+   * 500 characters). Untrusted text: every surface renders it inert, never as markup.
+   */
+  agent_reason?: string;
   rule: string;
   created_at: string;
   /** A pending request expires then. */
@@ -26,6 +31,10 @@ export interface ApprovalRecord {
   approvals: { admin_id: string; at: string }[];
   status: StoredApprovalStatus;
   denied_by?: string;
+  /** Set with status `denied` when a human cancelled an approval still in its delay. */
+  cancelled?: boolean;
+  /** Set with status `denied` when the agent's key was revoked while this was open or in force. */
+  revoked?: boolean;
   /** When the last needed approval or the denial came. */
   resolved_at?: string;
   /** When a token was issued from this approval (a token approval is redeemed once). */
