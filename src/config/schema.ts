@@ -63,6 +63,15 @@ export const TOOL_NAMES = [
   'get_approval_status',
 ] as const;
 
+/** Streamable HTTP resumability (SEP-1699): reconnect delay and the per-session replay buffer's bounds. */
+export const ResumeConfigSchema = z
+  .object({
+    retry: DurationSchema.default('1s'),
+    max_events: z.number().int().min(16).max(100_000).default(256),
+    max_bytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  })
+  .strict();
+
 /**
  * `serve --http`: one port for SSE, streamable HTTP and the REST API. Fail-closed defaults:
  * loopback bind, no foreign Origin, 1 MiB bodies, a per-agent rate limit. A non-loopback
@@ -89,6 +98,10 @@ export const HttpConfigSchema = z
       .object({ max_per_agent: z.number().int().min(1).max(10_000).default(64), idle_timeout: DurationSchema.default('30m') })
       .strict()
       .default({ max_per_agent: 64, idle_timeout: '30m' }),
+    /** A `: keepalive` comment this often on every long-lived SSE stream (/sse, /mcp GET and POST streams). */
+    keepalive: DurationSchema.default('15s'),
+    /** Streamable HTTP resumability: the `retry` a client waits before reconnecting, and each session's replay buffer. */
+    resume: ResumeConfigSchema.default({ retry: '1s', max_events: 256, max_bytes: 1024 * 1024 }),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { ClientLog } from './client-log.js';
 import { registerTools } from './tools/registry.js';
 import type { SecretService } from './secret-service.js';
 import type { AgentSettings } from './settings.js';
@@ -14,9 +15,10 @@ const INSTRUCTIONS =
 /**
  * A factory, not module state: one McpServer per session, bound to the agent that session
  * authenticated as. Transports call it per connection; tests build as many as they like.
+ * It declares `tools` and `logging`: `logging/setLevel` is honoured per session (ClientLog).
  */
 export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
-  const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
-  registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly);
+  const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS });
+  registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly, new ClientLog(server));
   return server;
 }

@@ -6,6 +6,7 @@ import { createMcpServer } from '../mcp-server.js';
 import { agentFromHeader, approvalPage, rateLimit, type HttpContext } from './context.js';
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
+import { keepSseAlive } from './sse-keepalive.js';
 
 /** The message endpoint the SSE stream announces (relative, so it follows the client's base URL). */
 export const SSE_MESSAGE_PATH = '/messages';
@@ -19,7 +20,8 @@ interface Stream {
 
 /**
  * The legacy HTTP+SSE transport: `GET /sse` opens the stream, `POST /messages?sessionId=…`
- * carries the client's messages. As on /mcp, every request carries `x-agent-key` and a
+ * carries the client's messages; the stream carries a `: keepalive` comment every `http.keepalive`.
+ * As on /mcp, every request carries `x-agent-key` and a
  * stream answers only the agent that opened it.
  */
 export class SseEndpoint {
@@ -48,6 +50,7 @@ export class SseEndpoint {
       void server.close().catch(() => undefined);
     });
     await server.connect(transport);
+    keepSseAlive(res, this.ctx.options.keepaliveMs);
     instrumentSession(server, transport, { metrics: this.ctx.metrics, transport: 'sse', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
   }
 

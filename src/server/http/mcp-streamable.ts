@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer } from '../mcp-server.js';
 import { agentFromHeader, approvalPage, rateLimit, type HttpContext } from './context.js';
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
+import { BoundedEventStore } from './event-store.js';
 
 interface Session {
   id: string;
@@ -14,12 +15,18 @@ interface Session {
   transport: StreamableHTTPServerTransport;
   server: McpServer;
   lastSeen: number;
+  events: BoundedEventStore;
+  /** The protocol version negotiated at initialize; it governs the whole session. */
+  protocolVersion: string;
 }
 
 /**
  * Streamable HTTP at `/mcp` (POST, GET, DELETE), one McpServer per session. An agent holds at
  * most `http.sessions.max_per_agent` sessions (opening one more closes its least recently used),
- * and a session idle for `http.sessions.idle_timeout` is closed.
+ * and a session idle for `http.sessions.idle_timeout` is closed. SSE streams carry a `: keepalive`
+ * comment every `http.keepalive`; POST streams open with a priming event (id + `retry`) and a
+ * dropped client resumes with `GET` + `Last-Event-ID` from the session's bounded replay buffer,
+ * which is dropped with the session.
  * Security: a session id is not a credential. Every request carries `x-agent-key`, and a
  * session answers only the agent that opened it (another agent → 403, no key → 401).
  */
@@ -58,9 +65,10 @@ export class StreamableEndpoint {
       const body = await readJson(req, this.ctx.options.bodyLimit);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');
-        session = await this.open(agent.config.id, req);
+        session = await this.open(agent.config.id, req, negotiatedVersion(body));
       }
       session.lastSeen = Date.now();
+      followNegotiatedVersion(req, session);
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -69,18 +77,26 @@ export class StreamableEndpoint {
       throw new HttpError(400, 'INVALID_ARGUMENT', 'The mcp-session-id header is required.');
     }
     session.lastSeen = Date.now();
+    followNegotiatedVersion(req, session);
     await session.transport.handleRequest(req, res);
   }
 
-  private async open(agentId: string, req: IncomingMessage): Promise<Session> {
+  private async open(agentId: string, req: IncomingMessage, protocolVersion: string): Promise<Session> {
     const { runtime } = this.ctx;
     const agent = runtime.settings.agents.find((a) => a.config.id === agentId)!;
     this.evictFor(agentId);
     const server = createMcpServer({ service: runtime.service, agent, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
     const id = randomUUID();
-    const session: Session = { id, agentId, server, lastSeen: Date.now(), transport: undefined as unknown as StreamableHTTPServerTransport };
+    const { keepaliveMs, resume } = this.ctx.options;
+    const events = new BoundedEventStore(resume);
+    const session: Session = { id, agentId, server, lastSeen: Date.now(), events, protocolVersion, transport: undefined as unknown as StreamableHTTPServerTransport };
     session.transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
+      // Resumability (SEP-1699): a priming event with an id and `retry` opens each POST stream,
+      // and a client whose connection dropped resumes with Last-Event-ID from this session's buffer.
+      eventStore: events,
+      retryInterval: resume.retryMs,
+      keepAliveMs: keepaliveMs,
       onsessioninitialized: () => {
         this.sessions.set(id, session);
       },
@@ -93,6 +109,7 @@ export class StreamableEndpoint {
     session.transport.onclose = () => {
       onclose?.();
       this.sessions.delete(id);
+      events.clear();
     };
     instrumentSession(server, session.transport, { metrics: this.ctx.metrics, transport: 'streamable_http', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
     return session;
@@ -115,10 +132,34 @@ export class StreamableEndpoint {
     if (!session) return;
     this.sessions.delete(id);
     await session.server.close().catch(() => undefined);
+    session.events.clear();
   }
 
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.close(id)));
+  }
+}
+
+/** The version McpServer answers an initialize request with: the client's when supported, else the latest. */
+function negotiatedVersion(body: unknown): string {
+  const requested = (body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion;
+  return typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+}
+
+/**
+ * The version negotiated at initialize governs the session, not each request's
+ * `mcp-protocol-version` header: the SDK decides per request whether a POST stream opens with
+ * a resumability priming event (2025-11-25 and later), so a client that negotiated 2025-11-25
+ * but labels one request with an older supported version would otherwise lose resumability on
+ * it. An unsupported header is left alone, so the transport still answers it 400.
+ */
+function followNegotiatedVersion(req: IncomingMessage, session: Session): void {
+  const header = req.headers['mcp-protocol-version'];
+  if (typeof header !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(header) || header === session.protocolVersion) return;
+  req.headers['mcp-protocol-version'] = session.protocolVersion;
+  // The SDK's Node adapter builds its Request from rawHeaders (name, value, name, value, …).
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() === 'mcp-protocol-version') req.rawHeaders[i + 1] = session.protocolVersion;
   }
 }

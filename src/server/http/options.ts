@@ -14,6 +14,10 @@ export interface HttpOptions {
   rateLimit: { perMinute: number; burst: number };
   /** Streamable HTTP sessions per agent (opening one more closes its least recently used) and idle limit. */
   sessions: { maxPerAgent: number; idleMs: number };
+  /** Interval of `: keepalive` comments on SSE streams. */
+  keepaliveMs: number;
+  /** Streamable HTTP resumability: `retry` sent in priming events, and each session's replay bounds. */
+  resume: { retryMs: number; maxEvents: number; maxBytes: number };
   tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -57,6 +61,8 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     bodyLimit: http.body_limit,
     rateLimit: { perMinute: http.rate_limit.per_minute, burst: http.rate_limit.burst },
     sessions: { maxPerAgent: http.sessions.max_per_agent, idleMs: parseTtl(http.sessions.idle_timeout) },
+    keepaliveMs: parseTtl(http.keepalive),
+    resume: { retryMs: parseTtl(http.resume.retry), maxEvents: http.resume.max_events, maxBytes: http.resume.max_bytes },
     ...(tls ? { tls } : {}),
   };
 }

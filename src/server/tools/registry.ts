@@ -3,6 +3,7 @@ import { normalizeObjectSchema } from '@modelcontextprotocol/sdk/server/zod-comp
 import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
 import { ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { toolAllowed } from '../access.js';
+import type { ClientLog } from '../client-log.js';
 import { toolError, toolSuccess } from '../tool-result.js';
 import type { ToolContext, ToolDefinition } from './tool.js';
 import { getSecretTool } from './get-secret.js';
@@ -28,18 +29,21 @@ export function toolsFor(context: ToolContext, readOnly: boolean): ToolDefinitio
   return TOOLS.filter((tool) => toolAllowed(context.agent, tool.name, readOnly));
 }
 
-export function registerTools(server: McpServer, context: ToolContext, readOnly: boolean): void {
+export function registerTools(server: McpServer, context: ToolContext, readOnly: boolean, log?: ClientLog): void {
   const registered = toolsFor(context, readOnly).map((tool) => ({
     tool,
     sdk: server.registerTool(
       tool.name,
       { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema, annotations: { title: tool.title, ...tool.annotations } },
-      async (input: unknown) => {
+      async (input: unknown, extra) => {
+        let result;
         try {
-          return toolSuccess(await tool.handle(context, input as never));
+          result = toolSuccess(await tool.handle(context, input as never));
         } catch (error) {
-          return toolError(error);
+          result = toolError(error);
         }
+        await log?.toolOutcome(extra, tool.name, result);
+        return result;
       },
     ),
   }));
