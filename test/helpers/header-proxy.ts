@@ -3,11 +3,11 @@
  * and cannot do themselves:
  * - add headers to every request (the conformance suite's client cannot send `x-agent-key`);
  * - drop every open connection on demand (`dropAll`), as a flaky network or a restarted proxy
- *   would, to test that a client resumes its streams.
+ *   would, to test that a client resumes its streams (`pause` holds new requests meanwhile).
  * Requests and responses are streamed through unchanged (SSE included); Host and Origin pass
  * as the client sent them, so the server's own guards still see what the client sent.
  */
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface HeaderProxy {
@@ -16,6 +16,9 @@ export interface HeaderProxy {
   seen: Array<{ method: string; path: string; lastEventId?: string }>;
   /** Destroys every open client and upstream connection at once. */
   dropAll(): void;
+  /** Holds new requests (not forwarded, not answered) until `resume()`: the network is down. */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -23,7 +26,21 @@ export async function startHeaderProxy(target: string, headers: Record<string, s
   const upstream = new URL(target);
   const sockets = new Set<Socket>();
   const seen: HeaderProxy['seen'] = [];
+  const track = (socket: Socket): void => {
+    // A keep-alive socket serves many requests: one listener per socket, not per request.
+    if (sockets.has(socket)) return;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  let paused: Array<() => void> | undefined;
   const server: Server = createServer((req: IncomingMessage, res) => {
+    if (paused) {
+      paused.push(() => forward(req, res));
+      return;
+    }
+    forward(req, res);
+  });
+  function forward(req: IncomingMessage, res: ServerResponse): void {
     const lastEventId = req.headers['last-event-id'];
     seen.push({ method: req.method ?? '', path: req.url ?? '', ...(typeof lastEventId === 'string' ? { lastEventId } : {}) });
     const out = request(
@@ -33,17 +50,11 @@ export async function startHeaderProxy(target: string, headers: Record<string, s
         answer.pipe(res);
       },
     );
-    out.on('socket', (socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-    });
+    out.on('socket', track);
     out.on('error', () => res.destroy());
     req.pipe(out);
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  }
+  server.on('connection', track);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return {
@@ -51,6 +62,14 @@ export async function startHeaderProxy(target: string, headers: Record<string, s
     seen,
     dropAll() {
       for (const socket of sockets) socket.destroy();
+    },
+    pause() {
+      paused ??= [];
+    },
+    resume() {
+      const waiting = paused ?? [];
+      paused = undefined;
+      for (const go of waiting) go();
     },
     close: () =>
       new Promise<void>((resolve) => {
