@@ -1,0 +1,80 @@
+/**
+ * Keep-alive on long-lived streams: with `http.keepalive` set, the legacy SSE stream and the
+ * streamable HTTP GET stream carry `: keepalive` comments while nothing else happens, so an
+ * agent waiting for a human is not dropped by an idle timeout. Read with fetch, a real HTTP
+ * client that shows the raw stream (SDK clients drop comments, as SSE parsers must).
+ * The interval comes from the config (1s here); the wait is a generous bound for the events.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveHttpOptions } from '../../src/server/http/options.js';
+import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+
+let server: InProcessServer;
+
+beforeAll(async () => {
+  server = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:a/**'] }], http: { keepalive: '1s' } });
+});
+afterAll(async () => server?.close());
+
+/** Reads `res` until `want` keep-alive comments arrived (or a generous bound passed); returns the text. */
+async function readUntilKeepalives(res: Response, want: number, boundMs = 20_000): Promise<string> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const bound = setTimeout(() => void reader.cancel(), boundMs);
+  try {
+    while ((text.match(/^: keepalive$/gm) ?? []).length < want) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+  } finally {
+    clearTimeout(bound);
+    await reader.cancel().catch(() => undefined);
+  }
+  return text;
+}
+
+describe('keep-alive comments on idle streams', () => {
+  it('legacy SSE (/sse): the endpoint event, then `: keepalive` comments', async () => {
+    const res = await fetch(`${server.url}/sse`, { headers: { 'x-agent-key': server.keys.a!, accept: 'text/event-stream' } });
+    expect(res.status).toBe(200);
+    const text = await readUntilKeepalives(res, 2);
+    expect(text).toMatch(/^event: endpoint\ndata: \/messages\?sessionId=/);
+    expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('streamable HTTP GET stream (/mcp): `: keepalive` comments', async () => {
+    const headers = { 'x-agent-key': server.keys.a!, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'keepalive-test', version: '1' } } }),
+    });
+    expect(init.status).toBe(200);
+    await init.text();
+    const sessionId = init.headers.get('mcp-session-id')!;
+    const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    const initialized = await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    expect(initialized.status).toBe(202);
+    const stream = await fetch(`${server.url}/mcp`, { headers: { ...session, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    const text = await readUntilKeepalives(stream, 2);
+    expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('http.keepalive and http.resume in the config', () => {
+  it('default to 15s keep-alive, 1s retry and a 256-event / 1 MiB replay buffer per session', () => {
+    const options = resolveHttpOptions(undefined);
+    expect(options.keepaliveMs).toBe(15_000);
+    expect(options.resume).toEqual({ retryMs: 1000, maxEvents: 256, maxBytes: 1024 * 1024 });
+  });
+
+  it('take durations and bounds, and refuse nonsense with the field named', () => {
+    const options = resolveHttpOptions({ keepalive: '30s', resume: { retry: '5s', max_events: 32, max_bytes: 65536 } } as never);
+    expect(options.keepaliveMs).toBe(30_000);
+    expect(options.resume).toEqual({ retryMs: 5000, maxEvents: 32, maxBytes: 65536 });
+    expect(() => resolveHttpOptions({ keepalive: '0s' } as never)).toThrow(/keepalive/);
+    expect(() => resolveHttpOptions({ resume: { max_events: 0 } } as never)).toThrow(/max_events/);
+  });
+});
