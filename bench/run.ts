@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
+import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
 import { runRemoteBench } from './remote.js';
 
@@ -13,6 +14,8 @@ const sections: string[] = [
   await runCoreBench(),
   '',
   await runRemoteBench(),
+  '',
+  await runEventStoreBench(),
   '',
   await runExternalBench(),
 ];
