@@ -5,9 +5,14 @@
  * client that shows the raw stream (SDK clients drop comments, as SSE parsers must).
  * The interval comes from the config (1s here); the wait is a generous bound for the events.
  */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveHttpOptions } from '../../src/server/http/options.js';
-import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { describeMissingPeer } from '../helpers/peer-common.js';
+import { pythonMcp } from '../helpers/remote-peers.js';
+import { REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 let server: InProcessServer;
 
@@ -62,6 +67,29 @@ describe('keep-alive comments on idle streams', () => {
     expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+/**
+ * The issue's symptom, with the independent client: the Python SDK's SSE client gives up when
+ * nothing arrives for `sse_read_timeout` (300 s by default; 3 s here), and the next call then
+ * fails. With keep-alive comments every second, it survives 6 s of idling and still calls.
+ */
+const python = pythonMcp();
+if ('missing' in python) {
+  describeMissingPeer('keep-alive with the Python MCP SDK client', python.missing, 'bash scripts/peers/install-python-mcp.sh');
+} else {
+  describe('keep-alive with the Python MCP SDK client', () => {
+    it('an SSE session idle for twice the read timeout still answers', async () => {
+      const { stdout } = await promisify(execFile)(
+        python.python,
+        [path.join(REPO_ROOT, 'scripts/python/mcp_client.py'), '--transport', 'sse', '--url', server.url, '--namespace', 'a/idle', '--key', 'K', '--value', 'after-idle', '--idle', '6', '--sse-read-timeout', '3'],
+        { env: { PATH: process.env.PATH ?? '', ASS_AGENT_KEY: server.keys.a! }, timeout: 60_000 },
+      ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+      const out = JSON.parse(stdout.trim().split('\n').pop() || '{}');
+      expect(out.error).toBeUndefined();
+      expect(out.get).toMatchObject({ value: 'after-idle', version: 1 });
+    });
+  });
+}
 
 describe('http.keepalive and http.resume in the config', () => {
   it('default to 15s keep-alive, 1s retry and a 256-event / 1 MiB replay buffer per session', () => {
