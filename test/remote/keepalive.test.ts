@@ -13,6 +13,7 @@ import { resolveHttpOptions } from '../../src/server/http/options.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { pythonMcp } from '../helpers/remote-peers.js';
 import { REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { holdSecretLock } from '../helpers/secret-lock.js';
 
 let server: InProcessServer;
 
@@ -48,7 +49,8 @@ describe('keep-alive comments on idle streams', () => {
     expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
   });
 
-  it('streamable HTTP GET stream (/mcp): `: keepalive` comments', async () => {
+  /** initialize + initialized over raw fetch; returns the headers of the open session. */
+  async function openSession(): Promise<Record<string, string>> {
     const headers = { 'x-agent-key': server.keys.a!, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const init = await fetch(`${server.url}/mcp`, {
       method: 'POST',
@@ -57,14 +59,36 @@ describe('keep-alive comments on idle streams', () => {
     });
     expect(init.status).toBe(200);
     await init.text();
-    const sessionId = init.headers.get('mcp-session-id')!;
-    const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25' };
+    const session = { ...headers, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
     const initialized = await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
     expect(initialized.status).toBe(202);
+    return session;
+  }
+
+  it('streamable HTTP GET stream (/mcp): `: keepalive` comments', async () => {
+    const session = await openSession();
     const stream = await fetch(`${server.url}/mcp`, { headers: { ...session, accept: 'text/event-stream' } });
     expect(stream.status).toBe(200);
     const text = await readUntilKeepalives(stream, 2);
     expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('streamable HTTP POST stream (/mcp) of a call that waits: priming event, then `: keepalive` comments', async () => {
+    const session = await openSession();
+    const release = await holdSecretLock(server.dir, 'a/wait', 'K');
+    try {
+      const call = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: session,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'set_secret', arguments: { namespace: 'a/wait', key: 'K', value: 'v' } } }),
+      });
+      expect(call.headers.get('content-type')).toContain('text/event-stream');
+      const text = await readUntilKeepalives(call, 2);
+      expect(text).toMatch(/^id: \S+\nretry: 1000\ndata: \n\n/);
+      expect((text.match(/^: keepalive$/gm) ?? []).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await release();
+    }
   });
 });
 

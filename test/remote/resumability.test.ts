@@ -8,15 +8,13 @@
  * client is the SDK's StreamableHTTPClientTransport, which resumes by itself from the
  * priming event's id after the server's `retry`.
  */
-import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { secretFileName } from '../../src/adapters/file/secret-file.js';
-import { withFileLock } from '../../src/shared/durable-file.js';
 import { startHeaderProxy, type HeaderProxy } from '../helpers/header-proxy.js';
 import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { holdSecretLock } from '../helpers/secret-lock.js';
 
 let server: InProcessServer;
 let proxy: HeaderProxy;
@@ -40,23 +38,6 @@ afterAll(async () => {
   await proxy?.close();
   await server?.close();
 });
-
-/** Holds the lock that `set_secret` on namespace/key needs, until the returned function is called. */
-async function holdSecretLock(namespace: string, key: string): Promise<() => Promise<void>> {
-  const file = path.join(server.dir, 'secrets', 'secrets', secretFileName(namespace, key));
-  let release!: () => void;
-  let held!: () => void;
-  const acquired = new Promise<void>((resolve) => (held = resolve));
-  const done = withFileLock(file, () => {
-    held();
-    return new Promise<void>((resolve) => (release = resolve));
-  });
-  await acquired;
-  return async () => {
-    release();
-    await done;
-  };
-}
 
 /** A generous bounded wait for an event (not a timing assertion). */
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
@@ -93,7 +74,7 @@ async function startWaitingCall(client: Client, namespace: string, value: string
 
 describe('a tool call survives a dropped connection', () => {
   it('the answer produced after the client reconnects arrives on the resumed stream', async () => {
-    const release = await holdSecretLock('team/one', 'API_KEY');
+    const release = await holdSecretLock(server.dir, 'team/one', 'API_KEY');
     const client = await connect(server.keys.alpha!);
     const { result, tokens } = await startWaitingCall(client, 'team/one', 'v-after');
     const primed = tokens[0]!;
@@ -110,7 +91,7 @@ describe('a tool call survives a dropped connection', () => {
   });
 
   it('the answer produced while the client is away is replayed when it comes back', async () => {
-    const release = await holdSecretLock('team/two', 'API_KEY');
+    const release = await holdSecretLock(server.dir, 'team/two', 'API_KEY');
     const client = await connect(server.keys.alpha!);
     const { result, tokens } = await startWaitingCall(client, 'team/two', 'v-away');
     const primed = tokens[0]!;
