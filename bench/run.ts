@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
 import { runExternalBench } from './external.js';
 import { runRemoteBench } from './remote.js';
+import { runTokenTimeBench } from './token-time.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run, as a ratio,
@@ -15,5 +16,7 @@ const sections: string[] = [
   await runRemoteBench(),
   '',
   await runExternalBench(),
+  '',
+  await runTokenTimeBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);
