@@ -162,3 +162,20 @@ describe('POST /v1/secrets/import', () => {
     expect((await call('POST', '/v1/secrets/import', t2, { namespace: 'alpha/env', content: 'A=1', extra: 'x' })).status).toBe(400);
   });
 });
+
+describe('POST /v1/secrets/import under a small rate limit', () => {
+  let small: InProcessServer;
+  beforeAll(async () => {
+    small = await startInProcess({ agents: [{ id: 'alpha', grants: ['secrets:*:alpha/**'] }], http: { rate_limit: { per_minute: 1, burst: 4 } } });
+  });
+  afterAll(async () => small?.close());
+
+  it('counts every entry against the rate limit: the entries past it fail with RATE_LIMITED, the ones before stay written', async () => {
+    const post = (p: string, bearer: string, body: unknown) => raw({ url: small.url, method: 'POST', path: p, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const t = JSON.parse((await post('/v1/tokens', small.keys.alpha!, { scopes: ['secrets:write:alpha/env/*'] })).body).token; // 1 of 4
+    // The import itself is the 2nd call; entries B and C the 3rd and 4th; D and E are past the limit.
+    const res = await post('/v1/secrets/import', t, { namespace: 'alpha/env', content: 'A=1\nB=2\nC=3\nD=4\nE=5\n' });
+    expect(res.status, res.body).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ imported: ['A', 'B', 'C'], failed: [{ key: 'D', code: 'RATE_LIMITED' }, { key: 'E', code: 'RATE_LIMITED' }] });
+  });
+});

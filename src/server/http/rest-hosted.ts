@@ -88,8 +88,11 @@ export const HOSTED_ROUTES: RestRoute[] = [
       const results: ImportResult[] = [];
       // One entry after another: each is its own versioned, audited write; a refusal of one
       // does not undo the ones before it.
-      for (const [key, value] of entries) {
+      for (const [i, [key, value]] of entries.entries()) {
         try {
+          // Security: every entry after the first is one more call against the agent's rate
+          // limit, so one import cannot write more than the limit allows separate writes.
+          if (i > 0) rateLimit(ctx, credential.agent.config.id, 'rest');
           const written = await ctx.runtime.service.setSecret(
             credential.agent,
             { namespace: input.namespace, key, value, ...(input.secret_type ? { secret_type: input.secret_type } : {}), ...(input.access_tier ? { access_tier: input.access_tier } : {}), ...(input.metadata ? { metadata: input.metadata } : {}) },
