@@ -3,6 +3,7 @@ import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
 import { runRemoteBench } from './remote.js';
+import { runTokenTimeBench } from './token-time.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run, as a ratio,
@@ -18,5 +19,7 @@ const sections: string[] = [
   await runEventStoreBench(),
   '',
   await runExternalBench(),
+  '',
+  await runTokenTimeBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

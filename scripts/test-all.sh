@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #  1. npm packages (npm ci, from the committed lockfile) when node_modules is missing or stale;
-#  2. the test peers: moto (AWS API), the Python MCP SDK (second MCP client), a Vault server
-#     built from its Go module, and the MCP conformance suite with the Node.js 22 it runs on
-#     (slow the first time; cached outside the repository);
+#  2. the test peers, every scripts/peers/install-*.sh: moto (an emulator of the AWS API), the
+#     Python MCP SDK (second MCP client), the hosted product's own SDK and MCP server (npm,
+#     pinned), a Vault server built from its Go module, the MCP conformance suite with the
+#     Node.js 22 it runs on (slow the first time; cached outside the repository);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/, then one closing line "N passed, N failed".
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
@@ -19,7 +20,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 peer_status=0
-for script in install-moto.sh install-python-mcp.sh install-vault.sh install-conformance.sh; do
+for path in scripts/peers/install-*.sh; do
+  script="$(basename "$path")"
   if [ -f "scripts/peers/$script" ]; then
     step "peer: $script"
     bash "scripts/peers/$script" || { echo "peer install failed: scripts/peers/$script (its suites will fail and say so)" >&2; peer_status=1; }

@@ -28,6 +28,19 @@ export interface VerifiedToken {
   key_sha256?: string;
   max_uses?: number;
   uses: number;
+  /** Client addresses (IPs or CIDR blocks) the token may be used from; absent: any. */
+  ip_allowlist?: string[];
+}
+
+/** What a new token is made from. */
+export interface TokenInput {
+  agentId: string;
+  keySha256?: string;
+  scopes: string[];
+  ttlMs: number;
+  maxUses?: number;
+  /** Client addresses (IPs or CIDR blocks) the REST API will accept it from. */
+  ipAllowlist?: string[];
 }
 
 /**
@@ -60,7 +73,7 @@ export class Tokens {
   ) {}
 
   /** A new token record; the caller stores it inside its own transaction, then calls `sign`. */
-  newRecord(input: { agentId: string; keySha256?: string; scopes: string[]; ttlMs: number; maxUses?: number; approvalId?: string }, state: State): TokenRecord {
+  newRecord(input: TokenInput & { approvalId?: string }, state: State): TokenRecord {
     const now = this.clock();
     const record: TokenRecord = {
       id: randomUUID(),
@@ -72,12 +85,13 @@ export class Tokens {
       ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
       ...(input.approvalId ? { approval_id: input.approvalId } : {}),
       ...(input.keySha256 ? { key_sha256: input.keySha256 } : {}),
+      ...(input.ipAllowlist?.length ? { ip_allowlist: input.ipAllowlist } : {}),
     };
     state.tokens[record.id] = record;
     return record;
   }
 
-  async issue(input: { agentId: string; keySha256?: string; scopes: string[]; ttlMs: number; maxUses?: number }): Promise<IssuedToken> {
+  async issue(input: TokenInput): Promise<IssuedToken> {
     const record = await this.store.transact((state) => this.newRecord(input, state));
     return this.sign(record);
   }
@@ -126,6 +140,7 @@ export class Tokens {
       ...(record.approval_id ? { approval_id: record.approval_id } : {}),
       ...(record.key_sha256 ? { key_sha256: record.key_sha256 } : {}),
       ...(record.max_uses !== undefined ? { max_uses: record.max_uses } : {}),
+      ...(record.ip_allowlist ? { ip_allowlist: record.ip_allowlist } : {}),
     };
   }
 

@@ -53,5 +53,7 @@ export interface TokenRecord {
   approval_id?: string;
   /** sha256 of the agent key that asked for it: a token dies with its key, even under a reused agent id. */
   key_sha256?: string;
+  /** Client addresses (IPs or CIDR blocks) the REST API accepts the token from; absent: any. */
+  ip_allowlist?: string[];
   revoked_at?: string;
 }

@@ -4,7 +4,12 @@
  * Grammar: `secrets:<action>:<pattern>`; action ∈ read|write|list|delete|rotate|*; pattern is
  * `/`-joined segments, each a name segment, `*` (exactly one segment) or `**` (zero or more
  * segments). Wildcards match whole segments only: `production/gemini/*` never matches
- * `production/gemini2/X`.
+ * `production/gemini2/X`. Besides, `namespaces:read` (the hosted product's scope for listing
+ * namespace names): it matches no secret; it allows list_namespaces, whose answer is still
+ * filtered by the agent's grants.
+ *
+ * `read` covers `list` (as in the hosted product: whoever may read a secret may see its name);
+ * `list` stays a separate, weaker action for grants that show names without values.
  */
 
 import { ACTIONS, type Action } from '../shared/types.js';
@@ -13,6 +18,8 @@ import { MAX_NAMESPACE_DEPTH, isValidNamespace, isValidPath, isValidSegment, quo
 
 /** A parsed scope. `text` is canonical (consecutive `**` collapsed). Frozen. */
 export interface Scope {
+  /** `secrets` for `secrets:<action>:<pattern>`; `namespaces` for `namespaces:read` (no segments). */
+  resource: 'secrets' | 'namespaces';
   action: Action | '*';
   segments: string[];
   text: string;
@@ -20,7 +27,7 @@ export interface Scope {
 
 /** Human description of the scope grammar, used in error messages. */
 export const SCOPE_GRAMMAR_TEXT =
-  'expected secrets:<action>:<pattern> where action is read|write|list|delete|rotate|* and pattern is ' +
+  'expected namespaces:read, or secrets:<action>:<pattern> where action is read|write|list|delete|rotate|* and pattern is ' +
   '"/"-joined segments, each a name segment, "*" (exactly one segment) or "**" (zero or more segments); ' +
   'wildcards match whole segments only';
 
@@ -91,6 +98,7 @@ function patternError(problem: string): AssError {
 export function parseScope(text: string): Scope {
   if (typeof text !== 'string') throw scopeError(text, 'it is not a string');
   if (text.length > MAX_SCOPE_LENGTH) throw scopeError(text, `it is longer than ${MAX_SCOPE_LENGTH} characters`);
+  if (text === NAMESPACES_READ) return NAMESPACES_READ_SCOPE;
   const parts = text.split(':');
   if (parts.length !== 3) {
     throw scopeError(text, `it has ${parts.length} ":"-separated parts, not 3`);
@@ -107,12 +115,17 @@ export function parseScope(text: string): Scope {
     throw scopeError(text, error instanceof AssError ? error.message : 'the pattern is invalid');
   }
   const scope: Scope = {
+    resource: 'secrets',
     action: action as Action | '*',
     segments: Object.freeze(segments) as string[],
     text: `secrets:${action}:${segments.join('/')}`,
   };
   return Object.freeze(scope);
 }
+
+/** The scope that lets a token list namespace names (`list_namespaces`), and nothing else. */
+export const NAMESPACES_READ = 'namespaces:read';
+const NAMESPACES_READ_SCOPE: Scope = Object.freeze({ resource: 'namespaces', action: 'list', segments: Object.freeze([]) as unknown as string[], text: NAMESPACES_READ });
 
 /**
  * Parses every scope, removes duplicates (by canonical text) and sorts them.
@@ -156,8 +169,10 @@ export function matchSegments(pattern: readonly string[], path: readonly string[
   return dp[0]![0]!;
 }
 
+/** Same action, `*`, or `read` asked to `list`. Never true for a `namespaces:` scope. */
 function actionMatches(scope: Scope, action: Action): boolean {
-  return scope.action === '*' || scope.action === action;
+  if (scope.resource !== 'secrets') return false;
+  return scope.action === '*' || scope.action === action || (action === 'list' && scope.action === 'read');
 }
 
 /**
@@ -202,6 +217,15 @@ export function scopeCouldMatchUnder(scope: Scope, action: Action, namespace: st
  * absorbs anything, `*` in requested is covered by `*` or `**`, `**` in requested only by `**`.
  */
 export function scopeCovers(granted: Scope, requested: Scope): boolean {
-  if (granted.action !== '*' && granted.action !== requested.action) return false;
+  // `namespaces:read` shows only names the grants already let the agent list (the answer is
+  // filtered by them), so any scope that may list or read something covers it.
+  if (requested.resource === 'namespaces') return granted.resource === 'namespaces' || (granted.action === '*' || granted.action === 'read' || granted.action === 'list');
+  if (granted.resource !== 'secrets') return false;
+  if (granted.action !== '*' && granted.action !== requested.action && !(requested.action === 'list' && granted.action === 'read')) return false;
   return matchSegments(granted.segments, requested.segments);
+}
+
+/** True for `namespaces:read`: a token with it may call list_namespaces. */
+export function allowsNamespaceListing(scope: Scope): boolean {
+  return scope.resource === 'namespaces';
 }

@@ -6,11 +6,12 @@ import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
-  canonicalScopes, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
+  allowsNamespaceListing, canonicalScopes, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
   scopeCouldMatchUnder, scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
 import type { ToolName } from '../config/schema.js';
 import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestriction } from './access.js';
+import { tokenTierApproval } from './token-tier-approval.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
@@ -141,7 +142,9 @@ export class SecretService {
       const all = await this.deps.backend.listNamespaces();
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
       const visible = (scopes: readonly Scope[], ns: string): boolean => scopes.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns));
-      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && (!tokenScopes || visible(tokenScopes, ns)) && !deniedEverywhereIn(agent, ns));
+      // A token with `namespaces:read` may list every namespace the grants show.
+      const tokenShows = (ns: string): boolean => !tokenScopes || tokenScopes.some(allowsNamespaceListing) || visible(tokenScopes, ns);
+      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && tokenShows(ns) && !deniedEverywhereIn(agent, ns));
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
       return { namespaces, total: namespaces.length };
     });
@@ -158,13 +161,13 @@ export class SecretService {
     });
   }
 
-  async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number }): Promise<RequestTokenResponse> {
+  async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number; ip_allowlist?: string[] }): Promise<RequestTokenResponse> {
     return this.run(agent, 'request_token', {}, async (started) => {
       const scopes = canonicalScopes(input.scopes);
       const parsed = scopes.map(parseScope);
       for (const scope of parsed) {
         if (scope.action === 'delete' || scope.action === 'rotate') {
-          throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`);
+          throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`, { human_only_scope: true });
         }
       }
       const ttlText = input.ttl ?? formatTtl(this.deps.settings.tokenDefaultTtlMs);
@@ -173,27 +176,33 @@ export class SecretService {
       if (ttlMs > capMs) throw new AssError('INVALID_ARGUMENT', `ttl ${ttlText} is longer than this agent may hold (${formatTtl(capMs)}). Ask for ${formatTtl(capMs)} or less.`);
       const actor = `agent:${agent.config.id}`;
       const covered = parsed.every((req) => agent.compiled.grants.some((g) => scopeCovers(g, req)));
-      if (covered) {
-        const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses });
+      // The hosted product's rule: the highest tier the scopes reach decides, at token time.
+      const tierNeed = covered ? await tokenTierApproval(this.deps, agent, parsed) : null;
+      const ipAllowlist = input.ip_allowlist;
+      if (covered && !tierNeed) {
+        const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist });
         // Fail closed: the token is handed out only once its issue is on record.
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopes.join(' ') }, started);
         return { ...issued, requires_approval: false, scopes, ttl: ttlText };
       }
-      // Beyond the standing grants: only a human can say yes, and each approval yields one token.
+      // Beyond the standing grants, or reaching a tier that needs a human: only a human can say
+      // yes, and each approval yields one token.
       const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, (approval, state) =>
-        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, approvalId: approval.id }, state),
+        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id }, state),
       );
       if (redeemed) {
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopes.join(' ') }, started);
         return { ...(await this.deps.tokens.sign(redeemed)), requires_approval: false, scopes, ttl: ttlText };
       }
-      // Security: such a token may reach any tier anywhere, so it needs the strictest approval rule.
-      const { approvers, delayMs } = strictestApprovalRule(this.deps.settings.policy);
+      // Security: a token beyond the grants may reach any tier anywhere, so it needs the strictest approval rule.
+      const { approvers, delayMs } = tierNeed ?? strictestApprovalRule(this.deps.settings.policy);
+      const rule = tierNeed ? tierNeed.rule : 'token:beyond-grants';
+      const why = tierNeed ? `reaches ${tierNeed.tier} secrets` : "beyond the agent's grants";
       const { approval } = await this.deps.approvals.request({
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
-        reason: `request_token for ${scopes.join(' ')} (beyond the agent's grants)`, rule: 'token:beyond-grants', approvers, delayMs,
+        reason: `request_token for ${scopes.join(' ')} (${why})`, rule, approvers, delayMs,
       });
-      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule: 'token:beyond-grants', approval_id: approval.id, reason: scopes.join(' ') }, started);
+      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopes.join(' ') }, started);
       return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.' };
     });
   }

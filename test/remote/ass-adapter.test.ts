@@ -155,5 +155,20 @@ describe('local stdio server → ass adapter → remote server', () => {
     expect(requests.filter((r) => JSON.stringify(r).includes(relayKey)).every((r) => r.url === '/v1/tokens')).toBe(true);
     await writeFile(path.join(localDir, 'outbound-recording.json'), JSON.stringify(requests.map((r) => ({ method: r.method, url: r.url, status: r.status })), null, 2));
   });
+
+  it("speaks the hosted product's dialect: the namespace one encoded segment, read scopes to list, namespaces:read", () => {
+    const { requests } = remote!.recorder;
+    const secretCalls = requests.filter((r) => /^\/v1\/secrets\/[^?]/.test(r.url) && r.method !== 'DELETE');
+    expect(secretCalls.length).toBeGreaterThan(5);
+    // GET/PUT /v1/secrets/<namespace as one segment>[/<key>]: never a literal "/" inside the namespace.
+    for (const r of secretCalls) expect(r.url, r.url).toMatch(/^\/v1\/secrets\/[^/]+(\/[^/]+)?$/);
+    expect(secretCalls.some((r) => r.url === '/v1/secrets/chain%2Fapp/API_KEY')).toBe(true);
+    expect(secretCalls.some((r) => r.method === 'GET' && r.url === '/v1/secrets/chain%2Fapp')).toBe(true);
+    const scopes = requests.filter((r) => r.url === '/v1/tokens').flatMap((r) => (JSON.parse(r.body) as { scopes: string[] }).scopes);
+    expect(scopes).toContain('namespaces:read');
+    expect(scopes).toContain('secrets:read:chain/app/*');
+    expect(scopes.filter((s) => s.startsWith('secrets:list:'))).toEqual([]);
+    expect(requests.some((r) => r.url.startsWith('/v1/secrets?'))).toBe(false);
+  });
 });
 

@@ -24,14 +24,16 @@ async function token(agentKey: string, scopes: string[], ttl = '15m'): Promise<s
 beforeAll(async () => {
   server = await startInProcess({
     agents: [
-      { id: 'alpha', grants: ['secrets:*:alpha/**', 'secrets:read:team one/**'.replace(' ', '-')] },
+      // The critical secret lives apart (vault-a/): a token whose scopes reach a critical secret
+      // needs a human at token time, so the broad alpha/** tokens below reach none.
+      { id: 'alpha', grants: ['secrets:*:alpha/**', 'secrets:read:team one/**'.replace(' ', '-'), 'secrets:read:vault-a/**'] },
       { id: 'beta', grants: ['secrets:*:beta/**'] },
     ],
   });
   const put = (namespace: string, key: string, value: string, tier: 'standard' | 'critical') =>
     server.runtime.backend.put({ namespace, key, value, secret_type: 'api_key', access_tier: tier, metadata: { team: 'ml' } });
   await put('alpha/app', 'API_KEY', STANDARD_VALUE, 'standard');
-  await put('alpha/app', 'ROOT_KEY', CRITICAL_VALUE, 'critical');
+  await put('vault-a/app', 'ROOT_KEY', CRITICAL_VALUE, 'critical');
   await put('shared/db', 'PASSWORD', CRITICAL_VALUE, 'critical');
   await put('alpha/odd names', 'KEY@1', STANDARD_VALUE, 'standard').catch(() => undefined);
 });
@@ -54,7 +56,10 @@ describe('tokens', () => {
     expect(res.status).toBe(400);
     expect(res.body).not.toContain('sneaky-value');
     expect(json(res).error.code).toBe('INVALID_ARGUMENT');
-    expect((await call('POST', '/v1/tokens', server.keys.alpha, { scopes: ['secrets:delete:alpha/**'] })).status).toBe(400);
+    // delete and rotate are human-only: refused as a scope the agent may not have (the SDK's ScopeError).
+    const human = await call('POST', '/v1/tokens', server.keys.alpha, { scopes: ['secrets:delete:alpha/**'] });
+    expect(human.status).toBe(403);
+    expect(json(human).error.code).toBe('SCOPE_DENIED');
   });
 });
 
@@ -67,16 +72,25 @@ describe('secrets with a scoped token', () => {
     const encoded = await call('GET', '/v1/secrets/%61lpha/app/API%5FKEY', t);
     expect(json(encoded).value).toBe(STANDARD_VALUE);
   });
-  it('refuses an encoded "/" inside a segment', async () => {
+  it('decodes an encoded "/" in the namespace position, then validates the name as before; never in the key', async () => {
     const t = await token(server.keys.alpha!, ['secrets:read:alpha/**']);
     const res = await call('GET', '/v1/secrets/alpha%2Fapp/API_KEY', t);
-    expect(res.status).toBe(400);
+    expect(res.status, res.body).toBe(200);
+    expect(json(res)).toMatchObject({ namespace: 'alpha/app', key: 'API_KEY', value: STANDARD_VALUE });
+    // The key may not hide a "/"; traversal, empty segments and look-alikes are refused after decoding.
+    for (const bad of ['/v1/secrets/alpha/app%2FAPI_KEY', '/v1/secrets/alpha%2F..%2Fbeta/KEY', '/v1/secrets/alpha%2F%2Fapp/API_KEY', '/v1/secrets/alpha%2Fapp%2F/API_KEY', '/v1/secrets/alpha%2F%D0%B0pp/API_KEY', '/v1/secrets/%2Falpha/API_KEY']) {
+      const refused = await call('GET', bad, t);
+      expect(refused.status, bad).toBe(400);
+      expect(json(refused).error.code, bad).toBe('INVALID_ARGUMENT');
+      expect(refused.body).not.toContain(STANDARD_VALUE);
+    }
   });
   it("limits the call to the token's scopes even where the agent's grants reach further", async () => {
     const t = await token(server.keys.alpha!, ['secrets:read:alpha/other/*']);
     const res = await call('GET', '/v1/secrets/alpha/app/API_KEY', t);
     expect(res.status).toBe(403);
-    expect(json(res).error.code).toBe('POLICY_DENIED');
+    expect(json(res).error.code).toBe('SCOPE_DENIED');
+    expect(json(res).detail).toBe(json(res).error.message);
     expect(res.body).not.toContain(STANDARD_VALUE);
     const write = await call('PUT', '/v1/secrets/alpha/other/NEW', t, { value: 'nope' });
     expect(write.status).toBe(403);
@@ -146,26 +160,42 @@ describe('secrets with a scoped token', () => {
 });
 
 describe('approvals', () => {
-  it('a critical secret answers APPROVAL_REQUIRED with an id; a human approves over REST; the retry succeeds', async () => {
-    const t = await token(server.keys.alpha!, ['secrets:read:alpha/app/ROOT_KEY']);
-    const first = await call('GET', '/v1/secrets/alpha/app/ROOT_KEY', t);
+  it('a token whose scopes reach a critical secret needs a human at token time; once approved the same request returns a token that reads it', async () => {
+    const scopes = ['secrets:read:vault-a/app/ROOT_KEY'];
+    const first = await call('POST', '/v1/tokens', server.keys.alpha, { scopes, ttl: '15m' });
+    expect(first.status, first.body).toBe(202);
+    const { approval_id } = json(first);
+    expect(json(first)).toMatchObject({ requires_approval: true, approval_id: expect.any(String) });
+    expect(first.body).not.toContain(CRITICAL_VALUE);
+    const status = await call('GET', `/v1/approvals/${approval_id}`, server.keys.alpha);
+    expect(json(status).status).toBe('pending');
+    expect((await call('GET', `/v1/approvals/${approval_id}`, server.keys.beta)).status).toBe(404);
+    // Agents can never approve: not with their key.
+    expect((await call('POST', `/v1/approvals/${approval_id}/approve`, server.keys.alpha)).status).toBe(403);
+    expect((await call('POST', `/v1/approvals/${approval_id}/approve`)).status).toBe(401);
+    // Asking again before a human answered reuses the pending request.
+    expect(json(await call('POST', '/v1/tokens', server.keys.alpha, { scopes, ttl: '15m' })).approval_id).toBe(approval_id);
+    expect((await call('POST', `/v1/approvals/${approval_id}/approve`, server.adminKey)).status).toBe(200);
+    const t = await token(server.keys.alpha!, scopes);
+    const res = await call('GET', '/v1/secrets/vault-a/app/ROOT_KEY', t);
+    expect(res.status, res.body).toBe(200);
+    expect(json(res).value).toBe(CRITICAL_VALUE);
+    // One approval, one token: the next identical request asks a human again.
+    expect((await call('POST', '/v1/tokens', server.keys.alpha, { scopes, ttl: '15m' })).status).toBe(202);
+  });
+
+  it('a secret that became critical after its token was issued answers APPROVAL_REQUIRED at read time; a human approves over REST; the retry succeeds', async () => {
+    const t = await token(server.keys.alpha!, ['secrets:read:vault-a/late/*']);
+    await server.runtime.backend.put({ namespace: 'vault-a/late', key: 'ROOT_KEY', value: CRITICAL_VALUE, secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+    const first = await call('GET', '/v1/secrets/vault-a/late/ROOT_KEY', t);
     expect(first.status).toBe(403);
     const err = json(first).error;
     expect(err.code).toBe('APPROVAL_REQUIRED');
     expect(err.approval_id).toEqual(expect.any(String));
     expect(first.body).not.toContain(CRITICAL_VALUE);
-
-    const status = await call('GET', `/v1/approvals/${err.approval_id}`, server.keys.alpha);
-    expect(json(status).status).toBe('pending');
-    expect((await call('GET', `/v1/approvals/${err.approval_id}`, server.keys.beta)).status).toBe(404);
-    // Agents can never approve: not with their key, not with a token.
-    expect((await call('POST', `/v1/approvals/${err.approval_id}/approve`, server.keys.alpha)).status).toBe(403);
     expect((await call('POST', `/v1/approvals/${err.approval_id}/approve`, t)).status).toBe(403);
-    expect((await call('POST', `/v1/approvals/${err.approval_id}/approve`)).status).toBe(401);
-    const approved = await call('POST', `/v1/approvals/${err.approval_id}/approve`, server.adminKey);
-    expect(approved.status).toBe(200);
-    expect(json(approved).status).toBe('approved');
-    const again = await call('GET', '/v1/secrets/alpha/app/ROOT_KEY', t);
+    expect((await call('POST', `/v1/approvals/${err.approval_id}/approve`, server.adminKey)).status).toBe(200);
+    const again = await call('GET', '/v1/secrets/vault-a/late/ROOT_KEY', t);
     expect(again.status).toBe(200);
     expect(json(again).value).toBe(CRITICAL_VALUE);
   });
@@ -218,7 +248,7 @@ describe('errors', () => {
   it('never carry a value, a key or a token', async () => {
     const t = await token(server.keys.alpha!, ['secrets:read:alpha/app/API_KEY']);
     const bodies = [
-      await call('GET', '/v1/secrets/alpha/app/ROOT_KEY', t),
+      await call('GET', '/v1/secrets/vault-a/app/ROOT_KEY', t),
       await call('GET', '/v1/secrets/shared/db/PASSWORD', t),
       await call('PUT', '/v1/secrets/alpha/app/API_KEY', t, { value: 'new-secret-value-x' }),
       await call('POST', '/v1/tokens', `${server.keys.alpha}x`, { scopes: ['secrets:read:alpha/**'] }),
@@ -227,6 +257,8 @@ describe('errors', () => {
     for (const res of bodies) {
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(json(res).error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+      // The hosted product's clients read the message from `detail`.
+      expect(json(res).detail).toBe(json(res).error.message);
       for (const secret of [CRITICAL_VALUE, STANDARD_VALUE, 'new-secret-value-x', server.keys.alpha!, t, server.adminKey]) expect(res.body).not.toContain(secret);
     }
   });

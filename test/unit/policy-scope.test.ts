@@ -49,7 +49,13 @@ const table: Array<[string, Action, string, string, Expect]> = [
   [G, 'read', 'Production/gemini', 'API_KEY', 'no match'],
   [G, 'read', 'production/GEMINI', 'API_KEY', 'no match'],
   [G, 'write', 'production/gemini', 'API_KEY', 'no match'],
-  [G, 'list', 'production/gemini', 'API_KEY', 'no match'],
+  // `read` covers `list` (the hosted product's rule: who may read a secret may see its name).
+  [G, 'list', 'production/gemini', 'API_KEY', 'matches'],
+  ['secrets:list:production/gemini/*', 'read', 'production/gemini', 'API_KEY', 'no match'],
+  ['secrets:list:production/gemini/*', 'write', 'production/gemini', 'API_KEY', 'no match'],
+  ['secrets:write:production/gemini/*', 'list', 'production/gemini', 'API_KEY', 'no match'],
+  ['namespaces:read', 'list', 'production/gemini', 'API_KEY', 'no match'],
+  ['namespaces:read', 'read', 'production/gemini', 'API_KEY', 'no match'],
   [G, 'read', 'production/gemini', long(128), 'matches'],
   // --- names that must be rejected (and never match even if a caller skips validation)
   [G, 'read', 'production/gemini/..', 'x', 'name rejected'],
@@ -143,6 +149,11 @@ const table: Array<[string, Action, string, string, Expect]> = [
   ['secrets:read:production/stripe/STRIPE_SECRET_KEY', 'read', 'production/stripe', 'STRIPE_SECRET_KEY', 'matches'],
   ['secrets:read:production/stripe/STRIPE_SECRET_KEY', 'read', 'production/stripe', 'STRIPE_SECRET_KEY2', 'no match'],
   ['secrets:read:production/stripe/STRIPE_SECRET_KEY', 'read', 'production/stripe', 'stripe_secret_key', 'no match'],
+  // --- the one non-`secrets` scope is exactly `namespaces:read`
+  ['namespaces:write', 'read', 'a', 'K', 'scope rejected'],
+  ['namespaces:read:production/*', 'read', 'a', 'K', 'scope rejected'],
+  ['Namespaces:read', 'read', 'a', 'K', 'scope rejected'],
+  ['namespaces:*', 'read', 'a', 'K', 'scope rejected'],
 ];
 
 describe('scope grammar and segment-aware matching (adversarial table)', () => {
@@ -195,7 +206,7 @@ describe('parseScope / canonicalScopes', () => {
 
   it('parses into a frozen canonical scope', () => {
     const s = parseScope('secrets:read:production/**/**/gemini/*');
-    expect(s).toEqual({ action: 'read', segments: ['production', '**', 'gemini', '*'], text: 'secrets:read:production/**/gemini/*' });
+    expect(s).toEqual({ resource: 'secrets', action: 'read', segments: ['production', '**', 'gemini', '*'], text: 'secrets:read:production/**/gemini/*' });
     expect(Object.isFrozen(s)).toBe(true);
     expect(Object.isFrozen(s.segments)).toBe(true);
   });
@@ -258,6 +269,18 @@ describe('scopeCovers', () => {
     ['secrets:*:**', 'secrets:*:**', true],
     ['secrets:read:production/**/KEY', 'secrets:read:production/a/b/KEY', true],
     ['secrets:read:production/**/KEY', 'secrets:read:production/a/**', false],
+    // read covers list; list never covers read
+    ['secrets:read:production/**', 'secrets:list:production/gemini/*', true],
+    ['secrets:list:production/**', 'secrets:read:production/gemini/*', false],
+    ['secrets:write:production/**', 'secrets:list:production/gemini/*', false],
+    // namespaces:read: covered by itself or any scope that may list or read; covers no secret
+    ['namespaces:read', 'namespaces:read', true],
+    ['secrets:read:production/gemini/KEY', 'namespaces:read', true],
+    ['secrets:list:a/*', 'namespaces:read', true],
+    ['secrets:*:a/*', 'namespaces:read', true],
+    ['secrets:write:a/*', 'namespaces:read', false],
+    ['namespaces:read', 'secrets:list:production/gemini/*', false],
+    ['namespaces:read', 'secrets:read:**', false],
   ])('%s covers %s → %s', (g, r, expected) => {
     expect(scopeCovers(parseScope(g), parseScope(r))).toBe(expected);
   });

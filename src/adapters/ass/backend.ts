@@ -17,11 +17,18 @@ interface CachedToken {
   expiresAt: number;
 }
 
-/** `/v1/secrets/<segments…>/<key>`, each segment encoded on its own, `/` kept. */
-const secretPath = (namespace: string, key: string): string => `/v1/secrets/${[...namespace.split('/'), key].map(encodeURIComponent).join('/')}`;
+/**
+ * `/v1/secrets/<namespace>/<key>` in the hosted product's dialect: the whole namespace one
+ * encoded segment (`production%2Fgemini`), as its own MCP server sends it; our server takes it too.
+ */
+const secretPath = (namespace: string, key: string): string => `/v1/secrets/${encodeURIComponent(namespace)}/${encodeURIComponent(key)}`;
 
 /**
- * The `ass` backend: a client of another agent-secret-store's REST API (or the hosted service).
+ * The `ass` backend: a client of another agent-secret-store's REST API or of the hosted service,
+ * in the hosted product's dialect (what its own SDK and MCP server send): the namespace as one
+ * encoded path segment, `secrets:read:<ns>/*` to list, `namespaces:read` to list namespaces,
+ * approval answered at token time (`requires_approval` + `approval_id`), errors by code
+ * (`SCOPE_DENIED`, `SECRET_NOT_FOUND`, …).
  *
  * It authenticates as its own agent on the remote, with the key from `agent_key_env`, which it
  * exchanges for scoped, short-lived tokens and renews before they expire. It never sees, and so
@@ -101,7 +108,7 @@ export class AssBackend implements SecretBackend {
   }
 
   async list(namespace: string): Promise<SecretSummary[]> {
-    const res = await this.withToken(`secrets:list:${namespace}/*`, (t) => this.client.call('GET', `/v1/secrets?namespace=${encodeURIComponent(namespace)}`, t));
+    const res = await this.withToken(`secrets:read:${namespace}/*`, (t) => this.client.call('GET', `/v1/secrets/${encodeURIComponent(namespace)}`, t));
     this.check(res, 'list');
     const items = (res.body.items as Array<Record<string, unknown>> | undefined) ?? [];
     return items
@@ -115,7 +122,7 @@ export class AssBackend implements SecretBackend {
   }
 
   async listNamespaces(): Promise<string[]> {
-    const res = await this.withToken('secrets:list:**', (t) => this.client.call('GET', '/v1/namespaces', t));
+    const res = await this.withToken('namespaces:read', (t) => this.client.call('GET', '/v1/namespaces', t));
     this.check(res, 'list namespaces');
     return [...new Set((res.body.namespaces as string[] | undefined) ?? [])].sort();
   }
@@ -174,7 +181,8 @@ export class AssBackend implements SecretBackend {
   private async exchange(scopes: string[]): Promise<CachedToken> {
     const issuedAt = this.now();
     const res = await this.client.call('POST', '/v1/tokens', this.agentKey, { scopes, ttl: this.config.tokenTtl });
-    if (res.status === 202 && typeof res.body.approval_id === 'string') throw this.approvalRequired(res.body.approval_id);
+    // The hosted service may answer 200 or 202; `requires_approval` is what decides.
+    if (res.status < 300 && res.body.requires_approval === true && typeof res.body.approval_id === 'string') throw this.approvalRequired(res.body.approval_id);
     this.check(res, 'token exchange');
     const expiresAt = Date.parse(String(res.body.expires_at));
     return { token: String(res.body.token), issuedAt, expiresAt: Number.isFinite(expiresAt) ? expiresAt : issuedAt + 60_000 };

@@ -95,10 +95,14 @@ export class RemoteClient {
   }
 }
 
-/** The remote's error code when it is one of ours, else a code for the status. */
+/** The hosted product's codes that are not ours, mapped to ours. */
+const HOSTED_CODES: Record<string, ErrorCode> = { SCOPE_DENIED: 'POLICY_DENIED', UNAUTHORIZED: 'UNAUTHENTICATED', VALIDATION_ERROR: 'INVALID_ARGUMENT' };
+
+/** The remote's error code when it is one of ours or the hosted product's, else a code for the status. */
 export function remoteCode(response: RemoteResponse): ErrorCode {
   const code = (response.body.error as { code?: unknown } | undefined)?.code;
   if (typeof code === 'string' && code in ERROR_CODES) return code as ErrorCode;
+  if (typeof code === 'string' && HOSTED_CODES[code]) return HOSTED_CODES[code];
   if (response.status === 401) return 'UNAUTHENTICATED';
   if (response.status === 403) return 'POLICY_DENIED';
   if (response.status === 404) return 'SECRET_NOT_FOUND';

@@ -26,13 +26,14 @@ const SECURITY: Record<RouteAuth | 'none', Array<Record<string, string[]>>> = {
 
 const ErrorSchema = {
   type: 'object',
-  required: ['error'],
+  required: ['error', 'detail'],
   properties: {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string', description: 'Same codes as the MCP tools (_meta["agent-secret-store/error"].code)' }, message: { type: 'string' }, retryable: { type: 'boolean' }, approval_id: { type: 'string' } },
+      properties: { code: { type: 'string', description: 'The codes of the MCP tools (_meta["agent-secret-store/error"].code), except SCOPE_DENIED for their POLICY_DENIED (the hosted SDK maps it to ScopeError)' }, message: { type: 'string' }, retryable: { type: 'boolean' }, approval_id: { type: 'string' } },
     },
+    detail: { type: 'string', description: 'The same message as error.message (where the hosted MCP server reads it)' },
   },
 };
 

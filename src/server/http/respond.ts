@@ -44,19 +44,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /**
- * The one place an HTTP error body is made: `{ error: { code, message, retryable, ...details } }`.
+ * The code a REST client reads. The hosted product's clients know `SCOPE_DENIED` (the SDK's
+ * ScopeError) where the MCP tools say POLICY_DENIED; a token that asks for delete or rotate is
+ * refused the same way (403), since no token can carry a human-only action.
+ */
+function wireError(failure: AssError): { status: number; code: string } {
+  if (failure.code === 'POLICY_DENIED' || failure.details.human_only_scope === true) return { status: 403, code: 'SCOPE_DENIED' };
+  return { status: HTTP_STATUS[failure.code], code: failure.code };
+}
+
+/**
+ * The one place an HTTP error body is made: `{ error: { code, message, retryable, ...details },
+ * detail: message }` (`detail` is where the hosted product's MCP server reads the message).
  * Security: only AssError messages and details (already free of values, keys and tokens) and
  * fixed HttpError texts leave; anything else becomes INTERNAL.
  */
 export function sendError(res: ServerResponse, error: unknown): number {
   if (error instanceof HttpError) {
-    sendJson(res, error.status, { error: { code: error.code, message: error.message } }, error.headers);
+    sendJson(res, error.status, { error: { code: error.code, message: error.message }, detail: error.message }, error.headers);
     return error.status;
   }
   const failure = isAssError(error) ? error : new AssError('INTERNAL', 'Internal error. The operator can find it in the server log.');
-  const status = HTTP_STATUS[failure.code];
+  const { status, code } = wireError(failure);
   const headers: Record<string, string> = failure.code === 'RATE_LIMITED' && typeof failure.details.retry_after_s === 'number' ? { 'retry-after': String(failure.details.retry_after_s) } : {};
-  sendJson(res, status, { error: { code: failure.code, message: failure.message, retryable: failure.retryable, ...failure.details } }, headers);
+  const { human_only_scope: _marker, ...details } = failure.details;
+  sendJson(res, status, { error: { code, message: failure.message, retryable: failure.retryable, ...details }, detail: failure.message }, headers);
   return status;
 }
 

@@ -1,35 +1,30 @@
-import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { TokenRestriction } from '../secret-service.js';
 import { AssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
-import { credentialFrom, rateLimit, type Credential, type HttpContext } from './context.js';
+import { credentialFrom, rateLimit } from './context.js';
+import { IpAllowlistSchema } from './ip-allowlist.js';
 import { HUMAN_ROUTES } from './rest-admin.js';
 import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
+import { HOSTED_ROUTES, readOrList } from './rest-hosted.js';
 import { sendJson } from './respond.js';
 import { parseSecretPath } from './secret-path.js';
-
-/** A scoped token's agent and restriction; agent keys and admin keys are refused here. */
-async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ credential: Extract<Credential, { kind: 'token' }>; restriction: TokenRestriction }> {
-  const credential = await credentialFrom(ctx, req);
-  if (credential.kind === 'admin') throw new AssError('POLICY_DENIED', 'Admin keys are for human operations; they do not read or write secrets through the API.');
-  if (credential.kind === 'agent') throw new AssError('UNAUTHENTICATED', 'This route takes a scoped token: exchange the agent key at POST /v1/tokens and send Authorization: Bearer <token>.');
-  rateLimit(ctx, credential.agent.config.id, 'rest');
-  // Security: count the use before acting, so a max_uses token cannot be raced past its limit.
-  await ctx.runtime.tokens.consumeUse(credential.token.token_id);
-  const { token } = credential;
-  return { credential, restriction: { token_id: token.token_id, scopes: token.scopes, ...(token.approval_id ? { approval_id: token.approval_id } : {}) } };
-}
+import { tokenCall } from './token-call.js';
 
 const TokenRequestSchema = z
-  .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
+  .object({
+    scopes: z.array(z.string().max(2048)).min(1).max(50),
+    ttl: z.string().max(16).optional(),
+    max_uses: z.number().int().min(1).max(1_000_000).optional(),
+    ip_allowlist: IpAllowlistSchema.optional().describe('IPs or CIDR blocks the token is accepted from on this API (the TCP peer address; behind a proxy, the proxy)'),
+  })
   .strict();
 const PutSecretSchema = z
   .object({
     value: z.string(),
     secret_type: z.enum(SECRET_TYPES).optional(),
     access_tier: z.enum(ACCESS_TIERS).optional(),
-    metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+    // null: the hosted product's SDK always sends `metadata: null` when it has none.
+    metadata: z.record(z.string().max(256), z.string().max(4096)).nullable().optional(),
     expected_version: z
       .number()
       .int()
@@ -43,7 +38,7 @@ const AGENT_ROUTES: RestRoute[] = [
   {
     method: 'POST', path: '/v1/tokens', match: exact('/v1/tokens'), operationId: 'requestToken', tool: 'request_token', auth: 'agent_key', body: TokenRequestSchema,
     summary: 'Exchange the agent key for a scoped, short-lived token (or an approval id when a human must approve)',
-    responses: { '200': 'Token issued', '202': 'Human approval required: approval_id returned', '400': 'Invalid scopes or ttl', '401': 'Missing or unknown agent key' },
+    responses: { '200': 'Token issued', '202': 'Human approval required (the scopes reach a tier that needs a human, or go beyond the grants): approval_id returned', '400': 'Invalid scopes, ttl or ip_allowlist', '401': 'Missing or unknown agent key', '403': 'A human-only action (delete, rotate) was asked for: SCOPE_DENIED' },
     async handle(ctx, req, res) {
       const credential = await credentialFrom(ctx, req);
       if (credential.kind !== 'agent') throw new AssError('UNAUTHENTICATED', 'POST /v1/tokens takes the agent key as Authorization: Bearer <agent key>.');
@@ -69,10 +64,16 @@ const AGENT_ROUTES: RestRoute[] = [
   {
     method: 'GET', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'getSecret', tool: 'get_secret', auth: 'token',
     summary: 'Read a secret value. {namespace} may span several segments ("production/gemini"); each segment URL-encoded, "/" kept',
-    responses: { '200': 'The value and its metadata', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED with approval_id', '404': 'No such secret' },
+    responses: { '200': 'The value and its metadata (or, for a namespace path the token may only list, its listing)', '401': 'Missing or invalid token', '403': 'Denied (SCOPE_DENIED), or APPROVAL_REQUIRED with approval_id', '404': 'No such secret' },
     async handle(ctx, req, res, params) {
-      const { namespace, key } = parseSecretPath(params.path!);
+      parseSecretPath(params.path!);
       const { credential, restriction } = await tokenCall(ctx, req);
+      const target = readOrList(params.path!, restriction.scopes);
+      if (target.kind === 'list') {
+        sendJson(res, 200, await ctx.runtime.service.listSecrets(credential.agent, { namespace: target.namespace }, restriction));
+        return;
+      }
+      const { namespace, key } = target;
       const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key }, restriction);
       sendJson(res, 200, { namespace, key, ...answer });
     },
@@ -84,8 +85,8 @@ const AGENT_ROUTES: RestRoute[] = [
     async handle(ctx, req, res, params) {
       const { namespace, key } = parseSecretPath(params.path!);
       const { credential, restriction } = await tokenCall(ctx, req);
-      const input = await body(ctx, req, PutSecretSchema);
-      const answer = await ctx.runtime.service.setSecret(credential.agent, { namespace, key, ...input }, restriction);
+      const { metadata, ...input } = await body(ctx, req, PutSecretSchema);
+      const answer = await ctx.runtime.service.setSecret(credential.agent, { namespace, key, ...input, ...(metadata ? { metadata } : {}) }, restriction);
       sendJson(res, 200, answer);
     },
   },
@@ -118,4 +119,4 @@ const AGENT_ROUTES: RestRoute[] = [
 ];
 
 /** Every REST route, agent-facing first; human operations need the admin key. */
-export const REST_ROUTES: RestRoute[] = [...AGENT_ROUTES, ...HUMAN_ROUTES];
+export const REST_ROUTES: RestRoute[] = [...AGENT_ROUTES, ...HOSTED_ROUTES, ...HUMAN_ROUTES];
