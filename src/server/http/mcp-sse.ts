@@ -48,7 +48,7 @@ export class SseEndpoint {
       void server.close().catch(() => undefined);
     });
     await server.connect(transport);
-    instrumentSession(server, transport, { metrics: this.ctx.metrics, transport: 'sse', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
+    instrumentSession(server, transport, { metrics: this.ctx.metrics, transport: 'sse', approvalPage: approvalPage(this.ctx, req), command: this.ctx.runtime.links.command, logger: this.ctx.logger });
   }
 
   async message(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

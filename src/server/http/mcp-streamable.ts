@@ -94,7 +94,7 @@ export class StreamableEndpoint {
       onclose?.();
       this.sessions.delete(id);
     };
-    instrumentSession(server, session.transport, { metrics: this.ctx.metrics, transport: 'streamable_http', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
+    instrumentSession(server, session.transport, { metrics: this.ctx.metrics, transport: 'streamable_http', approvalPage: approvalPage(this.ctx, req), command: this.ctx.runtime.links.command, logger: this.ctx.logger });
     return session;
   }
 

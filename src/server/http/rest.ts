@@ -8,6 +8,7 @@ import { HUMAN_ROUTES } from './rest-admin.js';
 import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { sendJson } from './respond.js';
 import { parseSecretPath } from './secret-path.js';
+import { ReasonField } from '../tools/schemas.js';
 
 /** A scoped token's agent and restriction; agent keys and admin keys are refused here. */
 async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ credential: Extract<Credential, { kind: 'token' }>; restriction: TokenRestriction }> {
@@ -22,7 +23,7 @@ async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ cred
 }
 
 const TokenRequestSchema = z
-  .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
+  .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional(), reason: ReasonField.optional() })
   .strict();
 const PutSecretSchema = z
   .object({
@@ -68,12 +69,16 @@ const AGENT_ROUTES: RestRoute[] = [
   },
   {
     method: 'GET', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'getSecret', tool: 'get_secret', auth: 'token',
+    query: [{ name: 'reason', required: false, description: 'Why the agent needs it (at most 500 characters), shown to the human if an approval is opened' }],
     summary: 'Read a secret value. {namespace} may span several segments ("production/gemini"); each segment URL-encoded, "/" kept',
     responses: { '200': 'The value and its metadata', '401': 'Missing or invalid token', '403': 'Denied, or APPROVAL_REQUIRED with approval_id', '404': 'No such secret' },
-    async handle(ctx, req, res, params) {
+    async handle(ctx, req, res, params, url) {
       const { namespace, key } = parseSecretPath(params.path!);
+      const reasonParam = url.searchParams.get('reason');
+      const reason = reasonParam === null ? undefined : ReasonField.safeParse(reasonParam);
+      if (reason && !reason.success) throw new AssError('INVALID_ARGUMENT', reason.error.issues[0]!.message);
       const { credential, restriction } = await tokenCall(ctx, req);
-      const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key }, restriction);
+      const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key, ...(reason?.data ? { reason: reason.data } : {}) }, restriction);
       sendJson(res, 200, { namespace, key, ...answer });
     },
   },

@@ -13,6 +13,7 @@ export const getApprovalStatusTool = defineTool({
     effective_at: z.string().optional(),
     approvals_received: z.number().int(),
     approvals_required: z.number().int(),
+    approval_url: z.string().optional(),
   }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   handle: ({ service, agent }, input) => service.approvalStatus(agent, input),
