@@ -94,7 +94,7 @@ export function registerApprovals(program: Command): void {
           print(Boolean(options.json), { ...result.view, status: humanStatus(result.approval, runtime.clock()), agent_id: result.approval.agent_id }, () => {
             if (verb === 'deny') return result.approval.cancelled ? `Cancelled ${id}: it will not take effect.` : `Denied ${id}.`;
             if (result.view.status === 'approved') return `Approved ${id}: agent ${terminalLine(result.approval.agent_id)} may use ${result.approval.scopes.map(terminalLine).join(' ')} until ${result.view.expires_at}.`;
-            if (result.view.effective_at) return `Approved ${id}; it takes effect at ${result.view.effective_at} unless someone runs \`${runtime.links.command(`approvals deny ${id}`)}\` before then.`;
+            if (result.view.effective_at) return `Approved ${id}; it takes effect at ${result.view.effective_at} unless someone runs \`approvals deny ${id}\` before then.`;
             return `Recorded your approval of ${id} (${result.view.approvals_received}/${result.view.approvals_required} approvers).`;
           });
         });
