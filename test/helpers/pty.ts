@@ -22,6 +22,7 @@ export function runInPty(args: string[], options: { env?: Record<string, string 
     timeout: options.timeoutS ?? 60,
   };
   const result = spawnSync('python3', [path.join(REPO_ROOT, 'test/helpers/pty_run.py')], { input: JSON.stringify(spec), encoding: 'utf8', timeout: (spec.timeout + 10) * 1000 });
+  if (result.error) throw new Error(`The pseudo-terminal tests need python3 (Debian: apt-get install python3): ${result.error.message}`);
   if (result.status !== 0) throw new Error(`pty_run.py failed (${result.status}): ${result.stderr}`);
   return JSON.parse(result.stdout) as PtyResult;
 }
