@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
 import { runExternalBench } from './external.js';
+import { runNotifyBench } from './notify.js';
 import { runRemoteBench } from './remote.js';
 
 /**
@@ -15,5 +16,7 @@ const sections: string[] = [
   await runRemoteBench(),
   '',
   await runExternalBench(),
+  '',
+  await runNotifyBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);
