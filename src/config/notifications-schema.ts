@@ -36,12 +36,5 @@ export const NotificationsSchema = z
   })
   .strict();
 
-export const DashboardSchema = z
-  .object({
-    /** The dashboard's address as a human's browser reaches it, e.g. https://secrets.example.com/dashboard. */
-    public_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  })
-  .strict();
-
 export type NotificationsConfig = z.infer<typeof NotificationsSchema>;
 export type WebhookConfig = z.infer<typeof WebhookSchema>;

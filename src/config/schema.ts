@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DashboardSchema, NotificationsSchema } from './notifications-schema.js';
+import { DashboardSchema } from './dashboard-schema.js';
+import { NotificationsSchema } from './notifications-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its

@@ -70,7 +70,8 @@ export class Notifier {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Aborts attempts still running when `close` gives up waiting (a CLI must not hang on a receiver). */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly deps: NotifierDeps) {
     this.hooks = deps.webhooks.map((w) => ({
@@ -129,6 +130,9 @@ export class Notifier {
     await Promise.race([flush, new Promise<void>((resolve) => (timeout = setTimeout(resolve, flushMs)))]);
     clearTimeout(timeout);
     this.closed = true;
+    // What is still in flight fails now and is retried later by a process that runs.
+    this.stopping.abort();
+    await this.running?.catch(() => undefined);
   }
 
   private async round(force: boolean): Promise<void> {
@@ -159,12 +163,12 @@ export class Notifier {
     let ok = false;
     try {
       // Security: no redirects (a receiver cannot bounce the body elsewhere); bounded in time.
-      const response = await (this.deps.fetch ?? fetch)(hook.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(this.deps.timeoutMs) });
+      const response = await (this.deps.fetch ?? fetch)(hook.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.any([AbortSignal.timeout(this.deps.timeoutMs), this.stopping.signal]) });
       ok = response.status >= 200 && response.status < 300;
       why = `HTTP ${response.status}`;
       await response.body?.cancel().catch(() => undefined);
     } catch (error) {
-      why = (error as Error)?.name === 'TimeoutError' ? 'timeout' : ((error as Error)?.name ?? 'error');
+      why = this.stopping.signal.aborted ? 'process exiting' : (error as Error)?.name === 'TimeoutError' ? 'timeout' : ((error as Error)?.name ?? 'error');
     }
     const last = attemptsBefore + 1 >= this.deps.maxAttempts;
     const next = ok || last ? null : new Date(this.deps.clock().getTime() + backoffMs(attemptsBefore + 1));

@@ -145,6 +145,19 @@ describe('generic webhooks', () => {
     expect(receiver.received.map((r) => r.json.approval.id)).toContain(again);
   });
 
+  it('closing (a CLI command exiting) does not wait on a receiver that never answers: the event stays queued for a later retry', async () => {
+    receiver.mode = 'hold';
+    await start();
+    const id = await askFor('prod/a');
+    await receiver.waitFor(1);
+    await env!.runtime.notifier!.close(0);
+    const state = await env!.runtime.state.read();
+    expect(state.outbox).toHaveLength(1);
+    expect(state.outbox![0]).toMatchObject({ attempts: 1 });
+    expect(state.outbox![0]!.event.approval.id).toBe(id);
+    expect(state.outbox![0]!.lease_owner).toBeUndefined();
+  });
+
   it('a receiver that is down: the call still answers; the failure is retried with backoff, counted, then given up', async () => {
     const down = await startReceiver('ok');
     const downUrl = down.url;
