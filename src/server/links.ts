@@ -95,7 +95,8 @@ export function createLinks(settings: Pick<Settings, 'config' | 'dataDir' | 'loa
     },
     command: (args) => `agent-secret-store${configFlag} ${args}`,
     announce(url) {
-      bound = trimSlash(url);
+      // A wildcard bind is reached through loopback on this machine (dashboard.public_url says otherwise).
+      bound = trimSlash(url.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://[::1]:'));
       try {
         // Security: only a URL and a pid, in the private data_dir (0600), for processes of this setup.
         writeFileSync(announcePath, JSON.stringify({ url: bound, pid: process.pid }), { mode: 0o600 });
