@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
+import { runNotifyBench } from './notify.js';
 import { runRemoteBench } from './remote.js';
 import { runTokenTimeBench } from './token-time.js';
 
@@ -21,5 +22,7 @@ const sections: string[] = [
   await runExternalBench(),
   '',
   await runTokenTimeBench(),
+  '',
+  await runNotifyBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

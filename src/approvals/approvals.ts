@@ -3,6 +3,8 @@ import { AssError } from '../shared/errors.js';
 import type { Clock } from '../shared/types.js';
 import type { State, StateStore } from './state-store.js';
 import type { ApprovalKind, ApprovalRecord, ApprovalStatus } from './types.js';
+import { refuseWithinCooldown } from './deny-cooldown.js';
+import { announceLapsed, approvalEvent, lapsedUnannounced, type ApprovalEventSink } from './events.js';
 
 /** What an agent or a human sees of an approval at a given moment. */
 export interface ApprovalView {
@@ -25,9 +27,19 @@ export interface ApprovalRequestInput {
   ttlMs: number;
   maxUses?: number;
   reason: string;
+  /** The agent's own words (untrusted, at most 500 characters), kept for the human. */
+  agentReason?: string;
   rule: string;
   approvers: number;
   delayMs: number;
+}
+
+/** Optional behaviour of the workflow (hygiene and events); all off when absent. */
+export interface ApprovalsOptions {
+  /** After a denial, the same agent asking for the same scopes within this gets the denial again. */
+  denyCooldownMs?: number;
+  /** Called inside the same transaction as each change a human should hear of (see events.ts). */
+  onEvent?: ApprovalEventSink;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -68,6 +80,7 @@ export class Approvals {
     private readonly store: StateStore,
     private readonly clock: Clock,
     private readonly pendingTtlMs: number,
+    private readonly options: ApprovalsOptions = {},
   ) {}
 
   /**
@@ -77,6 +90,7 @@ export class Approvals {
   async request(input: ApprovalRequestInput): Promise<{ approval: ApprovalRecord; reused: boolean }> {
     const now = this.clock();
     return this.store.transact((state) => {
+      refuseWithinCooldown(state, input, now, this.options.denyCooldownMs ?? 0);
       for (const a of Object.values(state.approvals)) {
         if (
           a.agent_id === input.agentId &&
@@ -97,6 +111,7 @@ export class Approvals {
         ttl_ms: input.ttlMs,
         ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
         reason: input.reason,
+        ...(input.agentReason ? { agent_reason: input.agentReason } : {}),
         rule: input.rule,
         created_at: now.toISOString(),
         expires_at: iso(now.getTime() + this.pendingTtlMs),
@@ -106,6 +121,7 @@ export class Approvals {
         status: 'pending',
       };
       state.approvals[approval.id] = approval;
+      this.options.onEvent?.(state, approvalEvent('approval.requested', approval, now));
       return { approval, reused: false };
     });
   }
@@ -155,6 +171,7 @@ export class Approvals {
       if (granted) {
         approval.status = 'approved';
         approval.resolved_at = now.toISOString();
+        this.options.onEvent?.(state, approvalEvent('approval.granted', approval, now));
       }
       return { approval, view: viewApproval(approval, now), granted };
     });
@@ -172,8 +189,17 @@ export class Approvals {
       approval.status = 'denied';
       approval.denied_by = adminId;
       approval.resolved_at = now.toISOString();
+      this.options.onEvent?.(state, approvalEvent(approval.cancelled ? 'approval.cancelled' : 'approval.denied', approval, now));
       return { approval, view: viewApproval(approval, now) };
     });
+  }
+
+  /** Emits `approval.expired` once for each request that lapsed unanswered (see events.ts). */
+  async announceLapsed(): Promise<number> {
+    const sink = this.options.onEvent;
+    const now = this.clock();
+    if (!sink || lapsedUnannounced(await this.store.read(), now).length === 0) return 0;
+    return this.store.transact((state) => announceLapsed(state, now, sink));
   }
 
   /** Scopes of the agent's secret-access grants in force now. */

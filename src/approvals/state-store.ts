@@ -4,9 +4,10 @@ import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir, readSmallFileSync, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
 import { systemClock, type Clock } from '../shared/types.js';
 import type { ApprovalRecord, TokenRecord } from './types.js';
+import type { OutboxState } from '../shared/approval-events.js';
 
 /** Everything that changes at run time besides secrets: approvals, issued tokens, revoked keys. */
-export interface State {
+export interface State extends OutboxState {
   version: 1;
   approvals: Record<string, ApprovalRecord>;
   tokens: Record<string, TokenRecord>;

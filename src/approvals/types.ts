@@ -37,6 +37,8 @@ export interface ApprovalRecord {
   revoked?: boolean;
   /** When the last needed approval or the denial came. */
   resolved_at?: string;
+  /** Set once `approval.expired` was emitted for this lapsed request (by whichever process swept first). */
+  expiry_announced?: boolean;
   /** When a token was issued from this approval (a token approval is redeemed once). */
   redeemed_at?: string;
 }

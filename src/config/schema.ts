@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DashboardSchema } from './dashboard-schema.js';
+import { NotificationsSchema } from './notifications-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -147,9 +149,9 @@ export const ConfigSchema = z
       namespaces: [],
     }),
     approvals: z
-      .object({ pending_ttl: DurationSchema.default('15m'), grant_ttl: DurationSchema.default('1h') })
+      .object({ pending_ttl: DurationSchema.default('15m'), grant_ttl: DurationSchema.default('1h'), deny_cooldown: z.union([DurationSchema, z.literal('0'), z.literal(0)]).default('10m') })
       .strict()
-      .default({ pending_ttl: '15m', grant_ttl: '1h' }),
+      .default({ pending_ttl: '15m', grant_ttl: '1h', deny_cooldown: '10m' }),
     tokens: z
       .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
       .strict()
@@ -158,6 +160,9 @@ export const ConfigSchema = z
       .object({ path: z.string().default('audit.log'), fsync: z.boolean().default(false) })
       .strict()
       .default({ path: 'audit.log', fsync: false }),
+    /** Where humans' links point (derived from `serve --http`'s address when absent). */
+    dashboard: DashboardSchema.optional(),
+    notifications: NotificationsSchema.default({ webhooks: [], max_attempts: 8, timeout: '5s', queue_size: 1000 }),
     /** Optional: `serve --http` uses HttpConfigSchema's defaults when absent. */
     http: HttpConfigSchema.optional(),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),

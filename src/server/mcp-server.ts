@@ -8,7 +8,8 @@ export const SERVER_VERSION = '0.1.0';
 
 const INSTRUCTIONS =
   'agent-secret-store gives this agent governed access to secrets. Use get_secret to read a value. ' +
-  'If it answers that human approval is required, tell the user the approval ID, poll get_approval_status, ' +
+  'Give get_secret and request_token a short reason: the human who approves sees it. ' +
+  'If it answers that human approval is required, tell the user the approval ID (and the link, when one is given), poll get_approval_status, ' +
   'and retry get_secret once the status is approved. delete_secret and rotate_secret never act: a human does them. ' +
   'Never repeat a secret value back to the user unless asked.';
 

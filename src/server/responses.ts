@@ -46,7 +46,7 @@ export interface HumanAuthResponse {
 
 export type RequestTokenResponse =
   | { token: string; token_id: string; expires_at: string; requires_approval: false; scopes: string[]; ttl: string }
-  | { requires_approval: true; approval_id: string; message: string };
+  | { requires_approval: true; approval_id: string; message: string; approval_url?: string };
 
 export interface ApprovalStatusResponse {
   status: 'pending' | 'approved' | 'denied' | 'expired';
@@ -55,6 +55,8 @@ export interface ApprovalStatusResponse {
   effective_at?: string;
   approvals_received: number;
   approvals_required: number;
+  /** Beside the seed's fields: the request's page while it is pending, when a dashboard is known. */
+  approval_url?: string;
 }
 
 /**
@@ -93,11 +95,11 @@ export const toListSecretsResponse = (r: ListSecretsResult): ListSecretsResponse
 });
 
 /** The seed's wording, pointing at our CLI (and the dashboard when one is configured). */
-export function humanAuthMessage(operation: 'delete' | 'rotate', namespace: string, key: string, dashboardUrl?: string): string {
+export function humanAuthMessage(operation: 'delete' | 'rotate', namespace: string, key: string, dashboardUrl?: string, command = 'agent-secret-store'): string {
   const noun = operation === 'delete' ? 'deletion' : 'rotation';
   const where = dashboardUrl ? ` or the dashboard at ${dashboardUrl}` : '';
   return (
-    `Secret ${noun} requires human authorization. Use \`agent-secret-store secrets ${operation} ${namespace} ${key}\`` +
+    `Secret ${noun} requires human authorization. Use \`${command} secrets ${operation} ${namespace} ${key}\`` +
     `${where} to ${operation} ${namespace}/${key}.`
   );
 }

@@ -7,6 +7,9 @@ import { loadOrCreateSigningKey, Tokens } from '../approvals/tokens.js';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { systemClock, type Clock } from '../shared/types.js';
 import { SecretService } from './secret-service.js';
+import { createLinks, type Links } from './links.js';
+import { createNotifier } from './notifications.js';
+import type { Notifier } from '../notify/notifier.js';
 import type { Settings } from './settings.js';
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
@@ -20,6 +23,10 @@ export interface Runtime {
   service: SecretService;
   clock: Clock;
   logger: Logger;
+  /** Deep links and CLI hints for humans. */
+  links: Links;
+  /** Webhook delivery, when `notifications.webhooks` is set. */
+  notifier: Notifier | null;
   close(): Promise<void>;
 }
 
@@ -29,11 +36,17 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
     const state = createFileStateStore(settings.statePath, clock);
-    const approvals = new Approvals(state, clock, settings.pendingTtlMs);
+    const links = createLinks(settings);
+    let approvals: Approvals | undefined;
+    const notifier = createNotifier(settings, { state, clock, logger, links, env: options.env ?? process.env, announceLapsed: () => approvals!.announceLapsed() });
+    approvals = new Approvals(state, clock, settings.pendingTtlMs, { denyCooldownMs: settings.denyCooldownMs, ...(notifier ? { onEvent: notifier.sink } : {}) });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });
-    const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger });
-    return { settings, backend, state, approvals, tokens, audit, service, clock, logger, close: async () => {
+    const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
+    return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+        // A command that just decided something delivers its events before exiting (bounded).
+        await notifier?.close();
+        links.withdraw();
         await audit.close();
         await backend.close();
       } };

@@ -15,6 +15,8 @@ import { tokenTierApproval } from './token-tier-approval.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
+import { createLinks, type Links } from './links.js';
+import { approvalRequiredMessage } from './human-hints.js';
 import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, type ListNamespacesResponse, type ListSecretsResult, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResult } from './responses.js';
 
 export interface ServiceDeps {
@@ -26,6 +28,8 @@ export interface ServiceDeps {
   state: StateStore;
   clock: Clock;
   logger: Logger;
+  /** Deep links and CLI hints; derived from the settings when absent. */
+  links?: Links;
 }
 
 export type { TokenRestriction } from './access.js';
@@ -42,12 +46,14 @@ const CAS_ATTEMPTS = 100;
  */
 export class SecretService {
   private readonly access: Access;
+  private readonly links: Links;
 
   constructor(private readonly deps: ServiceDeps) {
     this.access = new Access(deps.settings, deps.approvals, deps.clock);
+    this.links = deps.links ?? createLinks(deps.settings);
   }
 
-  async getSecret(agent: AgentSettings, input: { namespace: string; key: string }, token?: TokenRestriction): Promise<GetSecretResult> {
+  async getSecret(agent: AgentSettings, input: { namespace: string; key: string; reason?: string }, token?: TokenRestriction): Promise<GetSecretResult> {
     return this.run(agent, 'get_secret', input, async (started) => {
       const { namespace, key } = validatePath(input.namespace, input.key);
       // Security: refuse what needs no secret to refuse before reading anything, so an agent
@@ -58,7 +64,7 @@ export class SecretService {
       if (decision.effect === 'allow' && !record) {
         throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
       }
-      await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started, token);
+      await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started, token, input.reason);
       const tier = effectiveTier(this.deps.settings.policy, namespace, record!.access_tier);
       const r = record!;
       return { value: r.value, secret_type: r.secret_type, access_tier: tier, metadata: r.metadata, version: r.version, id: r.id, created_at: r.created_at, updated_at: r.updated_at };
@@ -157,11 +163,11 @@ export class SecretService {
       const { namespace, key } = validatePath(input.namespace, input.key);
       const decision = evaluate({ agent: agent.compiled, action: operation, namespace, key, tier: null, approvedScopes: [] }, this.deps.settings.policy, this.deps.clock());
       await this.record({ actor: `agent:${agent.config.id}`, action: tool, namespace, key, outcome: 'human_auth_required', rule: decision.rule, reason: decision.reason }, started);
-      return { requires_human_auth: true, message: humanAuthMessage(operation, namespace, key, this.deps.settings.config.server.approval_url) };
+      return { requires_human_auth: true, message: humanAuthMessage(operation, namespace, key, this.links.secret(namespace, key) ?? undefined, this.links.command('').trimEnd()) };
     });
   }
 
-  async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number; ip_allowlist?: string[] }): Promise<RequestTokenResponse> {
+  async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number; ip_allowlist?: string[]; reason?: string }): Promise<RequestTokenResponse> {
     return this.run(agent, 'request_token', {}, async (started) => {
       const scopes = canonicalScopes(input.scopes);
       const parsed = scopes.map(parseScope);
@@ -201,9 +207,11 @@ export class SecretService {
       const { approval } = await this.deps.approvals.request({
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
         reason: `request_token for ${scopes.join(' ')} (${why})`, rule, approvers, delayMs,
+        ...(input.reason ? { agentReason: input.reason } : {}),
       });
       await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopes.join(' ') }, started);
-      return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.' };
+      const url = this.links.approval(approval.id);
+      return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.', ...(url ? { approval_url: url } : {}) };
     });
   }
 
@@ -213,7 +221,9 @@ export class SecretService {
       const outcome = view.status === 'pending' ? 'approval_pending' : `approval_${view.status === 'approved' ? 'granted' : view.status}`;
       await this.record({ actor: `agent:${agent.config.id}`, action: 'get_approval_status', outcome, approval_id: view.approval_id }, started);
       const { approval_id: _id, ...rest } = view;
-      return rest;
+      // Beside the seed's fields: where the human decides, while there is something to decide.
+      const url = view.status === 'pending' ? this.links.approval(view.approval_id) : null;
+      return { ...rest, ...(url ? { approval_url: url } : {}) };
     });
   }
 
@@ -226,7 +236,7 @@ export class SecretService {
   }
 
   /** Acts on a decision: allow records and returns; anything else records and throws. */
-  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number, token?: TokenRestriction): Promise<void> {
+  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number, token?: TokenRestriction, agentReason?: string): Promise<void> {
     const actor = `agent:${agent.config.id}`;
     if (decision.effect === 'allow') {
       await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule, ...(token ? { token_id: token.token_id } : {}) }, started);
@@ -238,15 +248,11 @@ export class SecretService {
         kind: 'secret_access', agentId: agent.config.id, scopes: [scope], ttlMs: this.deps.settings.grantTtlMs,
         reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)`, rule: decision.rule,
         approvers: decision.approval?.approvers ?? 1, delayMs: decision.approval?.delayMs ?? 0,
+        ...(agentReason ? { agentReason } : {}),
       });
       await this.record({ actor, action: tool, namespace, key, outcome: 'approval_requested', rule: decision.rule, approval_id: approval.id }, started);
-      const where = this.deps.settings.config.server.approval_url;
-      const error = new AssError(
-        'APPROVAL_REQUIRED',
-        `Human approval required. Approval ID: ${approval.id}. Use get_approval_status to check progress, then retry. ` +
-          `A human approves with \`agent-secret-store approvals approve ${approval.id}\`${where ? ` or at ${where}?approval_id=${approval.id}` : ''}.`,
-        { approval_id: approval.id },
-      );
+      const url = this.links.approval(approval.id);
+      const error = new AssError('APPROVAL_REQUIRED', approvalRequiredMessage(approval.id, this.links), { approval_id: approval.id, ...(url ? { approval_url: url } : {}) });
       audited.add(error);
       throw error;
     }

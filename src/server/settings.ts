@@ -27,6 +27,8 @@ export interface Settings {
   signingKeyPath: string;
   pendingTtlMs: number;
   grantTtlMs: number;
+  /** After a denial, the same request is refused this long (0: off). */
+  denyCooldownMs: number;
   tokenMaxTtlMs: number;
   tokenDefaultTtlMs: number;
 }
@@ -110,6 +112,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
     grantTtlMs: parseTtl(config.approvals.grant_ttl),
+    denyCooldownMs: String(config.approvals.deny_cooldown) === '0' ? 0 : parseTtl(String(config.approvals.deny_cooldown)),
     tokenMaxTtlMs: parseTtl(config.tokens.max_ttl),
     tokenDefaultTtlMs: parseTtl(config.tokens.default_ttl),
   };

@@ -107,7 +107,7 @@ describe('the seed conversation over stdio', () => {
     expect((await ok(agent.client, 'get_secret', STRIPE)).value).toBe('sk_live_seed');
   });
 
-  it('denial: `approvals deny` → denied; a retry opens a NEW approval', async () => {
+  it('denial: `approvals deny` → denied; a retry within approvals.deny_cooldown gets the denial again, not a new approval', async () => {
     const id = approvalIdOf((await fails(agent.client, 'get_secret', WEBHOOK)).error);
     const denied = await admin(home, ['approvals', 'deny', id]);
     expect(denied.code, denied.stderr).toBe(0);
@@ -115,9 +115,10 @@ describe('the seed conversation over stdio', () => {
     expect(status.status).toBe('denied');
     expect(status.resolved_at).toMatch(ISO);
     const retry = await fails(agent.client, 'get_secret', WEBHOOK);
-    const next = approvalIdOf(retry.error);
-    expect(next).not.toBe(id);
-    expect((await ok(agent.client, 'get_approval_status', { approval_id: next })).status).toBe('pending');
+    expect(retry.code).toBe('POLICY_DENIED');
+    expect(retry.error).toContain(`A human denied this request (approval ${id})`);
+    expect(retry.error).toMatch(/refused until \d{4}-\d\d-\d\dT[\d:.]+Z \(in (10m|9m|\d+s)\)/);
+    expect((await adminJson<any[]>(home, ['approvals', 'list'])).map((r) => r.approval_id)).not.toContain(id);
     // Approving a denied request changes nothing.
     const late = await admin(home, ['approvals', 'approve', id]);
     expect(late.code).not.toBe(0);
@@ -166,13 +167,13 @@ describe('the seed conversation over stdio', () => {
     const shape = Object.fromEntries(tools.map((t) => [t.name, { props: Object.keys(t.inputSchema.properties ?? {}).sort(), required: [...(t.inputSchema.required ?? [])].sort() }]));
     // A deliberate snapshot: changing a tool's inputs must change this test.
     expect(shape).toEqual({
-      get_secret: { props: ['key', 'namespace'], required: ['key', 'namespace'] },
+      get_secret: { props: ['key', 'namespace', 'reason'], required: ['key', 'namespace'] },
       set_secret: { props: ['access_tier', 'key', 'metadata', 'namespace', 'secret_type', 'value'], required: ['key', 'namespace', 'value'] },
       list_secrets: { props: ['namespace'], required: ['namespace'] },
       list_namespaces: { props: [], required: [] },
       delete_secret: { props: ['key', 'namespace'], required: ['key', 'namespace'] },
       rotate_secret: { props: ['key', 'namespace'], required: ['key', 'namespace'] },
-      request_token: { props: ['max_uses', 'scopes', 'ttl'], required: ['scopes'] },
+      request_token: { props: ['max_uses', 'reason', 'scopes', 'ttl'], required: ['scopes'] },
       get_approval_status: { props: ['approval_id'], required: ['approval_id'] },
     });
     expect(tools.map((t) => t.name)).toEqual(['get_secret', 'set_secret', 'list_secrets', 'list_namespaces', 'delete_secret', 'rotate_secret', 'request_token', 'get_approval_status']);

@@ -37,6 +37,8 @@ export interface ConfigOptions {
   http?: Record<string, unknown>;
   policy?: Record<string, unknown>;
   server?: Record<string, unknown>;
+  /** The `dashboard:` block (e.g. public_url for deep links). */
+  dashboard?: Record<string, unknown>;
   /** Extra backend block instead of the file backend. */
   backend?: Record<string, unknown>;
 }
@@ -58,6 +60,7 @@ export async function makeConfig(options: ConfigOptions): Promise<RemoteConfig> 
     server: { log_level: 'warn', ...(options.server ?? {}) },
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.http ? { http: options.http } : {}),
+    ...(options.dashboard ? { dashboard: options.dashboard } : {}),
     admins: [{ id: 'admin', key_sha256: hashKey(adminKey) }],
     agents,
   };

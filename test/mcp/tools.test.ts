@@ -74,6 +74,7 @@ describe('tool contract', () => {
             "approval_id",
           ],
           "output": [
+            "approval_url",
             "approvals_received",
             "approvals_required",
             "effective_at",
@@ -89,6 +90,7 @@ describe('tool contract', () => {
           "input": [
             "key",
             "namespace",
+            "reason",
           ],
           "output": [
             "access_tier",
@@ -126,11 +128,13 @@ describe('tool contract', () => {
         "request_token": {
           "input": [
             "max_uses",
+            "reason",
             "scopes",
             "ttl",
           ],
           "output": [
             "approval_id",
+            "approval_url",
             "expires_at",
             "message",
             "requires_approval",

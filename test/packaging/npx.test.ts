@@ -95,6 +95,24 @@ describe('npm pack → npx -y <tarball>', () => {
     const home = JSON.parse(init.stdout) as { config_path: string; agent_key: string };
     expect(existsSync(path.join(clean, 'node_modules'))).toBe(false);
 
+    // The mcpServers entry init prints when run through npx must not point into npx's cache.
+    const human = await npx(['init', '--dir', path.join(clean, 'home2')]);
+    const printed = human.stdout.slice(human.stdout.indexOf('{'), human.stdout.lastIndexOf('}') + 1);
+    const entry = (JSON.parse(printed) as Record<string, { command: string; args: string[] }>)['agent-secret-store']!;
+    expect(entry.command).toBe('npx');
+    expect(entry.args.slice(0, 2)).toEqual(['-y', `file:${path.join(clean, local)}`]);
+    expect(entry.args.slice(2)).toEqual(['--config', path.join(clean, 'home2', 'config.yaml')]);
+    expect(JSON.stringify(entry)).not.toContain('_npx');
+    expect(human.stdout).toContain('survives npx cache cleaning');
+    // Clean npx's cache of this install, then start the entry as a client would: it still runs.
+    const cache = (await run('npm', ['config', 'get', 'cache'], { env })).stdout.trim();
+    for (const dir of await readdir(path.join(cache, '_npx'))) {
+      const manifest = await readFile(path.join(cache, '_npx', dir, 'package.json'), 'utf8').catch(() => '');
+      if (manifest.includes(local)) await rm(path.join(cache, '_npx', dir), { recursive: true, force: true });
+    }
+    const again = await run(entry.command, [...entry.args, '--version'], { cwd: root, env, timeout: TIMEOUT, maxBuffer: 16 * 1024 * 1024 });
+    expect(again.stdout.trim()).toBe(version.stdout.trim());
+
     const transport = new StdioClientTransport({
       command: 'npx',
       args: ['-y', spec, '--config', home.config_path],

@@ -9,6 +9,8 @@ import { startInProcess, type InProcessServer } from '../helpers/remote-server.j
 const APPROVAL_URL = 'https://approve.example.com/dashboard/approvals';
 let withUrl: InProcessServer;
 let withoutUrl: InProcessServer;
+let withDashboard: InProcessServer;
+const DASHBOARD = 'https://secrets.example.com/dashboard';
 
 async function seed(server: InProcessServer): Promise<void> {
   await server.runtime.backend.put({ namespace: 'prod/stripe', key: 'STRIPE_SECRET_KEY', value: 'sk_live_elicit', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
@@ -17,10 +19,13 @@ async function seed(server: InProcessServer): Promise<void> {
 beforeAll(async () => {
   withUrl = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:prod/**'] }], server: { approval_url: APPROVAL_URL } });
   withoutUrl = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:prod/**'] }] });
+  withDashboard = await startInProcess({ agents: [{ id: 'a', grants: ['secrets:*:prod/**'] }], server: { approval_url: APPROVAL_URL }, dashboard: { public_url: DASHBOARD } });
   await seed(withUrl);
   await seed(withoutUrl);
+  await seed(withDashboard);
 });
 afterAll(async () => {
+  await withDashboard?.close();
   await withUrl?.close();
   await withoutUrl?.close();
 });
@@ -56,8 +61,14 @@ for (const kind of ['streamable', 'sse'] as const) {
       expect(meta?.code).toBe('APPROVAL_REQUIRED');
       expect(elicited).toHaveLength(1);
       expect(elicited[0]).toMatchObject({ mode: 'url', url: `${APPROVAL_URL}?approval_id=${meta!.approval_id}`, elicitationId: expect.any(String) });
-      expect(elicited[0]!.message).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+      expect(elicited[0]!.message).toMatch(new RegExp(`agent-secret-store --config \\S+ approvals approve ${meta!.approval_id}`));
       expect(JSON.stringify(elicited)).not.toContain('sk_live_elicit');
+    });
+
+    it("URL mode to the request's dashboard page when dashboard.public_url is configured (it wins over approval_url)", async () => {
+      const { meta, elicited } = await callWith(withDashboard, kind, { url: {} });
+      expect(elicited).toHaveLength(1);
+      expect(elicited[0]).toMatchObject({ mode: 'url', url: `${DASHBOARD}/approvals/${meta!.approval_id}` });
     });
 
     it("URL mode to this server's approval page when no approval_url is configured", async () => {
@@ -74,7 +85,8 @@ for (const kind of ['streamable', 'sse'] as const) {
       const { meta, elicited } = await callWith(withoutUrl, kind, { form: {} });
       expect(elicited).toHaveLength(1);
       expect(elicited[0]).toMatchObject({ mode: 'form' });
-      expect(elicited[0]!.message).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+      // The command as the human must type it: the test setup is not in the default place.
+      expect(elicited[0]!.message).toMatch(new RegExp(`agent-secret-store --config \\S+ approvals approve ${meta!.approval_id}`));
     });
 
     it('nothing is elicited when the client did not declare elicitation', async () => {

@@ -217,6 +217,24 @@ describe('approvals', () => {
     expect((await call('GET', '/v1/secrets/shared/db/OTHER', t)).status).toBe(403);
   });
 
+  it('REST takes the agent\'s reason too: a body field of POST /v1/tokens and ?reason= on a read, bounded', async () => {
+    const scopes = ['secrets:read:shared/reasoned/K'];
+    const asked = await call('POST', '/v1/tokens', server.keys.beta, { scopes, reason: 'Backfill job #12' });
+    expect(asked.status).toBe(202);
+    const tooLong = await call('POST', '/v1/tokens', server.keys.beta, { scopes: ['secrets:read:shared/long/K'], reason: 'x'.repeat(501) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body).toContain('reason is at most 500 characters');
+    const t = await token(server.keys.alpha!, ['secrets:read:alpha/app/*']);
+    await server.runtime.backend.put({ namespace: 'alpha/app', key: 'REASONED', value: CRITICAL_VALUE, secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+    const read = await call('GET', `/v1/secrets/alpha/app/REASONED?reason=${encodeURIComponent('Rotate the <b>webhook</b>')}`, t);
+    expect(json(read).error.code).toBe('APPROVAL_REQUIRED');
+    const badRead = await call('GET', `/v1/secrets/alpha/app/REASONED?reason=${'y'.repeat(501)}`, t);
+    expect(badRead.status).toBe(400);
+    const records = (await server.runtime.approvals.list()).map(({ approval }) => approval);
+    expect(records.find((a) => a.id === json(asked).approval_id)?.agent_reason).toBe('Backfill job #12');
+    expect(records.find((a) => a.id === json(read).error.approval_id)?.agent_reason).toBe('Rotate the <b>webhook</b>');
+  });
+
   it('deny is human-only too', async () => {
     const res = await call('POST', '/v1/tokens', server.keys.beta, { scopes: ['secrets:read:shared/other/K'] });
     const { approval_id } = json(res);
@@ -321,6 +339,9 @@ describe('OpenAPI and metrics', () => {
     expect(res.body).toMatch(/ass_requests_total\{transport="rest",tool="get_secret",outcome="APPROVAL_REQUIRED"\} \d+/);
     expect(res.body).toMatch(/ass_request_duration_seconds_bucket\{tool="get_secret",outcome="ok",le="\+Inf"\} \d+/);
     expect(res.body).toMatch(/^ass_approvals_pending \d+$/m);
+    // Webhook delivery, counted in the state every process of the setup shares (none configured here).
+    expect(res.body).toMatch(/^ass_webhook_deliveries_total\{result="failed"\} 0$/m);
+    expect(res.body).toMatch(/^ass_webhook_outbox_pending 0$/m);
     expect(res.body).not.toContain(STANDARD_VALUE);
     expect(res.body).not.toContain('alpha/app');
   });

@@ -107,8 +107,10 @@ describe('critical: { effect: approval, delay: 20s }', () => {
       }, 30_000, 500);
       expect(past).toBe(true);
       expect([...seen]).toEqual(['denied']);
+      // A cancellation is a human's no: within approvals.deny_cooldown the retry gets it again.
       const retry = await fails(conn.client, 'get_secret', STRIPE);
-      expect(approvalIdOf(retry.error)).not.toBe(readId);
+      expect(retry.code).toBe('POLICY_DENIED');
+      expect(retry.error).toContain(`A human denied this request (approval ${readId})`);
       expect(retry.error).not.toContain('sk_cancelled');
     } finally {
       await conn.close();

@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -10,6 +10,9 @@ import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.j
 import { loadSettings } from '../../server/settings.js';
 import { createBackend } from '../../adapters/registry.js';
 import { initialConfig } from '../config-template.js';
+import { launchEntry } from '../launch-entry.js';
+import { SERVER_VERSION } from '../../server/mcp-server.js';
+import { isDefaultConfigPath, shellQuote } from '../../server/links.js';
 import type { GlobalOptions } from '../context.js';
 
 export function registerInit(program: Command): void {
@@ -44,6 +47,8 @@ export function registerInit(program: Command): void {
         process.stdout.write(`${JSON.stringify({ config_path: configPath, agent_key: agentKey, admin_key: adminKey })}\n`);
         return;
       }
+      const entry = launchEntry({ scriptPath: process.argv[1]!, execPath: process.execPath, configPath, version: SERVER_VERSION });
+      const cli = `agent-secret-store${isDefaultConfigPath(configPath) ? '' : ` --config ${shellQuote(configPath)}`}`;
       process.stdout.write(
         [
           `Created ${configPath}`,
@@ -53,9 +58,10 @@ export function registerInit(program: Command): void {
           `  admin key (ASS_ADMIN_KEY): ${adminKey}`,
           '',
           'Claude Desktop / Cursor mcpServers entry:',
-          // This very installation, by absolute path: never a registry lookup that could resolve
-          // to another package of the same name.
-          JSON.stringify({ 'agent-secret-store': { command: process.execPath, args: [realpathSync(process.argv[1]!), '--config', configPath], env: { ASS_AGENT_KEY: '<agent key>' } } }, null, 2),
+          JSON.stringify({ 'agent-secret-store': { command: entry.command, args: entry.args, env: { ASS_AGENT_KEY: '<agent key>' } } }, null, 2),
+          ...(entry.note ? [`(${entry.note}.)`] : []),
+          '',
+          `Human commands: ${cli} approvals list   (with ASS_ADMIN_KEY set, or it asks)`,
           '',
         ].join('\n'),
       );

@@ -28,6 +28,10 @@ export function registerServe(program: Command): void {
         });
         // Always on stderr, whatever the log level: scripts and tests read the bound URL from it.
         process.stderr.write(`agent-secret-store listening on ${handle.url}\n`);
+        // Humans' links (this process's, and those of stdio servers and the CLI of this setup)
+        // point at the dashboard served here, unless dashboard.public_url says otherwise.
+        runtime.links.announce(`${handle.url}/dashboard`);
+        runtime.notifier?.start();
         const stop = async (): Promise<void> => {
           await handle.close();
           await runtime.close();
@@ -45,6 +49,8 @@ export function registerServe(program: Command): void {
       // store locks this process holds (see durable-file.ts), so no other process waits them out.
       process.once('SIGINT', () => process.exit(0));
       process.once('SIGTERM', () => process.exit(0));
+      // Retries and expiry announcements for webhooks, while this server runs.
+      runtime.notifier?.start();
       await serveStdio(runtime, agent);
     });
 }

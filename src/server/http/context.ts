@@ -25,11 +25,13 @@ export function baseUrl(ctx: HttpContext, req: IncomingMessage): string {
   return `${ctx.scheme}://${req.headers.host ?? `${ctx.options.host}:${ctx.options.port}`}`;
 }
 
-/** Where a human approves: `server.approval_url?approval_id=…`, else this server's instructions page. */
+/**
+ * Where a human approves: the deep link (`dashboard.public_url`, `server.approval_url`, or the
+ * dashboard this setup serves; see links.ts), else this server's instructions page.
+ */
 export function approvalPage(ctx: HttpContext, req: IncomingMessage): (id: string) => string {
-  const configured = ctx.runtime.settings.config.server.approval_url;
   const base = baseUrl(ctx, req);
-  return (id) => (configured ? `${configured}${configured.includes('?') ? '&' : '?'}approval_id=${encodeURIComponent(id)}` : `${base}/approvals/${encodeURIComponent(id)}`);
+  return (id) => ctx.runtime.links.approval(id) ?? `${base}/approvals/${encodeURIComponent(id)}`;
 }
 
 /**

@@ -10,6 +10,8 @@ export interface InstrumentOptions {
   transport: 'sse' | 'streamable_http';
   /** Where a human approves: `server.approval_url`, else this server's `/approvals/{id}` page. */
   approvalPage: (approvalId: string) => string;
+  /** The CLI command for `args`, with `--config` when needed (links.ts). */
+  command?: (args: string) => string;
   logger: Logger;
 }
 
@@ -57,7 +59,7 @@ const known = (tool: string): string => (TOOLS.has(tool) ? tool : 'unknown');
 function elicitApproval(server: McpServer, requestId: Id, approvalId: string, options: InstrumentOptions): void {
   const elicitation = server.server.getClientCapabilities()?.elicitation;
   if (!elicitation) return;
-  const command = `agent-secret-store approvals approve ${approvalId}`;
+  const command = options.command?.(`approvals approve ${approvalId}`) ?? `agent-secret-store approvals approve ${approvalId}`;
   const message = `The agent asked for a secret that needs human approval (approval ID ${approvalId}). Approve it at the page that opens, or run \`${command}\` with the admin key.`;
   const url = options.approvalPage(approvalId);
   const supportsUrl = 'url' in elicitation && elicitation.url !== undefined;

@@ -51,7 +51,7 @@ export class SseEndpoint {
     });
     await server.connect(transport);
     keepSseAlive(res, this.ctx.options.keepaliveMs);
-    instrumentSession(server, transport, { metrics: this.ctx.metrics, transport: 'sse', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
+    instrumentSession(server, transport, { metrics: this.ctx.metrics, transport: 'sse', approvalPage: approvalPage(this.ctx, req), command: this.ctx.runtime.links.command, logger: this.ctx.logger });
   }
 
   async message(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {

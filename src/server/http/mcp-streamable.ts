@@ -111,7 +111,7 @@ export class StreamableEndpoint {
       this.sessions.delete(id);
       events.clear();
     };
-    instrumentSession(server, session.transport, { metrics: this.ctx.metrics, transport: 'streamable_http', approvalPage: approvalPage(this.ctx, req), logger: this.ctx.logger });
+    instrumentSession(server, session.transport, { metrics: this.ctx.metrics, transport: 'streamable_http', approvalPage: approvalPage(this.ctx, req), command: this.ctx.runtime.links.command, logger: this.ctx.logger });
     return session;
   }
 

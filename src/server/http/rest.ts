@@ -9,6 +9,7 @@ import { HOSTED_ROUTES, readOrList } from './rest-hosted.js';
 import { sendJson } from './respond.js';
 import { parseSecretPath } from './secret-path.js';
 import { tokenCall } from './token-call.js';
+import { ReasonField } from '../tools/schemas.js';
 
 const TokenRequestSchema = z
   .object({
@@ -16,6 +17,7 @@ const TokenRequestSchema = z
     ttl: z.string().max(16).optional(),
     max_uses: z.number().int().min(1).max(1_000_000).optional(),
     ip_allowlist: IpAllowlistSchema.optional().describe('IPs or CIDR blocks the token is accepted from on this API (the TCP peer address; behind a proxy, the proxy)'),
+    reason: ReasonField.optional(),
   })
   .strict();
 const PutSecretSchema = z
@@ -63,10 +65,14 @@ const AGENT_ROUTES: RestRoute[] = [
   },
   {
     method: 'GET', path: '/v1/secrets/{namespace}/{key}', match: secretMatch(), operationId: 'getSecret', tool: 'get_secret', auth: 'token',
+    query: [{ name: 'reason', required: false, description: 'Why the agent needs it (at most 500 characters), shown to the human if an approval is opened' }],
     summary: 'Read a secret value. {namespace} may span several segments ("production/gemini"); each segment URL-encoded, "/" kept',
     responses: { '200': 'The value and its metadata (or, for a namespace path the token may only list, its listing)', '401': 'Missing or invalid token', '403': 'Denied (SCOPE_DENIED), or APPROVAL_REQUIRED with approval_id', '404': 'No such secret' },
-    async handle(ctx, req, res, params) {
+    async handle(ctx, req, res, params, url) {
       parseSecretPath(params.path!);
+      const reasonParam = url.searchParams.get('reason');
+      const reason = reasonParam === null ? undefined : ReasonField.safeParse(reasonParam);
+      if (reason && !reason.success) throw new AssError('INVALID_ARGUMENT', reason.error.issues[0]!.message);
       const { credential, restriction } = await tokenCall(ctx, req);
       const target = readOrList(params.path!, restriction.scopes);
       if (target.kind === 'list') {
@@ -74,7 +80,7 @@ const AGENT_ROUTES: RestRoute[] = [
         return;
       }
       const { namespace, key } = target;
-      const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key }, restriction);
+      const answer = await ctx.runtime.service.getSecret(credential.agent, { namespace, key, ...(reason?.data ? { reason: reason.data } : {}) }, restriction);
       sendJson(res, 200, { namespace, key, ...answer });
     },
   },

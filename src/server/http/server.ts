@@ -13,6 +13,7 @@ import type { HttpOptions } from './options.js';
 import { RateLimiter } from './rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { REST_ROUTES } from './rest.js';
+import { renderOutboxMetrics } from '../../notify/metrics.js';
 
 export interface HttpServerHandle {
   /** `http(s)://host:port` actually bound (port 0 resolved). */
@@ -61,7 +62,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     }
     if (req.method === 'GET' && path === '/metrics') {
       const approvalsPending = (await runtime.approvals.list()).filter(({ view }) => view.status === 'pending').length;
-      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size } });
+      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size } }) + renderOutboxMetrics(await runtime.state.read());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from './tool.js';
+import { ReasonField } from './schemas.js';
 
 export const requestTokenTool = defineTool({
   name: 'request_token',
@@ -12,6 +13,7 @@ export const requestTokenTool = defineTool({
       scopes: z.array(z.string().min(1).max(2048)).min(1).max(20).describe('secrets:<read|write|list|*>:<namespace>/<key>, whole-segment globs * and ** (read covers list); or namespaces:read'),
       ttl: z.string().max(16).optional().describe('Optional: "15m", "1h", "24h" etc.'),
       max_uses: z.number().int().min(1).max(1_000_000).optional().describe('Optional: how many requests the token may make'),
+      reason: ReasonField.optional(),
     })
     .strict(),
   outputSchema: z.object({
@@ -23,6 +25,7 @@ export const requestTokenTool = defineTool({
     ttl: z.string().optional(),
     approval_id: z.string().optional(),
     message: z.string().optional(),
+    approval_url: z.string().optional(),
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   handle: ({ service, agent }, input) => service.requestToken(agent, input),

@@ -22,3 +22,10 @@ export const SecretSummaryFields = {
   access_tier: AccessTierField,
   created_at: TimestampField,
 };
+
+/** Optional on get_secret and request_token: kept with an approval request for the human who decides. */
+export const REASON_MAX = 500;
+export const ReasonField = z
+  .string()
+  .max(REASON_MAX, { error: `reason is at most ${REASON_MAX} characters; say briefly why the agent needs this` })
+  .describe('Optional: why you need this, in a sentence, shown to the human who approves (at most 500 characters)');
