@@ -224,11 +224,12 @@ describe('approvals', () => {
     const tooLong = await call('POST', '/v1/tokens', server.keys.beta, { scopes: ['secrets:read:shared/long/K'], reason: 'x'.repeat(501) });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body).toContain('reason is at most 500 characters');
-    const t = await token(server.keys.alpha!, ['secrets:read:alpha/app/*']);
-    await server.runtime.backend.put({ namespace: 'alpha/app', key: 'REASONED', value: CRITICAL_VALUE, secret_type: 'api_key', access_tier: 'critical', metadata: {} });
-    const read = await call('GET', `/v1/secrets/alpha/app/REASONED?reason=${encodeURIComponent('Rotate the <b>webhook</b>')}`, t);
+    // The critical secret goes in vault-a/ after the token is issued (a broad alpha/** token must reach no critical secret).
+    const t = await token(server.keys.alpha!, ['secrets:read:vault-a/reasoned/*']);
+    await server.runtime.backend.put({ namespace: 'vault-a/reasoned', key: 'REASONED', value: CRITICAL_VALUE, secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+    const read = await call('GET', `/v1/secrets/vault-a/reasoned/REASONED?reason=${encodeURIComponent('Rotate the <b>webhook</b>')}`, t);
     expect(json(read).error.code).toBe('APPROVAL_REQUIRED');
-    const badRead = await call('GET', `/v1/secrets/alpha/app/REASONED?reason=${'y'.repeat(501)}`, t);
+    const badRead = await call('GET', `/v1/secrets/vault-a/reasoned/REASONED?reason=${'y'.repeat(501)}`, t);
     expect(badRead.status).toBe(400);
     const records = (await server.runtime.approvals.list()).map(({ approval }) => approval);
     expect(records.find((a) => a.id === json(asked).approval_id)?.agent_reason).toBe('Backfill job #12');
