@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #  1. npm packages (npm ci, from the committed lockfile) when node_modules is missing or stale;
-#  2. the test peers: moto (AWS API), the Python MCP SDK (second MCP client), and a Vault
+#  2. the test peers: moto (an emulator of the AWS API), the Python MCP SDK (second MCP client), and a Vault
 #     server built from its Go module (slow the first time; cached outside the repository);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/, then one closing line "N passed, N failed".

@@ -1,5 +1,5 @@
 /**
- * What the peer helpers (moto, Vault, the Python MCP SDK) share: where the project's install
+ * What the peer helpers (moto, an emulator of the AWS API; Vault; the Python MCP SDK) share: where the project's install
  * scripts cache peers, whether a Docker engine answers (for the testcontainers path), and a
  * free loopback port for a peer process.
  */
