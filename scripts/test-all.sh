@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #  1. npm packages (npm ci, from the committed lockfile) when node_modules is missing or stale;
-#  2. the test peers: moto (an emulator of the AWS API), the Python MCP SDK (second MCP client), and a Vault
-#     server built from its Go module (slow the first time; cached outside the repository);
+#  2. the test peers: moto (an emulator of the AWS API), the Python MCP SDK (second MCP client),
+#     a Vault server built from its Go module (slow the first time; cached outside the
+#     repository), and strace (apt-get; the durable-write trace);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/, then one closing line "N passed, N failed".
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
@@ -18,7 +19,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 peer_status=0
-for script in install-moto.sh install-python-mcp.sh install-vault.sh; do
+for script in install-moto.sh install-python-mcp.sh install-vault.sh install-strace.sh; do
   if [ -f "scripts/peers/$script" ]; then
     step "peer: $script"
     bash "scripts/peers/$script" || { echo "peer install failed: scripts/peers/$script (its suites will fail and say so)" >&2; peer_status=1; }
