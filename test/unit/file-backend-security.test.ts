@@ -510,10 +510,22 @@ describe('durable-file helpers', () => {
     // Another process's lock: the file exists and is fresh.
     await fs.writeFile(`${target}.lock`, '');
     try {
-      const started = performance.now();
-      const error = await expectCode(withFileLock(target, async () => 'never', { timeoutMs: 300 }), 'BACKEND_UNAVAILABLE');
+      // On an injected clock: it gives up at its deadline (not before), whatever the machine's speed.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      let attempt: Promise<unknown>;
+      let settled = false;
+      try {
+        attempt = withFileLock(target, async () => 'never', { timeoutMs: 300 }).finally(() => (settled = true));
+        attempt.catch(() => undefined);
+        await vi.advanceTimersByTimeAsync(299);
+        expect(settled, 'still waiting before its deadline').toBe(false);
+        await vi.advanceTimersByTimeAsync(30);
+        expect(settled, 'given up just after its deadline').toBe(true);
+      } finally {
+        vi.useRealTimers();
+      }
+      const error = await expectCode(attempt, 'BACKEND_UNAVAILABLE');
       expect(error.message).toMatch(/^Timed out waiting for the lock on the store; another process holds it\./);
-      expect(performance.now() - started).toBeLessThan(5000);
       // The in-process queue times out too when the holder is one of ours.
       let unblock!: () => void;
       const blocker = new Promise<void>((resolve) => (unblock = resolve));
