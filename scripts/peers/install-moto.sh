@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs moto's AWS-API server (the AWS Secrets Manager test peer used when no Docker engine
-# is reachable) into a virtualenv cached outside the repository. Idempotent: a second run with
-# the pinned version already present does nothing.
+# Installs moto's server, an emulator of the AWS API (the AWS Secrets Manager test peer used
+# when no Docker engine is reachable), into a virtualenv cached outside the repository.
+# Idempotent: a second run with the pinned version already present does nothing.
 #
 #   ASS_PEERS_CACHE   cache root (default: $HOME/.cache/agent-secret-store/peers)
 #   PYTHON            interpreter to build the venv with (default: python3)

@@ -10,6 +10,7 @@ import { SecretService } from './secret-service.js';
 import { createLinks, type Links } from './links.js';
 import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
+import { testClockFromEnv } from './test-clock.js';
 import type { Settings } from './settings.js';
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
@@ -32,7 +33,8 @@ export interface Runtime {
 
 /** Connects the backend and opens the local state; the caller must `close()` it. */
 export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
-  const clock = options.clock ?? systemClock;
+  // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
+  const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
     const state = createFileStateStore(settings.statePath, clock);

@@ -7,8 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   addAgent, admin, adminJson, APPROVAL_ERROR, approvalIdOf, call, connectAgent, fails, initHome, jwtPayload, ok,
-  pollUntil, removeHome, setConfig, setWithApproval, type AgentConnection, type Home,
+  removeHome, setConfig, setWithApproval, type AgentConnection, type Home,
 } from '../helpers/cli.js';
+import { createTestClock } from '../helpers/test-clock.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -239,30 +240,28 @@ describe('pending expiry (approvals.pending_ttl: 2s)', () => {
   afterAll(() => removeHome(expiryHome));
 
   it('an unanswered request becomes expired (never denied), and cannot be approved afterwards', async () => {
-    expiryHome = await initHome();
+    // A test clock shared by the server and the CLI (src/server/test-clock.ts): the 2s window
+    // ends when the test says so, not when the machine gets there.
+    const clock = createTestClock();
+    expiryHome = { ...(await initHome()), env: clock.env };
     // Seed the critical secret with the default 15m window, then restart with a 2s window.
-    const seeder = await connectAgent(expiryHome.configPath, expiryHome.agentKey);
+    const seeder = await connectAgent(expiryHome.configPath, expiryHome.agentKey, { env: clock.env });
     try {
       await setWithApproval(seeder.client, expiryHome, { ...STRIPE, value: 'sk_live_expiry', access_tier: 'critical' });
     } finally {
       await seeder.close();
     }
     await setConfig(expiryHome.configPath, { 'approvals.pending_ttl': '2s' });
-    const conn = await connectAgent(expiryHome.configPath, expiryHome.agentKey);
+    const conn = await connectAgent(expiryHome.configPath, expiryHome.agentKey, { env: clock.env });
     try {
       const id = approvalIdOf((await fails(conn.client, 'get_secret', STRIPE)).error);
-      const opened = Date.now();
       const first = await ok(conn.client, 'get_approval_status', { approval_id: id });
       expect(first.status).toBe('pending');
-      expect(Date.parse(first.expires_at) - opened).toBeLessThanOrEqual(2_000);
-      const seen: string[] = [];
-      const expired = await pollUntil(async () => {
-        const s = await ok(conn.client, 'get_approval_status', { approval_id: id });
-        seen.push(s.status);
-        return s.status === 'expired';
-      }, 10_000, 250);
-      expect(expired, `statuses seen: ${seen.join(',')}`).toBe(true);
-      expect(seen).not.toContain('denied');
+      expect(Date.parse(first.expires_at)).toBe(clock.now() + 2_000);
+      clock.set(Date.parse(first.expires_at) - 1);
+      expect((await ok(conn.client, 'get_approval_status', { approval_id: id })).status).toBe('pending');
+      clock.set(Date.parse(first.expires_at));
+      expect((await ok(conn.client, 'get_approval_status', { approval_id: id })).status).toBe('expired');
       const late = await admin(expiryHome, ['approvals', 'approve', id]);
       expect(late.code).not.toBe(0);
       expect(late.stderr).toMatch(/expired/);
@@ -274,6 +273,7 @@ describe('pending expiry (approvals.pending_ttl: 2s)', () => {
       expect(list.find((r) => r.approval_id === id)?.status).toBe('expired');
     } finally {
       await conn.close();
+      clock.remove();
     }
   });
 });
@@ -283,35 +283,36 @@ describe('an approved grant lasts approvals.grant_ttl and no longer', () => {
   afterAll(() => removeHome(grantHome));
 
   it('the retry succeeds within the grant, and after it a new approval is needed', async () => {
-    grantHome = await initHome();
-    const seeder = await connectAgent(grantHome.configPath, grantHome.agentKey);
+    const clock = createTestClock();
+    grantHome = { ...(await initHome()), env: clock.env };
+    const seeder = await connectAgent(grantHome.configPath, grantHome.agentKey, { env: clock.env });
     try {
       await setWithApproval(seeder.client, grantHome, { ...STRIPE, value: 'sk_live_grant', access_tier: 'critical' });
     } finally {
       await seeder.close();
     }
-    // 10s: long enough that a loaded machine's CLI approve and the retry land inside the grant.
+    // On the test clock, the CLI approve and the retry happen at one instant inside the grant,
+    // however slow the machine; the test then moves to the grant's last millisecond and its end.
     await setConfig(grantHome.configPath, { 'approvals.grant_ttl': '10s' });
-    const conn = await connectAgent(grantHome.configPath, grantHome.agentKey);
+    const conn = await connectAgent(grantHome.configPath, grantHome.agentKey, { env: clock.env });
     try {
       const id = approvalIdOf((await fails(conn.client, 'get_secret', STRIPE)).error);
       expect((await admin(grantHome, ['approvals', 'approve', id])).code).toBe(0);
       const status = await ok(conn.client, 'get_approval_status', { approval_id: id });
+      expect(Date.parse(status.resolved_at)).toBe(clock.now());
       expect(Date.parse(status.expires_at) - Date.parse(status.resolved_at)).toBe(10_000);
       expect((await ok(conn.client, 'get_secret', STRIPE)).value).toBe('sk_live_grant');
-      expect(Date.now(), 'the retry must run inside the grant').toBeLessThan(Date.parse(status.expires_at));
-      let after: { ok: boolean; error?: string } = { ok: true };
-      const lapsed = await pollUntil(async () => {
-        after = await call(conn.client, 'get_secret', STRIPE);
-        return !after.ok;
-      }, 20_000, 250);
-      expect(lapsed).toBe(true);
-      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(status.expires_at));
-      const next = approvalIdOf(after.error!);
+      clock.set(Date.parse(status.expires_at) - 1);
+      expect((await ok(conn.client, 'get_secret', STRIPE)).value).toBe('sk_live_grant');
+      clock.set(Date.parse(status.expires_at));
+      const after = await call(conn.client, 'get_secret', STRIPE);
+      expect(after.ok).toBe(false);
+      const next = approvalIdOf((after as { error: string }).error);
       expect(next).not.toBe(id);
-      expect(after.error).not.toContain('sk_live_grant');
+      expect((after as { error: string }).error).not.toContain('sk_live_grant');
     } finally {
       await conn.close();
+      clock.remove();
     }
   });
 });

@@ -1,5 +1,6 @@
 /**
- * A real AWS Secrets Manager API on loopback for integration tests.
+ * An emulator of the AWS Secrets Manager API on loopback for integration tests (not AWS itself:
+ * what the emulators do not reproduce, such as throttling, is faked in the tests and named so).
  *
  * - LocalStack through testcontainers, only when a Docker engine answers a ping quickly;
  * - otherwise moto's server from the venv `scripts/peers/install-moto.sh` installs (cached

@@ -1,6 +1,7 @@
 /**
- * What the peer helpers (moto, Vault, the Python MCP SDK) share: where the project's install
- * scripts cache peers, whether a Docker engine answers (for the testcontainers path), and a
+ * What the peer helpers (moto, an emulator of the AWS API; Vault; the Python MCP SDK) share:
+ * where the project's install scripts cache peers, whether a Docker engine answers (for the
+ * testcontainers path), and a
  * free loopback port for a peer process.
  */
 import { existsSync } from 'node:fs';

@@ -3,6 +3,7 @@
  * server in-process on 127.0.0.1:0, or as a separate `serve --http` process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -95,6 +96,13 @@ export async function startInProcess(options: ConfigOptions): Promise<InProcessS
   };
 }
 
+/** The built CLI; a missing build fails loudly instead of silently running something else. */
+export function builtCli(): string {
+  const cli = path.join(REPO_ROOT, 'dist/cli/main.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does).`);
+  return cli;
+}
+
 export interface SpawnedServer {
   url: string;
   child: ChildProcess;
@@ -102,9 +110,13 @@ export interface SpawnedServer {
   stop(): Promise<void>;
 }
 
-/** `agent-secret-store serve --http --port 0` as its own process (through tsx); resolves once it listens. */
+/**
+ * `agent-secret-store serve --http --port 0` as its own process, from the built
+ * `dist/cli/main.js` that users run (`npm run build` first; `npm test` does); resolves once it
+ * listens.
+ */
 export async function spawnHttpServer(configPath: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), '--config', configPath, 'serve', '--http', '--port', '0'], {
+  const child = spawn(process.execPath, [builtCli(), '--config', configPath, 'serve', '--http', '--port', '0'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

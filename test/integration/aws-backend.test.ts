@@ -1,6 +1,7 @@
 /**
- * The AWS Secrets Manager adapter against a real AWS-API server on loopback (LocalStack when a
- * Docker engine answers, otherwise moto from `scripts/peers/install-moto.sh`): the shared
+ * The AWS Secrets Manager adapter against an emulator of the AWS API on loopback (LocalStack
+ * when a Docker engine answers, otherwise moto from `scripts/peers/install-moto.sh`; neither is
+ * AWS itself): the shared
  * backend contract plus AWS-specific behaviour. Peer-free cases (naming, tags, retries on a
  * fake client) run always.
  *
@@ -168,7 +169,7 @@ describe('aws adapter without a peer', () => {
 const peer = await startAwsPeer();
 
 if ('skipReason' in peer) {
-  describeMissingPeer('aws backend against a real AWS API', peer.skipReason, MOTO_INSTALL_HINT);
+  describeMissingPeer('aws backend against an emulator of the AWS API', peer.skipReason, MOTO_INSTALL_HINT);
 } else {
   peerSuites(peer);
 }
@@ -375,7 +376,7 @@ function peerSuites(p: AwsPeer): void {
     });
 
     it('retries ThrottlingException with jittered backoff (fake throttling: moto cannot throttle)', async () => {
-      // A fake of AWS's throttling in front of the real server: the first two requests fail.
+      // A fake of AWS's throttling in front of the emulator: the first two requests fail.
       const sleeps: number[] = [];
       const { client, names } = recording(raw, (_name, _c, call) =>
         call <= 2 ? awsError('ThrottlingException', 400, 'Rate exceeded for arn:aws:secretsmanager:us-east-1:123456789012:secret:x') : undefined,
@@ -397,7 +398,7 @@ function peerSuites(p: AwsPeer): void {
       expect([...always.names].sort()).toEqual(['DescribeSecretCommand', 'DescribeSecretCommand', 'DescribeSecretCommand', 'GetSecretValueCommand']);
     });
 
-    it('vendor errors from the real server are mapped and scrubbed', async () => {
+    it('vendor errors from the AWS API emulator are mapped and scrubbed', async () => {
       const name = `${prefix}/scrub/K`;
       await raw.send(new CreateSecretCommand({ Name: name, SecretString: 'v1', ClientRequestToken: makeVersionId(1, new Date()) }));
       const described = await raw.send(new DescribeSecretCommand({ SecretId: name }));
@@ -414,7 +415,10 @@ function peerSuites(p: AwsPeer): void {
       for (const leak of ['arn:', described.ARN!.split(':')[4]!, new URL(p.endpoint).host, p.credentials.accessKeyId, 'different', 'v1']) {
         expect(shown).not.toContain(leak);
       }
-      if (real?.$metadata?.requestId) expect(shown).not.toContain(real.$metadata.requestId);
+      // The request id the emulator sent must not be passed on either.
+      const requestId = real?.$metadata?.requestId;
+      expect(requestId).toMatch(/\S{8,}/);
+      expect(shown).not.toContain(requestId);
       expect(error.code).toBe('CONFLICT');
     });
 

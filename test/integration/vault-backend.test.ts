@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import NodeVault from 'node-vault';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
+import { createNodeVaultClient } from '../../src/adapters/vault/client.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
@@ -299,17 +300,58 @@ if (!peer) {
 
     it('renews a renewable token at half its TTL', async () => {
       const root = rootClient();
-      const created = await root.write('auth/token/create', { ttl: '6s', explicit_max_ttl: '5m', renewable: true, policies: ['root'] });
+      const created = await root.write('auth/token/create', { ttl: '1h', explicit_max_ttl: '5h', renewable: true, policies: ['root'] });
       const token = created.auth.client_token as string;
-      const b = await make({}, { [TOKEN_ENV]: token });
-      await b.put(write('renew', 'K', 'v'));
-      // Bounded wait past the original TTL: without renewal the token is gone after 6 s. (Renewal
-      // is due at 3 s, which leaves a loaded machine 3 s of slack.)
-      const deadline = Date.now() + 7_500;
-      while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-      expect((await b.get('renew', 'K'))?.value).toBe('v');
-      const lookup = await root.write('auth/token/lookup', { token });
-      expect(lookup.data.ttl).toBeGreaterThan(0);
+      // The real node-vault client against the real Vault, with its renew-self answers recorded.
+      const inner = createNodeVaultClient(VaultBackendConfigSchema.parse(config({})));
+      const renewals: number[] = [];
+      let asked = 0;
+      let renewed!: () => void;
+      const firstRenewal = new Promise<void>((resolve) => (renewed = resolve));
+      const client: VaultClient = {
+        get token() {
+          return inner.token;
+        },
+        set token(value: string) {
+          inner.token = value;
+        },
+        read: (path) => inner.read(path),
+        list: (path) => inner.list(path),
+        delete: (path) => inner.delete(path),
+        write: async (path, data) => {
+          // Counted when asked (synchronously, when the timer fires), answered when Vault replies.
+          if (path === 'auth/token/renew-self') asked += 1;
+          const response = await inner.write(path, data);
+          if (path === 'auth/token/renew-self') {
+            renewals.push(Number((response as { auth?: { lease_duration?: unknown } }).auth?.lease_duration));
+            renewed();
+          }
+          return response;
+        },
+      };
+      // An injected clock for the session's renewal timer: the schedule is checked at simulated
+      // instants while the requests to Vault stay real. No test waits for a TTL to pass.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      let b: SecretBackend | undefined;
+      try {
+        b = await createVaultBackend(config({}), { [TOKEN_ENV]: token }, { client });
+        await b.put(write('renew', 'K', 'v'));
+        await vi.advanceTimersByTimeAsync(30 * 60_000 - 1_000);
+        expect(asked, 'not renewed before half the TTL').toBe(0);
+        await vi.advanceTimersByTimeAsync(1_000);
+        expect(asked, 'renewal asked at half the TTL').toBe(1);
+      } finally {
+        vi.useRealTimers();
+      }
+      try {
+        // The renewal request is in flight: wait for Vault's answer (an event), bounded against a hang.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([firstRenewal, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no renewal')), 30_000)))]).finally(() => clearTimeout(timer));
+        expect(renewals).toEqual([3600]);
+        expect((await b!.get('renew', 'K'))?.value).toBe('v');
+      } finally {
+        await b!.close();
+      }
     });
 
   });

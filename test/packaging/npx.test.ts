@@ -2,7 +2,9 @@
  * Packaging for `npx`: `npm pack` (with its real `prepack` build) gives a tarball that runs with
  * `npx -y <tarball> --config <file>` from a clean directory with no node_modules, on a fresh
  * `init` home, driven by the SDK Client over stdio. npx installs only the runtime dependencies
- * from the registry, so a dev dependency needed at run time would fail here.
+ * from the registry, so a dev dependency needed at run time would fail here; and every package
+ * the packed dist/ imports (static, dynamic or require) must be in `dependencies`, also one on
+ * a path the npx run does not take.
  *
  * The pack runs in a private copy of the sources (node_modules linked), so its `rm -rf dist`
  * never pulls dist/ from under other suites running at the same time.
@@ -10,13 +12,14 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, call, REPO_ROOT, tempDir } from '../helpers/cli.js';
+import { runtimeImports } from '../helpers/runtime-imports.js';
 
 const run = promisify(execFile);
 const TIMEOUT = 180_000;
@@ -67,8 +70,36 @@ describe('npm pack → npx -y <tarball>', () => {
     expect(main.startsWith('#!/usr/bin/env node')).toBe(true);
     const pkg = JSON.parse(await readFile(path.join(root, 'source', 'package.json'), 'utf8'));
     expect(pkg.bin['agent-secret-store']).toBe('dist/cli/main.js');
-    // Nothing the CLI imports at run time may be a dev dependency.
     for (const dev of Object.keys(pkg.devDependencies ?? {})) expect(Object.keys(pkg.dependencies)).not.toContain(dev);
+  });
+
+  it('every package that dist/ imports at run time (static, dynamic, require) is a runtime dependency', async () => {
+    const pkg = JSON.parse(await readFile(path.join(root, 'source', 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const { packages, computed } = runtimeImports(path.join(root, 'source', 'dist'));
+    // The CLI, the server and every adapter are in the scan.
+    expect([...packages.keys()]).toEqual(expect.arrayContaining(['@modelcontextprotocol/sdk', 'zod', 'commander']));
+    const missing = [...packages].filter(([name]) => !(name in (pkg.dependencies ?? {}))).map(([name, files]) => `${name} (imported by ${files.join(', ')})`);
+    expect(missing, 'imported at run time but not in dependencies').toEqual([]);
+    // A computed specifier could load anything; there is none to account for.
+    expect(computed).toEqual([]);
+  });
+
+  it('the import scan sees every form of import', async () => {
+    const dir = path.join(root, 'scan-fixture');
+    await mkdir(path.join(dir, 'sub'), { recursive: true });
+    await writeFile(path.join(dir, 'a.js'), [
+      "import x from 'pkg-default';", "import { y } from \"pkg-named/sub/path.js\";", "import * as z from '@scope/pkg-ns/deep';",
+      "import 'pkg-side-effect';", "export { w } from 'pkg-reexport';", "export * from 'pkg-star';",
+      "const later = await import('pkg-dynamic');", "const r = require(\"pkg-require\");", "const c = await import(name);",
+      "import fs from 'node:fs'; import path from 'path'; import local from './local.js';",
+    ].join('\n'));
+    await writeFile(path.join(dir, 'sub', 'b.js'), "const m = await import(`pkg-template`);");
+    await writeFile(path.join(dir, 'types.d.ts'), "import type { T } from 'pkg-types-only';");
+    const { packages, computed } = runtimeImports(dir);
+    expect([...packages.keys()].sort()).toEqual([
+      '@scope/pkg-ns', 'pkg-default', 'pkg-dynamic', 'pkg-named', 'pkg-reexport', 'pkg-require', 'pkg-side-effect', 'pkg-star', 'pkg-template',
+    ]);
+    expect(computed).toEqual(['a.js: import(name)']);
   });
 
   it('runs from a clean directory: init, then serve over stdio (list tools, set and get a secret)', async () => {

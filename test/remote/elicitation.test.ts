@@ -30,12 +30,26 @@ afterAll(async () => {
   await withoutUrl?.close();
 });
 
+/** `promise`, or a clear failure after 30 s: a liveness bound for a hang, not a speed check. */
+async function boundedWait(promise: Promise<void>, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} never arrived`)), 30_000)));
+  try {
+    await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function callWith(server: InProcessServer, kind: 'sse' | 'streamable', elicitation: Record<string, unknown> | undefined) {
   const client = new Client({ name: 'elicit-test', version: '1.0.0' }, { capabilities: elicitation ? { elicitation } : {} });
   const elicited: ElicitRequest['params'][] = [];
+  let arrived!: () => void;
+  const firstElicitation = new Promise<void>((resolve) => (arrived = resolve));
   if (elicitation) {
     client.setRequestHandler(ElicitRequestSchema, async (request) => {
       elicited.push(request.params);
+      arrived();
       return { action: 'accept' };
     });
   }
@@ -46,8 +60,9 @@ async function callWith(server: InProcessServer, kind: 'sse' | 'streamable', eli
       : new SSEClientTransport(new URL(`${server.url}/sse`), { requestInit: { headers }, eventSourceInit: { fetch: (u, init) => fetch(u, { ...init, headers: { ...(init?.headers as Record<string, string>), ...headers } }) } });
   await client.connect(transport);
   const result = (await client.callTool({ name: 'get_secret', arguments: { namespace: 'prod/stripe', key: 'STRIPE_SECRET_KEY' } })) as { isError?: boolean; _meta?: Record<string, { code: string; approval_id: string }> };
-  // The elicitation is sent before the answer; give the client's handler a moment to run.
-  for (let i = 0; i < 50 && elicitation && elicited.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  // The elicitation is sent before the answer, but the client may run its handler after the
+  // answer arrives: wait for the handler itself (an event), bounded only against a hang.
+  if (elicitation) await boundedWait(firstElicitation, 'the elicitation request');
   await client.close();
   const meta = result._meta?.['agent-secret-store/error'];
   return { result, meta, elicited };

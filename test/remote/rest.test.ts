@@ -35,7 +35,6 @@ beforeAll(async () => {
   await put('alpha/app', 'API_KEY', STANDARD_VALUE, 'standard');
   await put('vault-a/app', 'ROOT_KEY', CRITICAL_VALUE, 'critical');
   await put('shared/db', 'PASSWORD', CRITICAL_VALUE, 'critical');
-  await put('alpha/odd names', 'KEY@1', STANDARD_VALUE, 'standard').catch(() => undefined);
 });
 afterAll(async () => server?.close());
 

@@ -52,7 +52,9 @@ describe('an agent key is refused for every human operation', () => {
     ['audit', 'rotate'],
   ];
 
-  it('with a clear message, a non-zero exit, and nothing changed', async () => {
+  // Twelve CLI processes in a row: at a load average of 27 on two cores this took over 60 s
+  // (29 s at rest), so its hang bound is wider than the default; nothing here measures speed.
+  it('with a clear message, a non-zero exit, and nothing changed', { timeout: 240_000 }, async () => {
     const before = await observable();
     for (const args of operations()) {
       const result = await admin(home, args, { key: home.agentKey });

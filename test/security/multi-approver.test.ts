@@ -5,8 +5,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  admin, adminJson, approvalIdOf, connectAgent, fails, initHome, ok, pollUntil, removeHome, type Home,
+  admin, adminJson, approvalIdOf, connectAgent, fails, initHome, ok, removeHome, type Home,
 } from '../helpers/cli.js';
+import { createTestClock } from '../helpers/test-clock.js';
 
 const STRIPE = { namespace: 'production/stripe', key: 'STRIPE_SECRET_KEY' };
 const homes: Home[] = [];
@@ -54,13 +55,15 @@ describe('critical: { effect: approval, approvers: 2 }', () => {
   });
 });
 
-// The delays are generous on purpose: each human step below is a CLI process, which can take
-// seconds on a loaded CI machine, and the cancel must land inside the delay to mean anything.
+// The delays run on a test clock shared by the server and every CLI process (see
+// src/server/test-clock.ts): time stands still while the humans act, and the test moves it to
+// the exact instants that matter, so a slow CLI spawn cannot land outside the delay.
 describe('critical: { effect: approval, delay: 4s }', () => {
-  it('stays pending through the delay, then is approved', async () => {
-    const home = await initHome({ 'policy.tiers.critical': { effect: 'approval', approvers: 1, delay: '4s' } });
+  it('stays pending through the delay, up to its last millisecond, then is approved', async () => {
+    const clock = createTestClock();
+    const home = { ...(await initHome({ 'policy.tiers.critical': { effect: 'approval', approvers: 1, delay: '4s' } })), env: clock.env };
     homes.push(home);
-    const conn = await connectAgent(home.configPath, home.agentKey);
+    const conn = await connectAgent(home.configPath, home.agentKey, { env: clock.env });
     try {
       const write = { ...STRIPE, value: 'sk_delayed', access_tier: 'critical' };
       const id = approvalIdOf((await fails(conn.client, 'set_secret', write)).error);
@@ -68,26 +71,30 @@ describe('critical: { effect: approval, delay: 4s }', () => {
       expect(approved.code, approved.stderr).toBe(0);
       expect(approved.stdout).toMatch(/takes effect at .* unless someone runs `approvals deny/);
       const during = await ok(conn.client, 'get_approval_status', { approval_id: id });
-      expect(Date.now(), 'the status check must run inside the delay').toBeLessThan(Date.parse(during.effective_at));
+      expect(Date.parse(during.effective_at)).toBe(clock.now() + 4_000);
       expect(during.status).toBe('pending');
       expect(during.resolved_at).toBeNull();
-      // Still refused during the delay (the same request, not a new one).
+      // Still refused during the delay (the same request, not a new one), to its last millisecond.
       expect(approvalIdOf((await fails(conn.client, 'set_secret', write)).error)).toBe(id);
-      const effective = await pollUntil(async () => (await ok(conn.client, 'get_approval_status', { approval_id: id })).status === 'approved', 20_000, 250);
-      expect(effective).toBe(true);
-      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(during.effective_at));
+      clock.set(Date.parse(during.effective_at) - 1);
+      expect((await ok(conn.client, 'get_approval_status', { approval_id: id })).status).toBe('pending');
+      expect(approvalIdOf((await fails(conn.client, 'set_secret', write)).error)).toBe(id);
+      clock.set(Date.parse(during.effective_at));
+      expect((await ok(conn.client, 'get_approval_status', { approval_id: id })).status).toBe('approved');
       expect((await ok(conn.client, 'set_secret', write)).version).toBe(1);
     } finally {
       await conn.close();
+      clock.remove();
     }
   });
 });
 
 describe('critical: { effect: approval, delay: 20s }', () => {
   it('a deny during the delay cancels the approval, and it stays denied past the delay', async () => {
-    const home = await initHome({ 'policy.tiers.critical': { effect: 'approval', approvers: 1, delay: '20s' } });
+    const clock = createTestClock();
+    const home = { ...(await initHome({ 'policy.tiers.critical': { effect: 'approval', approvers: 1, delay: '20s' } })), env: clock.env };
     homes.push(home);
-    const conn = await connectAgent(home.configPath, home.agentKey);
+    const conn = await connectAgent(home.configPath, home.agentKey, { env: clock.env });
     try {
       // Seed the critical secret through the store's own CLI (a human write needs no approval).
       const seeded = await admin(home, ['secrets', 'set', STRIPE.namespace, STRIPE.key, '--tier', 'critical'], { input: 'sk_cancelled\n' });
@@ -96,24 +103,28 @@ describe('critical: { effect: approval, delay: 20s }', () => {
       expect((await admin(home, ['approvals', 'approve', readId])).code).toBe(0);
       const readView = await ok(conn.client, 'get_approval_status', { approval_id: readId });
       expect(readView.status).toBe('pending');
+      // The deny lands inside the delay by construction: the clock has not moved.
+      clock.advance(19_999);
       const cancelled = await admin(home, ['approvals', 'deny', readId]);
       expect(cancelled.code, cancelled.stderr).toBe(0);
-      expect(Date.now(), 'the deny must land inside the delay').toBeLessThan(Date.parse(readView.effective_at));
-      // Through and past the end of the delay it stays denied: the cancelled grant never starts.
-      const seen = new Set<string>();
-      const past = await pollUntil(async () => {
-        seen.add((await ok(conn.client, 'get_approval_status', { approval_id: readId })).status);
-        return Date.now() > Date.parse(readView.effective_at) + 300;
-      }, 30_000, 500);
-      expect(past).toBe(true);
-      expect([...seen]).toEqual(['denied']);
+      expect(clock.now()).toBeLessThan(Date.parse(readView.effective_at));
       // A cancellation is a human's no: within approvals.deny_cooldown the retry gets it again.
       const retry = await fails(conn.client, 'get_secret', STRIPE);
       expect(retry.code).toBe('POLICY_DENIED');
       expect(retry.error).toContain(`A human denied this request (approval ${readId})`);
       expect(retry.error).not.toContain('sk_cancelled');
+      // At the end of the delay and past it, it stays denied: the cancelled grant never starts.
+      for (const at of [Date.parse(readView.effective_at), Date.parse(readView.effective_at) + 1, Date.parse(readView.effective_at) + 3_600_000]) {
+        clock.set(at);
+        expect((await ok(conn.client, 'get_approval_status', { approval_id: readId })).status, new Date(at).toISOString()).toBe('denied');
+      }
+      // Past the cooldown, asking again opens a new request.
+      const later = await fails(conn.client, 'get_secret', STRIPE);
+      expect(approvalIdOf(later.error)).not.toBe(readId);
+      expect(later.error).not.toContain('sk_cancelled');
     } finally {
       await conn.close();
+      clock.remove();
     }
   });
 });

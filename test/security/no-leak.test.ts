@@ -3,7 +3,9 @@
  * approval, tokens, lists, errors, human rotation from stdin) with the server spawned behind a
  * pass-through that records every stdout byte. Afterwards the canaries appear in no stderr
  * byte, no audit line, no file under the home (plain, base64, base64url or hex), no CLI
- * output, no list result, and on stdout only inside get_secret results.
+ * output, no list result, and on stdout only inside get_secret results. Credentials likewise:
+ * the JWT that request_token issued, the agent key and the admin key appear in no audit line, no
+ * stderr byte, no CLI output and no file under the home (the token's id may, and is audited).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -48,6 +50,8 @@ function leaks(haystack: Buffer | string, values: string[]): string[] {
 
 let home: Home;
 let client: Client;
+/** JWTs issued during the session: credentials, so like values they may appear only where handed out. */
+const issuedTokens: string[] = [];
 let transport: RecordingStdioTransport;
 const cliOutputs: CliResult[] = [];
 
@@ -115,7 +119,10 @@ describe('no secret value leaks', () => {
     const list2 = await ok(client, 'list_secrets', { namespace: 'production/stripe' });
     expect(leaks(JSON.stringify([list, list2]), Object.values(CANARIES))).toEqual([]);
     await ok(client, 'list_namespaces');
-    await ok(client, 'request_token', { scopes: ['secrets:read:production/app/*'], ttl: '15m' });
+    const issued = await ok(client, 'request_token', { scopes: ['secrets:read:production/app/*'], ttl: '15m' });
+    expect(issued.token).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(issued.token_id).toBeTruthy();
+    issuedTokens.push(issued.token);
     await ok(client, 'delete_secret', { namespace: 'production/app', key: 'STD' });
     await ok(client, 'rotate_secret', { namespace: 'production/app', key: 'STD' });
 
@@ -160,6 +167,22 @@ describe('no secret value leaks', () => {
     const all = Object.values(CANARIES);
     expect(leaks(transport.stderr(), all)).toEqual([]);
     for (const result of cliOutputs) expect(leaks(result.stdout + result.stderr, all)).toEqual([]);
+  });
+
+  it('no issued token, agent key or admin key in the audit log, stderr, CLI output or any file under the home', () => {
+    expect(issuedTokens).toHaveLength(1);
+    const credentials = [...issuedTokens, home.agentKey, home.adminKey];
+    // The token's id is fine to log, and is logged: it is how a human finds the issue on record.
+    const audit = readFileSync(`${home.dir}/audit.log`, 'utf8');
+    const tokenIds = audit.split('\n').filter((l) => l.includes('"token_issued"')).map((l) => (JSON.parse(l) as { token_id?: string }).token_id);
+    expect(tokenIds.length).toBeGreaterThan(0);
+    expect(tokenIds.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+    for (const line of audit.split('\n')) expect(leaks(line, credentials)).toEqual([]);
+    expect(leaks(transport.stderr(), credentials)).toEqual([]);
+    for (const result of cliOutputs) expect(leaks(result.stdout + result.stderr, credentials)).toEqual([]);
+    for (const file of filesUnder(home.dir)) expect(leaks(readFileSync(file), credentials), file).toEqual([]);
+    // Sanity: the detector would see the token where it was handed out, on stdout.
+    expect(leaks(transport.stdout(), issuedTokens).length).toBeGreaterThan(0);
   });
 
   it('no canary in the audit log or in any file under the home (plain, base64, hex)', () => {

@@ -1,17 +1,21 @@
 /**
  * Each finding of the security review, replayed against the real components: the HTTP server
  * and REST API in-process on 127.0.0.1:0, the MCP server with a real SDK Client, the real file
- * backend, and the CLI as its own process. Each finding was first reproduced by the review's own
- * scripts against the built server; these tests keep it fixed.
+ * backend, and the built CLI as its own process. The human side (approve, deny, revoke, list)
+ * goes only through the CLI and REST with an admin key, as a human's does; the runtime is used
+ * directly only to seed secrets and to watch backend reads. Each finding was first reproduced by
+ * the review's own scripts against the built server; these tests keep it fixed.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { decideApproval } from '../../src/server/human-decisions.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, ensureBuilt } from '../helpers/cli.js';
 import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
 import { raw } from '../helpers/remote-http.js';
 import { startInProcess as startHttp, type InProcessServer } from '../helpers/remote-server.js';
+
+// The human side runs the built CLI.
+beforeAll(ensureBuilt, 180_000);
 
 let open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -63,34 +67,50 @@ describe('the tool allow-list and read-only mode hold over REST too', () => {
 
 describe('a token beyond the grants needs the strictest approval rule', () => {
   it('asks for the most approvers and the longest delay anywhere in the policy', async () => {
-    const env = await mcp({
-      agentYaml: '    grants: ["secrets:read:production/**"]',
-      extraYaml: 'policy:\n  namespaces:\n    - pattern: "production/**"\n      tiers:\n        critical: { effect: approval, approvers: 2, delay: 1h }',
+    const server = await http({
+      agents: [{ id: 'bot', grants: ['secrets:read:production/**'] }],
+      policy: { namespaces: [{ pattern: 'production/**', tiers: { critical: { effect: 'approval', approvers: 2, delay: '1h' } } }] },
     });
-    const res = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['secrets:*:production/db/PASS'] } });
-    const id = (res.structuredContent as { approval_id: string }).approval_id;
-    await env.runtime.approvals.approve(id, 'admin');
-    const status = await env.client.callTool({ name: 'get_approval_status', arguments: { approval_id: id } });
-    expect(status.structuredContent).toMatchObject({ status: 'pending', approvals_received: 1, approvals_required: 2 });
-    const { approval } = await env.runtime.approvals.find(id);
-    expect(approval.delay_ms).toBe(3_600_000);
+    const asked = await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:*:production/db/PASS'] });
+    expect(JSON.parse(asked.body)).toMatchObject({ requires_approval: true });
+    const id = JSON.parse(asked.body).approval_id as string;
+    // The humans: one approves over REST, a second admin (added through the CLI) with the CLI.
+    const first = await rest(server, 'POST', `/v1/approvals/${id}/approve`, server.adminKey);
+    expect(first.status, first.body).toBe(200);
+    expect(JSON.parse(first.body)).toMatchObject({ status: 'pending', approvals_received: 1, approvals_required: 2 });
+    const added = await runCli(['--config', server.configPath, 'admins', 'add', 'second', '--json'], { env: { ASS_ADMIN_KEY: server.adminKey } });
+    expect(added.code, added.stderr).toBe(0);
+    const before = Date.now();
+    const second = await runCli(['--config', server.configPath, 'approvals', 'approve', id, '--json'], { env: { ASS_ADMIN_KEY: JSON.parse(added.stdout).admin_key } });
+    const after = Date.now();
+    expect(second.code, second.stderr).toBe(0);
+    const view = JSON.parse(second.stdout) as { status: string; approvals_received: number; effective_at: string };
+    expect(view).toMatchObject({ status: 'pending', approvals_received: 2 });
+    // The one-hour delay of the strictest rule, counted from the completing approval.
+    expect(Date.parse(view.effective_at)).toBeGreaterThanOrEqual(before + 3_600_000 - 1);
+    expect(Date.parse(view.effective_at)).toBeLessThanOrEqual(after + 3_600_000);
   });
 });
 
 describe('revoking an agent ends its tokens and approvals', () => {
   it('a token minted with a revoked key stops working at once', async () => {
-    await ensureBuilt();
     const server = await http({ agents: [{ id: 'bot', grants: ['secrets:*:**'] }] });
     await server.runtime.backend.put({ namespace: 'app', key: 'K', value: 'canary-revoked', secret_type: 'custom', access_tier: 'standard', metadata: {} });
     const token = JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:app/*'], ttl: '24h' })).body).token as string;
     expect((await rest(server, 'GET', '/v1/secrets/app/K', token)).status).toBe(200);
-    const pending = await server.runtime.approvals.request({ kind: 'secret_access', agentId: 'bot', scopes: ['secrets:read:app/X'], ttlMs: 60_000, reason: 'test', rule: 'test', approvers: 1, delayMs: 0 });
+    // A pending request of the agent's own making: a read of a critical secret.
+    await server.runtime.backend.put({ namespace: 'app', key: 'CRIT', value: 'canary-critical', secret_type: 'custom', access_tier: 'critical', metadata: {} });
+    const asked = await rest(server, 'GET', '/v1/secrets/app/CRIT', token);
+    const pendingId = JSON.parse(asked.body).error?.approval_id as string;
+    expect(pendingId, asked.body).toMatch(/^[0-9a-f-]{36}$/);
     const revoked = await runCli(['--config', server.configPath, 'agents', 'revoke', 'bot', '--json'], { env: { ASS_ADMIN_KEY: server.adminKey } });
     expect(revoked.code, revoked.stderr).toBe(0);
     const after = await rest(server, 'GET', '/v1/secrets/app/K', token);
     expect(after.status).toBe(401);
     expect(after.body).not.toContain('canary-revoked');
-    expect((await server.runtime.approvals.find(pending.approval.id)).view.status).toBe('denied');
+    // A human sees it ended, over REST with the admin key.
+    const listed = JSON.parse((await rest(server, 'GET', '/v1/approvals?all=true', server.adminKey)).body) as { items: { approval_id: string; status: string }[] };
+    expect(listed.items.find((a) => a.approval_id === pendingId)?.status).toBe('denied');
   });
 });
 
@@ -149,16 +169,22 @@ describe('listing with foreign names and explicit denies', () => {
 });
 
 describe('a human decision is audited before it takes effect', () => {
-  it('leaves the request pending when its audit record cannot be written', async () => {
-    const env = await mcp({});
-    const { approval } = await env.runtime.approvals.request({ kind: 'secret_access', agentId: 'bot', scopes: ['secrets:read:a/K'], ttlMs: 60_000, reason: 'test', rule: 'test', approvers: 1, delayMs: 0 });
+  // The full matrix (deny, approve, delete, rotate, revoke; CLI and REST; two ways of breaking
+  // the log) is test/security/human-audit-first.test.ts; this is the review's own case.
+  it('leaves the request pending when the CLI approve cannot write its audit record', async () => {
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:read:app/*'] }] });
+    const asked = await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:other/*'] });
+    const id = JSON.parse(asked.body).approval_id as string;
     // A real failure: the audit log's path becomes a directory.
-    const auditPath = join(env.dir, 'audit.log');
+    const auditPath = join(server.dir, 'audit.log');
     rmSync(auditPath, { force: true });
     mkdirSync(auditPath);
-    await env.runtime.audit.close();
-    await expect(decideApproval(env.runtime, { verb: 'approve', id: approval.id, adminId: 'admin', via: 'cli' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
-    expect((await env.runtime.approvals.find(approval.id)).view.status).toBe('pending');
+    const approved = await runCli(['--config', server.configPath, 'approvals', 'approve', id], { env: { ASS_ADMIN_KEY: server.adminKey } });
+    expect(approved.code).not.toBe(0);
+    expect(approved.stderr).toMatch(/audit log could not be written/);
+    rmSync(auditPath, { recursive: true, force: true });
+    const listed = JSON.parse((await rest(server, 'GET', '/v1/approvals', server.adminKey)).body) as { items: { approval_id: string; status: string }[] };
+    expect(listed.items.find((a) => a.approval_id === id)?.status).toBe('pending');
   });
 });
 

@@ -9,20 +9,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-function start(name: string, dir: string, delayMs: number, stallMs: number, holdMs: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'test/helpers/lock-race-worker.ts', name, dir, String(delayMs), String(stallMs), String(holdMs)], { stdio: 'inherit' });
+type Hold = 'release' | 'sigterm' | '0';
+
+function start(name: string, dir: string, stall: boolean, hold: Hold): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'test/helpers/lock-race-worker.ts', name, dir, stall ? '1' : '0', hold], { stdio: 'inherit' });
 }
 
-function worker(name: string, dir: string, delayMs: number, stallMs: number, holdMs: number): Promise<number | null> {
-  const child = start(name, dir, delayMs, stallMs, holdMs);
+function worker(name: string, dir: string, stall: boolean, hold: Hold): Promise<number | null> {
+  const child = start(name, dir, stall, hold);
   return new Promise((resolve) => child.on('exit', resolve));
 }
 
-const events = (dir: string): { t: number; name: string; event: string }[] =>
+const events = (dir: string): { name: string; event: string }[] =>
   existsSync(join(dir, 'events.log')) ? readFileSync(join(dir, 'events.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)) : [];
 
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 600 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 2400 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
   expect(check()).toBe(true);
 }
 
@@ -34,29 +36,40 @@ describe('stale lock takeover across processes', () => {
     writeFileSync(join(dir, 'secret.lock'), 'dead');
     const old = new Date(Date.now() - 60_000);
     utimesSync(join(dir, 'secret.lock'), old, old);
-    // B stalls 1 s after its look; A arrives 50 ms after B and holds 1.5 s (wide margins for a
-    // loaded machine: A must take the stale lock over during B's stall).
-    const exits = Promise.all([worker('B', dir, 0, 1_000, 0), worker('A', dir, 50, 0, 1_500)]);
-    await until(() => events(dir).filter((e) => e.event === 'ready').length === 2);
-    writeFileSync(join(dir, 'go'), String(Date.now() + 100));
+    // Driven by events, not by time: B looks at the dead lock and is descheduled; only then A
+    // starts, takes the stale lock over and is inside; only then B resumes and acts on its
+    // stale look; only once it has, A leaves.
+    const exits = Promise.all([worker('B', dir, true, '0'), worker('A', dir, false, 'release')]);
+    const has = (name: string, event: string) => events(dir).some((e) => e.name === name && e.event === event);
+    await until(() => has('A', 'ready') && has('B', 'ready'));
+    writeFileSync(join(dir, 'go-B'), '');
+    await until(() => has('B', 'stalled'));
+    writeFileSync(join(dir, 'go-A'), '');
+    await until(() => has('A', 'enter'));
+    writeFileSync(join(dir, 'resume-B'), '');
+    await until(() => has('B', 'acted'));
+    writeFileSync(join(dir, 'release-A'), '');
     const codes = await exits;
     expect(codes).toEqual([0, 0]);
     const seen = events(dir);
-    const byName = (name: string, event: string) => seen.find((e) => e.name === name && e.event === event)!;
     expect(seen.filter((e) => e.event === 'resolved').map((e) => e.name).sort()).toEqual(['A', 'B']);
     // A was inside while B acted on its stale look; B entered only after A left.
-    expect(byName('A', 'enter').t).toBeLessThan(byName('B', 'enter').t);
-    expect(byName('B', 'enter').t).toBeGreaterThanOrEqual(byName('A', 'exit').t);
+    const order = seen.map((e) => `${e.name}:${e.event}`);
+    const at = (name: string, event: string) => order.indexOf(`${name}:${event}`);
+    expect(at('B', 'stalled')).toBeLessThan(at('A', 'enter'));
+    expect(at('A', 'enter')).toBeLessThan(at('B', 'resumed'));
+    expect(at('B', 'acted')).toBeLessThan(at('A', 'exit'));
+    expect(at('B', 'enter')).toBeGreaterThan(at('A', 'exit'));
     expect(JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8'))).toEqual(['A', 'B']);
   });
 
   it('a holder stopped by SIGTERM (exiting through process.exit) leaves no lock for others to wait out', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ass-lock-exit-'));
     writeFileSync(join(dir, 'data.json'), '[]');
-    const child = start('holder', dir, 0, 0, -1);
+    const child = start('holder', dir, false, 'sigterm');
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     await until(() => events(dir).some((e) => e.event === 'ready'));
-    writeFileSync(join(dir, 'go'), String(Date.now()));
+    writeFileSync(join(dir, 'go-holder'), '');
     await until(() => events(dir).some((e) => e.event === 'enter'));
     expect(existsSync(join(dir, 'secret.lock'))).toBe(true);
     child.kill('SIGTERM');

@@ -66,7 +66,9 @@ export function registerAgents(program: Command): void {
       const agent = settings.config.agents.find((a) => a.id === id);
       if (!agent) throw new AssError('CONFLICT', `No agent '${id}'. \`agents list\` shows them.`);
       await withRuntime(settings, async (runtime) => {
-        // Revocation first: running servers consult it on every call.
+        // Fail closed like every human decision: on record before it takes effect.
+        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'allowed', rule: 'human', reason: `agent ${id}` });
+        // Then the revocation, before the config edit: running servers consult it on every call.
         const ended = await runtime.state.transact((state) => revokeAgent(state, { agentId: id, keySha256: agent.key_sha256, adminId, now: runtime.clock() }));
         await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${id}; ${ended.tokens} token(s) revoked, ${ended.approvals} approval(s) ended` });
       });
