@@ -31,7 +31,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
     const state = createFileStateStore(settings.statePath, clock);
     const approvals = new Approvals(state, clock, settings.pendingTtlMs);
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
-    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });
+    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger });
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, close: async () => {
         await audit.close();

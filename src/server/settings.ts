@@ -23,6 +23,8 @@ export interface Settings {
   agents: AgentSettings[];
   dataDir: string;
   auditPath: string;
+  /** The key of the audit chain (`<data_dir>/audit.key`, created on first use). */
+  auditKeyPath: string;
   statePath: string;
   signingKeyPath: string;
   pendingTtlMs: number;
@@ -106,6 +108,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     })),
     dataDir,
     auditPath: isAbsolute(config.audit.path) ? config.audit.path : resolve(dataDir, config.audit.path),
+    auditKeyPath: resolve(dataDir, 'audit.key'),
     statePath: resolve(dataDir, 'state.json'),
     signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
