@@ -31,6 +31,8 @@ export interface Settings {
   grantTtlMs: number;
   tokenMaxTtlMs: number;
   tokenDefaultTtlMs: number;
+  /** `server.backend_recheck` in ms. */
+  backendRecheckMs: number;
 }
 
 function tierRule(rule: TierRuleConfig): TierRuleInput {
@@ -86,6 +88,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     if (seen.has(agent.id)) problems.push({ path: ['agents', i, 'id'], message: `agent id '${agent.id}' is used twice` });
     seen.add(agent.id);
   });
+  check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);
@@ -115,6 +118,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     grantTtlMs: parseTtl(config.approvals.grant_ttl),
     tokenMaxTtlMs: parseTtl(config.tokens.max_ttl),
     tokenDefaultTtlMs: parseTtl(config.tokens.default_ttl),
+    backendRecheckMs: parseTtl(config.server.backend_recheck),
   };
 }
 

@@ -3,6 +3,7 @@ import { authenticateAgent } from '../../server/authenticate.js';
 import { createLogger } from '../../server/logger.js';
 import { openRuntime } from '../../server/runtime.js';
 import { serveStdio } from '../../server/stdio.js';
+import { watchBackend } from '../../server/backend-watch.js';
 import { settingsFor, type GlobalOptions } from '../context.js';
 
 export function registerServe(program: Command): void {
@@ -28,6 +29,7 @@ export function registerServe(program: Command): void {
         });
         // Always on stderr, whatever the log level: scripts and tests read the bound URL from it.
         process.stderr.write(`agent-secret-store listening on ${handle.url}\n`);
+        watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs });
         const stop = async (): Promise<void> => {
           await handle.close();
           await runtime.close();
@@ -45,6 +47,8 @@ export function registerServe(program: Command): void {
       // store locks this process holds (see durable-file.ts), so no other process waits them out.
       process.once('SIGINT', () => process.exit(0));
       process.once('SIGTERM', () => process.exit(0));
+      // After the transport is up, so `initialize` is never kept waiting by the backend.
+      setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
       await serveStdio(runtime, agent);
     });
 }
