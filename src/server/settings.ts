@@ -131,7 +131,7 @@ function rawChecks(raw: unknown): ConfigProblem[] {
   const root = (raw ?? {}) as { backend?: unknown; agents?: unknown };
   if (root.backend !== undefined) {
     const backend = BackendConfigSchema.safeParse(root.backend);
-    if (!backend.success) problems.push(...zodProblems(backend.error as z.ZodError, ['backend']));
+    if (!backend.success) problems.push(...zodProblems(backend.error as z.ZodError, ['backend'], BackendConfigSchema, root.backend));
   }
   if (Array.isArray(root.agents)) {
     root.agents.forEach((agent: { grants?: unknown; deny?: unknown }, i) => {
