@@ -95,3 +95,14 @@ describe('config errors list what is valid', () => {
     }
   });
 });
+
+describe('agents add flags', () => {
+  it('a bad --grant is reported against the flag, not a temporary config copy, and nothing changes', async () => {
+    const before = await readFile(home.configPath, 'utf8');
+    const result = await admin(home, ['agents', 'add', 'typo-bot', '--grant', 'secrets:raed:production/*', '--grant', 'secrets:read:staging/**']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--grant 'secrets:raed:production\/\*': Invalid scope .*unknown action "raed"/);
+    expect(result.stderr).not.toMatch(/candidate|line \d+/);
+    expect(await readFile(home.configPath, 'utf8')).toBe(before);
+  });
+});
