@@ -47,7 +47,7 @@ describe('backend check at start-up', () => {
     const peer = await startVaultPeer();
     if ('skipReason' in peer) return void missing(peer.skipReason, VAULT_INSTALL_HINT);
     cleanups.push(() => (peer as VaultPeer).stop());
-    const token = `hvs.${randomBytes(18).toString('base64url')}`;
+    const token = `proxy-${randomBytes(18).toString('hex')}`;
     const home = await initHome({ backend: { type: 'vault', address: peer.address, mount: 'secret', prefix: `chk-${randomBytes(3).toString('hex')}`, auth: { method: 'token', token_env: 'VAULT_CHECK_TOKEN' } }, 'server.backend_recheck': '1s' });
     cleanups.push(() => removeHome(home));
     const agent = await serve(home, { VAULT_CHECK_TOKEN: token });
