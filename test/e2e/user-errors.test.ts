@@ -3,7 +3,7 @@
  * (it was taken as an argument to `serve`); `doctor` checks a setup and says what to fix;
  * config errors list what is valid and suggest the key meant. Real CLI processes.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, initHome, removeHome, runCli, setConfig, type Home } from '../helpers/cli.js';
@@ -104,5 +104,26 @@ describe('agents add flags', () => {
     expect(result.stderr).toMatch(/--grant 'secrets:raed:production\/\*': Invalid scope .*unknown action "raed"/);
     expect(result.stderr).not.toMatch(/candidate|line \d+/);
     expect(await readFile(home.configPath, 'utf8')).toBe(before);
+  });
+});
+
+describe('audit verify and the audit key', () => {
+  it('checks with a copy of the key kept elsewhere, and fails (never passes) without one', async () => {
+    const own = await initHome();
+    try {
+      expect((await admin(own, ['secrets', 'set', 'ops/x', 'K'], { input: 'v' })).code).toBe(0);
+      const keyPath = path.join(own.dir, 'audit.key');
+      const copy = path.join(path.dirname(own.dir), 'audit.key.copy');
+      await writeFile(copy, await readFile(keyPath));
+      await rm(keyPath);
+      const without = await admin(own, ['audit', 'verify']);
+      expect(without.code).toBe(1);
+      expect(without.stdout).toMatch(/no audit key to check them with/);
+      const withCopy = await admin(own, ['audit', 'verify', '--key-file', copy]);
+      expect(withCopy.code, withCopy.stdout + withCopy.stderr).toBe(0);
+      expect(withCopy.stdout).toMatch(/^OK: \d+ records, chain intact/);
+    } finally {
+      removeHome(own);
+    }
   });
 });
