@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "Installing dependencies (npm ci; the first run takes a minute)..." >&2
-  npm ci --no-audit --no-fund >&2
+  # `npm run -s` passes loglevel=silent down to this npm: ask for progress explicitly, so a
+  # minute of install is not a minute of silence.
+  npm ci --no-audit --no-fund --loglevel=http --progress=true >&2
 fi
 if [ ! -f dist/cli/main.js ] || [ -n "$(find src -newer dist/cli/main.js -name '*.ts' -print -quit)" ]; then
   echo "Building (tsc)..." >&2
@@ -29,7 +31,7 @@ if [ ! -f "$config" ]; then
   export ASS_AGENT_KEY="${ASS_AGENT_KEY:-$agent_key}"
 fi
 if [ -z "${ASS_AGENT_KEY:-}" ]; then
-  echo "Set ASS_AGENT_KEY to the agent key that init printed (or run 'agent-secret-store agents add <id>')." >&2
+  echo "$config exists, so no new keys were made: set ASS_AGENT_KEY to the agent key the first run printed (or make one with 'node dist/cli/main.js --config $config agents add <id>', which needs ASS_ADMIN_KEY)." >&2
   exit 2
 fi
 exec node dist/cli/main.js serve --config "$config"

@@ -38,6 +38,15 @@ BUILD_DIR="$VAULT_DIR/build-$VAULT_VERSION"
 
 log() { printf '[install-vault] %s\n' "$*" >&2; }
 
+# One install at a time: two runs at once (two test runs) would delete each other's build
+# directory. The lock is released when this script exits, however it exits.
+mkdir -p "$VAULT_DIR"
+exec 9>"$VAULT_DIR/.install.lock"
+if ! flock -n 9; then
+  log "another install is running (lock $VAULT_DIR/.install.lock); waiting for it"
+  flock 9
+fi
+
 if [[ -x "$BIN" ]] && "$BIN" version 2>/dev/null | grep -qF "Vault $VAULT_VERSION"; then
   log "already installed: $("$BIN" version)"
   exit 0

@@ -1,9 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir, withSyncFileLock } from '../shared/durable-file.js';
+import { createAuditKey, readAuditKey, type AuditKey } from './audit-key.js';
+import { EVENT_FIELDS, hashRecord as hashWithKey, KEYED_VERSION } from './record-hash.js';
+import { setAsideTornTail, type TornTail } from './torn-tail.js';
 
 /**
  * What happened, in fields that can never hold a value or a token: the event type is closed,
@@ -34,13 +36,14 @@ export interface AuditRecord extends AuditEvent {
   seq: number;
   ts: string;
   prev: string;
+  /** 2 for a record keyed with the audit key (record-hash.ts); absent on older, unkeyed records. */
+  v?: number;
   hash: string;
 }
 
 const GENESIS = '0'.repeat(64);
 const fsyncAsync = promisify(fsync);
-// `continues` is last and only present on rotation records, so older records hash as before.
-const FIELDS: (keyof AuditEvent)[] = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms', 'continues'];
+const FIELDS = EVENT_FIELDS as readonly (keyof AuditEvent)[];
 
 function pick(event: AuditEvent): AuditEvent {
   const out: Record<string, unknown> = {};
@@ -48,11 +51,34 @@ function pick(event: AuditEvent): AuditEvent {
   return out as unknown as AuditEvent;
 }
 
-/** The hash covers every field but `hash` itself, in a fixed order, chained to `prev`. */
-export function hashRecord(record: Omit<AuditRecord, 'hash'>): string {
-  const ordered: Record<string, unknown> = { seq: record.seq, ts: record.ts, prev: record.prev };
-  for (const field of FIELDS) if (record[field] !== undefined) ordered[field] = record[field];
-  return createHash('sha256').update(JSON.stringify(ordered)).digest('hex');
+/**
+ * The hash covers every field but `hash` itself, in a fixed order, chained to `prev`: keyed
+ * (HMAC with the audit key) when the record has `v: 2`, else the older unkeyed SHA-256.
+ * Null when a keyed record is hashed without its key.
+ */
+export function hashRecord(record: Omit<AuditRecord, 'hash'>, key?: Buffer | null): string | null {
+  return hashWithKey(record as unknown as Parameters<typeof hashWithKey>[0], key);
+}
+
+/** Builds the next record after `head`, keyed when `key` is given. */
+export function nextRecord(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): AuditRecord {
+  const body = { seq: head.seq + 1, ts: now.toISOString(), prev: head.hash, ...(key ? { v: KEYED_VERSION } : {}), ...pick(event) };
+  return { ...body, hash: hashRecord(body, key?.key)! };
+}
+
+/**
+ * The audit key for the next record, under the audit lock: read once per process, created
+ * (keyed from the next sequence number) when absent. A keyed log whose key file has gone is
+ * refused: a new key would let the chain go on while hiding that the old one can no longer be
+ * checked.
+ */
+export function keyFor(keyPath: string, head: { seq: number; v?: number }, logPath: string): AuditKey {
+  const existing = readAuditKey(keyPath);
+  if (existing) return existing;
+  if (head.v !== undefined) {
+    throw new AssError('AUDIT_UNAVAILABLE', `The audit log ${logPath} is keyed but its key file ${keyPath} is missing; restore it from a backup (a new key would hide the gap).`);
+  }
+  return createAuditKey(keyPath, head.seq + 1);
 }
 
 /** Reads the last complete line of the file (the chain head), or null when empty or absent. */
@@ -83,14 +109,14 @@ export function readLastLine(path: string): string | null {
 }
 
 /** The chain head from the log's last line; a torn or edited line is refused, never guessed. */
-function parseHead(line: string, path: string): { seq: number; hash: string } {
+export function parseHead(line: string, path: string): { seq: number; hash: string; v?: number } {
   try {
     const last = JSON.parse(line) as Partial<AuditRecord>;
-    if (typeof last.seq === 'number' && typeof last.hash === 'string') return { seq: last.seq, hash: last.hash };
+    if (typeof last.seq === 'number' && typeof last.hash === 'string') return { seq: last.seq, hash: last.hash, ...(typeof last.v === 'number' ? { v: last.v } : {}) };
   } catch {
     // reported below
   }
-  throw new AssError('AUDIT_UNAVAILABLE', `The last line of the audit log ${path} is not a complete record (torn or edited); run \`audit verify\` and repair the log before continuing.`);
+  throw new AssError('AUDIT_UNAVAILABLE', `The last line of the audit log ${path} is not a complete record (it was edited, or a write was cut short); run \`audit verify\` to see which.`);
 }
 
 function closeQuietly(fd: number): void {
@@ -118,19 +144,26 @@ export interface AuditLogOptions {
   fsync?: boolean;
   /** What fsyncs a descriptor; tests slow it down to widen races. */
   syncDescriptor?: (fd: number) => Promise<void>;
+  /**
+   * The audit key file (audit-key.ts): records are keyed (HMAC, `v: 2`) with it, and it is
+   * created on the first append when absent. Without it records are unkeyed (tests of the
+   * older format only; the server always passes it).
+   */
+  keyPath?: string;
 }
 
 export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: AuditLogOptions = {}): AuditLog {
   const syncDescriptor = options.syncDescriptor ?? fsyncAsync;
   // In-process cache of the head, trusted only while the file is exactly as we left it.
-  let cached: { size: number; ino: number; seq: number; hash: string } | null = null;
+  let cached: { size: number; ino: number; seq: number; hash: string; v?: number } | null = null;
+  let auditKey: AuditKey | null = null;
   // The append descriptor stays open between records; reopened if the file was replaced.
   let fd: number | null = null;
   let fdIno = -1;
   // The folder is made (0700) once per process, not on every record.
   let dirReady: Promise<void> | null = null;
 
-  function head(info: { size: number; ino: number } | undefined): { seq: number; hash: string } {
+  function head(info: { size: number; ino: number } | undefined): { seq: number; hash: string; v?: number } {
     if (!info || info.size === 0) return { seq: 0, hash: GENESIS };
     if (cached && cached.size === info.size && cached.ino === info.ino) return cached;
     const line = readLastLine(path);
@@ -185,16 +218,33 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
       const record = await withSyncFileLock(path, () => {
         // Synchronous stat, read and write under the lock: small local operations on every
         // request, where a thread-pool hop costs far more than the call (see readSmallFileSync).
-        const info = statSync(path, { throwIfNoEntry: false });
-        const { seq, hash: prev } = head(info);
-        const body = { seq: seq + 1, ts: now.toISOString(), prev, ...pick(event) };
-        const record: AuditRecord = { ...body, hash: hashRecord(body) };
+        let info = statSync(path, { throwIfNoEntry: false });
+        // A file not exactly as this process left it may end in a torn line (a write cut short
+        // by a full disk or a crash): keep those bytes aside, then go on from the last record.
+        let torn: TornTail | null = null;
+        if (info && info.size > 0 && !(cached && cached.size === info.size && cached.ino === info.ino)) {
+          torn = setAsideTornTail(path, now);
+          if (torn) info = statSync(path, { throwIfNoEntry: false });
+        }
+        let last = head(info);
+        if (options.keyPath) auditKey ??= keyFor(options.keyPath, last, path);
+        const records: AuditRecord[] = [];
+        if (torn) {
+          const repair = nextRecord(last, now, { actor: 'system', action: 'audit.repair', outcome: 'ok', reason: `a torn last line (${torn.length} bytes at offset ${torn.offset}) was kept in ${basename(torn.keptIn)}` }, auditKey);
+          records.push(repair);
+          last = repair;
+        }
+        const record = nextRecord(last, now, event, auditKey);
+        records.push(record);
         const out = appendFd(info?.ino);
-        const line = Buffer.from(`${JSON.stringify(record)}\n`, 'utf8');
-        writeSync(out, line);
+        const line = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
+        // Security: a short write (the disk filled mid-line) is a failed write: the request
+        // fails closed, and the torn tail it leaves is kept aside by the next append.
+        const count = writeSync(out, line);
+        if (count !== line.length) throw new Error(`short write to the audit log: ${count} of ${line.length} bytes (disk full?)`);
         if (options.fsync) claimForSync(out);
         written = out;
-        cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash };
+        cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash, ...(record.v !== undefined ? { v: record.v } : {}) };
         return record;
       });
       // The write has reached the kernel either way (a failed write fails the request). fsync
@@ -215,63 +265,4 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
   return { append, close: async () => closeFd(), path };
 }
 
-export interface Rotation {
-  /** Where the old records are now (same directory, `<name>.<UTC time>`). */
-  rotatedTo: string;
-  /** The old file's last record, which the new file's first record chains to. */
-  lastSeq: number;
-  lastHash: string;
-  /** The new file's first record (action `audit.rotate`). */
-  first: AuditRecord;
-}
-
-/**
- * Starts a new audit file without breaking the chain: under the audit lock, writes the new
- * file's first record (an `audit.rotate` record that names the old file in `continues` and
- * chains to its last hash with the next sequence number) to a temporary file and fsyncs it,
- * gives the old log its second name `<name>.<UTC time>` (a hard link), then renames the new
- * file over the log name. The log name always holds a complete chain: a crash at any step
- * leaves either the old log or the new one there, never an empty name that would restart the
- * chain. Running servers notice the new inode on their next append and continue from that
- * record. Throws when the log is empty or absent.
- */
-export async function rotateAuditLog(path: string, actor: string, now: Date = new Date()): Promise<Rotation> {
-  return withSyncFileLock(path, () => {
-    const line = readLastLine(path);
-    if (!line) throw new AssError('INVALID_ARGUMENT', `The audit log ${path} is empty or absent; there is nothing to rotate.`);
-    const last = parseHead(line, path);
-    const rotatedTo = `${path}.${now.toISOString().replace(/:/g, '-')}`;
-    if (existsSync(rotatedTo)) throw new AssError('CONFLICT', `${rotatedTo} exists already; rotate again in a moment.`);
-    const body = { seq: last.seq + 1, ts: now.toISOString(), prev: last.hash, ...pick({ actor, action: 'audit.rotate', outcome: 'ok', continues: basename(rotatedTo) }) };
-    const first: AuditRecord = { ...body, hash: hashRecord(body) };
-    const next = `${path}.rotating-${randomBytes(6).toString('hex')}`;
-    try {
-      const fd = openSync(next, 'wx', 0o600);
-      try {
-        writeSync(fd, `${JSON.stringify(first)}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      linkSync(path, rotatedTo);
-      renameSync(next, path);
-    } catch (error) {
-      rmSync(next, { force: true });
-      throw error;
-    }
-    fsyncDirSync(dirname(path));
-    return { rotatedTo, lastSeq: last.seq, lastHash: last.hash, first };
-  });
-}
-
-function fsyncDirSync(dir: string): void {
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename is as durable as they allow.
-  } finally {
-    closeSync(fd);
-  }
-}
+export { rotateAuditLog, type Rotation } from './audit-rotate.js';

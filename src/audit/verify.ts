@@ -2,6 +2,9 @@ import { createReadStream, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { hashRecord, readLastLine, type AuditRecord } from './audit-log.js';
+import type { AuditKey } from './audit-key.js';
+import { KEYED_VERSION } from './record-hash.js';
+import { readTornTails, tornPathOf } from './torn-tail.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -24,6 +27,20 @@ export interface AuditVerification {
    */
   notChecked?: string[];
   problems: { file: string; line: number; problem: string }[];
+  /** Whether keyed records were checked with the audit key (false: no key was given or found). */
+  keyed: boolean;
+  /**
+   * Torn last lines (writes cut short by a full disk or a crash) that an append kept aside in
+   * `<log>.torn` before going on; each also has an `audit.repair` record in the chain.
+   */
+  tornTails?: { file: string; ts: string; offset: number; length: number }[];
+}
+
+export interface VerifyOptions {
+  /** After `audit rotate`: check every older file in full. */
+  all?: boolean;
+  /** The audit key: needed to check keyed records, and to catch a chain recomputed without it. */
+  key?: AuditKey | null;
 }
 
 /**
@@ -36,8 +53,10 @@ export interface AuditVerification {
  * record of the file it names; that link is checked when the file is beside the log, and with
  * `all` every older file is checked in full, back to the first.
  */
-export async function verifyAuditLog(path: string, expectedHead?: string, options: { all?: boolean } = {}): Promise<AuditVerification> {
-  const result: AuditVerification = { ok: true, count: 0, head: null, files: [], problems: [] };
+export async function verifyAuditLog(path: string, expectedHead?: string, options: VerifyOptions = {}): Promise<AuditVerification> {
+  const result: AuditVerification = { ok: true, count: 0, head: null, files: [], problems: [], keyed: Boolean(options.key) };
+  const kept = readTornTails(path);
+  if (kept.length > 0) result.tornTails = kept.map((tail) => ({ file: basename(tornPathOf(path)), ts: tail.ts, offset: tail.offset, length: tail.length }));
   // No log yet (a new setup before its first request): an empty chain, intact, unless a head
   // was recorded for it.
   if (!lstatSync(path, { throwIfNoEntry: false })) {
@@ -45,10 +64,10 @@ export async function verifyAuditLog(path: string, expectedHead?: string, option
     result.ok = result.problems.length === 0;
     return result;
   }
-  const current = await verifyFile(path, result);
+  const current = await verifyFile(path, result, options.key ?? null);
   if (current.continues !== undefined) {
     result.continues = { file: current.continues, present: olderFileState(path, current.continues) === 'present' };
-    await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, Boolean(options.all));
+    await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, Boolean(options.all), options.key ?? null);
   }
   if (expectedHead && current.head !== expectedHead) {
     result.problems.push({ file: basename(path), line: current.count, problem: `the last record's hash is not the expected head ${expectedHead.slice(0, 12)}… (the tail was cut or extended)` });
@@ -68,7 +87,7 @@ function olderFileState(path: string, name: string): 'present' | 'absent' | 'inv
 }
 
 /** Follows `continues` links back from `path`: the link always, whole files only with `all`. */
-async function checkOlder(path: string, name: string, prev: string, seq: number, result: AuditVerification, all: boolean): Promise<void> {
+async function checkOlder(path: string, name: string, prev: string, seq: number, result: AuditVerification, all: boolean, key: AuditKey | null): Promise<void> {
   const seen = new Set<string>([basename(path)]);
   for (let linkFrom = path, older = name, linkPrev = prev, linkSeq = seq; ; ) {
     const report = (problem: string) => result.problems.push({ file: basename(linkFrom), line: 1, problem });
@@ -94,7 +113,7 @@ async function checkOlder(path: string, name: string, prev: string, seq: number,
       report(`does not chain to the last record of ${older} (that file's tail was cut, extended or edited)`);
     }
     if (!all) return;
-    const checked = await verifyFile(olderPath, result);
+    const checked = await verifyFile(olderPath, result, key);
     if (checked.continues === undefined) return;
     [linkFrom, older, linkPrev, linkSeq] = [olderPath, checked.continues, checked.firstPrev, checked.firstSeq];
   }
@@ -109,12 +128,14 @@ interface FileCheck {
   firstSeq: number;
 }
 
-async function verifyFile(path: string, result: AuditVerification): Promise<FileCheck> {
+async function verifyFile(path: string, result: AuditVerification, key: AuditKey | null): Promise<FileCheck> {
   const file = basename(path);
   const check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
   let prev = GENESIS;
   let expectedSeq = 1;
   let badJson = 0;
+  let keyedSeen = false;
+  let missingKeyReported = false;
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
   for await (const line of lines) {
     check.count++;
@@ -135,14 +156,26 @@ async function verifyFile(path: string, result: AuditVerification): Promise<File
     const { hash, ...body } = record;
     if (record.seq !== expectedSeq) result.problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${expectedSeq} was expected (a line was inserted or deleted)` });
     if (record.prev !== prev) result.problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
-    if (hashRecord(body) !== hash) result.problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited)' });
+    if (record.v !== undefined) keyedSeen = true;
+    else if (keyedSeen || (key && typeof record.seq === 'number' && record.seq >= key.keyedFromSeq)) {
+      // Security: an unkeyed record where the key was in use is a chain recomputed without it.
+      result.problems.push({ file, line: check.count, problem: 'an unkeyed record where keyed records were written (the chain was recomputed without the audit key: records were deleted, inserted or edited)' });
+    }
+    const expected = hashRecord(body, key?.key);
+    if (expected === null) {
+      if (record.v !== KEYED_VERSION) result.problems.push({ file, line: check.count, problem: `unknown record version ${String(record.v)}` });
+      else if (!missingKeyReported) {
+        missingKeyReported = true;
+        result.problems.push({ file, line: check.count, problem: 'keyed records, but no audit key to check them with (audit.key beside the data is missing or unreadable)' });
+      }
+    } else if (expected !== hash) result.problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited, or the chain was recomputed without the audit key)' });
     prev = hash;
     check.head = hash;
     expectedSeq = (typeof record.seq === 'number' ? record.seq : expectedSeq) + 1;
   }
   if (badJson === check.count && check.count > 0) {
     // The last line, cut short: what a crash in the middle of a write leaves.
-    result.problems.at(-1)!.problem = 'the last line is incomplete (a write was cut short, e.g. by a crash). If the lines before it verify, remove this line (e.g. with `sed -i \'$d\'` on the file) and verify again';
+    result.problems.at(-1)!.problem = `the last line is incomplete (a write was cut short by a full disk or a crash). The next record written keeps it aside in ${basename(tornPathOf(path))} and goes on; nothing needs removing by hand`;
   }
   result.count += check.count;
   result.files.unshift(file);

@@ -6,6 +6,8 @@ import { SERVER_VERSION } from '../server/mcp-server.js';
 import { registerAgents, registerAdmins } from './commands/agents.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerAudit } from './commands/audit.js';
+import { registerDoctor } from './commands/doctor.js';
+import { unknownCommandError } from './unknown-command.js';
 import { registerInit } from './commands/init.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
@@ -24,9 +26,14 @@ registerSecrets(program);
 registerAgents(program);
 registerAdmins(program);
 registerAudit(program);
+registerDoctor(program);
 
 try {
-  await program.parseAsync(process.argv);
+  const unknown = unknownCommandError(program, process.argv.slice(2));
+  if (unknown) {
+    process.stderr.write(`agent-secret-store: ${unknown}\n`);
+    process.exitCode = 2;
+  } else await program.parseAsync(process.argv);
 } catch (error) {
   // Clear, one-paragraph errors on stderr; stdout stays clean for the protocol and for --json.
   if (error instanceof ConfigError) {

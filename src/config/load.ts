@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { interpolateTree } from './interpolate.js';
+import { explainIssue } from './problem-hints.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /** One problem in a config file, with the YAML path (and line when known) it belongs to. */
@@ -55,13 +56,11 @@ function lineOf(doc: Document, counter: LineCounter, path: (string | number)[]):
   return undefined;
 }
 
-export function zodProblems(error: z.ZodError, prefix: (string | number)[] = []): ConfigProblem[] {
+/** Zod issues as config problems that list what is valid (problem-hints.ts); `schema` gives the known keys. */
+export function zodProblems(error: z.ZodError, prefix: (string | number)[] = [], schema?: z.ZodType, raw?: unknown): ConfigProblem[] {
   return error.issues.map((issue) => ({
     path: [...prefix, ...(issue.path as (string | number)[])],
-    message:
-      issue.code === 'unrecognized_keys'
-        ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`
-        : issue.message,
+    message: explainIssue(issue, schema, raw),
   }));
 }
 
@@ -104,7 +103,7 @@ export function loadConfigFile(
   const { value, problems } = interpolateTree(doc.toJS(), env);
   fail(problems);
   const parsed = ConfigSchema.safeParse(value);
-  fail([...(parsed.success ? [] : zodProblems(parsed.error)), ...moreChecks(value)]);
+  fail([...(parsed.success ? [] : zodProblems(parsed.error, [], ConfigSchema, value)), ...moreChecks(value)]);
   const config = parsed.data!;
   const base = dirname(resolve(file));
   const resolvePath = (p: string): string => {

@@ -140,9 +140,11 @@ export const ConfigSchema = z
         /** Where a human approves, shown in approval messages; the CLI command is always shown. */
         approval_url: z.url().optional(),
         log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+        /** How often a remote backend found unusable at start-up is checked again (backend-watch.ts). */
+        backend_recheck: z.string().default('30s'),
       })
       .strict()
-      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info' }),
+      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info', backend_recheck: '30s' }),
     policy: PolicySchema.default({
       default_tier: 'standard',
       tiers: { standard: 'auto', sensitive: 'auto', critical: 'approval' },

@@ -43,7 +43,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
     const notifier = createNotifier(settings, { state, clock, logger, links, env: options.env ?? process.env, announceLapsed: () => approvals!.announceLapsed() });
     approvals = new Approvals(state, clock, settings.pendingTtlMs, { denyCooldownMs: settings.denyCooldownMs, ...(notifier ? { onEvent: notifier.sink } : {}) });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
-    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });
+    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
         // A command that just decided something delivers its events before exiting (bounded).

@@ -23,6 +23,8 @@ export interface Settings {
   agents: AgentSettings[];
   dataDir: string;
   auditPath: string;
+  /** The key of the audit chain (`<data_dir>/audit.key`, created on first use). */
+  auditKeyPath: string;
   statePath: string;
   signingKeyPath: string;
   pendingTtlMs: number;
@@ -31,6 +33,8 @@ export interface Settings {
   denyCooldownMs: number;
   tokenMaxTtlMs: number;
   tokenDefaultTtlMs: number;
+  /** `server.backend_recheck` in ms. */
+  backendRecheckMs: number;
 }
 
 function tierRule(rule: TierRuleConfig): TierRuleInput {
@@ -86,6 +90,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     if (seen.has(agent.id)) problems.push({ path: ['agents', i, 'id'], message: `agent id '${agent.id}' is used twice` });
     seen.add(agent.id);
   });
+  check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);
@@ -108,6 +113,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     })),
     dataDir,
     auditPath: isAbsolute(config.audit.path) ? config.audit.path : resolve(dataDir, config.audit.path),
+    auditKeyPath: resolve(dataDir, 'audit.key'),
     statePath: resolve(dataDir, 'state.json'),
     signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
@@ -115,6 +121,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     denyCooldownMs: String(config.approvals.deny_cooldown) === '0' ? 0 : parseTtl(String(config.approvals.deny_cooldown)),
     tokenMaxTtlMs: parseTtl(config.tokens.max_ttl),
     tokenDefaultTtlMs: parseTtl(config.tokens.default_ttl),
+    backendRecheckMs: parseTtl(config.server.backend_recheck),
   };
 }
 
@@ -127,7 +134,7 @@ function rawChecks(raw: unknown): ConfigProblem[] {
   const root = (raw ?? {}) as { backend?: unknown; agents?: unknown };
   if (root.backend !== undefined) {
     const backend = BackendConfigSchema.safeParse(root.backend);
-    if (!backend.success) problems.push(...zodProblems(backend.error as z.ZodError, ['backend']));
+    if (!backend.success) problems.push(...zodProblems(backend.error as z.ZodError, ['backend'], BackendConfigSchema, root.backend));
   }
   if (Array.isArray(root.agents)) {
     root.agents.forEach((agent: { grants?: unknown; deny?: unknown }, i) => {

@@ -81,7 +81,7 @@ describe('audit verify', () => {
     expect(verified.stdout).toMatch(/^OK: 0 records, chain intact\. Head: \(empty\)/);
   });
 
-  it('a last line cut short by a crash is named as such, with how to repair it', async () => {
+  it('a last line cut short by a crash is named as such, and the next record keeps it aside (nothing to remove by hand)', async () => {
     const home = await initHome();
     homes.push(home);
     // One record, then half of a second.
@@ -91,7 +91,11 @@ describe('audit verify', () => {
     appendFileSync(auditPath, '{"seq":9,"ts":"2026');
     const verified = await admin(home, ['audit', 'verify']);
     expect(verified.code).toBe(1);
-    expect(verified.stdout).toMatch(/the last line is incomplete \(a write was cut short, e\.g\. by a crash\).*remove this line/);
+    expect(verified.stdout).toMatch(/the last line is incomplete \(a write was cut short by a full disk or a crash\)\. The next record written keeps it aside in audit\.log\.torn/);
+    expect((await admin(home, ['admins', 'add', 'third'])).code).toBe(0);
+    const repaired = await admin(home, ['audit', 'verify']);
+    expect(repaired.code, repaired.stdout).toBe(0);
+    expect(repaired.stdout).toMatch(/Torn last lines kept aside .*19 bytes at offset \d+ .* in audit\.log\.torn/);
   });
 });
 

@@ -207,13 +207,30 @@ describe('audit rotate', () => {
     expect(result.count).toBe(1 + appended + rotations);
   });
 
-  it('a torn last line stops appends with AUDIT_UNAVAILABLE naming the problem, instead of starting a new chain', async () => {
+  it('a torn last line is kept aside in <log>.torn with an audit.repair record, and the chain goes on', async () => {
     const path = await logWith(2);
     appendFileSync(path, '{"seq":3,"ts":"2026');
+    const torn = await verifyAuditLog(path);
+    expect(torn.problems.at(-1)?.problem).toMatch(/last line is incomplete .* keeps it aside in audit\.log\.torn/);
+    const record = await createAuditLog(path).append({ actor: 'system', action: 'x', outcome: 'ok' });
+    expect(record.seq).toBe(4);
+    const all = lines(path).map((l) => JSON.parse(l));
+    expect(all[2]).toMatchObject({ seq: 3, action: 'audit.repair', reason: expect.stringMatching(/19 bytes at offset \d+\) was kept in audit\.log\.torn/) });
+    const kept = JSON.parse(readFileSync(`${path}.torn`, 'utf8'));
+    expect(kept).toMatchObject({ log: 'audit.log', length: 19, partial: '{"seq":3,"ts":"2026' });
+    expect(Buffer.from(kept.partial_base64, 'base64').toString()).toBe('{"seq":3,"ts":"2026');
+    const result = await verifyAuditLog(path);
+    expect(result).toMatchObject({ ok: true, count: 4, tornTails: [{ file: 'audit.log.torn', length: 19 }] });
+  });
+
+  it('an edited last line (complete, but not a record) still stops appends: never guessed', async () => {
+    const path = await logWith(2);
+    appendFileSync(path, 'edited by hand\n');
     const error = (await createAuditLog(path).append({ actor: 'system', action: 'x', outcome: 'ok' }).then(() => ({}), (e: unknown) => e)) as { code: string; cause: Error };
     expect(error.code).toBe('AUDIT_UNAVAILABLE');
     expect(error.cause.message).toMatch(/last line of the audit log .* is not a complete record/);
     await expect(rotateAuditLog(path, 'admin:ops')).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    expect(existsSync(`${path}.torn`)).toBe(false);
   });
 });
 

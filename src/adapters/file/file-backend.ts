@@ -11,6 +11,8 @@ import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../..
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
 import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
+import { StoreManifest, type ManifestEntries } from './manifest.js';
+import { DecodedCache } from './decoded-cache.js';
 import { asDecoded, decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
 
 export interface FileBackendOptions {
@@ -22,68 +24,7 @@ export interface FileBackendOptions {
   clock?: Clock;
 }
 
-/**
- * Decrypted secrets by file name, each reused only while its file holds exactly the bytes it
- * was decrypted from: a read still reads the file (so another process's write, a delete or a
- * tampered byte is seen at once) but skips parsing and decrypting all its versions again.
- *
- * It holds plaintext, as the process already holds the key that decrypts every file, and keeps
- * it small: only `get` and `put` add entries (a listing never does), least recently used go
- * first, within 512 entries and 32 MiB, and a listing drops the entries of files that are gone.
- */
-export class DecodedCache {
-  private readonly entries = new Map<string, { text: string; secret: StoredSecret }>();
-  private bytes = 0;
-
-  constructor(
-    private readonly maxEntries = 512,
-    private readonly maxBytes = 32 * 1024 * 1024,
-  ) {}
-
-  get(name: string, text: string): StoredSecret | undefined {
-    const hit = this.entries.get(name);
-    if (!hit || hit.text !== text) return undefined;
-    // Most recently used last: eviction takes from the front.
-    this.entries.delete(name);
-    this.entries.set(name, hit);
-    return hit.secret;
-  }
-
-  set(name: string, text: string, secret: StoredSecret): void {
-    this.delete(name);
-    // Text and plaintext are about the same size; a file too big to share the budget is not kept.
-    if (text.length * 2 > this.maxBytes / 8) return;
-    this.entries.set(name, { text, secret: freezeSecret(secret) });
-    this.bytes += text.length * 2;
-    for (const [oldest] of this.entries) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.delete(oldest);
-    }
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Drops every entry whose file is not among `names` (deleted by another process). */
-  retainOnly(names: ReadonlySet<string>): void {
-    for (const name of [...this.entries.keys()]) if (!names.has(name)) this.delete(name);
-  }
-
-  delete(name: string): void {
-    const entry = this.entries.get(name);
-    if (!entry) return;
-    this.entries.delete(name);
-    this.bytes -= entry.text.length * 2;
-  }
-}
-
-/** Shared between callers, so frozen: nobody can change what the next read returns. */
-function freezeSecret(secret: StoredSecret): StoredSecret {
-  for (const version of secret.versions) Object.freeze(Object.freeze(version).metadata);
-  Object.freeze(secret.versions);
-  return Object.freeze(secret);
-}
+export { DecodedCache } from './decoded-cache.js';
 
 export class FileBackend implements SecretBackend {
   readonly kind = 'file';
@@ -91,10 +32,28 @@ export class FileBackend implements SecretBackend {
   private readonly secretsDir: string;
   private readonly clock: Clock;
   private readonly decoded = new DecodedCache();
+  private readonly manifest: StoreManifest;
 
   constructor(private readonly options: FileBackendOptions) {
     this.secretsDir = path.join(options.dir, 'secrets');
     this.clock = options.clock ?? systemClock;
+    this.manifest = new StoreManifest(options.dir, options.keySource.key);
+  }
+
+  /** Gives a store written before the manifest existed its manifest (see manifest.ts). */
+  async openManifest(): Promise<void> {
+    await this.manifest.ensure(async () => {
+      const entries: ManifestEntries['live'] = {};
+      for (const name of await this.fileNames()) {
+        const text = await this.readText(name);
+        if (text === null) continue;
+        const { namespace, key } = this.header(name, text);
+        const secret = this.decode(name, namespace, key, text, { keep: false, unchecked: true });
+        const newest = secret.versions.at(-1)!;
+        entries[name] = { id: secret.id, version: newest.version, tier: newest.access_tier };
+      }
+      return entries;
+    });
   }
 
   async get(namespace: string, key: string): Promise<SecretRecord | null> {
@@ -132,8 +91,15 @@ export class FileBackend implements SecretBackend {
         ].slice(-this.options.maxVersions),
       };
       const text = encodeSecretFile(this.options.keySource.key, namespace, key, next);
+      const name = secretFileName(namespace, key);
+      const entry = { id: next.id, version: newest + 1, tier: write.access_tier };
+      // The file first, the manifest second: a crash in between leaves the file newer than the
+      // manifest, which is accepted (manifest.ts), never a good file that looks rolled back.
       await this.io('write', () => writeFileAtomic(file, text));
-      this.decoded.set(secretFileName(namespace, key), text, asDecoded(next));
+      // A first version has nothing older to roll back to (and an unseen id is accepted), so
+      // only later versions take the store-wide manifest lock: creates stay parallel.
+      if (current) await this.io('write', () => this.manifest.setLive(name, entry));
+      this.decoded.set(name, text, asDecoded(next));
       return next;
     });
     return toSummary(namespace, key, stored);
@@ -170,9 +136,14 @@ export class FileBackend implements SecretBackend {
     const file = this.pathOf(namespace, key);
     return withFileLock(file, () =>
       this.io('delete', async () => {
-        this.decoded.delete(secretFileName(namespace, key));
+        const name = secretFileName(namespace, key);
+        this.decoded.delete(name);
+        // The incarnation removed, read without the manifest check: a human may delete a
+        // rolled-back or damaged secret to set it again.
+        const ids = this.idOnDisk(name, namespace, key);
         try {
           await fs.unlink(file);
+          await this.manifest.markDeleted(name, ids);
           return true;
         } catch (error) {
           if (isErrno(error, 'ENOENT')) return false;
@@ -216,13 +187,37 @@ export class FileBackend implements SecretBackend {
     return this.io('read', async () => readSmallFileSync(path.join(this.secretsDir, name)));
   }
 
-  /** Decrypts a file's text, or takes it from the cache; `keep: false` adds nothing to the cache. */
-  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean } = { keep: true }): StoredSecret {
+  /**
+   * Decrypts a file's text, or takes it from the cache, and checks it against the store
+   * manifest (a rolled-back file is refused); `keep: false` adds nothing to the cache,
+   * `unchecked` skips the manifest (only while building it).
+   */
+  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean; unchecked?: boolean } = { keep: true }): StoredSecret {
+    const secret = this.decodeOnly(name, namespace, key, text, options.keep);
+    if (!options.unchecked) {
+      const newest = secret.versions.at(-1);
+      if (newest) this.manifest.check(this.manifest.load(), name, `${namespace}/${key}`, { id: secret.id, version: newest.version, tier: newest.access_tier });
+    }
+    return secret;
+  }
+
+  /** The id of the secret's file as it is on disk, if it decrypts (for a deletion's dead list). */
+  private idOnDisk(name: string, namespace: string, key: string): string[] {
+    const text = readSmallFileSync(path.join(this.secretsDir, name));
+    if (text === null) return [];
+    try {
+      return [this.decodeOnly(name, namespace, key, text, false).id];
+    } catch {
+      return [];
+    }
+  }
+
+  private decodeOnly(name: string, namespace: string, key: string, text: string, keep: boolean): StoredSecret {
     const cached = this.decoded.get(name, text);
     if (cached) return cached;
     try {
       const secret = decodeSecretFile(this.options.keySource.key, namespace, key, text);
-      if (options.keep) this.decoded.set(name, text, secret);
+      if (keep) this.decoded.set(name, text, secret);
       return secret;
     } catch (error) {
       this.decoded.delete(name);

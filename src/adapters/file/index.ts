@@ -50,5 +50,7 @@ export async function createFileBackend(config: FileBackendConfig, env: NodeJS.P
     }
     keySource = await loadPassphraseSource(dir, passphrase, name, options.kdfParams);
   }
-  return new FileBackend({ dir, keySource, maxVersions, clock: options.clock });
+  const backend = new FileBackend({ dir, keySource, maxVersions, clock: options.clock });
+  await backend.openManifest();
+  return backend;
 }

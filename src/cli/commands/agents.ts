@@ -5,6 +5,7 @@ import { AssError } from '../../shared/errors.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
 import { revokeAgent } from '../../approvals/revocation.js';
 import { editConfig } from '../config-edit.js';
+import { checkAgentFlags } from '../agent-flags.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -31,6 +32,7 @@ export function registerAgents(program: Command): void {
       const global = command.optsWithGlobals<GlobalOptions>();
       const settings = settingsFor(global);
       await adminFor(settings);
+      checkAgentFlags(options);
       if (settings.config.agents.some((a) => a.id === id)) throw new AssError('CONFLICT', `Agent '${id}' exists. Revoke it first, or choose another id.`);
       const key = generateAgentKey();
       await editConfig(settings.loaded.file, (doc) => {

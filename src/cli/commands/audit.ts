@@ -1,6 +1,8 @@
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { AssError } from '../../shared/errors.js';
 import type { Command } from 'commander';
 import { rotateAuditLog } from '../../audit/audit-log.js';
+import { readAuditKey } from '../../audit/audit-key.js';
 import { verifyAuditLog } from '../../audit/verify.js';
 import { adminFor, print, settingsFor, type GlobalOptions } from '../context.js';
 
@@ -9,20 +11,26 @@ export function registerAudit(program: Command): void {
 
   audit
     .command('verify')
-    .description('Check the hash chain: finds an edited, inserted or deleted line (exit 1 if any)')
+    .description('Check the keyed hash chain (with audit.key): finds an edited, inserted or deleted line (exit 1 if any); a cut-off tail needs --head')
     .option('--head <hash>', 'the head hash you recorded earlier, to detect a cut-off tail')
     .option('--all', 'after `audit rotate`: also check every older file in full, back to the first')
+    .option('--key-file <path>', 'the audit key to check with (default: audit.key in the data folder), e.g. a copy kept off the machine')
     .option('--json', 'print JSON')
-    .action(async (options: { head?: string; all?: boolean; json?: boolean }, command: Command) => {
+    .action(async (options: { head?: string; all?: boolean; json?: boolean; keyFile?: string }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
-      const result = await verifyAuditLog(settings.auditPath, options.head, { all: options.all });
+      const keyPath = options.keyFile ? resolve(options.keyFile) : settings.auditKeyPath;
+      const key = readAuditKey(keyPath);
+      if (options.keyFile && !key) throw new AssError('INVALID_ARGUMENT', `No audit key at ${keyPath}.`);
+      const result = await verifyAuditLog(settings.auditPath, options.head, { all: options.all, key });
       const continues =
         (result.continues ? `\nContinues from ${result.continues.file}${result.continues.present ? '' : ' (not beside the log; the link was not checked)'}.` : '') +
-        (result.notChecked ? `\nNot beside the log, so the chain before them was not checked: ${result.notChecked.join(', ')}.` : '');
+        (result.notChecked ? `\nNot beside the log, so the chain before them was not checked: ${result.notChecked.join(', ')}.` : '') +
+        (result.tornTails ? `\nTorn last lines kept aside (writes cut short by a full disk or a crash; each has an audit.repair record): ${result.tornTails.map((t) => `${t.length} bytes at offset ${t.offset} (${t.ts}) in ${t.file}`).join('; ')}.` : '') +
+        (result.keyed ? '' : `\nNo audit key at ${keyPath}: only the unkeyed part of the chain was checked.`);
       print(Boolean(options.json), { path: settings.auditPath, ...result }, () =>
         result.ok
           ? `OK: ${result.count} records${result.files.length > 1 ? ` in ${result.files.length} files` : ''}, chain intact. Head: ${result.head ?? '(empty)'}${continues}`
-          : `BROKEN: ${result.problems.length} problem(s) in ${result.count} records:\n${result.problems.map((p) => `  ${p.file} line ${p.line}: ${p.problem}`).join('\n')}`,
+          : `BROKEN: ${result.problems.length} problem(s) in ${result.count} records:\n${result.problems.map((p) => `  ${p.file} line ${p.line}: ${p.problem}`).join('\n')}${continues}`,
       );
       if (!result.ok) process.exitCode = 1;
     });
@@ -34,7 +42,7 @@ export function registerAudit(program: Command): void {
     .action(async (options: { json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       const adminId = await adminFor(settings);
-      const rotation = await rotateAuditLog(settings.auditPath, `admin:${adminId}`);
+      const rotation = await rotateAuditLog(settings.auditPath, `admin:${adminId}`, new Date(), { keyPath: settings.auditKeyPath });
       print(
         Boolean(options.json),
         { path: settings.auditPath, rotated_to: rotation.rotatedTo, last_seq: rotation.lastSeq, last_hash: rotation.lastHash, first_seq: rotation.first.seq },

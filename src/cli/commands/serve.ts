@@ -3,6 +3,7 @@ import { authenticateAgent } from '../../server/authenticate.js';
 import { createLogger } from '../../server/logger.js';
 import { openRuntime } from '../../server/runtime.js';
 import { serveStdio } from '../../server/stdio.js';
+import { watchBackend } from '../../server/backend-watch.js';
 import { settingsFor, type GlobalOptions } from '../context.js';
 
 export function registerServe(program: Command): void {
@@ -32,6 +33,7 @@ export function registerServe(program: Command): void {
         // point at the dashboard served here, unless dashboard.public_url says otherwise.
         runtime.links.announce(`${handle.url}/dashboard`);
         runtime.notifier?.start();
+        watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs });
         const stop = async (): Promise<void> => {
           await handle.close();
           await runtime.close();
@@ -51,6 +53,8 @@ export function registerServe(program: Command): void {
       process.once('SIGTERM', () => process.exit(0));
       // Retries and expiry announcements for webhooks, while this server runs.
       runtime.notifier?.start();
+      // After the transport is up, so `initialize` is never kept waiting by the backend.
+      setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
       await serveStdio(runtime, agent);
     });
 }

@@ -7,6 +7,7 @@ import { HUMAN_ROUTES } from './rest-admin.js';
 import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { HOSTED_ROUTES, readOrList } from './rest-hosted.js';
 import { sendJson } from './respond.js';
+import { restWording } from './rest-wording.js';
 import { parseSecretPath } from './secret-path.js';
 import { tokenCall } from './token-call.js';
 import { ReasonField } from '../tools/schemas.js';
@@ -47,7 +48,8 @@ const AGENT_ROUTES: RestRoute[] = [
       rateLimit(ctx, credential.agent.config.id, 'rest');
       const input = await body(ctx, req, TokenRequestSchema);
       const answer = await ctx.runtime.service.requestToken(credential.agent, input);
-      sendJson(res, answer.requires_approval ? 202 : 200, answer);
+      if (answer.requires_approval) return sendJson(res, 202, { ...answer, message: restWording(answer.message, answer.approval_id) });
+      sendJson(res, 200, answer);
     },
   },
   {

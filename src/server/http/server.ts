@@ -12,6 +12,7 @@ import { openApiDocument } from './openapi.js';
 import type { HttpOptions } from './options.js';
 import { RateLimiter } from './rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
+import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
 import { renderOutboxMetrics } from '../../notify/metrics.js';
 
@@ -82,7 +83,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     } catch (error) {
       const code = error instanceof HttpError ? error.code : ((error as { code?: string })?.code ?? 'INTERNAL');
       metrics.observeCall('rest', hit.r.tool, typeof code === 'string' ? code : 'INTERNAL', (performance.now() - started) / 1000);
-      throw error;
+      throw restWorded(error);
     }
   }
 

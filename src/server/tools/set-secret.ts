@@ -23,6 +23,11 @@ export const setSecretTool = defineTool({
     })
     .strict(),
   outputSchema: z.object({ id: z.string(), ...SecretSummaryFields }),
+  // destructiveHint: true, decided deliberately (issue 9). Every write is a new version, but it
+  // replaces the value every reader gets from then on (a production credential overwritten is an
+  // outage until a human rolls it back), and old versions last only while the backend keeps them
+  // (file backend: max_versions, default 20). The MCP spec's false means "only additive updates";
+  // a client should ask its user before an overwrite, so true is the honest hint.
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   handle: async ({ service, agent }, input) => toSetSecretResponse(await service.setSecret(agent, input)),
 });

@@ -1,0 +1,42 @@
+/**
+ * How an audit record is hashed into the chain.
+ *
+ * - Version 1 (records without `v`): SHA-256 of the record's fields in a fixed order. Anyone can
+ *   recompute it, so a deleted record plus a recomputed chain verifies (kept only to verify
+ *   logs written before version 2).
+ * - Version 2 (`v: 2`): HMAC-SHA-256 with the audit key (`audit.key`, see audit-key.ts) over
+ *   the same fields plus `v`. Recomputing the chain needs that key, which neither an agent nor
+ *   the store directory gives.
+ */
+import { createHash, createHmac } from 'node:crypto';
+
+/** Fields of an event, in hashing order. `continues` is last and only on rotation records. */
+export const EVENT_FIELDS = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms', 'continues'] as const;
+
+/** The record format that new records are written in when an audit key is configured. */
+export const KEYED_VERSION = 2;
+
+export interface HashableRecord {
+  seq: number;
+  ts: string;
+  prev: string;
+  v?: number;
+  [field: string]: unknown;
+}
+
+function canonical(record: HashableRecord): string {
+  const ordered: Record<string, unknown> = { seq: record.seq, ts: record.ts, prev: record.prev };
+  if (record.v !== undefined) ordered.v = record.v;
+  for (const field of EVENT_FIELDS) if (record[field] !== undefined) ordered[field] = record[field];
+  return JSON.stringify(ordered);
+}
+
+/**
+ * The hash of a record (every field but `hash`, chained through `prev`). A keyed record
+ * (`v: 2`) needs `key`; without it this returns null (the caller reports that it cannot check).
+ */
+export function hashRecord(record: HashableRecord, key?: Buffer | null): string | null {
+  if (record.v === undefined) return createHash('sha256').update(canonical(record)).digest('hex');
+  if (record.v !== KEYED_VERSION || !key) return null;
+  return createHmac('sha256', key).update(canonical(record)).digest('hex');
+}

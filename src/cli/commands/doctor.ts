@@ -1,0 +1,128 @@
+/**
+ * `agent-secret-store doctor`: checks a setup the way a server would use it and says what to
+ * fix — the config (every problem with its YAML path), the file modes of the config, data
+ * directory and keys, the backend (opens it: key file or passphrase, then reachability and
+ * credentials through its health check), the audit chain (with its key) and the state file.
+ * Read-only: it opens nothing for writing but what the backend's own health probe writes.
+ * Exit 1 when any check fails. Never prints a value, key or token.
+ */
+import { lstatSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { createBackend } from '../../adapters/registry.js';
+import { readAuditKey } from '../../audit/audit-key.js';
+import { verifyAuditLog } from '../../audit/verify.js';
+import { ConfigError, resolveConfigPath } from '../../config/load.js';
+import { isAssError } from '../../shared/errors.js';
+import { loadSettings, type Settings } from '../../server/settings.js';
+import { print, type GlobalOptions } from '../context.js';
+
+interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function modeOf(path: string): number | undefined {
+  const info = lstatSync(path, { throwIfNoEntry: false });
+  return info ? info.mode & 0o777 : undefined;
+}
+
+/** A file or folder that must not be open to group or others (`want` is 0600 or 0700). */
+function privateMode(what: string, path: string, want: number, required: boolean): Check {
+  const mode = modeOf(path);
+  if (mode === undefined) return { check: what, ok: !required, detail: `${path} does not exist${required ? '' : ' yet (made on first use)'}`, ...(required ? { fix: 'run `agent-secret-store init`, or point the config at the right place' } : {}) };
+  const open = (mode & 0o077) !== 0;
+  return { check: what, ok: !open, detail: `${path} (mode ${mode.toString(8).padStart(4, '0')})`, ...(open ? { fix: `chmod ${want.toString(8)} ${path}` } : {}) };
+}
+
+function message(error: unknown): string {
+  return isAssError(error) ? `${error.message} [${error.code}]` : `${(error as Error)?.name ?? 'Error'}: ${String((error as Error)?.message ?? error).slice(0, 300)}`;
+}
+
+async function backendChecks(settings: Settings): Promise<Check[]> {
+  let backend;
+  try {
+    backend = await createBackend(settings.backend);
+  } catch (error) {
+    return [{ check: 'backend', ok: false, detail: `the ${settings.backend.type} backend did not open: ${message(error)}`, fix: 'fix what the message names (key file, passphrase variable, address, credentials)' }];
+  }
+  try {
+    const health = await backend.health();
+    return [{ check: 'backend', ok: health.ok, detail: `${settings.backend.type}: ${health.detail}`, ...(health.ok ? {} : { fix: settings.backend.type === 'file' ? 'check the store folder and its key' : `see docs/${settings.backend.type}.md for the access the proxy needs` }) }];
+  } finally {
+    await backend.close();
+  }
+}
+
+async function auditChecks(settings: Settings): Promise<Check[]> {
+  const checks = [privateMode('audit key', settings.auditKeyPath, 0o600, false)];
+  try {
+    const result = await verifyAuditLog(settings.auditPath, undefined, { key: readAuditKey(settings.auditKeyPath) });
+    const torn = result.tornTails ? `; ${result.tornTails.length} torn line(s) kept aside in ${result.tornTails[0]!.file}` : '';
+    checks.push(
+      result.ok
+        ? { check: 'audit chain', ok: true, detail: `${result.count} records, chain intact${result.keyed ? ' (keyed)' : ''}${torn}` }
+        : { check: 'audit chain', ok: false, detail: result.problems.slice(0, 3).map((p) => `${p.file} line ${p.line}: ${p.problem}`).join('; '), fix: 'run `agent-secret-store audit verify` for the full report; keep the log as evidence' },
+    );
+  } catch (error) {
+    checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: 'restore audit.key or the log from a backup' });
+  }
+  return checks;
+}
+
+function stateCheck(settings: Settings): Check {
+  let text: string;
+  try {
+    text = readFileSync(settings.statePath, 'utf8');
+  } catch {
+    return { check: 'state', ok: true, detail: `${settings.statePath} does not exist yet (made on first use)` };
+  }
+  try {
+    const state = JSON.parse(text) as { approvals?: unknown[] | Record<string, unknown> };
+    const approvals = Array.isArray(state.approvals) ? state.approvals.length : Object.keys(state.approvals ?? {}).length;
+    return { check: 'state', ok: true, detail: `${settings.statePath}: ${approvals} approval record(s), ${Math.round(text.length / 1024)} KiB` };
+  } catch {
+    return { check: 'state', ok: false, detail: `${settings.statePath} is not valid JSON`, fix: 'restore it from a backup (pending approvals and issued tokens are in it)' };
+  }
+}
+
+export async function runDoctor(configFlag: string | undefined): Promise<Check[]> {
+  const configPath = resolveConfigPath(configFlag);
+  let settings: Settings;
+  try {
+    settings = loadSettings(configPath);
+  } catch (error) {
+    const detail = error instanceof ConfigError ? error.message : message(error);
+    return [{ check: 'config', ok: false, detail, fix: 'fix the config (each problem names its YAML path and line); nothing else was checked' }];
+  }
+  const checks: Check[] = [{ check: 'config', ok: true, detail: `${configPath} is valid (${settings.agents.length} agent(s), ${settings.config.admins.length} admin(s), backend ${settings.backend.type})` }];
+  const configMode = modeOf(configPath) ?? 0;
+  // Security: whoever can write the config can add an agent with any grant.
+  checks.push({ check: 'config mode', ok: (configMode & 0o022) === 0, detail: `${configPath} (mode ${configMode.toString(8).padStart(4, '0')})`, ...((configMode & 0o022) !== 0 ? { fix: `chmod 600 ${configPath}` } : {}) });
+  checks.push(privateMode('data folder', settings.dataDir, 0o700, true));
+  checks.push(privateMode('token signing key', settings.signingKeyPath, 0o600, false));
+  if (settings.backend.type === 'file' && settings.backend.key_file) checks.push(privateMode('store key file', settings.backend.key_file, 0o600, true));
+  checks.push(...(await backendChecks(settings)));
+  checks.push(...(await auditChecks(settings)));
+  checks.push(stateCheck(settings));
+  return checks;
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('Check the setup and say what to fix: config, file modes, keys, backend reachability and credentials, audit chain, state (exit 1 on a problem)')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const checks = await runDoctor(command.optsWithGlobals<GlobalOptions>().config);
+      const failed = checks.filter((c) => !c.ok);
+      print(Boolean(options.json), { ok: failed.length === 0, checks }, () =>
+        [
+          ...checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.check}: ${c.detail}${c.fix ? `\n        fix: ${c.fix}` : ''}`),
+          failed.length === 0 ? 'All checks passed.' : `${failed.length} problem(s) found.`,
+        ].join('\n'),
+      );
+      if (failed.length > 0) process.exitCode = 1;
+    });
+}
