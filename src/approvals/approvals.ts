@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AssError } from '../shared/errors.js';
 import type { Clock } from '../shared/types.js';
+import { checkPendingCap, DEFAULT_PENDING_LIMITS, type PendingLimits } from './limits.js';
 import type { State, StateStore } from './state-store.js';
 import type { ApprovalKind, ApprovalRecord, ApprovalStatus } from './types.js';
 
@@ -68,11 +69,13 @@ export class Approvals {
     private readonly store: StateStore,
     private readonly clock: Clock,
     private readonly pendingTtlMs: number,
+    private readonly limits: PendingLimits = DEFAULT_PENDING_LIMITS,
   ) {}
 
   /**
    * Opens a request bound to (agent, kind, canonical scopes, ttl), or returns the agent's
    * pending one for exactly that binding so a retrying agent does not flood the humans.
+   * @throws AssError TOO_MANY_PENDING when the agent's open requests are at their cap.
    */
   async request(input: ApprovalRequestInput): Promise<{ approval: ApprovalRecord; reused: boolean }> {
     const now = this.clock();
@@ -105,6 +108,8 @@ export class Approvals {
         approvals: [],
         status: 'pending',
       };
+      // Security: bounded per agent (count and bytes), checked under the store's lock.
+      checkPendingCap(state, approval, now, this.limits);
       state.approvals[approval.id] = approval;
       return { approval, reused: false };
     });

@@ -125,18 +125,30 @@ export const ConfigSchema = z
         /** Where a human approves, shown in approval messages; the CLI command is always shown. */
         approval_url: z.url().optional(),
         log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
+        /** Per-agent tool calls over stdio (serve --http has http.rate_limit). */
+        rate_limit: z
+          .object({ per_minute: z.number().int().min(1).default(1200), burst: z.number().int().min(1).default(200) })
+          .strict()
+          .default({ per_minute: 1200, burst: 200 }),
       })
       .strict()
-      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info' }),
+      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info', rate_limit: { per_minute: 1200, burst: 200 } }),
     policy: PolicySchema.default({
       default_tier: 'standard',
       tiers: { standard: 'auto', sensitive: 'auto', critical: 'approval' },
       namespaces: [],
     }),
     approvals: z
-      .object({ pending_ttl: DurationSchema.default('15m'), grant_ttl: DurationSchema.default('1h') })
+      .object({
+        pending_ttl: DurationSchema.default('15m'),
+        grant_ttl: DurationSchema.default('1h'),
+        /** Open requests one agent may have waiting for a human (TOO_MANY_PENDING beyond). */
+        max_pending_per_agent: z.number().int().min(1).max(1000).default(10),
+        /** Their total stored size per agent, in bytes. */
+        max_pending_bytes_per_agent: z.number().int().min(4096).max(16 * 1024 * 1024).default(65536),
+      })
       .strict()
-      .default({ pending_ttl: '15m', grant_ttl: '1h' }),
+      .default({ pending_ttl: '15m', grant_ttl: '1h', max_pending_per_agent: 10, max_pending_bytes_per_agent: 65536 }),
     tokens: z
       .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
       .strict()

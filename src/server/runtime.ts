@@ -29,7 +29,8 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
     const state = createFileStateStore(settings.statePath, clock);
-    const approvals = new Approvals(state, clock, settings.pendingTtlMs);
+    const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
+    const approvals = new Approvals(state, clock, settings.pendingTtlMs, { maxPerAgent, maxBytesPerAgent });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger });

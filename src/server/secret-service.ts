@@ -6,10 +6,13 @@ import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
-  canonicalScopes, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
-  scopeCouldMatchUnder, scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
+  effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
+  scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
 import type { ToolName } from '../config/schema.js';
+import { scopesDigest } from '../approvals/limits.js';
+import { tokenRequestScopes } from './token-scopes.js';
+import { visibleNamespaces } from './namespace-visibility.js';
 import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestriction } from './access.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
@@ -140,8 +143,9 @@ export class SecretService {
     return this.run(agent, 'list_namespaces', {}, async (started) => {
       const all = await this.deps.backend.listNamespaces();
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
-      const visible = (scopes: readonly Scope[], ns: string): boolean => scopes.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns));
-      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && (!tokenScopes || visible(tokenScopes, ns)) && !deniedEverywhereIn(agent, ns));
+      const namespaces = await visibleNamespaces({
+        agent, all, basis: [...agent.compiled.grants, ...approvedScopes], tokenScopes, backend: this.deps.backend, deniedEverywhereIn: (ns) => !!deniedEverywhereIn(agent, ns),
+      });
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
       return { namespaces, total: namespaces.length };
     });
@@ -160,13 +164,7 @@ export class SecretService {
 
   async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number }): Promise<RequestTokenResponse> {
     return this.run(agent, 'request_token', {}, async (started) => {
-      const scopes = canonicalScopes(input.scopes);
-      const parsed = scopes.map(parseScope);
-      for (const scope of parsed) {
-        if (scope.action === 'delete' || scope.action === 'rotate') {
-          throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`);
-        }
-      }
+      const { scopes, parsed } = tokenRequestScopes(agent, input.scopes);
       const ttlText = input.ttl ?? formatTtl(this.deps.settings.tokenDefaultTtlMs);
       const ttlMs = parseTtl(ttlText);
       const capMs = Math.min(agent.maxTokenTtlMs, this.deps.settings.tokenMaxTtlMs);
@@ -176,7 +174,7 @@ export class SecretService {
       if (covered) {
         const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses });
         // Fail closed: the token is handed out only once its issue is on record.
-        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopes.join(' ') }, started);
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopesDigest(scopes) }, started);
         return { ...issued, requires_approval: false, scopes, ttl: ttlText };
       }
       // Beyond the standing grants: only a human can say yes, and each approval yields one token.
@@ -184,16 +182,16 @@ export class SecretService {
         this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, approvalId: approval.id }, state),
       );
       if (redeemed) {
-        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopes.join(' ') }, started);
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopesDigest(scopes) }, started);
         return { ...(await this.deps.tokens.sign(redeemed)), requires_approval: false, scopes, ttl: ttlText };
       }
       // Security: such a token may reach any tier anywhere, so it needs the strictest approval rule.
       const { approvers, delayMs } = strictestApprovalRule(this.deps.settings.policy);
       const { approval } = await this.deps.approvals.request({
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
-        reason: `request_token for ${scopes.join(' ')} (beyond the agent's grants)`, rule: 'token:beyond-grants', approvers, delayMs,
+        reason: `request_token beyond the agent's grants (${scopes.length} scope${scopes.length === 1 ? '' : 's'})`, rule: 'token:beyond-grants', approvers, delayMs,
       });
-      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule: 'token:beyond-grants', approval_id: approval.id, reason: scopes.join(' ') }, started);
+      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule: 'token:beyond-grants', approval_id: approval.id, reason: scopesDigest(scopes) }, started);
       return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.' };
     });
   }

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   CONFLICT: { fault: 'caller', retryable: true },
   VALUE_TOO_LARGE: { fault: 'caller', retryable: false },
   RATE_LIMITED: { fault: 'caller', retryable: true },
+  /** An agent has as many approval requests open as `approvals.max_pending_per_agent` (or bytes) allows. */
+  TOO_MANY_PENDING: { fault: 'caller', retryable: true },
   INTEGRITY_ERROR: { fault: 'backend', retryable: false },
   BACKEND_UNAVAILABLE: { fault: 'backend', retryable: true },
   AUDIT_UNAVAILABLE: { fault: 'backend', retryable: true },

@@ -39,6 +39,8 @@ export interface ConfigOptions {
   server?: Record<string, unknown>;
   /** Extra backend block instead of the file backend. */
   backend?: Record<string, unknown>;
+  /** More top-level config blocks (e.g. `approvals`). */
+  extra?: Record<string, unknown>;
 }
 
 /** Writes a config (JSON is YAML) with a file backend and fresh keys. */
@@ -58,6 +60,7 @@ export async function makeConfig(options: ConfigOptions): Promise<RemoteConfig> 
     server: { log_level: 'warn', ...(options.server ?? {}) },
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.http ? { http: options.http } : {}),
+    ...(options.extra ?? {}),
     admins: [{ id: 'admin', key_sha256: hashKey(adminKey) }],
     agents,
   };

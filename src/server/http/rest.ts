@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { MAX_REQUEST_SCOPE_LENGTH, MAX_SCOPES_PER_REQUEST } from '../../approvals/limits.js';
 import type { TokenRestriction } from '../secret-service.js';
 import { AssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
@@ -22,7 +23,7 @@ async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise<{ cred
 }
 
 const TokenRequestSchema = z
-  .object({ scopes: z.array(z.string().max(2048)).min(1).max(50), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
+  .object({ scopes: z.array(z.string().max(MAX_REQUEST_SCOPE_LENGTH)).min(1).max(MAX_SCOPES_PER_REQUEST), ttl: z.string().max(16).optional(), max_uses: z.number().int().min(1).max(1_000_000).optional() })
   .strict();
 const PutSecretSchema = z
   .object({

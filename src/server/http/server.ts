@@ -10,7 +10,7 @@ import { StreamableEndpoint } from './mcp-streamable.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import type { HttpOptions } from './options.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { REST_ROUTES } from './rest.js';
 
