@@ -6,7 +6,7 @@ import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
-  effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
+  checkMetadata, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
   scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
 import type { ToolName } from '../config/schema.js';
@@ -77,6 +77,7 @@ export class SecretService {
       if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
         throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(input.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
       }
+      checkMetadata(input.metadata);
       await this.refuseEarly(agent, 'set_secret', 'write', namespace, key, started, token);
       for (let attempt = 1; ; attempt++) {
         const existing = await this.deps.backend.get(namespace, key);

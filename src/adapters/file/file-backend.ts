@@ -3,7 +3,7 @@
  * `<dir>/secrets/`, each write an atomic replace under a cross-process lock.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
@@ -11,6 +11,8 @@ import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../..
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
 import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
+import { DecodedCache } from './decoded-cache.js';
+import { SummaryCache } from './summary-cache.js';
 import { asDecoded, decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
 
 export interface FileBackendOptions {
@@ -22,68 +24,7 @@ export interface FileBackendOptions {
   clock?: Clock;
 }
 
-/**
- * Decrypted secrets by file name, each reused only while its file holds exactly the bytes it
- * was decrypted from: a read still reads the file (so another process's write, a delete or a
- * tampered byte is seen at once) but skips parsing and decrypting all its versions again.
- *
- * It holds plaintext, as the process already holds the key that decrypts every file, and keeps
- * it small: only `get` and `put` add entries (a listing never does), least recently used go
- * first, within 512 entries and 32 MiB, and a listing drops the entries of files that are gone.
- */
-export class DecodedCache {
-  private readonly entries = new Map<string, { text: string; secret: StoredSecret }>();
-  private bytes = 0;
-
-  constructor(
-    private readonly maxEntries = 512,
-    private readonly maxBytes = 32 * 1024 * 1024,
-  ) {}
-
-  get(name: string, text: string): StoredSecret | undefined {
-    const hit = this.entries.get(name);
-    if (!hit || hit.text !== text) return undefined;
-    // Most recently used last: eviction takes from the front.
-    this.entries.delete(name);
-    this.entries.set(name, hit);
-    return hit.secret;
-  }
-
-  set(name: string, text: string, secret: StoredSecret): void {
-    this.delete(name);
-    // Text and plaintext are about the same size; a file too big to share the budget is not kept.
-    if (text.length * 2 > this.maxBytes / 8) return;
-    this.entries.set(name, { text, secret: freezeSecret(secret) });
-    this.bytes += text.length * 2;
-    for (const [oldest] of this.entries) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.delete(oldest);
-    }
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** Drops every entry whose file is not among `names` (deleted by another process). */
-  retainOnly(names: ReadonlySet<string>): void {
-    for (const name of [...this.entries.keys()]) if (!names.has(name)) this.delete(name);
-  }
-
-  delete(name: string): void {
-    const entry = this.entries.get(name);
-    if (!entry) return;
-    this.entries.delete(name);
-    this.bytes -= entry.text.length * 2;
-  }
-}
-
-/** Shared between callers, so frozen: nobody can change what the next read returns. */
-function freezeSecret(secret: StoredSecret): StoredSecret {
-  for (const version of secret.versions) Object.freeze(Object.freeze(version).metadata);
-  Object.freeze(secret.versions);
-  return Object.freeze(secret);
-}
+export { DecodedCache } from './decoded-cache.js';
 
 export class FileBackend implements SecretBackend {
   readonly kind = 'file';
@@ -91,6 +32,8 @@ export class FileBackend implements SecretBackend {
   private readonly secretsDir: string;
   private readonly clock: Clock;
   private readonly decoded = new DecodedCache();
+  private readonly summaryCache = new SummaryCache();
+  private decodesForListing = 0;
 
   constructor(private readonly options: FileBackendOptions) {
     this.secretsDir = path.join(options.dir, 'secrets');
@@ -141,28 +84,53 @@ export class FileBackend implements SecretBackend {
 
   async list(namespace: string): Promise<SecretSummary[]> {
     const out: SecretSummary[] = [];
-    for (const name of await this.fileNames()) {
-      const text = await this.readText(name);
-      if (text === null) continue;
-      const header = this.header(name, text);
-      if (header.namespace !== namespace) continue;
-      out.push(toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false })));
-    }
+    for (const summary of await this.summaries()) if (summary.namespace === namespace) out.push(summary);
     return out.sort((a, b) => compare(a.key, b.key));
   }
 
   async listNamespaces(): Promise<string[]> {
     const namespaces = new Set<string>();
-    for (const name of await this.fileNames()) {
-      const text = await this.readText(name);
-      if (text === null) continue;
-      const { namespace, key } = this.header(name, text);
-      // Decrypt too, so a damaged file is reported here rather than hidden behind its header.
-      this.decode(name, namespace, key, text, { keep: false });
+    for (const { namespace } of await this.summaries()) {
       const parts = namespace.split('/');
       for (let i = 1; i <= parts.length; i += 1) namespaces.add(parts.slice(0, i).join('/'));
     }
     return [...namespaces].sort(compare);
+  }
+
+  /** How many files listings have decrypted so far (each unchanged file once): for tests and the bench. */
+  get listingDecodes(): number {
+    return this.decodesForListing;
+  }
+
+  /**
+   * A summary of every secret file: from the summary cache while a file is unchanged, else read,
+   * decrypted (so a damaged file is reported here rather than hidden behind its header) and kept.
+   * Each decryption is followed by a turn of the event loop, so a listing of many changed files
+   * never holds up other requests for longer than one file.
+   */
+  private async summaries(): Promise<SecretSummary[]> {
+    const out: SecretSummary[] = [];
+    for (const name of await this.fileNames()) {
+      const file = path.join(this.secretsDir, name);
+      const info = await this.io('read', async () => statSync(file, { throwIfNoEntry: false }));
+      if (!info) continue;
+      const cached = this.summaryCache.get(name, info);
+      if (cached) {
+        out.push(cached);
+        continue;
+      }
+      const text = await this.readText(name);
+      if (text === null) continue;
+      const header = this.header(name, text);
+      const summary = toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false }));
+      this.decodesForListing += 1;
+      // Kept only if the file did not change between the stat and the read.
+      const after = statSync(file, { throwIfNoEntry: false });
+      if (after && after.ino === info.ino && after.mtimeMs === info.mtimeMs && after.size === Buffer.byteLength(text, 'utf8')) this.summaryCache.set(name, info, summary);
+      out.push(summary);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return out;
   }
 
   async delete(namespace: string, key: string): Promise<boolean> {
@@ -250,7 +218,9 @@ export class FileBackend implements SecretBackend {
   private async fileNames(): Promise<string[]> {
     // Only hex names are secrets: temp files start with '.', locks end with '.lock' (and more).
     const names = (await this.io('list', () => fs.readdir(this.secretsDir))).filter((name) => SECRET_FILE_NAME.test(name));
-    this.decoded.retainOnly(new Set(names));
+    const present = new Set(names);
+    this.decoded.retainOnly(present);
+    this.summaryCache.retainOnly(present);
     return names;
   }
 

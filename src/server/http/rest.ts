@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
+import { SecretMetadataSchema } from '../../policy/metadata.js';
 import { MAX_REQUEST_SCOPE_LENGTH, MAX_SCOPES_PER_REQUEST } from '../../approvals/limits.js';
 import type { TokenRestriction } from '../secret-service.js';
 import { AssError } from '../../shared/errors.js';
@@ -30,7 +31,7 @@ const PutSecretSchema = z
     value: z.string(),
     secret_type: z.enum(SECRET_TYPES).optional(),
     access_tier: z.enum(ACCESS_TIERS).optional(),
-    metadata: z.record(z.string().max(256), z.string().max(4096)).optional(),
+    metadata: SecretMetadataSchema.optional(),
     expected_version: z
       .number()
       .int()
