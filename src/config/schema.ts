@@ -84,6 +84,22 @@ export const HttpConfigSchema = z
       .default({ per_minute: 1200, burst: 200 }),
     /** PEM files; relative paths resolve against the config file's folder. */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /**
+     * Open connections: in all and per client address (beyond, the oldest connection serving no
+     * request is closed), the part of `max` kept for requests that carry a credential (others
+     * get 503 once it is reached), and how long a client may take to send headers / a request.
+     */
+    connections: z
+      .object({
+        max: z.number().int().min(8).max(100_000).default(1024),
+        max_per_address: z.number().int().min(4).max(100_000).default(256),
+        reserve: z.number().int().min(1).max(10_000).default(64),
+        headers_timeout: DurationSchema.default('10s'),
+        request_timeout: DurationSchema.default('30s'),
+      })
+      .strict()
+      .refine((c) => c.reserve < c.max, { message: 'reserve must be smaller than max', path: ['reserve'] })
+      .default({ max: 1024, max_per_address: 256, reserve: 64, headers_timeout: '10s', request_timeout: '30s' }),
     /** Streamable HTTP sessions: how many one agent may hold, and how long one may sit idle. */
     sessions: z
       .object({ max_per_agent: z.number().int().min(1).max(10_000).default(64), idle_timeout: DurationSchema.default('30m') })

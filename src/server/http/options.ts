@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { HttpConfigSchema, type HttpConfig } from '../../config/schema.js';
 import { parseTtl } from '../../policy/ttl.js';
 import { AssError } from '../../shared/errors.js';
+import type { ConnectionLimits } from './connection-guard.js';
 
 /** The HTTP surface's settings, resolved from config plus `serve --http --host --port`. */
 export interface HttpOptions {
@@ -15,6 +16,8 @@ export interface HttpOptions {
   /** Streamable HTTP sessions per agent (opening one more closes its least recently used) and idle limit. */
   sessions: { maxPerAgent: number; idleMs: number };
   tls?: { cert: Buffer; key: Buffer };
+  /** Connection caps, the credential reserve and the header/request timeouts. */
+  connections: ConnectionLimits;
 }
 
 /** True for 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach. */
@@ -57,6 +60,14 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     bodyLimit: http.body_limit,
     rateLimit: { perMinute: http.rate_limit.per_minute, burst: http.rate_limit.burst },
     sessions: { maxPerAgent: http.sessions.max_per_agent, idleMs: parseTtl(http.sessions.idle_timeout) },
+    connections: connectionLimits(http.connections),
     ...(tls ? { tls } : {}),
   };
+}
+
+function connectionLimits(c: HttpConfig['connections']): ConnectionLimits {
+  const headersTimeoutMs = parseTtl(c.headers_timeout);
+  // Node requires the header timeout not to exceed the request timeout.
+  const requestTimeoutMs = Math.max(parseTtl(c.request_timeout), headersTimeoutMs);
+  return { max: c.max, maxPerAddress: c.max_per_address, reserve: c.reserve, headersTimeoutMs, requestTimeoutMs };
 }
