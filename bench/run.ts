@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import { runBoundsBench } from './bounds.js';
 import { runCoreBench } from './core.js';
 import { runExternalBench } from './external.js';
 import { runRemoteBench } from './remote.js';
@@ -15,5 +16,7 @@ const sections: string[] = [
   await runRemoteBench(),
   '',
   await runExternalBench(),
+  '',
+  await runBoundsBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);
