@@ -129,8 +129,15 @@ export class Tokens {
     };
   }
 
-  /** Counts one use; of concurrent callers at the last use exactly one succeeds. */
+  /**
+   * Counts one use of a token with `max_uses`; of concurrent callers at the last use exactly one
+   * succeeds. A token without `max_uses` has nothing to count: it is checked against the current
+   * snapshot (revoked or gone → refused) without a state transaction, so a REST call with it
+   * writes nothing (`uses` stays 0 for such tokens; the audit log records every call).
+   */
   async consumeUse(tokenId: string): Promise<void> {
+    const current = (await this.store.read()).tokens[tokenId];
+    if (current && !current.revoked_at && current.max_uses === undefined) return;
     await this.store.transact((state) => {
       const record = state.tokens[tokenId];
       if (!record || record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token is not valid any more.');

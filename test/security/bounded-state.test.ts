@@ -4,7 +4,7 @@
  * the HTTP server in-process on 127.0.0.1:0, REST and raw JSON-RPC over real sockets, the MCP
  * server with a real SDK Client, the real file backend and state store. No timing assertions.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
@@ -167,5 +167,28 @@ describe('finding 8: tokens and listings stay within what the policy reaches', (
     await put('secret-project/inner', 'public');
     const res = await env.client.callTool({ name: 'list_namespaces', arguments: {} });
     expect(res.structuredContent).toEqual({ namespaces: ['team-a'], total: 1 });
+  });
+});
+
+describe('finding 1: a token-authenticated REST call does not rewrite the state', () => {
+  it('five reads with a token without max_uses leave the state file untouched; with max_uses each is counted', async () => {
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:read:app/*'] }] });
+    await server.runtime.backend.put({ namespace: 'app', key: 'K', value: 'v', secret_type: 'custom', access_tier: 'standard', metadata: {} });
+    const tokenFor = async (body: unknown) => JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, body)).body).token as string;
+    const unlimited = await tokenFor({ scopes: ['secrets:read:app/*'] });
+    const limited = await tokenFor({ scopes: ['secrets:read:app/*'], max_uses: 3 });
+    const statePath = server.runtime.settings.statePath;
+    const before = statSync(statePath);
+    for (let i = 0; i < 5; i++) expect((await rest(server, 'GET', '/v1/secrets/app/K', unlimited)).status).toBe(200);
+    const after = statSync(statePath);
+    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    for (let i = 0; i < 3; i++) expect((await rest(server, 'GET', '/v1/secrets/app/K', limited)).status).toBe(200);
+    expect((await rest(server, 'GET', '/v1/secrets/app/K', limited)).status).toBe(401);
+    // Revocation still holds for the uncounted token.
+    const id = Object.values((await server.runtime.state.read()).tokens).find((t) => t.max_uses === undefined)!.id;
+    await server.runtime.state.transact((state) => {
+      state.tokens[id]!.revoked_at = new Date().toISOString();
+    });
+    expect((await rest(server, 'GET', '/v1/secrets/app/K', unlimited)).status).toBe(401);
   });
 });
