@@ -68,6 +68,29 @@ export function checkPendingCap(state: State, candidate: ApprovalRecord, now: Da
   }
 }
 
+/** Live tokens one agent may hold by default (`tokens.max_active_per_agent`). */
+export const DEFAULT_MAX_ACTIVE_TOKENS = 200;
+
+/**
+ * Refuses a new token for `agentId` when it already holds `max` live ones (not expired, not
+ * revoked): each is a record in the state until an hour after it expires.
+ * @throws AssError TOO_MANY_TOKENS naming the cap.
+ */
+export function checkTokenCap(state: State, agentId: string, now: Date, max: number): void {
+  const t = now.getTime();
+  let live = 0;
+  for (const token of Object.values(state.tokens)) {
+    if (token.agent_id === agentId && !token.revoked_at && Date.parse(token.expires_at) > t) live += 1;
+  }
+  if (live >= max) {
+    throw new AssError(
+      'TOO_MANY_TOKENS',
+      `This agent already holds ${live} live tokens; the cap is ${max} (tokens.max_active_per_agent). Reuse a token you hold (one token can make many calls), or ask for shorter ttls.`,
+      { cap: 'tokens.max_active_per_agent', limit: max, live },
+    );
+  }
+}
+
 /**
  * Bounds a token request before its scopes are parsed: at most MAX_SCOPES_PER_REQUEST scopes of
  * at most MAX_REQUEST_SCOPE_LENGTH characters each (the transports' zod schemas say the same;

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { AssError } from '../shared/errors.js';
+import { checkTokenCap, DEFAULT_MAX_ACTIVE_TOKENS } from './limits.js';
 import { ensurePrivateDir } from '../shared/durable-file.js';
 import type { Clock } from '../shared/types.js';
 import type { State, StateStore } from './state-store.js';
@@ -57,11 +58,17 @@ export class Tokens {
     private readonly clock: Clock,
     private readonly key: Uint8Array,
     private readonly issuer: string,
+    private readonly maxActivePerAgent: number = DEFAULT_MAX_ACTIVE_TOKENS,
   ) {}
 
-  /** A new token record; the caller stores it inside its own transaction, then calls `sign`. */
+  /**
+   * A new token record; the caller stores it inside its own transaction, then calls `sign`.
+   * @throws AssError TOO_MANY_TOKENS when the agent holds `tokens.max_active_per_agent` live ones.
+   */
   newRecord(input: { agentId: string; keySha256?: string; scopes: string[]; ttlMs: number; maxUses?: number; approvalId?: string }, state: State): TokenRecord {
     const now = this.clock();
+    // Security: every token is state until it expires; bounded per agent, under the store's lock.
+    checkTokenCap(state, input.agentId, now, this.maxActivePerAgent);
     const record: TokenRecord = {
       id: randomUUID(),
       agent_id: input.agentId,

@@ -166,9 +166,15 @@ export const ConfigSchema = z
       .strict()
       .default({ pending_ttl: '15m', grant_ttl: '1h', max_pending_per_agent: 10, max_pending_bytes_per_agent: 65536 }),
     tokens: z
-      .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
+      .object({
+        max_ttl: DurationSchema.default('24h'),
+        default_ttl: DurationSchema.default('1h'),
+        issuer: z.string().default('agent-secret-store'),
+        /** Live (unexpired, unrevoked) tokens one agent may hold (TOO_MANY_TOKENS beyond). */
+        max_active_per_agent: z.number().int().min(1).max(100_000).default(200),
+      })
       .strict()
-      .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store' }),
+      .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store', max_active_per_agent: 200 }),
     audit: z
       .object({ path: z.string().default('audit.log'), fsync: z.boolean().default(false) })
       .strict()

@@ -31,7 +31,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
     const state = createFileStateStore(settings.statePath, clock);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     const approvals = new Approvals(state, clock, settings.pendingTtlMs, { maxPerAgent, maxBytesPerAgent });
-    const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
+    const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger });
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, close: async () => {

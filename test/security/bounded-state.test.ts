@@ -192,3 +192,28 @@ describe('finding 1: a token-authenticated REST call does not rewrite the state'
     expect((await rest(server, 'GET', '/v1/secrets/app/K', unlimited)).status).toBe(401);
   });
 });
+
+describe('finding 1: live tokens are capped per agent', () => {
+  it('refuses a token beyond tokens.max_active_per_agent with TOO_MANY_TOKENS, and issues again once one expired', async () => {
+    const env = await mcp({ agentYaml: '    grants: ["secrets:read:app/*"]', extraYaml: 'tokens: { max_active_per_agent: 3 }' });
+    const ask = (ttl: string) => env.client.callTool({ name: 'request_token', arguments: { scopes: ['secrets:read:app/*'], ttl } });
+    expect((await ask('15m')).isError).toBeFalsy();
+    expect((await ask('1h')).isError).toBeFalsy();
+    expect((await ask('1h')).isError).toBeFalsy();
+    const refused = await ask('1h');
+    expect(refused.isError).toBe(true);
+    expect((refused._meta as Record<string, { code: string }>)['agent-secret-store/error']!.code).toBe('TOO_MANY_TOKENS');
+    expect((refused.content as { text: string }[])[0]!.text).toMatch(/the cap is 3 \(tokens\.max_active_per_agent\)/);
+    expect(Object.keys((await env.runtime.state.read()).tokens)).toHaveLength(3);
+    env.advance(15 * 60_000 + 1);
+    expect((await ask('1h')).isError).toBeFalsy();
+  });
+
+  it('answers 429 on REST', async () => {
+    const server = await http({ agents: [{ id: 'bot', grants: ['secrets:read:app/*'] }], extra: { tokens: { max_active_per_agent: 1 } } });
+    expect((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:app/*'] })).status).toBe(200);
+    const refused = await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: ['secrets:read:app/*'] });
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body).error).toMatchObject({ code: 'TOO_MANY_TOKENS', cap: 'tokens.max_active_per_agent', limit: 1 });
+  });
+});
