@@ -45,7 +45,7 @@ const AGENT_ROUTES: RestRoute[] = [
   {
     method: 'POST', path: '/v1/tokens', match: exact('/v1/tokens'), operationId: 'requestToken', tool: 'request_token', auth: 'agent_key', body: TokenRequestSchema,
     summary: 'Exchange the agent key for a scoped, short-lived token (or an approval id when a human must approve)',
-    responses: { '200': 'Token issued', '202': 'Human approval required: approval_id returned', '400': 'Invalid scopes or ttl', '401': 'Missing or unknown agent key' },
+    responses: { '200': 'Token issued', '202': 'Human approval required: approval_id returned', '400': 'Invalid scopes or ttl', '401': 'Missing or unknown agent key', '403': 'A scope the agent is denied', '429': 'RATE_LIMITED, or TOO_MANY_PENDING / TOO_MANY_TOKENS naming the cap' },
     async handle(ctx, req, res) {
       const credential = await credentialFrom(ctx, req);
       if (credential.kind !== 'agent') throw new AssError('UNAUTHENTICATED', 'POST /v1/tokens takes the agent key as Authorization: Bearer <agent key>.');
