@@ -75,6 +75,9 @@ describe('connection caps (in process)', () => {
     sockets.forEach((s) => s.destroy());
     await until(() => stats.open < 20);
     expect((await raw({ url: server.url, path: '/healthz' })).status).toBe(200);
+    const metrics = (await raw({ url: server.url, path: '/metrics' })).body;
+    expect(metrics).toMatch(/^ass_connections_closed_total\{reason="evicted"\} ([2-9]\d|\d{3,})$/m);
+    expect(metrics).toMatch(/^ass_requests_shed_total [1-9]/m);
   });
 
   it('closes a half-sent request after headers_timeout', async () => {

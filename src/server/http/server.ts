@@ -66,7 +66,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     }
     if (req.method === 'GET' && path === '/metrics') {
       const approvalsPending = (await runtime.approvals.list()).filter(({ view }) => view.status === 'pending').length;
-      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size } });
+      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats });
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return;
