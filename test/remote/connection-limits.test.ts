@@ -5,7 +5,9 @@
  * `http.connections`, evicts what serves nobody to make room, answers 503 SERVER_BUSY to
  * requests without a credential under pressure, and an authenticated agent is served throughout.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,8 +20,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-/** `count` connections that each send half a request and then nothing. */
-async function halfSent(url: string, count: number): Promise<Socket[]> {
+/** `count` connections that each send half a request (or, with `silent`, nothing at all) and then nothing. */
+async function halfSent(url: string, count: number, silent = false): Promise<Socket[]> {
   const { hostname, port } = new URL(url);
   const sockets: Socket[] = [];
   cleanups.push(() => sockets.forEach((s) => s.destroy()));
@@ -27,7 +29,7 @@ async function halfSent(url: string, count: number): Promise<Socket[]> {
     Array.from({ length: count }, () =>
       new Promise<void>((resolve) => {
         const socket = connect(Number(port), hostname, () => {
-          socket.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}:${port}\r\n`);
+          if (!silent) socket.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}:${port}\r\n`);
           resolve();
         });
         socket.on('error', () => resolve());
@@ -78,6 +80,25 @@ describe('connection caps (in process)', () => {
     const metrics = (await raw({ url: server.url, path: '/metrics' })).body;
     expect(metrics).toMatch(/^ass_connections_closed_total\{reason="evicted"\} ([2-9]\d|\d{3,})$/m);
     expect(metrics).toMatch(/^ass_requests_shed_total [1-9]/m);
+  });
+
+  it('under TLS too: a request is matched to its connection, so the per-address cap sheds credential-less requests', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ass-tls-caps-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    const server = await startInProcess({
+      agents: [{ id: 'bot', grants: [] }],
+      http: { tls: { cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem') }, connections: { max: 40, max_per_address: 5, reserve: 1, headers_timeout: '60s' } },
+    });
+    cleanups.push(() => server.close());
+    const ca = readFileSync(path.join(dir, 'cert.pem'));
+    const stats = server.handle.connections;
+    // Connections that never even start the TLS handshake.
+    await halfSent(server.url, 10, true);
+    await until(() => stats.open + stats.evicted + stats.refused >= 10);
+    const shed = await raw({ url: server.url, path: '/healthz', ca });
+    expect(shed.status).toBe(503);
+    expect((await raw({ url: server.url, path: '/healthz', ca, headers: { 'x-agent-key': server.keys.bot! } })).status).toBe(200);
   });
 
   it('closes a half-sent request after headers_timeout', async () => {

@@ -32,6 +32,8 @@ interface Tracked {
   since: number;
 }
 
+const peerKey = (socket: Socket): string => `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+
 export interface ConnectionStats {
   open: number;
   evicted: number;
@@ -42,6 +44,7 @@ export interface ConnectionStats {
 export class ConnectionGuard {
   private readonly sockets = new Map<Socket, Tracked>();
   private readonly perAddress = new Map<string, number>();
+  private readonly byPeer = new Map<string, Socket>();
   private sequence = 0;
   readonly stats: ConnectionStats = { open: 0, evicted: 0, refused: 0, shed: 0 };
 
@@ -59,7 +62,9 @@ export class ConnectionGuard {
    * credential), true to go on. Tracks the request so its connection is not evicted meanwhile.
    */
   begin(req: IncomingMessage, res: ServerResponse): boolean {
-    const tracked = this.sockets.get(req.socket);
+    // Under TLS the request's socket wraps the TCP socket seen at 'connection': same peer.
+    const raw = this.sockets.has(req.socket) ? req.socket : this.byPeer.get(peerKey(req.socket));
+    const tracked = raw ? this.sockets.get(raw) : undefined;
     if (tracked) {
       tracked.active += 1;
       res.once('close', () => {
@@ -88,9 +93,12 @@ export class ConnectionGuard {
     if ((this.perAddress.get(address) ?? 0) >= this.limits.maxPerAddress && !this.evictOne(address)) return this.refuse(socket);
     if (this.sockets.size >= this.limits.max && !this.evictOne()) return this.refuse(socket);
     this.sockets.set(socket, { address, active: 0, since: ++this.sequence });
+    const peer = peerKey(socket);
+    this.byPeer.set(peer, socket);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.stats.open = this.sockets.size;
     socket.once('close', () => {
+      if (this.byPeer.get(peer) === socket) this.byPeer.delete(peer);
       if (!this.sockets.delete(socket)) return;
       const left = (this.perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.perAddress.set(address, left);
