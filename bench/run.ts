@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import { runBoundsBench } from './bounds.js';
 import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
@@ -24,5 +25,7 @@ const sections: string[] = [
   await runTokenTimeBench(),
   '',
   await runNotifyBench(),
+  '',
+  await runBoundsBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

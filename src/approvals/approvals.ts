@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AssError } from '../shared/errors.js';
 import type { Clock } from '../shared/types.js';
+import { checkPendingCap, DEFAULT_PENDING_LIMITS, type PendingLimits } from './limits.js';
 import type { State, StateStore } from './state-store.js';
 import type { ApprovalKind, ApprovalRecord, ApprovalStatus } from './types.js';
 import { refuseWithinCooldown } from './deny-cooldown.js';
@@ -40,6 +41,8 @@ export interface ApprovalsOptions {
   denyCooldownMs?: number;
   /** Called inside the same transaction as each change a human should hear of (see events.ts). */
   onEvent?: ApprovalEventSink;
+  /** How many open requests (and bytes of them) one agent may have waiting for a human. */
+  pendingLimits?: PendingLimits;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
@@ -86,6 +89,7 @@ export class Approvals {
   /**
    * Opens a request bound to (agent, kind, canonical scopes, ttl), or returns the agent's
    * pending one for exactly that binding so a retrying agent does not flood the humans.
+   * @throws AssError TOO_MANY_PENDING when the agent's open requests are at their cap.
    */
   async request(input: ApprovalRequestInput): Promise<{ approval: ApprovalRecord; reused: boolean }> {
     const now = this.clock();
@@ -120,6 +124,8 @@ export class Approvals {
         approvals: [],
         status: 'pending',
       };
+      // Security: bounded per agent (count and bytes), checked under the store's lock.
+      checkPendingCap(state, approval, now, this.options.pendingLimits ?? DEFAULT_PENDING_LIMITS);
       state.approvals[approval.id] = approval;
       this.options.onEvent?.(state, approvalEvent('approval.requested', approval, now));
       return { approval, reused: false };

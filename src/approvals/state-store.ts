@@ -31,24 +31,32 @@ export interface StateStore {
   transact<T>(fn: (state: State) => T): Promise<T>;
 }
 
-/** How long settled approvals and expired tokens are kept before a write drops them. */
+/** How long human decisions (approved, denied) are kept after they stop mattering. */
 export const APPROVAL_RETENTION_MS = 7 * 24 * 3_600_000;
-export const TOKEN_RETENTION_MS = 24 * 3_600_000;
+/**
+ * How long a request nobody answered, or a token approval whose grant ended unredeemed, is kept
+ * (so `get_approval_status` can still answer `expired`): nothing a human decided, and what an
+ * agent alone can create, so it goes soon.
+ */
+export const LAPSED_RETENTION_MS = 3_600_000;
+export const TOKEN_RETENTION_MS = 3_600_000;
 
 /**
  * Drops what can no longer change a decision, so the state stays small however long a server
- * runs: approvals settled (denied, expired, or grant ended) over 7 days ago, and tokens expired
- * over a day ago (an expired token fails on its `exp` anyway). Revoked key hashes are kept.
- * Every one of these decisions is in the audit log.
+ * runs: approvals a human decided, 7 days after they settled (denied, or grant ended); requests
+ * that lapsed unanswered and token approvals never redeemed, an hour after; tokens an hour after
+ * they expired (an expired token fails on its `exp` anyway). Revoked key hashes are kept. Every
+ * one of these decisions is in the audit log.
  */
 export function pruneState(state: State, now: Date): void {
   const t = now.getTime();
   for (const [id, a] of Object.entries(state.approvals)) {
+    const lapsed = a.status === 'pending' || (a.status === 'approved' && a.kind === 'token' && !a.redeemed_at);
     const settledAt =
       a.status === 'denied' ? Date.parse(a.resolved_at ?? a.expires_at)
       : a.status === 'approved' ? Date.parse(a.resolved_at!) + a.delay_ms + a.ttl_ms
       : Date.parse(a.expires_at);
-    if (t - settledAt > APPROVAL_RETENTION_MS) delete state.approvals[id];
+    if (t - settledAt > (lapsed ? LAPSED_RETENTION_MS : APPROVAL_RETENTION_MS)) delete state.approvals[id];
   }
   for (const [id, token] of Object.entries(state.tokens)) {
     if (t - Date.parse(token.expires_at) > TOKEN_RETENTION_MS) delete state.tokens[id];
@@ -64,8 +72,9 @@ function deepFreeze<T>(value: T): T {
 }
 
 export function createFileStateStore(path: string, clock: Clock = systemClock): StateStore {
-  // Reads are cached while the file is unchanged: writes replace it by rename (new inode).
-  let cache: { mtimeMs: number; ino: number; size: number; state: State } | null = null;
+  // Reads are cached while the file is unchanged: writes replace it by rename (new inode). The
+  // text is kept so a transaction can tell whether it changed anything with one serialization.
+  let cache: { mtimeMs: number; ino: number; size: number; state: State; text: string } | null = null;
   // The folder is made (0700) once per process, not on every transaction.
   let dirReady: Promise<void> | null = null;
 
@@ -82,9 +91,12 @@ export function createFileStateStore(path: string, clock: Clock = systemClock): 
     } catch (error) {
       throw new AssError('INTEGRITY_ERROR', 'The approvals state file is not valid JSON; it may have been edited by hand. Restore it from a backup.', {}, { cause: error });
     }
-    cache = { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, state: deepFreeze(state) };
+    cache = { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, state: deepFreeze(state), text };
     return cache.state;
   }
+
+  /** The text the current state was read from ('' when there is no file yet). */
+  const loadedText = (): string => cache?.text ?? '';
 
   return {
     read: load,
@@ -94,14 +106,18 @@ export function createFileStateStore(path: string, clock: Clock = systemClock): 
         throw error;
       }));
       return withFileLock(path, async () => {
-        const state = structuredClone(await load());
-        const before = JSON.stringify(state);
+        const current = await load();
+        const before = current === cache?.state ? loadedText() : JSON.stringify(current);
+        const state = structuredClone(current);
         const result = fn(state);
         pruneState(state, clock());
+        // One serialization per transaction: compared with the text the state was read from.
         const after = JSON.stringify(state);
         if (after !== before) {
           await writeFileAtomic(path, after);
-          cache = null;
+          // Keep what was written instead of reading it back: the file is ours under the lock.
+          const info = statSync(path);
+          cache = { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, state: deepFreeze(state), text: after };
         }
         return result;
       });

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { AssError } from '../shared/errors.js';
+import { checkTokenCap, DEFAULT_MAX_ACTIVE_TOKENS } from './limits.js';
 import { ensurePrivateDir } from '../shared/durable-file.js';
 import type { Clock } from '../shared/types.js';
 import type { State, StateStore } from './state-store.js';
@@ -70,11 +71,17 @@ export class Tokens {
     private readonly clock: Clock,
     private readonly key: Uint8Array,
     private readonly issuer: string,
+    private readonly maxActivePerAgent: number = DEFAULT_MAX_ACTIVE_TOKENS,
   ) {}
 
-  /** A new token record; the caller stores it inside its own transaction, then calls `sign`. */
+  /**
+   * A new token record; the caller stores it inside its own transaction, then calls `sign`.
+   * @throws AssError TOO_MANY_TOKENS when the agent holds `tokens.max_active_per_agent` live ones.
+   */
   newRecord(input: TokenInput & { approvalId?: string }, state: State): TokenRecord {
     const now = this.clock();
+    // Security: every token is state until it expires; bounded per agent, under the store's lock.
+    checkTokenCap(state, input.agentId, now, this.maxActivePerAgent);
     const record: TokenRecord = {
       id: randomUUID(),
       agent_id: input.agentId,
@@ -144,8 +151,15 @@ export class Tokens {
     };
   }
 
-  /** Counts one use; of concurrent callers at the last use exactly one succeeds. */
+  /**
+   * Counts one use of a token with `max_uses`; of concurrent callers at the last use exactly one
+   * succeeds. A token without `max_uses` has nothing to count: it is checked against the current
+   * snapshot (revoked or gone → refused) without a state transaction, so a REST call with it
+   * writes nothing (`uses` stays 0 for such tokens; the audit log records every call).
+   */
   async consumeUse(tokenId: string): Promise<void> {
+    const current = (await this.store.read()).tokens[tokenId];
+    if (current && !current.revoked_at && current.max_uses === undefined) return;
     await this.store.transact((state) => {
       const record = state.tokens[tokenId];
       if (!record || record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token is not valid any more.');

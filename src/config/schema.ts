@@ -95,6 +95,22 @@ export const HttpConfigSchema = z
       .default({ per_minute: 1200, burst: 200 }),
     /** PEM files; relative paths resolve against the config file's folder. */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /**
+     * Open connections: in all and per client address (beyond, the oldest connection serving no
+     * request is closed), the part of `max` kept for requests that carry a credential (others
+     * get 503 once it is reached), and how long a client may take to send headers / a request.
+     */
+    connections: z
+      .object({
+        max: z.number().int().min(8).max(100_000).default(1024),
+        max_per_address: z.number().int().min(4).max(100_000).default(256),
+        reserve: z.number().int().min(1).max(10_000).default(64),
+        headers_timeout: DurationSchema.default('10s'),
+        request_timeout: DurationSchema.default('30s'),
+      })
+      .strict()
+      .refine((c) => c.reserve < c.max, { message: 'reserve must be smaller than max', path: ['reserve'] })
+      .default({ max: 1024, max_per_address: 256, reserve: 64, headers_timeout: '10s', request_timeout: '30s' }),
     /** Streamable HTTP sessions: how many one agent may hold, and how long one may sit idle. */
     sessions: z
       .object({ max_per_agent: z.number().int().min(1).max(10_000).default(64), idle_timeout: DurationSchema.default('30m') })
@@ -142,22 +158,41 @@ export const ConfigSchema = z
         log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'),
         /** How often a remote backend found unusable at start-up is checked again (backend-watch.ts). */
         backend_recheck: z.string().default('30s'),
+        /** Per-agent tool calls over stdio (serve --http has http.rate_limit). */
+        rate_limit: z
+          .object({ per_minute: z.number().int().min(1).default(1200), burst: z.number().int().min(1).default(200) })
+          .strict()
+          .default({ per_minute: 1200, burst: 200 }),
       })
       .strict()
-      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info', backend_recheck: '30s' }),
+      .default({ name: 'agent-secret-store', read_only: false, log_level: 'info', backend_recheck: '30s', rate_limit: { per_minute: 1200, burst: 200 } }),
     policy: PolicySchema.default({
       default_tier: 'standard',
       tiers: { standard: 'auto', sensitive: 'auto', critical: 'approval' },
       namespaces: [],
     }),
     approvals: z
-      .object({ pending_ttl: DurationSchema.default('15m'), grant_ttl: DurationSchema.default('1h'), deny_cooldown: z.union([DurationSchema, z.literal('0'), z.literal(0)]).default('10m') })
+      .object({
+        pending_ttl: DurationSchema.default('15m'),
+        grant_ttl: DurationSchema.default('1h'),
+        deny_cooldown: z.union([DurationSchema, z.literal('0'), z.literal(0)]).default('10m'),
+        /** Open requests one agent may have waiting for a human (TOO_MANY_PENDING beyond). */
+        max_pending_per_agent: z.number().int().min(1).max(1000).default(10),
+        /** Their total stored size per agent, in bytes. */
+        max_pending_bytes_per_agent: z.number().int().min(4096).max(16 * 1024 * 1024).default(65536),
+      })
       .strict()
-      .default({ pending_ttl: '15m', grant_ttl: '1h', deny_cooldown: '10m' }),
+      .default({ pending_ttl: '15m', grant_ttl: '1h', deny_cooldown: '10m', max_pending_per_agent: 10, max_pending_bytes_per_agent: 65536 }),
     tokens: z
-      .object({ max_ttl: DurationSchema.default('24h'), default_ttl: DurationSchema.default('1h'), issuer: z.string().default('agent-secret-store') })
+      .object({
+        max_ttl: DurationSchema.default('24h'),
+        default_ttl: DurationSchema.default('1h'),
+        issuer: z.string().default('agent-secret-store'),
+        /** Live (unexpired, unrevoked) tokens one agent may hold (TOO_MANY_TOKENS beyond). */
+        max_active_per_agent: z.number().int().min(1).max(100_000).default(200),
+      })
       .strict()
-      .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store' }),
+      .default({ max_ttl: '24h', default_ttl: '1h', issuer: 'agent-secret-store', max_active_per_agent: 200 }),
     audit: z
       .object({ path: z.string().default('audit.log'), fsync: z.boolean().default(false) })
       .strict()

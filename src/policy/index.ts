@@ -7,3 +7,4 @@ export * from './names.js';
 export * from './scope.js';
 export * from './ttl.js';
 export * from './engine.js';
+export * from './metadata.js';

@@ -39,10 +39,15 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   try {
     const state = createFileStateStore(settings.statePath, clock);
     const links = createLinks(settings);
+    const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     let approvals: Approvals | undefined;
     const notifier = createNotifier(settings, { state, clock, logger, links, env: options.env ?? process.env, announceLapsed: () => approvals!.announceLapsed() });
-    approvals = new Approvals(state, clock, settings.pendingTtlMs, { denyCooldownMs: settings.denyCooldownMs, ...(notifier ? { onEvent: notifier.sink } : {}) });
-    const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer);
+    approvals = new Approvals(state, clock, settings.pendingTtlMs, {
+      denyCooldownMs: settings.denyCooldownMs,
+      pendingLimits: { maxPerAgent, maxBytesPerAgent },
+      ...(notifier ? { onEvent: notifier.sink } : {}),
+    });
+    const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {

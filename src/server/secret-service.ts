@@ -6,10 +6,13 @@ import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
-  allowsNamespaceListing, canonicalScopes, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
-  scopeCouldMatchUnder, scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
+  allowsNamespaceListing, checkMetadata, effectiveTier, evaluate, formatTtl, isValidPath, namespaceDefaultTier, parseScope, parseTtl, scopeCouldMatchIn,
+  scopeCovers, scopeMatches, strictestApprovalRule, validateNamespace, validatePath, type Decision, type Scope,
 } from '../policy/index.js';
 import type { ToolName } from '../config/schema.js';
+import { scopesDigest } from '../approvals/limits.js';
+import { tokenRequestScopes } from './token-scopes.js';
+import { visibleNamespaces } from './namespace-visibility.js';
 import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestriction } from './access.js';
 import { tokenTierApproval } from './token-tier-approval.js';
 import { AssError, isAssError } from '../shared/errors.js';
@@ -81,6 +84,7 @@ export class SecretService {
       if (Buffer.byteLength(input.value, 'utf8') > MAX_VALUE_BYTES) {
         throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(input.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
       }
+      checkMetadata(input.metadata);
       await this.refuseEarly(agent, 'set_secret', 'write', namespace, key, started, token);
       for (let attempt = 1; ; attempt++) {
         const existing = await this.deps.backend.get(namespace, key);
@@ -147,10 +151,11 @@ export class SecretService {
     return this.run(agent, 'list_namespaces', {}, async (started) => {
       const all = await this.deps.backend.listNamespaces();
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
-      const visible = (scopes: readonly Scope[], ns: string): boolean => scopes.some((g) => scopeCouldMatchIn(g, 'list', ns) || scopeCouldMatchUnder(g, 'list', ns));
       // A token with `namespaces:read` may list every namespace the grants show.
-      const tokenShows = (ns: string): boolean => !tokenScopes || tokenScopes.some(allowsNamespaceListing) || visible(tokenScopes, ns);
-      const namespaces = all.filter((ns) => visible([...agent.compiled.grants, ...approvedScopes], ns) && tokenShows(ns) && !deniedEverywhereIn(agent, ns));
+      const tokenLimits = tokenScopes && !tokenScopes.some(allowsNamespaceListing) ? tokenScopes : undefined;
+      const namespaces = await visibleNamespaces({
+        agent, all, basis: [...agent.compiled.grants, ...approvedScopes], tokenScopes: tokenLimits, backend: this.deps.backend, deniedEverywhereIn: (ns) => !!deniedEverywhereIn(agent, ns),
+      });
       await this.record({ actor: `agent:${agent.config.id}`, action: 'list_namespaces', outcome: 'allowed', rule: 'grant:list', reason: `${namespaces.length} of ${all.length} namespaces visible` }, started);
       return { namespaces, total: namespaces.length };
     });
@@ -169,13 +174,7 @@ export class SecretService {
 
   async requestToken(agent: AgentSettings, input: { scopes: string[]; ttl?: string; max_uses?: number; ip_allowlist?: string[]; reason?: string }): Promise<RequestTokenResponse> {
     return this.run(agent, 'request_token', {}, async (started) => {
-      const scopes = canonicalScopes(input.scopes);
-      const parsed = scopes.map(parseScope);
-      for (const scope of parsed) {
-        if (scope.action === 'delete' || scope.action === 'rotate') {
-          throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`, { human_only_scope: true });
-        }
-      }
+      const { scopes, parsed } = tokenRequestScopes(agent, input.scopes);
       const ttlText = input.ttl ?? formatTtl(this.deps.settings.tokenDefaultTtlMs);
       const ttlMs = parseTtl(ttlText);
       const capMs = Math.min(agent.maxTokenTtlMs, this.deps.settings.tokenMaxTtlMs);
@@ -188,7 +187,7 @@ export class SecretService {
       if (covered && !tierNeed) {
         const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist });
         // Fail closed: the token is handed out only once its issue is on record.
-        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopes.join(' ') }, started);
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopesDigest(scopes) }, started);
         return { ...issued, requires_approval: false, scopes, ttl: ttlText };
       }
       // Beyond the standing grants, or reaching a tier that needs a human: only a human can say
@@ -197,7 +196,7 @@ export class SecretService {
         this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id }, state),
       );
       if (redeemed) {
-        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopes.join(' ') }, started);
+        await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopesDigest(scopes) }, started);
         return { ...(await this.deps.tokens.sign(redeemed)), requires_approval: false, scopes, ttl: ttlText };
       }
       // Security: a token beyond the grants may reach any tier anywhere, so it needs the strictest approval rule.
@@ -206,10 +205,10 @@ export class SecretService {
       const why = tierNeed ? `reaches ${tierNeed.tier} secrets` : "beyond the agent's grants";
       const { approval } = await this.deps.approvals.request({
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
-        reason: `request_token for ${scopes.join(' ')} (${why})`, rule, approvers, delayMs,
+        reason: `request_token ${why} (${scopes.length} scope${scopes.length === 1 ? '' : 's'})`, rule, approvers, delayMs,
         ...(input.reason ? { agentReason: input.reason } : {}),
       });
-      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopes.join(' ') }, started);
+      await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopesDigest(scopes) }, started);
       const url = this.links.approval(approval.id);
       return { requires_approval: true, approval_id: approval.id, message: 'Human approval required. Use get_approval_status to check.', ...(url ? { approval_url: url } : {}) };
     });

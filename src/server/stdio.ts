@@ -2,7 +2,9 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer } from './mcp-server.js';
 import type { Runtime } from './runtime.js';
+import { RateLimiter } from './rate-limit.js';
 import type { AgentSettings } from './settings.js';
+import { limitToolCalls } from './stdio-rate-limit.js';
 
 /** How long requests already received may still run after the client closes stdin. */
 const DRAIN_MS = 10_000;
@@ -21,6 +23,8 @@ export async function serveStdio(runtime: Runtime, agent: AgentSettings): Promis
   });
   await server.connect(transport);
   const unanswered = trackUnanswered(transport);
+  const { per_minute: perMinute, burst } = runtime.settings.config.server.rate_limit;
+  limitToolCalls(transport, new RateLimiter(perMinute, burst), agent.config.id);
   runtime.logger.info({ agent: agent.config.id, backend: runtime.backend.kind }, 'serving MCP over stdio');
   await closed;
   const deadline = Date.now() + DRAIN_MS;

@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   CONFLICT: { fault: 'caller', retryable: true },
   VALUE_TOO_LARGE: { fault: 'caller', retryable: false },
   RATE_LIMITED: { fault: 'caller', retryable: true },
+  /** An agent has as many approval requests open as `approvals.max_pending_per_agent` (or bytes) allows. */
+  TOO_MANY_PENDING: { fault: 'caller', retryable: true },
+  /** An agent holds as many live tokens as `tokens.max_active_per_agent` allows. */
+  TOO_MANY_TOKENS: { fault: 'caller', retryable: true },
   INTEGRITY_ERROR: { fault: 'backend', retryable: false },
   BACKEND_UNAVAILABLE: { fault: 'backend', retryable: true },
   AUDIT_UNAVAILABLE: { fault: 'backend', retryable: true },

@@ -42,6 +42,8 @@ export interface ConfigOptions {
   dashboard?: Record<string, unknown>;
   /** Extra backend block instead of the file backend. */
   backend?: Record<string, unknown>;
+  /** More top-level config blocks (e.g. `approvals`). */
+  extra?: Record<string, unknown>;
 }
 
 /** Writes a config (JSON is YAML) with a file backend and fresh keys. */
@@ -62,6 +64,7 @@ export async function makeConfig(options: ConfigOptions): Promise<RemoteConfig> 
     ...(options.policy ? { policy: options.policy } : {}),
     ...(options.http ? { http: options.http } : {}),
     ...(options.dashboard ? { dashboard: options.dashboard } : {}),
+    ...(options.extra ?? {}),
     admins: [{ id: 'admin', key_sha256: hashKey(adminKey) }],
     agents,
   };

@@ -134,7 +134,7 @@ describe('tokens', () => {
 });
 
 describe('state retention', () => {
-  it('drops settled approvals after 7 days and expired tokens after a day, and keeps the rest', async () => {
+  it('drops what lapsed unanswered and expired tokens within an hour, human decisions after 7 days, and keeps the rest', async () => {
     const time = fakeClock();
     const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-prune-')), 'state.json'), time.clock);
     const approvals = new Approvals(store, time.clock, 15 * MIN);
@@ -143,16 +143,26 @@ describe('state retention', () => {
     await approvals.deny(denied, 'alice');
     const lapsed = (await approvals.request(request({ scopes: ['secrets:read:a/LAPSED'] }))).approval.id;
     const shortToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN });
-    time.advance(6 * 24 * 60 * MIN);
+    // Within the hour after lapsing or expiring, both are still there (status: expired).
+    time.advance(30 * MIN);
+    await store.transact(() => undefined);
+    expect(Object.keys((await store.read()).approvals).sort()).toEqual([denied, lapsed].sort());
+    expect(Object.keys((await store.read()).tokens)).toEqual([shortToken.token_id]);
+    time.advance(60 * MIN);
     const fresh = (await approvals.request(request({ scopes: ['secrets:read:a/FRESH'] }))).approval.id;
     const longToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 24 * 60 * MIN });
-    time.advance(2 * 24 * 60 * MIN);
-    await store.transact(() => undefined);
-    const state = await store.read();
-    expect(Object.keys(state.approvals).sort()).toEqual([fresh].sort());
+    let state = await store.read();
+    expect(Object.keys(state.approvals).sort()).toEqual([denied, fresh].sort());
     expect(Object.keys(state.tokens)).toEqual([longToken.token_id]);
-    expect(state.approvals[denied] ?? state.approvals[lapsed]).toBeUndefined();
-    expect(state.tokens[shortToken.token_id]).toBeUndefined();
+    // A human's denial is kept for 7 days; the fresh request lapses and goes an hour later.
+    time.advance(7 * 24 * 60 * MIN - 90 * MIN - 1);
+    await store.transact(() => undefined);
+    state = await store.read();
+    expect(Object.keys(state.approvals)).toEqual([denied]);
+    expect(state.tokens).toEqual({});
+    time.advance(2);
+    await store.transact(() => undefined);
+    expect((await store.read()).approvals).toEqual({});
   });
 
   it('hands out a frozen snapshot, so a reader cannot change the shared state', async () => {

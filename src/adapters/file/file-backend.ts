@@ -3,7 +3,7 @@
  * `<dir>/secrets/`, each write an atomic replace under a cross-process lock.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
@@ -13,6 +13,7 @@ import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
 import { StoreManifest, type ManifestEntries } from './manifest.js';
 import { DecodedCache } from './decoded-cache.js';
+import { SummaryCache } from './summary-cache.js';
 import { asDecoded, decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
 
 export interface FileBackendOptions {
@@ -33,6 +34,8 @@ export class FileBackend implements SecretBackend {
   private readonly clock: Clock;
   private readonly decoded = new DecodedCache();
   private readonly manifest: StoreManifest;
+  private readonly summaryCache = new SummaryCache();
+  private decodesForListing = 0;
 
   constructor(private readonly options: FileBackendOptions) {
     this.secretsDir = path.join(options.dir, 'secrets');
@@ -107,28 +110,53 @@ export class FileBackend implements SecretBackend {
 
   async list(namespace: string): Promise<SecretSummary[]> {
     const out: SecretSummary[] = [];
-    for (const name of await this.fileNames()) {
-      const text = await this.readText(name);
-      if (text === null) continue;
-      const header = this.header(name, text);
-      if (header.namespace !== namespace) continue;
-      out.push(toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false })));
-    }
+    for (const summary of await this.summaries()) if (summary.namespace === namespace) out.push(summary);
     return out.sort((a, b) => compare(a.key, b.key));
   }
 
   async listNamespaces(): Promise<string[]> {
     const namespaces = new Set<string>();
-    for (const name of await this.fileNames()) {
-      const text = await this.readText(name);
-      if (text === null) continue;
-      const { namespace, key } = this.header(name, text);
-      // Decrypt too, so a damaged file is reported here rather than hidden behind its header.
-      this.decode(name, namespace, key, text, { keep: false });
+    for (const { namespace } of await this.summaries()) {
       const parts = namespace.split('/');
       for (let i = 1; i <= parts.length; i += 1) namespaces.add(parts.slice(0, i).join('/'));
     }
     return [...namespaces].sort(compare);
+  }
+
+  /** How many files listings have decrypted so far (each unchanged file once): for tests and the bench. */
+  get listingDecodes(): number {
+    return this.decodesForListing;
+  }
+
+  /**
+   * A summary of every secret file: from the summary cache while a file is unchanged, else read,
+   * decrypted (so a damaged file is reported here rather than hidden behind its header) and kept.
+   * Each decryption is followed by a turn of the event loop, so a listing of many changed files
+   * never holds up other requests for longer than one file.
+   */
+  private async summaries(): Promise<SecretSummary[]> {
+    const out: SecretSummary[] = [];
+    for (const name of await this.fileNames()) {
+      const file = path.join(this.secretsDir, name);
+      const info = await this.io('read', async () => statSync(file, { throwIfNoEntry: false }));
+      if (!info) continue;
+      const cached = this.summaryCache.get(name, info);
+      if (cached) {
+        out.push(cached);
+        continue;
+      }
+      const text = await this.readText(name);
+      if (text === null) continue;
+      const header = this.header(name, text);
+      const summary = toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false }));
+      this.decodesForListing += 1;
+      // Kept only if the file did not change between the stat and the read.
+      const after = statSync(file, { throwIfNoEntry: false });
+      if (after && after.ino === info.ino && after.mtimeMs === info.mtimeMs && after.size === Buffer.byteLength(text, 'utf8')) this.summaryCache.set(name, info, summary);
+      out.push(summary);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return out;
   }
 
   async delete(namespace: string, key: string): Promise<boolean> {
@@ -245,7 +273,9 @@ export class FileBackend implements SecretBackend {
   private async fileNames(): Promise<string[]> {
     // Only hex names are secrets: temp files start with '.', locks end with '.lock' (and more).
     const names = (await this.io('list', () => fs.readdir(this.secretsDir))).filter((name) => SECRET_FILE_NAME.test(name));
-    this.decoded.retainOnly(new Set(names));
+    const present = new Set(names);
+    this.decoded.retainOnly(present);
+    this.summaryCache.retainOnly(present);
     return names;
   }
 

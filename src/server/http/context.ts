@@ -8,7 +8,7 @@ import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { Metrics } from './metrics.js';
 import type { HttpOptions } from './options.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from '../rate-limit.js';
 
 /** What every HTTP handler shares: the runtime (one pipeline), options, metrics and the limiter. */
 export interface HttpContext {
@@ -47,13 +47,22 @@ export function agentFromHeader(ctx: HttpContext, req: IncomingMessage): AgentSe
   return authenticateAgent(ctx.runtime.settings, key);
 }
 
-/** Takes one call from the agent's budget, or refuses before anything else runs. */
-export function rateLimit(ctx: HttpContext, agentId: string, transport: string): void {
-  const verdict = ctx.limiter.take(agentId);
+/** Takes `count` calls (default one) from the agent's budget, or refuses before anything else runs. */
+export function rateLimit(ctx: HttpContext, agentId: string, transport: string, count = 1): void {
+  const verdict = ctx.limiter.take(agentId, count);
   if (!verdict.ok) {
     ctx.metrics.observeRateLimited(transport);
     throw new AssError('RATE_LIMITED', `Too many requests for this agent; retry in ${verdict.retryAfterS}s.`, { retry_after_s: verdict.retryAfterS });
   }
+}
+
+/**
+ * A JSON-RPC batch (an array) costs one call per message: the request already paid for one
+ * when it arrived, the rest are taken here, all or none, before any message is dispatched.
+ * Security: without this a batch of 100 tool calls would pay for one.
+ */
+export function rateLimitBatch(ctx: HttpContext, agentId: string, transport: string, body: unknown): void {
+  if (Array.isArray(body) && body.length > 1) rateLimit(ctx, agentId, transport, body.length - 1);
 }
 
 export type Credential =

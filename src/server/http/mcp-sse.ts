@@ -3,7 +3,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 // The SDK deprecates the SSE transport in favour of streamable HTTP; the seed's clients still use it.
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { createMcpServer } from '../mcp-server.js';
-import { agentFromHeader, approvalPage, rateLimit, type HttpContext } from './context.js';
+import { agentFromHeader, approvalPage, rateLimit, rateLimitBatch, type HttpContext } from './context.js';
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 import { keepSseAlive } from './sse-keepalive.js';
@@ -62,6 +62,7 @@ export class SseEndpoint {
     if (stream.agentId !== agent.config.id) throw new HttpError(403, 'SESSION_FORBIDDEN', 'This SSE session belongs to another agent.');
     rateLimit(this.ctx, agent.config.id, 'sse');
     const body = await readJson(req, this.ctx.options.bodyLimit);
+    rateLimitBatch(this.ctx, agent.config.id, 'sse', body);
     await stream.transport.handlePostMessage(req, res, body);
   }
 

@@ -4,7 +4,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer } from '../mcp-server.js';
-import { agentFromHeader, approvalPage, rateLimit, type HttpContext } from './context.js';
+import { agentFromHeader, approvalPage, rateLimit, rateLimitBatch, type HttpContext } from './context.js';
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 import { BoundedEventStore } from './event-store.js';
@@ -63,6 +63,7 @@ export class StreamableEndpoint {
     if (req.method === 'POST') {
       rateLimit(this.ctx, agent.config.id, 'streamable_http');
       const body = await readJson(req, this.ctx.options.bodyLimit);
+      rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');
         session = await this.open(agent.config.id, req, negotiatedVersion(body));

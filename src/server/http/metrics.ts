@@ -54,7 +54,7 @@ export class Metrics {
   }
 
   /** The exposition text; gauges are read now from the caller. */
-  render(gauges: { approvalsPending: number; sessions: Record<string, number> }): string {
+  render(gauges: { approvalsPending: number; sessions: Record<string, number>; connections?: { open: number; evicted: number; refused: number; shed: number } }): string {
     const out: string[] = [];
     out.push('# HELP ass_requests_total Tool calls by transport, tool and outcome (ok or an error code).', '# TYPE ass_requests_total counter');
     for (const { labels, value } of this.requests.values()) out.push(`ass_requests_total{${labelText(labels)}} ${value}`);
@@ -73,6 +73,13 @@ export class Metrics {
     out.push(`ass_approvals_pending ${gauges.approvalsPending}`);
     out.push('# HELP ass_sessions_active Open MCP sessions by transport.', '# TYPE ass_sessions_active gauge');
     for (const [transport, n] of Object.entries(gauges.sessions)) out.push(`ass_sessions_active{${labelText({ transport })}} ${n}`);
+    if (gauges.connections) {
+      const c = gauges.connections;
+      out.push('# HELP ass_connections_open Open HTTP connections.', '# TYPE ass_connections_open gauge', `ass_connections_open ${c.open}`);
+      out.push('# HELP ass_connections_closed_total Connections closed by http.connections: evicted to make room, or refused.', '# TYPE ass_connections_closed_total counter');
+      out.push(`ass_connections_closed_total{reason="evicted"} ${c.evicted}`, `ass_connections_closed_total{reason="refused"} ${c.refused}`);
+      out.push('# HELP ass_requests_shed_total Requests without a credential answered 503 near the connection limit.', '# TYPE ass_requests_shed_total counter', `ass_requests_shed_total ${c.shed}`);
+    }
     return `${out.join('\n')}\n`;
   }
 }

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { HttpConfigSchema, type HttpConfig } from '../../config/schema.js';
 import { parseTtl } from '../../policy/ttl.js';
 import { AssError } from '../../shared/errors.js';
+import type { ConnectionLimits } from './connection-guard.js';
 
 /** The HTTP surface's settings, resolved from config plus `serve --http --host --port`. */
 export interface HttpOptions {
@@ -19,6 +20,8 @@ export interface HttpOptions {
   /** Streamable HTTP resumability: `retry` sent in priming events, and each session's replay bounds. */
   resume: { retryMs: number; maxEvents: number; maxBytes: number };
   tls?: { cert: Buffer; key: Buffer };
+  /** Connection caps, the credential reserve and the header/request timeouts. */
+  connections: ConnectionLimits;
 }
 
 /** True for 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach. */
@@ -63,6 +66,14 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     sessions: { maxPerAgent: http.sessions.max_per_agent, idleMs: parseTtl(http.sessions.idle_timeout) },
     keepaliveMs: parseTtl(http.keepalive),
     resume: { retryMs: parseTtl(http.resume.retry), maxEvents: http.resume.max_events, maxBytes: http.resume.max_bytes },
+    connections: connectionLimits(http.connections),
     ...(tls ? { tls } : {}),
   };
+}
+
+function connectionLimits(c: HttpConfig['connections']): ConnectionLimits {
+  const headersTimeoutMs = parseTtl(c.headers_timeout);
+  // Node requires the header timeout not to exceed the request timeout.
+  const requestTimeoutMs = Math.max(parseTtl(c.request_timeout), headersTimeoutMs);
+  return { max: c.max, maxPerAddress: c.max_per_address, reserve: c.reserve, headersTimeoutMs, requestTimeoutMs };
 }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { SecretMetadataSchema } from '../../policy/metadata.js';
+import { MAX_REQUEST_SCOPE_LENGTH, MAX_SCOPES_PER_REQUEST } from '../../approvals/limits.js';
 import { AssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { credentialFrom, rateLimit } from './context.js';
@@ -14,7 +16,7 @@ import { ReasonField } from '../tools/schemas.js';
 
 const TokenRequestSchema = z
   .object({
-    scopes: z.array(z.string().max(2048)).min(1).max(50),
+    scopes: z.array(z.string().max(MAX_REQUEST_SCOPE_LENGTH)).min(1).max(MAX_SCOPES_PER_REQUEST),
     ttl: z.string().max(16).optional(),
     max_uses: z.number().int().min(1).max(1_000_000).optional(),
     ip_allowlist: IpAllowlistSchema.optional().describe('IPs or CIDR blocks the token is accepted from on this API (the TCP peer address; behind a proxy, the proxy)'),
@@ -27,7 +29,7 @@ const PutSecretSchema = z
     secret_type: z.enum(SECRET_TYPES).optional(),
     access_tier: z.enum(ACCESS_TIERS).optional(),
     // null: the hosted product's SDK always sends `metadata: null` when it has none.
-    metadata: z.record(z.string().max(256), z.string().max(4096)).nullable().optional(),
+    metadata: SecretMetadataSchema.nullable().optional(),
     expected_version: z
       .number()
       .int()
@@ -41,7 +43,7 @@ const AGENT_ROUTES: RestRoute[] = [
   {
     method: 'POST', path: '/v1/tokens', match: exact('/v1/tokens'), operationId: 'requestToken', tool: 'request_token', auth: 'agent_key', body: TokenRequestSchema,
     summary: 'Exchange the agent key for a scoped, short-lived token (or an approval id when a human must approve)',
-    responses: { '200': 'Token issued', '202': 'Human approval required (the scopes reach a tier that needs a human, or go beyond the grants): approval_id returned', '400': 'Invalid scopes, ttl or ip_allowlist', '401': 'Missing or unknown agent key', '403': 'A human-only action (delete, rotate) was asked for: SCOPE_DENIED' },
+    responses: { '200': 'Token issued', '202': 'Human approval required (the scopes reach a tier that needs a human, or go beyond the grants): approval_id returned', '400': 'Invalid scopes, ttl or ip_allowlist', '401': 'Missing or unknown agent key', '403': 'SCOPE_DENIED: a human-only action (delete, rotate), or a scope the agent is denied', '429': 'RATE_LIMITED, or TOO_MANY_PENDING / TOO_MANY_TOKENS naming the cap' },
     async handle(ctx, req, res) {
       const credential = await credentialFrom(ctx, req);
       if (credential.kind !== 'agent') throw new AssError('UNAUTHENTICATED', 'POST /v1/tokens takes the agent key as Authorization: Bearer <agent key>.');

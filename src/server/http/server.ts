@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { AssError } from '../../shared/errors.js';
 import type { Runtime } from '../runtime.js';
 import { type HttpContext, baseUrl } from './context.js';
+import { ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 import { checkRequest } from './guard.js';
 import { SseEndpoint, SSE_MESSAGE_PATH } from './mcp-sse.js';
 import { StreamableEndpoint } from './mcp-streamable.js';
 import { Metrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import type { HttpOptions } from './options.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
@@ -21,6 +22,8 @@ export interface HttpServerHandle {
   url: string;
   port: number;
   metrics: Metrics;
+  /** Open connections and what the connection guard evicted, refused and shed. */
+  connections: Readonly<ConnectionStats>;
   /** Stops accepting, ends every session, closes the server (not the runtime). */
   close(): Promise<void>;
 }
@@ -40,7 +43,9 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
   const streamable = new StreamableEndpoint(ctx);
   const sse = new SseEndpoint(ctx);
 
+  const guard = new ConnectionGuard(options.connections);
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!guard.begin(req, res)) return;
     void route(req, res).catch((error: unknown) => {
       const status = sendError(res, error);
       if (status >= 500 && !(error instanceof HttpError)) runtime.logger.error({ errorName: (error as Error)?.name, path: safePath(req) }, 'http request failed');
@@ -63,7 +68,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     }
     if (req.method === 'GET' && path === '/metrics') {
       const approvalsPending = (await runtime.approvals.list()).filter(({ view }) => view.status === 'pending').length;
-      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size } }) + renderOutboxMetrics(await runtime.state.read());
+      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats }) + renderOutboxMetrics(await runtime.state.read());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return;
@@ -104,9 +109,11 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     res.end(html);
   }
 
-  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
+  // Timeouts are checked this often (Node's default, 30 s, would let half-sent requests linger).
+  const checking = { connectionsCheckingInterval: Math.max(250, Math.min(1000, options.connections.headersTimeoutMs / 2)) };
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...checking }, handler) : createHttpServer(checking, handler);
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  guard.attach(server);
   await new Promise<void>((resolve, reject) => {
     const refuse = (error: NodeJS.ErrnoException) => {
       // The address is the user's input: say what to change, as for any other config problem.
@@ -127,6 +134,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     url: `${scheme}://${hostForUrl}:${address.port}`,
     port: address.port,
     metrics,
+    connections: guard.stats,
     async close() {
       await Promise.all([streamable.closeAll(), sse.closeAll()]);
       await new Promise<void>((resolve) => {

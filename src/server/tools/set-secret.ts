@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_METADATA_ENTRIES, MAX_METADATA_KEY_BYTES, MAX_METADATA_TOTAL_BYTES, MAX_METADATA_VALUE_BYTES, SecretMetadataSchema } from '../../policy/metadata.js';
 import { MAX_VALUE_BYTES } from '../../shared/types.js';
 import { toSetSecretResponse } from '../responses.js';
 import { defineTool } from './tool.js';
@@ -19,7 +20,7 @@ export const setSecretTool = defineTool({
       value: z.string().describe(`The secret value, at most ${MAX_VALUE_BYTES} bytes (UTF-8)`),
       secret_type: SecretTypeField.optional(),
       access_tier: AccessTierField.optional(),
-      metadata: z.record(z.string().max(64), z.string().max(256)).optional().describe('Labels such as {"team": "ml"}; never put secrets here'),
+      metadata: SecretMetadataSchema.optional().describe(`Labels such as {"team": "ml"}: at most ${MAX_METADATA_ENTRIES} entries, keys ≤ ${MAX_METADATA_KEY_BYTES} bytes, values ≤ ${MAX_METADATA_VALUE_BYTES} bytes, ${MAX_METADATA_TOTAL_BYTES} bytes in all; never put secrets here`),
     })
     .strict(),
   outputSchema: z.object({ id: z.string(), ...SecretSummaryFields }),
