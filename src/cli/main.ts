@@ -6,6 +6,7 @@ import { SERVER_VERSION } from '../server/mcp-server.js';
 import { registerAgents, registerAdmins } from './commands/agents.js';
 import { registerApprovals } from './commands/approvals.js';
 import { registerAudit } from './commands/audit.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerInit } from './commands/init.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
@@ -24,6 +25,7 @@ registerSecrets(program);
 registerAgents(program);
 registerAdmins(program);
 registerAudit(program);
+registerDashboard(program);
 
 try {
   await program.parseAsync(process.argv);
