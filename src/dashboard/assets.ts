@@ -11,6 +11,7 @@ import { BASE } from './layout.js';
 const FILES = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 } as const;
 
 export function registerAssets(app: Hono<DashboardEnv>): void {

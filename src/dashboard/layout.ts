@@ -48,7 +48,8 @@ export function page(input: PageInput): SafeHtml {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
+<link rel="icon" href="${BASE}/assets/favicon.svg" type="image/svg+xml">
 <title>${input.title} · agent-secret-store</title>
 <link rel="stylesheet" href="${BASE}/assets/app.css">
 <script src="${BASE}/assets/app.js" defer></script>
