@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #  1. npm packages (npm ci, from the committed lockfile) when node_modules is missing or stale;
-#  2. the test peers: moto (AWS API), the Python MCP SDK (second MCP client), and a Vault
+#  2. the test peers: moto (AWS API), the Python MCP SDK (second MCP client), Debian chromium
+#     (the dashboard's browser suite, apt-get), and a Vault
 #     server built from its Go module (slow the first time; cached outside the repository);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/, then one closing line "N passed, N failed".
@@ -18,7 +19,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 peer_status=0
-for script in install-moto.sh install-python-mcp.sh install-vault.sh; do
+for script in install-moto.sh install-python-mcp.sh install-vault.sh install-chromium.sh; do
   if [ -f "scripts/peers/$script" ]; then
     step "peer: $script"
     bash "scripts/peers/$script" || { echo "peer install failed: scripts/peers/$script (its suites will fail and say so)" >&2; peer_status=1; }
