@@ -62,6 +62,7 @@ ${agents.length === 0
     const body = html`<p><a href="${BASE}/agents">← All agents</a></p>
 <section class="card" aria-labelledby="key-title"><h2 id="key-title">Agent <code>${added.agentId}</code> added</h2>
 <p><strong>Its key is shown once.</strong> Store it now; only its hash is kept.</p>
+<p class="help">Stdio servers (one per client session) know the agent at once; a <code>serve --http</code> started before now learns it when restarted.</p>
 <label for="new-key">Agent key</label><input id="new-key" readonly value="${added.agentKey}" spellcheck="false">
 <label for="snippet">mcpServers entry (Claude Desktop, Cursor)</label><textarea id="snippet" readonly rows="12" spellcheck="false">${snippet}</textarea>
 </section>`;
