@@ -5,10 +5,10 @@ import type { Runtime } from '../server/runtime.js';
 /**
  * Tells open dashboard pages that something changed, whoever changed it: this process, the
  * CLI, another dashboard or a stdio server for an agent. It polls (every `intervalMs`, only
- * while someone listens) what every process writes — the state file (approvals, tokens,
- * revocations), the config file (agents, admins) and the audit log — plus the human status of
- * every approval, so a request that expires or leaves its delay is announced too. Stat-based,
- * so it works across processes and on every filesystem.
+ * while someone listens) the files every process writes — the state file (approvals, tokens,
+ * revocations) and the config file (agents, admins) — plus the human status of every
+ * approval, so a request that expires or leaves its delay is announced too. Stat-based, so it
+ * works across processes and on every filesystem.
  */
 export class LiveChanges {
   private readonly listeners = new Set<(version: number) => void>();
