@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, connectAgent, initHome, ok, removeHome, type Home } from '../helpers/cli.js';
+import { admin, call, connectAgent, initHome, ok, removeHome, type Home } from '../helpers/cli.js';
 import { chromiumMissing, launchBrowser, signIn, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { raw } from '../helpers/remote-http.js';
@@ -102,6 +102,9 @@ if (missing) {
       const conn = await connectAgent(home.configPath, key);
       try {
         expect(await ok(conn.client, 'list_namespaces', {})).toMatchObject({ total: expect.any(Number) });
+        // A request of this agent still pending when it is revoked shows as `revoked`.
+        expect((await admin(home, ['secrets', 'set', 'production/crit', 'CRIT_KEY', '--tier', 'critical'], { input: 'crit-value' })).code).toBe(0);
+        expect((await call(conn.client, 'get_secret', { namespace: 'production/crit', key: 'CRIT_KEY' })).ok).toBe(false);
         await page.goto(`${served.origin}/dashboard/agents`);
         const card = page.getByRole('article').filter({ hasText: 'bot-1' });
         expect(await card.textContent()).toMatch(/secrets:read:production\/\*\*/);
@@ -112,6 +115,9 @@ if (missing) {
         expect(await page.getByRole('article').filter({ hasText: 'bot-1' }).count()).toBe(0);
         const after = await call(conn.client, 'list_namespaces', {});
         expect(after.ok).toBe(false);
+        await page.goto(`${served.origin}/dashboard/approvals`);
+        expect(await page.getByRole('article').filter({ hasText: 'production/crit/CRIT_KEY' }).count()).toBe(0);
+        expect(await page.getByRole('row').filter({ hasText: 'bot-1' }).textContent()).toMatch(/Revoked/);
       } finally {
         await conn.close();
       }
