@@ -19,8 +19,10 @@ async function confirm(page: Page, button: string, yes: string): Promise<void> {
   await page.getByRole('button', { name: button, exact: true }).click();
   const dialog = page.getByRole('dialog');
   await expect.poll(() => dialog.isVisible()).toBe(true);
+  const before = page.url();
   await dialog.getByRole('button', { name: yes }).click();
-  await page.waitForLoadState('load');
+  // The action answers with a redirect to a page that says what happened (`?done=…`).
+  await page.waitForURL((u) => u.toString() !== before && u.searchParams.has('done'));
 }
 
 const missing = chromiumMissing();
@@ -110,7 +112,7 @@ if (missing) {
         expect(await card.textContent()).toMatch(/secrets:read:production\/\*\*/);
         await card.getByRole('button', { name: 'Revoke bot-1' }).click();
         await page.getByRole('dialog').getByRole('button', { name: 'Yes, revoke' }).click();
-        await page.waitForLoadState('load');
+        await page.waitForURL((u) => u.searchParams.get('done') === 'revoked');
         expect(await page.getByRole('status').textContent()).toMatch(/Revoked/);
         expect(await page.getByRole('article').filter({ hasText: 'bot-1' }).count()).toBe(0);
         const after = await call(conn.client, 'list_namespaces', {});

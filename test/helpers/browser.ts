@@ -108,6 +108,8 @@ export async function decide(page: Page, scope: ReturnType<Page['locator']> | Pa
   await scope.getByRole('button', { name: verb, exact: true }).click();
   const dialog = page.getByRole('dialog');
   await expect.poll(() => dialog.isVisible()).toBe(true);
+  const before = page.url();
   await dialog.getByRole('button', { name: `Yes, ${verb.toLowerCase()}` }).click();
-  await page.waitForLoadState('load');
+  // The action answers with a redirect to a page that says what happened (`?done=…`).
+  await page.waitForURL((u) => u.toString() !== before && u.searchParams.has('done'));
 }
