@@ -4,8 +4,8 @@
 #  2. the test peers, every scripts/peers/install-*.sh: moto (an emulator of the AWS API), the
 #     Python MCP SDK (second MCP client), the hosted product's own SDK and MCP server (npm,
 #     pinned), a Vault server built from its Go module, the MCP conformance suite with the
-#     Node.js 22 it runs on (slow the first time; cached outside the repository), and strace
-#     (apt-get; the durable-write trace);
+#     Node.js 22 it runs on (slow the first time; cached outside the repository), strace
+#     (apt-get; the durable-write trace) and Debian chromium (the dashboard's browser suite);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/, then one closing line "N passed, N failed".
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly

@@ -8,6 +8,7 @@ import { registerApprovals } from './commands/approvals.js';
 import { registerAudit } from './commands/audit.js';
 import { registerDoctor } from './commands/doctor.js';
 import { unknownCommandError } from './unknown-command.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerInit } from './commands/init.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
@@ -27,6 +28,7 @@ registerAgents(program);
 registerAdmins(program);
 registerAudit(program);
 registerDoctor(program);
+registerDashboard(program);
 
 try {
   const unknown = unknownCommandError(program, process.argv.slice(2));

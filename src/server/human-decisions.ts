@@ -1,23 +1,30 @@
 import type { ApprovalRecord } from '../approvals/types.js';
 import type { ApprovalView } from '../approvals/approvals.js';
-import { isAssError } from '../shared/errors.js';
+import { AssError, isAssError } from '../shared/errors.js';
 import type { Runtime } from './runtime.js';
 
+/** Where a human acted from; recorded in the audit reason. */
+export type HumanSurface = 'cli' | 'rest' | 'dashboard';
+
 /**
- * A human approves or denies a request, from the CLI or over REST. The audit record is written
- * before the decision takes effect (fail closed: no record, no approval); if the decision then
- * fails (already decided, expired), a second record says so.
+ * A human approves, denies or cancels a request, from the CLI, REST or the dashboard. The audit
+ * record is written before the decision takes effect (fail closed: no record, no approval); if
+ * the decision then fails (already decided, expired), a second record says so.
+ * `cancel` is a deny that only applies to an approval still waiting out its delay.
  */
 export async function decideApproval(
   runtime: Runtime,
-  input: { verb: 'approve' | 'deny'; id: string; adminId: string; via: 'cli' | 'rest' },
+  input: { verb: 'approve' | 'deny' | 'cancel'; id: string; adminId: string; via: HumanSurface },
 ): Promise<{ approval: ApprovalRecord; view: ApprovalView }> {
   const started = performance.now();
-  const { approval } = await runtime.approvals.find(input.id);
+  const { approval, view } = await runtime.approvals.find(input.id);
+  if (input.verb === 'cancel' && !(approval.status === 'approved' && view.status === 'pending')) {
+    throw new AssError('CONFLICT', `Approval ${input.id} is not waiting out a delay, so there is nothing to cancel; deny it instead if it is pending.`);
+  }
   const actor = `admin:${input.adminId}`;
   const action = `approvals.${input.verb}`;
   const completes = approval.approvals.length + 1 >= approval.approvers_required;
-  const outcome = input.verb === 'deny' ? 'approval_denied' : completes ? 'approval_granted' : 'approval_partial';
+  const outcome = input.verb !== 'approve' ? 'approval_denied' : completes ? 'approval_granted' : 'approval_partial';
   const reason = `agent ${approval.agent_id}: ${approval.scopes.join(' ')} (${input.via})`;
   await runtime.audit.append({ actor, action, outcome, approval_id: input.id, reason, latency_ms: performance.now() - started });
   try {

@@ -64,6 +64,8 @@ describe('npm pack → npx -y <tarball>', () => {
     expect(existsSync(tarball)).toBe(true);
     expect(packedFiles).toContain('dist/cli/main.js');
     expect(packedFiles).toContain('package.json');
+    // The dashboard's script and styles ship in the package (no CDN): copied by the build.
+    expect(packedFiles).toEqual(expect.arrayContaining(['dist/dashboard/assets/app.js', 'dist/dashboard/assets/app.css', 'dist/dashboard/assets/favicon.svg']));
     expect(packedFiles.filter((f) => /^(src|test|bench)\//.test(f) || /\.ts$/.test(f) && !f.endsWith('.d.ts'))).toEqual([]);
     expect(packedFiles.filter((f) => /(store\.key|\.env|state\.json|audit\.log)$/.test(f))).toEqual([]);
     const main = await readFile(path.join(root, 'source', 'dist', 'cli', 'main.js'), 'utf8');

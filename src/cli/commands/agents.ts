@@ -1,21 +1,13 @@
 import type { Command } from 'commander';
-import { isMap, isSeq, type YAMLMap } from 'yaml';
 import { TOOL_NAMES } from '../../config/schema.js';
 import { AssError } from '../../shared/errors.js';
-import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
-import { revokeAgent } from '../../approvals/revocation.js';
-import { editConfig } from '../config-edit.js';
+import { generateAdminKey, hashKey } from '../../server/keys.js';
+import { humanAddAgent, humanRevokeAgent } from '../../server/human-agents.js';
+import { editConfig } from '../../server/config-edit.js';
 import { checkAgentFlags } from '../agent-flags.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-function entries(doc: import('yaml').Document, section: 'agents' | 'admins'): YAMLMap[] {
-  const seq = doc.get(section, true);
-  if (seq === undefined) return [];
-  if (!isSeq(seq)) throw new AssError('CONFIG_INVALID', `'${section}' in the config is not a list.`);
-  return seq.items.filter(isMap) as YAMLMap[];
-}
 
 export function registerAgents(program: Command): void {
   const agents = program.command('agents').description('Manage agent keys (needs the admin key)');
@@ -31,16 +23,13 @@ export function registerAgents(program: Command): void {
     .action(async (id: string, options: { grant: string[]; deny: string[]; tool?: string[]; maxTokenTtl: string; json?: boolean }, command: Command) => {
       const global = command.optsWithGlobals<GlobalOptions>();
       const settings = settingsFor(global);
-      await adminFor(settings);
+      const adminId = await adminFor(settings);
       checkAgentFlags(options);
       if (settings.config.agents.some((a) => a.id === id)) throw new AssError('CONFLICT', `Agent '${id}' exists. Revoke it first, or choose another id.`);
-      const key = generateAgentKey();
-      await editConfig(settings.loaded.file, (doc) => {
-        const entry: Record<string, unknown> = { id, key_sha256: hashKey(key), grants: options.grant, deny: options.deny, limits: { max_token_ttl: options.maxTokenTtl } };
-        if (options.tool) entry.tools = options.tool;
-        if (!doc.has('agents')) doc.set('agents', doc.createNode([]));
-        doc.addIn(['agents'], doc.createNode(entry));
-      });
+      const added = await withRuntime(settings, (runtime) =>
+        humanAddAgent(runtime, { adminId, via: 'cli' }, { id, grants: options.grant, deny: options.deny, ...(options.tool ? { tools: options.tool } : {}), maxTokenTtl: options.maxTokenTtl }),
+      );
+      const key = added.agentKey;
       print(Boolean(options.json), { agent_id: id, agent_key: key }, () => `Added agent '${id}'. Its key is shown once:\n  ${key}`);
       if (options.grant.length === 0) {
         process.stderr.write(`Note: '${id}' has no grants, so it can do nothing yet. Add scopes under its 'grants' in ${settings.loaded.file}, e.g. secrets:read:staging/**.\n`);
@@ -65,19 +54,7 @@ export function registerAgents(program: Command): void {
     .action(async (id: string, options: { json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       const adminId = await adminFor(settings);
-      const agent = settings.config.agents.find((a) => a.id === id);
-      if (!agent) throw new AssError('CONFLICT', `No agent '${id}'. \`agents list\` shows them.`);
-      await withRuntime(settings, async (runtime) => {
-        // Fail closed like every human decision: on record before it takes effect.
-        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'allowed', rule: 'human', reason: `agent ${id}` });
-        // Then the revocation, before the config edit: running servers consult it on every call.
-        const ended = await runtime.state.transact((state) => revokeAgent(state, { agentId: id, keySha256: agent.key_sha256, adminId, now: runtime.clock() }));
-        await runtime.audit.append({ actor: `admin:${adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${id}; ${ended.tokens} token(s) revoked, ${ended.approvals} approval(s) ended` });
-      });
-      await editConfig(settings.loaded.file, (doc) => {
-        const index = entries(doc, 'agents').findIndex((m) => m.get('id') === id);
-        if (index >= 0) doc.deleteIn(['agents', index]);
-      });
+      await withRuntime(settings, (runtime) => humanRevokeAgent(runtime, { adminId, via: 'cli' }, id));
       print(Boolean(options.json), { revoked: id }, () => `Revoked agent '${id}'.`);
     });
 }

@@ -10,7 +10,7 @@ export function registerServe(program: Command): void {
   program
     .command('serve', { isDefault: true })
     .description('Serve MCP over stdio for the agent whose key is in ASS_AGENT_KEY (the default command); --http serves SSE, streamable HTTP and REST on one port')
-    .option('--http', 'serve over HTTP instead of stdio: SSE (/sse), streamable HTTP (/mcp), REST (/v1), /healthz, /metrics')
+    .option('--http', 'serve over HTTP instead of stdio: SSE (/sse), streamable HTTP (/mcp), REST (/v1), the dashboard (/dashboard), /healthz, /metrics')
     .option('--host <host>', 'with --http: address to bind (default: http.host in the config, else 127.0.0.1)')
     .option('--port <port>', 'with --http: port to bind, 0 for any free port (default: http.port in the config, else 8787)')
     .action(async (options: { http?: boolean; host?: string; port?: string }, command: Command) => {
@@ -23,7 +23,9 @@ export function registerServe(program: Command): void {
         const httpOptions = resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) });
         const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
         const runtime = await openRuntime(settings, logger);
-        const handle = await startHttpServer(runtime, httpOptions).catch(async (error: unknown) => {
+        const { createDashboard } = await import('../../dashboard/app.js');
+        const dashboard = createDashboard(runtime, { scheme: httpOptions.tls ? 'https' : 'http' });
+        const handle = await startHttpServer(runtime, httpOptions, [dashboard]).catch(async (error: unknown) => {
           await runtime.close();
           throw error;
         });

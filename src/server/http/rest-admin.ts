@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { effectiveTier } from '../../policy/index.js';
 import { AssError } from '../../shared/errors.js';
 import { decideApproval } from '../human-decisions.js';
+import { humanDeleteSecret, humanRotateSecret } from '../human-secrets.js';
 import { credentialFrom, type HttpContext } from './context.js';
 import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { sendJson } from './respond.js';
@@ -68,10 +67,7 @@ export const HUMAN_ROUTES: RestRoute[] = [
       const { namespace, key } = parseSecretPath(params.path!);
       const adminId = await admin(ctx, req);
       const force = url.searchParams.get('force') === 'true';
-      const started = performance.now();
-      await ctx.runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.delete', namespace, key, outcome: 'allowed', rule: 'human', reason: force ? 'forced, no recovery window (REST)' : 'requested by a human (REST)', latency_ms: performance.now() - started });
-      if (!(await ctx.runtime.backend.delete(namespace, key, { force }))) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'; nothing was deleted.`);
-      sendJson(res, 200, { deleted: true, namespace, key });
+      sendJson(res, 200, await humanDeleteSecret(ctx.runtime, { adminId, via: 'rest' }, { namespace, key, force }));
     },
   },
   {
@@ -82,16 +78,8 @@ export const HUMAN_ROUTES: RestRoute[] = [
       const { namespace, key } = parseSecretPath(params.path!);
       const adminId = await admin(ctx, req);
       const input = await body(ctx, req, RotateSchema);
-      const value = input.generate ? randomBytes(input.bytes ?? 32).toString('base64url') : input.value!;
-      const started = performance.now();
-      const current = await ctx.runtime.backend.get(namespace, key);
-      if (!current) throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' to rotate.`);
-      await ctx.runtime.audit.append({ actor: `admin:${adminId}`, action: 'secrets.rotate', namespace, key, outcome: 'allowed', rule: 'human', reason: input.generate ? 'generated value (REST)' : 'value given (REST)', latency_ms: performance.now() - started });
-      const stored = await ctx.runtime.backend.put(
-        { namespace, key, value, secret_type: current.secret_type, access_tier: effectiveTier(ctx.runtime.settings.policy, namespace, current.access_tier), metadata: current.metadata },
-        { expectedVersion: current.version },
-      );
-      sendJson(res, 200, { rotated: true, namespace, key, version: stored.version });
+      const rotated = await humanRotateSecret(ctx.runtime, { adminId, via: 'rest' }, { namespace, key, ...(input.generate ? { generateBytes: input.bytes ?? 32 } : { value: input.value! }) });
+      sendJson(res, 200, { rotated: true, ...rotated });
     },
   },
 ];

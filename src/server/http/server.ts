@@ -17,6 +17,19 @@ import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
 import { renderOutboxMetrics } from '../../notify/metrics.js';
 
+/**
+ * Extra routes mounted beside the MCP transports and REST (the dashboard): every request whose
+ * path is `prefix` or under it goes to `handle`, after the Host/Origin guard. `src/server` never
+ * imports what is mounted; the `serve` and `dashboard` commands pass it in.
+ */
+export interface HttpMount {
+  prefix: string;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** When set, the old `/approvals/<id>` page redirects here. */
+  approvalPage?(id: string): string;
+  close?(): Promise<void>;
+}
+
 export interface HttpServerHandle {
   /** `http(s)://host:port` actually bound (port 0 resolved). */
   url: string;
@@ -36,7 +49,7 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.ch
  * MCP requests authenticate with `x-agent-key`, REST with `Authorization: Bearer`; tool calls
  * go through the one SecretService pipeline of `runtime`.
  */
-export async function startHttpServer(runtime: Runtime, options: HttpOptions): Promise<HttpServerHandle> {
+export async function startHttpServer(runtime: Runtime, options: HttpOptions, mounts: HttpMount[] = []): Promise<HttpServerHandle> {
   const scheme = options.tls ? 'https' : 'http';
   const metrics = new Metrics();
   const ctx: HttpContext = { runtime, options, metrics, limiter: new RateLimiter(options.rateLimit.perMinute, options.rateLimit.burst), logger: runtime.logger, scheme };
@@ -58,6 +71,8 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     res.on('finish', () => metrics.observeHttp(family, res.statusCode));
     checkRequest(req, url, options, scheme);
     const path = url.pathname;
+    const mount = mounts.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
+    if (mount) return mount.handle(req, res);
     if (path === '/mcp') return streamable.handle(req, res);
     if (path === '/sse') return sse.open(req, res);
     if (path === SSE_MESSAGE_PATH) return sse.message(req, res, url);
@@ -100,6 +115,12 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     } catch {
       throw new HttpError(400, 'INVALID_ARGUMENT', 'Bad approval id.');
     }
+    const moved = mounts.find((m) => m.approvalPage)?.approvalPage!(id.slice(0, 100));
+    if (moved) {
+      res.writeHead(302, { location: moved, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
     const safe = escapeHtml(id.slice(0, 100));
     const html = `<!doctype html><meta charset="utf-8"><title>Approve ${safe}</title><h1>Approval request ${safe}</h1>` +
       `<p>An agent is waiting for a human to approve this request. With the admin key, run:</p>` +
@@ -136,7 +157,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
     metrics,
     connections: guard.stats,
     async close() {
-      await Promise.all([streamable.closeAll(), sse.closeAll()]);
+      await Promise.all([streamable.closeAll(), sse.closeAll(), ...mounts.map((m) => m.close?.())]);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -148,6 +169,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions): P
 function familyOf(path: string): string {
   if (path === '/mcp' || path === '/sse' || path === SSE_MESSAGE_PATH || path === '/healthz' || path === '/metrics') return path.slice(1);
   if (path.startsWith('/v1/')) return 'rest';
+  if (path === '/dashboard' || path.startsWith('/dashboard/')) return 'dashboard';
   return 'other';
 }
 

@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { parseDocument, type Document } from 'yaml';
 import { withFileLock, writeFileAtomic } from '../shared/durable-file.js';
-import { loadSettings, type Settings } from '../server/settings.js';
+import { loadSettings, type Settings } from './settings.js';
 
 /**
  * Edits the YAML config in place (comments kept), under the cross-process lock. The edited

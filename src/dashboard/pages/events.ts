@@ -1,0 +1,45 @@
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { DashboardDeps, DashboardEnv } from '../context.js';
+import { BASE } from '../layout.js';
+
+/**
+ * `GET /dashboard/events`: a server-sent event stream telling an open page that something
+ * changed (`event: change`); the page then fetches its own live region again. It carries no
+ * data beyond a counter, so nothing about a request is sent to a page that did not ask.
+ */
+export function registerEvents(app: Hono<DashboardEnv>, deps: DashboardDeps): void {
+  app.get(`${BASE}/events`, (c) =>
+    streamSSE(c, async (stream) => {
+      let wake: (() => void) | null = null;
+      let pending = 0;
+      const unsubscribe = deps.live.subscribe((version) => {
+        pending = version;
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      await stream.writeSSE({ event: 'ready', data: '0', retry: 1000 });
+      let sent = 0;
+      let beats = 0;
+      while (!stream.aborted && !stream.closed) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          // A comment line every 15 s keeps proxies from closing an idle stream.
+          setTimeout(resolve, 15_000).unref();
+        });
+        wake = null;
+        if (stream.aborted || stream.closed) break;
+        if (pending !== sent) {
+          sent = pending;
+          await stream.writeSSE({ event: 'change', data: String(sent) });
+        } else {
+          await stream.write(`: ${++beats}\n\n`);
+        }
+      }
+      unsubscribe();
+    }),
+  );
+}

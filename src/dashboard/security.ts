@@ -1,0 +1,98 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import type { DashboardDeps, DashboardEnv } from './context.js';
+import { BASE } from './layout.js';
+import { tokensMatch } from './sessions.js';
+
+/**
+ * The dashboard's browser defences, applied to every response and request:
+ * - headers: a CSP with no inline script or style and `frame-ancestors 'none'`, no caching,
+ *   no sniffing, no referrer;
+ * - sessions: every page but sign-in and the assets needs a live session cookie;
+ * - CSRF: every POST needs the session's token in `_csrf` and, when the browser says where it
+ *   comes from (Origin, Sec-Fetch-Site), this very origin.
+ */
+
+export const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export function cookieName(scheme: 'http' | 'https'): string {
+  // Security: under TLS the __Host- prefix binds the cookie to this host, path / and Secure.
+  return scheme === 'https' ? '__Host-ass_session' : 'ass_session';
+}
+
+export function securityHeaders(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    await next();
+    c.res.headers.set('content-security-policy', CSP);
+    c.res.headers.set('x-frame-options', 'DENY');
+    c.res.headers.set('x-content-type-options', 'nosniff');
+    // Security: same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts, which the guard refuses.
+    c.res.headers.set('referrer-policy', 'same-origin');
+    c.res.headers.set('cross-origin-opener-policy', 'same-origin');
+    c.res.headers.set('cross-origin-resource-policy', 'same-origin');
+    if (!c.req.path.startsWith(`${BASE}/assets/`)) c.res.headers.set('cache-control', 'no-store');
+  };
+}
+
+const PUBLIC = new Set([`${BASE}/sign-in`]);
+
+/** Loads the session; without one, pages redirect to sign-in and other requests get 401. */
+export function requireSession(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (PUBLIC.has(c.req.path) || c.req.path.startsWith(`${BASE}/assets/`)) return next();
+    const id = getCookie(c, cookieName(deps.scheme));
+    const session = deps.sessions.touch(id);
+    if (session) {
+      // An admin removed from the config loses every session at its next request.
+      if (!deps.settings().config.admins.some((a) => a.id === session.adminId)) {
+        deps.sessions.endAllFor(session.adminId);
+      } else {
+        c.set('session', session);
+        c.set('sessionId', id!);
+        return next();
+      }
+    }
+    if (c.req.method === 'GET' && c.req.query('partial') !== '1' && c.req.path !== `${BASE}/events`) {
+      const back = c.req.path.startsWith(`${BASE}/`) && c.req.path !== `${BASE}/sign-out` ? `?next=${encodeURIComponent(c.req.path)}` : '';
+      return c.redirect(`${BASE}/sign-in${back}`, 303);
+    }
+    return c.text('Sign in first: your session has ended.', 401);
+  };
+}
+
+/** Origin and CSRF token checks on every state-changing request (sign-in has its own token). */
+export function checkCsrf(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const origin = c.req.header('origin');
+    const own = `${deps.scheme}://${c.req.header('host') ?? ''}`.toLowerCase();
+    // Security: a browser always names a cross-site request; refuse it even with a token.
+    if (origin !== undefined && origin.toLowerCase() !== own) return c.text('Cross-site request refused.', 403);
+    const site = c.req.header('sec-fetch-site');
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') return c.text('Cross-site request refused.', 403);
+    if (PUBLIC.has(c.req.path)) return next();
+    const session = c.get('session');
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    if (!session || !tokensMatch(form._csrf, session.csrf)) return c.text('Missing or wrong CSRF token: reload the page and try again.', 403);
+    return next();
+  };
+}
+
+/** The client's address, for throttling wrong keys. */
+export function clientAddress(c: Parameters<MiddlewareHandler<DashboardEnv>>[0]): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

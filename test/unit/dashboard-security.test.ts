@@ -1,0 +1,113 @@
+/**
+ * The dashboard's security building blocks with an injected clock: sessions end on idle,
+ * absolute age and sign-out; wrong keys slow an address down exponentially and a success
+ * clears it; CSRF tokens compare exactly; `html` escapes every interpolation.
+ */
+import { describe, expect, it } from 'vitest';
+import { html, escapeHtml } from '../../src/dashboard/html.js';
+import { SessionStore, tokensMatch } from '../../src/dashboard/sessions.js';
+import { SignInThrottle } from '../../src/dashboard/sign-in-throttle.js';
+
+function clockAt(start = Date.parse('2026-06-01T10:00:00Z')) {
+  let t = start;
+  return { clock: () => new Date(t), advance: (ms: number) => (t += ms) };
+}
+
+describe('SessionStore', () => {
+  it('ends a session after the idle limit, and keeps it alive while used', () => {
+    const { clock, advance } = clockAt();
+    const store = new SessionStore(clock, { idleMs: 1_000, absoluteMs: 10_000 });
+    const { id } = store.create('admin');
+    advance(999);
+    expect(store.touch(id)?.adminId).toBe('admin');
+    advance(999);
+    expect(store.touch(id)?.adminId).toBe('admin');
+    advance(1_000);
+    expect(store.touch(id)).toBeNull();
+    expect(store.touch(id)).toBeNull();
+  });
+
+  it('ends a session at its absolute age even while in use', () => {
+    const { clock, advance } = clockAt();
+    const store = new SessionStore(clock, { idleMs: 1_000, absoluteMs: 3_000 });
+    const { id } = store.create('admin');
+    for (let i = 0; i < 5; i++) {
+      advance(500);
+      expect(store.touch(id)).not.toBeNull();
+    }
+    advance(500);
+    expect(store.touch(id)).toBeNull();
+  });
+
+  it('sign-out removes the session server-side; unknown and oversized ids find nothing', () => {
+    const { clock } = clockAt();
+    const store = new SessionStore(clock);
+    const a = store.create('admin');
+    const b = store.create('other');
+    expect(store.end(a.id)).toBe(true);
+    expect(store.touch(a.id)).toBeNull();
+    expect(store.touch(b.id)?.adminId).toBe('other');
+    expect(store.touch('x'.repeat(101))).toBeNull();
+    expect(store.touch(undefined)).toBeNull();
+    store.endAllFor('other');
+    expect(store.touch(b.id)).toBeNull();
+  });
+
+  it('gives every session its own random id and CSRF token', () => {
+    const store = new SessionStore(clockAt().clock);
+    const a = store.create('admin');
+    const b = store.create('admin');
+    expect(a.id).not.toBe(b.id);
+    expect(a.session.csrf).not.toBe(b.session.csrf);
+    expect(a.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+describe('tokensMatch', () => {
+  it('accepts only the exact token', () => {
+    expect(tokensMatch('abc', 'abc')).toBe(true);
+    expect(tokensMatch('abd', 'abc')).toBe(false);
+    expect(tokensMatch('ab', 'abc')).toBe(false);
+    expect(tokensMatch(undefined, 'abc')).toBe(false);
+    expect(tokensMatch(['abc'], 'abc')).toBe(false);
+  });
+});
+
+describe('SignInThrottle', () => {
+  it('lets 5 wrong keys through, then doubles the wait, per address; a success clears it', () => {
+    const { clock, advance } = clockAt();
+    const throttle = new SignInThrottle(clock);
+    for (let i = 0; i < 5; i++) {
+      expect(throttle.waitSeconds('10.0.0.1')).toBe(0);
+      throttle.fail('10.0.0.1');
+    }
+    expect(throttle.waitSeconds('10.0.0.1')).toBe(1);
+    expect(throttle.waitSeconds('10.0.0.2')).toBe(0);
+    advance(1_000);
+    throttle.fail('10.0.0.1');
+    expect(throttle.waitSeconds('10.0.0.1')).toBe(2);
+    advance(2_000);
+    throttle.fail('10.0.0.1');
+    expect(throttle.waitSeconds('10.0.0.1')).toBe(4);
+    throttle.succeed('10.0.0.1');
+    expect(throttle.waitSeconds('10.0.0.1')).toBe(0);
+  });
+
+  it('caps the wait and forgets an address after the window', () => {
+    const { clock, advance } = clockAt();
+    const throttle = new SignInThrottle(clock, 5, 300, 15 * 60_000);
+    for (let i = 0; i < 30; i++) throttle.fail('a');
+    expect(throttle.waitSeconds('a')).toBe(300);
+    advance(15 * 60_000);
+    expect(throttle.waitSeconds('a')).toBe(0);
+  });
+});
+
+describe('html', () => {
+  it('escapes every interpolation, nested html stays markup, arrays are escaped item by item', () => {
+    const evil = `<img src=x onerror=alert(1)>"'\`&`;
+    expect(html`<p title="${evil}">${evil}</p>`.text).toBe('<p title="&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&#96;&amp;">&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&#96;&amp;</p>');
+    expect(html`<ul>${[evil, html`<li>ok</li>`]}</ul>`.text).toBe(`<ul>${escapeHtml(evil)}<li>ok</li></ul>`);
+    expect(html`${null}${undefined}${false}${0}`.text).toBe('0');
+  });
+});
