@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
+import { readAuditKey } from '../../audit/audit-key.js';
 import { verifyAuditLog } from '../../audit/verify.js';
 import { AssError } from '../../shared/errors.js';
 import { readAuditRecords, type AuditFilter } from '../audit-reader.js';
@@ -39,8 +40,9 @@ export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const to = isoOrUndefined(q.data.to, 'to');
     if (from) filter.from = from;
     if (to) filter.to = to;
-    const path = deps.settings().auditPath;
-    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifyAuditLog(path)]);
+    const { auditPath: path, auditKeyPath } = deps.settings();
+    // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does.
+    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifyAuditLog(path, undefined, { key: readAuditKey(auditKeyPath) })]);
     const field = (name: keyof typeof q.data, label: string, type = 'text') =>
       html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" type="${type}" value="${q.data[name] ?? ''}" spellcheck="false"></p>`;
     const body = html`<section class="card verify" aria-labelledby="verify-title"><h2 id="verify-title">Chain</h2>
