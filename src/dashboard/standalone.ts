@@ -1,11 +1,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { checkRequest } from '../server/http/guard.js';
+import { listenOn } from '../server/http/listen.js';
 import type { HttpOptions } from '../server/http/options.js';
 import { HttpError, sendError } from '../server/http/respond.js';
 import type { Runtime } from '../server/runtime.js';
-import { AssError } from '../shared/errors.js';
 import { createDashboard } from './app.js';
 
 /**
@@ -43,21 +42,9 @@ export async function startStandaloneDashboard(runtime: Runtime, options: HttpOp
     });
   };
   const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    const refuse = (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
-        ? new AssError('CONFIG_INVALID', `${options.host}:${options.port} cannot be bound (${error.code}). Pick another --port, or stop what is listening there.`)
-        : error);
-    server.once('error', refuse);
-    server.listen(options.port, options.host, () => {
-      server.off('error', refuse);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const bound = await listenOn(server, options, scheme);
   return {
-    url: `${scheme}://${host}:${address.port}${dashboard.prefix}`,
+    url: `${bound.origin}${dashboard.prefix}`,
     async close() {
       await dashboard.close();
       await new Promise<void>((resolve) => {

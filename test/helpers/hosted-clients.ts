@@ -6,13 +6,13 @@
  * server of `@agentsecretstore/mcp`, driven by a real MCP `Client`. Plus our built server as its
  * own `serve --http` process (dist/, what users run) for them to talk to.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { baseEnv, CLI, ensureBuilt, REPO_ROOT, runCli } from './cli.js';
+import { ensureBuilt, runCli } from './cli.js';
+import { spawnHttpServer, type SpawnedServer } from './remote-server.js';
 import { peersCacheDir } from './peer-common.js';
 
 export const HOSTED_CLIENTS_INSTALL = 'scripts/peers/install-hosted-clients.sh';
@@ -64,44 +64,12 @@ export async function connectHostedMcp(clients: HostedClients, apiUrl: string, a
   return { client, stderr: () => stderr, close: () => client.close() };
 }
 
-export interface BuiltServer {
-  url: string;
-  child: ChildProcess;
-  stderr(): string;
-  stop(): Promise<void>;
-}
+export type BuiltServer = SpawnedServer;
 
-/** `node dist/cli/main.js --config … serve --http --port 0` (the build users run); resolves once it listens. */
+/** `node dist/cli/main.js --config … serve --http --port 0` (the build users run), built first if needed. */
 export async function spawnBuiltHttpServer(configPath: string, env: Record<string, string> = {}): Promise<BuiltServer> {
   await ensureBuilt();
-  const child = spawn(process.execPath, [CLI, '--config', configPath, 'serve', '--http', '--port', '0'], { cwd: REPO_ROOT, env: baseEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s; stderr:\n${err}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString('utf8');
-      const m = /listening on (\S+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}; stderr:\n${err}`));
-    });
-  });
-  return {
-    url,
-    child,
-    stderr: () => err,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return spawnHttpServer(configPath, env);
 }
 
 /** A human approves with our CLI (its own process, the admin key in ASS_ADMIN_KEY). */

@@ -129,7 +129,7 @@ export async function spawnHttpServer(configPath: string, env: Record<string, st
     err += d.toString('utf8');
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s; stderr:\n${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s; stderr:\n${err}`)), 60_000);
     child.stderr!.on('data', () => {
       const m = /listening on (\S+)/.exec(err);
       if (m) {

@@ -6,36 +6,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
+import { describe, expect, it } from 'vitest';
 import { raw } from '../helpers/remote-http.js';
-import { startInProcess as startHttp, type InProcessServer } from '../helpers/remote-server.js';
+import { serverScope } from '../helpers/server-scope.js';
 
-let open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(open.map((o) => o.close()));
-  open = [];
-});
-
-async function http(options: Parameters<typeof startHttp>[0]): Promise<InProcessServer> {
-  const server = await startHttp(options);
-  open.push(server);
-  return server;
-}
-
-async function mcp(options: Parameters<typeof startMcp>[0]): Promise<InProcess> {
-  const env = await startMcp(options);
-  open.push(env);
-  return env;
-}
-
-function rest(server: InProcessServer, method: string, path: string, bearer: string, body?: unknown) {
-  return raw({
-    url: server.url, method, path,
-    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-}
+const { http, mcp, rest } = serverScope();
 
 const scope = (i: number) => `secrets:read:elsewhere/n${i}/KEY`;
 

@@ -5,29 +5,12 @@
  * 127.0.0.1:0 with REST over real sockets, the MCP server with a real SDK Client, the real file
  * backend. Ordering and counting only; no timing assertions (the speed figure is in the bench).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FileBackend } from '../../src/adapters/file/file-backend.js';
-import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
 import { raw } from '../helpers/remote-http.js';
-import { startInProcess as startHttp, type InProcessServer } from '../helpers/remote-server.js';
+import { serverScope } from '../helpers/server-scope.js';
 
-let open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(open.map((o) => o.close()));
-  open = [];
-});
-
-async function http(options: Parameters<typeof startHttp>[0]): Promise<InProcessServer> {
-  const server = await startHttp(options);
-  open.push(server);
-  return server;
-}
-
-async function mcp(options: Parameters<typeof startMcp>[0] = {}): Promise<InProcess> {
-  const env = await startMcp(options);
-  open.push(env);
-  return env;
-}
+const { http, mcp } = serverScope();
 
 const entries = (n: number, valueBytes = 8) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(valueBytes)]));
 const errorText = (res: unknown) => (res as { content: { text: string }[] }).content[0]!.text;

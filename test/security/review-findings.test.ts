@@ -8,40 +8,14 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, ensureBuilt } from '../helpers/cli.js';
-import { startInProcess as startMcp, type InProcess } from '../helpers/in-process.js';
-import { raw } from '../helpers/remote-http.js';
-import { startInProcess as startHttp, type InProcessServer } from '../helpers/remote-server.js';
+import { serverScope } from '../helpers/server-scope.js';
+
+const { http, mcp, rest } = serverScope();
 
 // The human side runs the built CLI.
 beforeAll(ensureBuilt, 180_000);
-
-let open: { close(): Promise<void> }[] = [];
-afterEach(async () => {
-  await Promise.all(open.map((o) => o.close()));
-  open = [];
-});
-
-async function http(options: Parameters<typeof startHttp>[0]): Promise<InProcessServer> {
-  const server = await startHttp(options);
-  open.push(server);
-  return server;
-}
-
-async function mcp(options: Parameters<typeof startMcp>[0]): Promise<InProcess> {
-  const env = await startMcp(options);
-  open.push(env);
-  return env;
-}
-
-function rest(server: InProcessServer, method: string, path: string, bearer: string, body?: unknown) {
-  return raw({
-    url: server.url, method, path,
-    headers: { authorization: `Bearer ${bearer}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-}
 
 const text = (result: unknown): string => (result as { content: { text: string }[] }).content[0]!.text;
 

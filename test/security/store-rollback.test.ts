@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
-import { secretFileName } from '../../src/adapters/file/secret-file.js';
+import { encodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
 import { caught, write } from '../helpers/backend-fixtures.js';
 
 let root: string;
@@ -95,15 +95,29 @@ describe('store manifest', () => {
   });
 
   it('a store written before the manifest gets one when opened, and rollbacks are caught from then on', async () => {
-    await backend.put(write(NS, KEY, 'sk_live_v1', { access_tier: 'standard' }));
-    const old = await fs.readFile(fileOf());
-    await backend.put(write(NS, KEY, 'sk_live_v2', { access_tier: 'critical' }));
-    await fs.rm(path.join(storeDir, 'manifest.json'));
+    // Files as a store before the manifest wrote them: no `manifested` mark in the sealed plaintext.
+    const storeKey = await fs.readFile(keyFile);
+    const version = (n: number, value: string, tier: 'standard' | 'critical') => ({ version: n, value, secret_type: 'api_key' as const, access_tier: tier, metadata: {}, updated_at: new Date().toISOString() });
+    const v1 = encodeSecretFile(storeKey, NS, KEY, { id: 'pre-manifest', created_at: new Date().toISOString(), versions: [version(1, 'sk_live_v1', 'standard')] });
+    const v2 = encodeSecretFile(storeKey, NS, KEY, { id: 'pre-manifest', created_at: new Date().toISOString(), versions: [version(1, 'sk_live_v1', 'standard'), version(2, 'sk_live_v2', 'critical')] });
+    await fs.rm(path.join(storeDir, 'manifest.json'), { force: true });
+    await fs.writeFile(fileOf(), v2, { mode: 0o600 });
     backend = await open();
     const manifest = JSON.parse(await fs.readFile(path.join(storeDir, 'manifest.json'), 'utf8'));
     expect(manifest.entries[secretFileName(NS, KEY)]).toMatchObject({ version: 2, tier: 'critical' });
     expect(await backend.get(NS, KEY)).toMatchObject({ value: 'sk_live_v2' });
-    await fs.writeFile(fileOf(), old);
+    await fs.writeFile(fileOf(), v1);
     await rolledBack();
+  });
+
+  it('a removed manifest does not switch detection off: files written under one refuse to be read without it, and it is not rebuilt', async () => {
+    await backend.put(write(NS, KEY, 'sk_live_v1', { access_tier: 'standard' }));
+    const old = await fs.readFile(fileOf());
+    await backend.put(write(NS, KEY, 'sk_live_v2', { access_tier: 'critical' }));
+    await fs.rm(path.join(storeDir, 'manifest.json'));
+    await fs.writeFile(fileOf(), old);
+    expect(await rolledBack()).toMatch(/manifest\.json\) is missing/);
+    await expect(open()).rejects.toMatchObject({ code: 'INTEGRITY_ERROR' });
+    await expect(fs.stat(path.join(storeDir, 'manifest.json'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -52,6 +52,9 @@ export class FileBackend implements SecretBackend {
         if (text === null) continue;
         const { namespace, key } = this.header(name, text);
         const secret = this.decode(name, namespace, key, text, { keep: false, unchecked: true });
+        // Security: only a store that never had a manifest gets one built from its files; a
+        // deleted manifest must not switch rollback detection off (a file says it had one).
+        if (secret.manifested) throw manifestMissing();
         const newest = secret.versions.at(-1)!;
         entries[name] = { id: secret.id, version: newest.version, tier: newest.access_tier };
       }
@@ -88,6 +91,7 @@ export class FileBackend implements SecretBackend {
       const next: StoredSecret = {
         id: current?.id ?? randomUUID(),
         created_at: current?.created_at ?? now,
+        manifested: true,
         versions: [
           ...(current?.versions ?? []),
           { version: newest + 1, value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: { ...write.metadata }, updated_at: now },
@@ -224,7 +228,10 @@ export class FileBackend implements SecretBackend {
     const secret = this.decodeOnly(name, namespace, key, text, options.keep);
     if (!options.unchecked) {
       const newest = secret.versions.at(-1);
-      if (newest) this.manifest.check(this.manifest.load(), name, `${namespace}/${key}`, { id: secret.id, version: newest.version, tier: newest.access_tier });
+      const entries = this.manifest.load();
+      // Security: a file written under a manifest, read with none beside it: the manifest was removed.
+      if (entries === null && secret.manifested) throw manifestMissing();
+      if (newest) this.manifest.check(entries, name, `${namespace}/${key}`, { id: secret.id, version: newest.version, tier: newest.access_tier });
     }
     return secret;
   }
@@ -339,4 +346,11 @@ function compare(a: string, b: string): number {
 function errnoCode(error: unknown): string {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : 'unknown error';
+}
+
+function manifestMissing(): AssError {
+  return new AssError(
+    'INTEGRITY_ERROR',
+    'The store manifest (manifest.json) is missing although the store was written with one: it was removed, so a rolled-back file could not be detected. Nothing is served until it is restored from a backup.',
+  );
 }

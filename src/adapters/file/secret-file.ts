@@ -31,6 +31,11 @@ const StoredSecretSchema = z.object({
   id: z.string(),
   created_at: z.string(),
   versions: z.array(StoredVersionSchema).min(1),
+  /**
+   * Written by a store that keeps a manifest (manifest.ts). Inside the authenticated plaintext,
+   * so a missing manifest beside such a file is tampering, not an older store to migrate.
+   */
+  manifested: z.literal(true).optional(),
 });
 /** Decrypted content of one secret file; `versions` oldest first. */
 export type StoredSecret = z.infer<typeof StoredSecretSchema>;

@@ -1,11 +1,11 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { AssError } from '../../shared/errors.js';
 import type { Runtime } from '../runtime.js';
 import { type HttpContext, baseUrl } from './context.js';
 import { ConnectionGuard, type ConnectionStats } from './connection-guard.js';
 import { checkRequest } from './guard.js';
+import { listenOn } from './listen.js';
 import { SseEndpoint, SSE_MESSAGE_PATH } from './mcp-sse.js';
 import { StreamableEndpoint } from './mcp-streamable.js';
 import { Metrics } from './metrics.js';
@@ -135,25 +135,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
   const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...checking }, handler) : createHttpServer(checking, handler);
   server.keepAliveTimeout = 65_000;
   guard.attach(server);
-  await new Promise<void>((resolve, reject) => {
-    const refuse = (error: NodeJS.ErrnoException) => {
-      // The address is the user's input: say what to change, as for any other config problem.
-      const why = error.code === 'EADDRINUSE' ? 'is already in use' : error.code === 'EACCES' ? 'needs privileges this user does not have' : `cannot be bound (${error.code ?? 'error'})`;
-      reject(error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
-        ? new AssError('CONFIG_INVALID', `${options.host}:${options.port} ${why}. Pick another --port (or http.port), or stop what is listening there.`)
-        : error);
-    };
-    server.once('error', refuse);
-    server.listen(options.port, options.host, () => {
-      server.off('error', refuse);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const bound = await listenOn(server, options, scheme);
   return {
-    url: `${scheme}://${hostForUrl}:${address.port}`,
-    port: address.port,
+    url: bound.origin,
+    port: bound.port,
     metrics,
     connections: guard.stats,
     async close() {
