@@ -74,7 +74,7 @@ export interface HumanSetInput {
   key: string;
   value: string;
   secretType?: SecretType;
-  /** Default: the namespace's default tier. */
+  /** Default: the secret's current tier, or for a new secret its namespace's default tier. */
   tier?: AccessTier;
 }
 
@@ -82,7 +82,11 @@ export interface HumanSetInput {
 export async function humanSetSecret(runtime: Runtime, who: Who, input: HumanSetInput): Promise<{ namespace: string; key: string; version: number; access_tier: AccessTier }> {
   const { namespace, key } = validatePath(input.namespace, input.key);
   if (!input.value) throw new AssError('INVALID_ARGUMENT', 'The value is empty; nothing was stored.');
-  const tier = input.tier ?? namespaceDefaultTier(runtime.settings.policy, namespace);
+  const policy = runtime.settings.policy;
+  const existing = await runtime.backend.get(namespace, key);
+  // Security: a new value keeps the secret's tier unless the human names another, so updating a
+  // critical secret never quietly makes it standard (served without approval).
+  const tier = input.tier ?? (existing ? effectiveTier(policy, namespace, existing.access_tier) : namespaceDefaultTier(policy, namespace));
   return audited(runtime, who, 'secrets.set', { namespace, key }, `tier ${tier}`, async () => {
     const current = await runtime.backend.get(namespace, key);
     const stored = await runtime.backend.put(

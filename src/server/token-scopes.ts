@@ -16,7 +16,7 @@ const TOKEN_ACTIONS: readonly Action[] = ['read', 'write', 'list'];
 /**
  * Canonical, parsed scopes of a token request.
  * @throws AssError INVALID_ARGUMENT (bounds, grammar, human-only actions) or POLICY_DENIED
- * (a scope inside one of the agent's deny rules).
+ * (a scope inside one of the agent's deny rules; `namespaces:read` never is).
  */
 export function tokenRequestScopes(agent: AgentSettings, requested: readonly string[]): { scopes: string[]; parsed: Scope[] } {
   checkScopeBounds(requested);
@@ -26,6 +26,9 @@ export function tokenRequestScopes(agent: AgentSettings, requested: readonly str
     if (scope.action === 'delete' || scope.action === 'rotate') {
       throw new AssError('INVALID_ARGUMENT', `'${scope.text}': delete and rotate are human-only; no token can carry them.`, { human_only_scope: true });
     }
+    // `namespaces:read` reaches no secret (its answer is filtered by the deny rules), so no
+    // secret deny can cover it.
+    if (scope.resource === 'namespaces') continue;
     // Security: a deny wins over any grant or approval, so a token (or a human's approval) for
     // a denied scope would promise what the policy refuses.
     // A `*` scope carries read, write and list: denied if any of them is denied on all of it.

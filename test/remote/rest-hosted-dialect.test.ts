@@ -87,7 +87,10 @@ describe('GET /v1/secrets/a/b: a read or a listing, by the token', () => {
   });
   it('a read deny hides names from the listing too (read covers list)', async () => {
     await server.runtime.backend.put({ namespace: 'alpha/hidden', key: 'K', value: 'hidden-value', secret_type: 'custom', access_tier: 'standard', metadata: {} });
-    const t = await token(server.keys.alpha!, ['secrets:read:alpha/hidden/*']);
+    // A token for exactly the denied scope is refused outright (no token names what is denied);
+    // a broader one is issued, and its listing of the denied namespace shows nothing.
+    expect((await call('POST', '/v1/tokens', server.keys.alpha!, { scopes: ['secrets:read:alpha/hidden/*'] })).status).toBe(403);
+    const t = await token(server.keys.alpha!, ['secrets:read:alpha/**']);
     const res = await call('GET', '/v1/secrets/alpha%2Fhidden', t);
     expect(res.status).toBe(200);
     expect(json(res)).toMatchObject({ namespace: 'alpha/hidden', items: [], total: 0 });
@@ -160,6 +163,13 @@ describe('POST /v1/secrets/import', () => {
     expect((await call('POST', '/v1/secrets/import', t2, { namespace: 'alpha/env', content: '# nothing\n' })).status).toBe(400);
     expect((await call('POST', '/v1/secrets/import', server.keys.alpha, { namespace: 'alpha/env', content: 'A=1' })).status).toBe(401);
     expect((await call('POST', '/v1/secrets/import', t2, { namespace: 'alpha/env', content: 'A=1', extra: 'x' })).status).toBe(400);
+  });
+  it('each entry spends one use of the token: a max_uses 2 token imports two entries, the third fails', async () => {
+    const t = await token(server.keys.alpha!, ['secrets:write:alpha/uses/*'], { max_uses: 2 });
+    const res = json(await call('POST', '/v1/secrets/import', t, { namespace: 'alpha/uses', content: 'A=use-1\nB=use-2\nC=use-3\n' }));
+    expect(res.imported).toEqual(['A', 'B']);
+    expect(res.failed.map((f: { key: string }) => f.key)).toEqual(['C']);
+    expect(await server.runtime.backend.get('alpha/uses', 'C')).toBeNull();
   });
 });
 

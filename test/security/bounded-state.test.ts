@@ -132,6 +132,10 @@ describe('finding 8: tokens and listings stay within what the policy reaches', (
     expect(beyond.isError).toBe(true);
     expect((beyond.content as { text: string }[])[0]!.text).toMatch(/is denied to this agent/);
     expect(Object.keys((await env.runtime.state.read()).approvals)).toHaveLength(0);
+    // namespaces:read reaches no secret, so no secret deny covers it: it is issued.
+    const names = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['namespaces:read'] } });
+    expect(names.isError, JSON.stringify(names.content)).toBeFalsy();
+    expect(Object.keys((await env.runtime.state.read()).tokens)).toHaveLength(1);
   });
 
   it('a wildcard list grant shows only namespaces it reaches, not every top-level name', async () => {

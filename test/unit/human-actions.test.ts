@@ -48,6 +48,13 @@ describe('decideApproval cancel', () => {
 });
 
 describe('human secret operations', () => {
+  it('a new value keeps the secret\'s tier unless the human names one (a critical secret never quietly becomes standard)', async () => {
+    await humanSetSecret(runtime, who, { namespace: 'team/keep', key: 'K', value: 'v1', tier: 'critical' });
+    expect(await humanSetSecret(runtime, who, { namespace: 'team/keep', key: 'K', value: 'v2' })).toMatchObject({ version: 2, access_tier: 'critical' });
+    expect((await runtime.backend.get('team/keep', 'K'))?.access_tier).toBe('critical');
+    expect(await humanSetSecret(runtime, who, { namespace: 'team/keep', key: 'K', value: 'v3', tier: 'standard' })).toMatchObject({ access_tier: 'standard' });
+  });
+
   it('set, list, reveal, rotate, delete: audited under the admin and the surface, never with the value', async () => {
     await humanSetSecret(runtime, who, { namespace: 'team/app', key: 'TOKEN', value: 'first-value', tier: 'critical' });
     const listed = await humanListSecrets(runtime, 'team/app');

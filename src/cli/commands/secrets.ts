@@ -56,7 +56,7 @@ export function registerSecrets(program: Command): void {
     .command('set <namespace> <key>')
     .description('Store a secret as a human, at any tier (the way to seed a critical secret); the value is asked hidden at a terminal, else read from stdin')
     .option('--type <secret_type>', `one of ${SECRET_TYPES.join(', ')}`, 'custom')
-    .option('--tier <access_tier>', `one of ${ACCESS_TIERS.join(', ')} (default: the namespace's default tier)`)
+    .option('--tier <access_tier>', `one of ${ACCESS_TIERS.join(', ')} (default: the secret's current tier; for a new one, the namespace's default)`)
     .option('--json', 'print JSON')
     .action(async (ns: string, k: string, options: { type: string; tier?: string; json?: boolean }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());

@@ -68,7 +68,7 @@ ${items.length === 0
 <p><label for="set-key">Key</label><input id="set-key" name="key" required placeholder="STRIPE_SECRET_KEY" autocomplete="off" spellcheck="false"></p>
 <p><label for="set-value">Value</label><input id="set-value" name="value" type="password" required autocomplete="off"></p>
 <p><label for="set-type">Type</label><select id="set-type" name="secret_type">${options(SECRET_TYPES, 'custom')}</select></p>
-<p><label for="set-tier">Tier</label><select id="set-tier" name="access_tier"><option value="">namespace default</option>${options(ACCESS_TIERS)}</select></p>
+<p><label for="set-tier">Tier</label><select id="set-tier" name="access_tier"><option value="">unchanged (new secrets: the namespace default)</option>${options(ACCESS_TIERS)}</select></p>
 </div>
 <button type="submit" class="primary">Store</button>
 </form></section>`;

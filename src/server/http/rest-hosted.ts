@@ -92,7 +92,11 @@ export const HOSTED_ROUTES: RestRoute[] = [
         try {
           // Security: every entry after the first is one more call against the agent's rate
           // limit, so one import cannot write more than the limit allows separate writes.
-          if (i > 0) rateLimit(ctx, credential.agent.config.id, 'rest');
+          // Likewise one more use of the token: a max_uses token cannot import more than its uses.
+          if (i > 0) {
+            rateLimit(ctx, credential.agent.config.id, 'rest');
+            await ctx.runtime.tokens.consumeUse(restriction.token_id);
+          }
           const written = await ctx.runtime.service.setSecret(
             credential.agent,
             { namespace: input.namespace, key, value, ...(input.secret_type ? { secret_type: input.secret_type } : {}), ...(input.access_tier ? { access_tier: input.access_tier } : {}), ...(input.metadata ? { metadata: input.metadata } : {}) },
