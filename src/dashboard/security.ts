@@ -53,8 +53,8 @@ export function requireSession(deps: DashboardDeps): MiddlewareHandler<Dashboard
     const id = getCookie(c, cookieName(deps.scheme));
     const session = deps.sessions.touch(id);
     if (session) {
-      // An admin removed from the config loses every session at its next request.
-      if (!deps.settings().config.admins.some((a) => a.id === session.adminId)) {
+      // An admin removed from the config, or whose key was replaced, loses every session at its next request.
+      if (!deps.settings().config.admins.some((a) => a.id === session.adminId && a.key_sha256 === session.keySha256)) {
         deps.sessions.endAllFor(session.adminId);
       } else {
         c.set('session', session);

@@ -11,6 +11,8 @@ import type { Clock } from '../shared/types.js';
 
 export interface Session {
   adminId: string;
+  /** sha256 of the admin key signed in with: a session ends when that key is replaced in the config. */
+  keySha256: string;
   /** Sent back in every form and checked on every state-changing request. */
   csrf: string;
   createdAt: number;
@@ -35,11 +37,11 @@ export class SessionStore {
   ) {}
 
   /** Starts a session; returns the cookie value (never stored) and the session. */
-  create(adminId: string): { id: string; session: Session } {
+  create(adminId: string, keySha256 = ''): { id: string; session: Session } {
     this.sweep();
     const id = randomBytes(32).toString('base64url');
     const now = this.clock().getTime();
-    const session: Session = { adminId, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
+    const session: Session = { adminId, keySha256, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
     this.sessions.set(digest(id), session);
     return { id, session };
   }
@@ -57,6 +59,15 @@ export class SessionStore {
     }
     session.lastSeenAt = now;
     return session;
+  }
+
+  /** Whether a session is alive, without restarting its idle clock (for long-lived streams). */
+  isAlive(id: string | undefined): boolean {
+    if (!id || id.length > 100) return false;
+    const session = this.sessions.get(digest(id));
+    if (!session) return false;
+    const now = this.clock().getTime();
+    return now - session.lastSeenAt < this.limits.idleMs && now - session.createdAt < this.limits.absoluteMs;
   }
 
   /** Ends a session server-side (sign-out). */

@@ -7,6 +7,7 @@ import {
 import { AssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { doneNotice, sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
+import { clientAddress } from '../security.js';
 import { html, hrefSegments } from '../html.js';
 import { BASE, csrfField, when } from '../layout.js';
 
@@ -90,9 +91,23 @@ ${items.length === 0
     const body = await c.req.parseBody();
     if (verb === 'reveal') {
       const target = secretPath(c, '/reveal');
-      // Security: a reveal needs the admin key again, and the same admin as the session.
-      const again = authenticateAdmin(deps.settings(), typeof body.admin_key === 'string' ? body.admin_key.trim() : undefined);
-      if (again !== session.adminId) throw new AssError('UNAUTHENTICATED', 'Enter your own admin key (the one you signed in with) to reveal a value.');
+      // Security: a reveal needs the admin key again, and the same admin as the session. Wrong
+      // keys here are slowed and audited as at sign-in, so a stolen session cannot guess keys.
+      const address = clientAddress(c);
+      const wait = deps.throttle.waitSeconds(address);
+      if (wait > 0) throw new AssError('RATE_LIMITED', `Too many wrong keys from this address. Wait ${wait} s and try again.`);
+      let again: string | undefined;
+      try {
+        again = authenticateAdmin(deps.settings(), typeof body.admin_key === 'string' ? body.admin_key.trim() : undefined);
+      } catch {
+        again = undefined;
+      }
+      if (again !== session.adminId) {
+        const count = deps.throttle.fail(address);
+        await deps.runtime.audit.append({ actor: `admin:${session.adminId}`, action: 'secrets.reveal', namespace: target.namespace, key: target.key, outcome: 'denied', reason: `wrong admin key re-entered from ${address.slice(0, 64)} (failure ${count})` });
+        throw new AssError('UNAUTHENTICATED', 'Enter your own admin key (the one you signed in with) to reveal a value.');
+      }
+      deps.throttle.succeed(address);
       const read = await humanRevealSecret(deps.runtime, who, target);
       const page = html`<p><a href="${secretHref(target.namespace, target.key)}">← Back to <code>${target.namespace}/${target.key}</code></a></p>
 <section class="card" aria-labelledby="value-title"><h2 id="value-title">Value of <code>${target.namespace}/${target.key}</code>, version ${read.version}</h2>

@@ -8,6 +8,7 @@ import { sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv 
 import { html } from '../html.js';
 import { BASE } from '../layout.js';
 import { clientAddress, cookieName } from '../security.js';
+import { hashKey } from '../../server/keys.js';
 import { tokensMatch } from '../sessions.js';
 
 /**
@@ -64,7 +65,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
       return form(c, deps, message, 401);
     }
     deps.throttle.succeed(address);
-    const { id } = deps.sessions.create(adminId);
+    const { id } = deps.sessions.create(adminId, hashKey(key));
     await deps.runtime.audit.append({ actor: `admin:${adminId}`, action: 'dashboard.sign_in', outcome: 'ok', reason: `from ${address.slice(0, 64)}` });
     deleteCookie(c, PRE_COOKIE, { path: '/' });
     setCookie(c, cookieName(deps.scheme), id, { httpOnly: true, sameSite: 'Strict', secure: deps.scheme === 'https', path: '/' });
