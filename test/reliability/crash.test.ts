@@ -1,6 +1,6 @@
 /**
  * Crashes: a file-backend writer is SIGKILLed at a random moment, 300 times (ASS_CRASH_ROUNDS),
- * alternating two real writers on one home:
+ * alternating two real writers on each of a few homes (ASS_CRASH_LANES, default 3) at once:
  *  - the agent side: the built stdio server under a pipelined stream of set_secret writes,
  *    request_token within the grants (a token record) and beyond them (a pending approval);
  *  - the human side (helpers/crash-human-worker.mjs on dist/): `secrets rotate` steps,
@@ -50,170 +50,206 @@ interface Expectation {
   inFlight?: string;
 }
 
-let home: Home;
-let agentKey: string;
-const expected = new Map<string, Expectation>();
 /** What the writers got through before their kills, for the printed figure. */
 const totals = { sent: 0, acked: 0, inFlightAtKill: 0, auditRotations: 0, decisions: 0, tokenRequests: 0 };
-
-beforeAll(async () => {
-  home = await initHome();
-  agentKey = await addAgent(home, 'crasher', ['secrets:*:crash/**']);
-  const seedClient = await connectAgent(home.configPath, agentKey);
-  try {
-    for (const full of KEYS) {
-      const i = full.lastIndexOf('/');
-      const stored = await ok(seedClient.client, 'set_secret', { namespace: full.slice(0, i), key: full.slice(i + 1), value: 'seed' });
-      expected.set(full, { durable: 'seed', version: stored.version });
-    }
-  } finally {
-    await seedClient.close();
-  }
-});
-
-afterAll(() => removeHome(home));
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function record(full: string, kind: 'sent' | 'ack', value: string): void {
-  const e = expected.get(full)!;
-  if (kind === 'sent') {
-    e.inFlight = value;
-    totals.sent++;
-  } else {
-    totals.acked++;
-    e.acked = value;
-    if (e.inFlight === value) e.inFlight = undefined;
-  }
-}
+/**
+ * One home and its writers, killed round after round. Several lanes run at once on separate
+ * homes so that one lane's wait for its kill point overlaps another's process start.
+ */
+class Lane {
+  home!: Home;
+  agentKey!: string;
+  readonly expected = new Map<string, Expectation>();
 
-/** The agent side: pipelined writes to the stdio server, killed `delayMs` after they start. */
-async function agentRound(round: number, delayMs: number): Promise<void> {
-  const server = spawnRawStdio(home.configPath, agentKey, { ASS_LOG_LEVEL: 'warn' });
-  try {
-    await server.initialize();
-    let next = 0;
-    let inFlight = 0;
-    let stop = false;
-    const pump = (): void => {
-      while (!stop && inFlight < 4) {
-        const i = next++;
-        const id = `r${round}-${i}`;
-        let message: unknown;
-        let full: string | undefined;
-        let value: string | undefined;
-        if (i % 6 >= 4) totals.tokenRequests++;
-        if (i % 6 === 4) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:crash/ns${i % 3}/*`], ttl: '15m' });
-        else if (i % 6 === 5) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:elsewhere/X${round}_${i}`], ttl: '15m' });
-        else {
-          // Round-robin over 8 keys with at most 4 requests in flight: one write per secret at a time.
-          full = KEYS[(round * 5 + i) % KEYS.length]!;
-          value = `a${round}-${i}`;
-          const cut = full.lastIndexOf('/');
-          message = toolCallMessage(id, 'set_secret', { namespace: full.slice(0, cut), key: full.slice(cut + 1), value });
-          record(full, 'sent', value);
-        }
-        inFlight++;
-        server.send(message);
-        server.answer(id, 120_000).then(
-          (answer) => {
-            inFlight--;
-            if (full && value && answer.result && !answer.result.isError) record(full, 'ack', value);
-            pump();
-          },
-          () => undefined,
-        );
+  constructor(readonly index: number) {}
+
+  async setUp(): Promise<void> {
+    this.home = await initHome();
+    this.agentKey = await addAgent(this.home, 'crasher', ['secrets:*:crash/**']);
+    const seedClient = await connectAgent(this.home.configPath, this.agentKey);
+    try {
+      for (const full of KEYS) {
+        const i = full.lastIndexOf('/');
+        const stored = await ok(seedClient.client, 'set_secret', { namespace: full.slice(0, i), key: full.slice(i + 1), value: 'seed' });
+        this.expected.set(full, { durable: 'seed', version: stored.version });
       }
-    };
-    pump();
+    } finally {
+      await seedClient.close();
+    }
+  }
+
+  record(full: string, kind: 'sent' | 'ack', value: string): void {
+    const e = this.expected.get(full)!;
+    if (kind === 'sent') {
+      e.inFlight = value;
+      totals.sent++;
+    } else {
+      totals.acked++;
+      e.acked = value;
+      if (e.inFlight === value) e.inFlight = undefined;
+    }
+  }
+
+  /** The agent side: pipelined writes to the stdio server, killed `delayMs` after they start. */
+  async agentRound(round: number, delayMs: number): Promise<void> {
+    const server = spawnRawStdio(this.home.configPath, this.agentKey, { ASS_LOG_LEVEL: 'warn' });
+    try {
+      await server.initialize();
+      let next = 0;
+      let inFlight = 0;
+      let stop = false;
+      const pump = (): void => {
+        while (!stop && inFlight < 4) {
+          const i = next++;
+          const id = `r${round}-${i}`;
+          let message: unknown;
+          let full: string | undefined;
+          let value: string | undefined;
+          if (i % 6 >= 4) totals.tokenRequests++;
+          if (i % 6 === 4) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:crash/ns${i % 3}/*`], ttl: '15m' });
+          else if (i % 6 === 5) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:elsewhere/X${round}_${i}`], ttl: '15m' });
+          else {
+            // Round-robin over 8 keys with at most 4 requests in flight: one write per secret at a time.
+            full = KEYS[(round * 5 + i) % KEYS.length]!;
+            value = `a${round}-${i}`;
+            const cut = full.lastIndexOf('/');
+            message = toolCallMessage(id, 'set_secret', { namespace: full.slice(0, cut), key: full.slice(cut + 1), value });
+            this.record(full, 'sent', value);
+          }
+          inFlight++;
+          server.send(message);
+          server.answer(id, 120_000).then(
+            (answer) => {
+              inFlight--;
+              if (full && value && answer.result && !answer.result.isError) this.record(full, 'ack', value);
+              pump();
+            },
+            () => undefined,
+          );
+        }
+      };
+      pump();
+      await sleep(delayMs);
+      stop = true;
+    } finally {
+      await server.kill('SIGKILL');
+    }
+  }
+
+  /** The human side: the worker's rotations, audit rotations and decisions, killed `delayMs` after ready. */
+  async humanRound(round: number, delayMs: number): Promise<void> {
+    const child = spawn(process.execPath, [HUMAN_WORKER, this.home.configPath, String(round), KEYS.join(',')], { cwd: REPO_ROOT, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let ready: () => void;
+    const readyP = new Promise<void>((r) => (ready = r));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString('utf8');
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const [kind, full, value] = out.slice(0, nl).split(' ');
+        out = out.slice(nl + 1);
+        if (kind === 'ready') ready();
+        else if (kind === 'op' && full === 'audit-rotate') totals.auditRotations++;
+        else if (kind === 'op' && full === 'decision') totals.decisions++;
+        else if ((kind === 'sent' || kind === 'ack') && full && value) this.record(full, kind, value);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
+    // 'close', not 'exit': every line the worker wrote is read before the checks run.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const timeout = sleep(60_000).then(() => 'timeout' as const);
+    const first = await Promise.race([readyP.then(() => 'ready' as const), closed.then(() => 'exited' as const), timeout]);
+    if (first !== 'ready') {
+      child.kill('SIGKILL');
+      throw new Error(`human worker round ${round} (lane ${this.index}) did not get ready (${first}): ${err}`);
+    }
     await sleep(delayMs);
-    stop = true;
-  } finally {
-    await server.kill('SIGKILL');
-  }
-}
-
-/** The human side: the worker's rotations, audit rotations and decisions, killed at `delayMs` after ready. */
-async function humanRound(round: number, delayMs: number): Promise<void> {
-  const child = spawn(process.execPath, [HUMAN_WORKER, home.configPath, String(round), KEYS.join(',')], { cwd: REPO_ROOT, env: baseEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let ready: () => void;
-  const readyP = new Promise<void>((r) => (ready = r));
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString('utf8');
-    let nl: number;
-    while ((nl = out.indexOf('\n')) >= 0) {
-      const [kind, full, value] = out.slice(0, nl).split(' ');
-      out = out.slice(nl + 1);
-      if (kind === 'ready') ready();
-      else if (kind === 'op' && full === 'audit-rotate') totals.auditRotations++;
-      else if (kind === 'op' && full === 'decision') totals.decisions++;
-      else if ((kind === 'sent' || kind === 'ack') && full && value) record(full, kind, value);
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const timeout = sleep(60_000).then(() => 'timeout' as const);
-  const first = await Promise.race([readyP.then(() => 'ready' as const), exited.then(() => 'exited' as const), timeout]);
-  if (first !== 'ready') {
+    if (child.exitCode !== null) throw new Error(`human worker round ${round} (lane ${this.index}) died on its own (${child.exitCode}): ${err}`);
     child.kill('SIGKILL');
-    throw new Error(`human worker round ${round} did not get ready (${first}): ${err}`);
+    await closed;
   }
-  await sleep(delayMs);
-  if (child.exitCode !== null) throw new Error(`human worker round ${round} died on its own (${child.exitCode}): ${err}`);
-  child.kill('SIGKILL');
-  await exited;
+
+  /** Everything that must hold after a kill, with no process of this lane running. */
+  async checkAfterKill(round: number, kind: string): Promise<void> {
+    const where = `lane ${this.index}, round ${round} (${kind})`;
+    const settings = loadSettings(this.home.configPath, baseEnv());
+    const audit = await verifyAuditLog(settings.auditPath, undefined, { all: true });
+    expect(audit.problems, `audit chain after the kill in ${where}`).toEqual([]);
+    expect(audit.ok).toBe(true);
+    await createFileStateStore(settings.statePath).read();
+    const backend = await createFileBackend(settings.backend as FileBackendConfig, baseEnv());
+    try {
+      for (const full of KEYS) {
+        const cut = full.lastIndexOf('/');
+        const secret = await backend.get(full.slice(0, cut), full.slice(cut + 1));
+        const e = this.expected.get(full)!;
+        if (e.inFlight) totals.inFlightAtKill++;
+        const allowed = e.inFlight ? [e.acked ?? e.durable, e.inFlight] : [e.acked ?? e.durable];
+        expect(allowed, `${full} after the kill in ${where}: read ${secret?.value} v${secret?.version}`).toContain(secret?.value);
+        expect(secret!.version, `${full} version went back in ${where}`).toBeGreaterThanOrEqual(e.version);
+        this.expected.set(full, { durable: secret!.value, version: secret!.version });
+      }
+    } finally {
+      await backend.close();
+    }
+  }
+
+  /** The product's own checks at the end: `audit verify --all`, `approvals list --all`, a fresh server. */
+  async finalCheck(): Promise<number> {
+    const verify = await admin(this.home, ['audit', 'verify', '--all']);
+    expect(verify.code, `lane ${this.index}: audit verify --all: ${verify.stdout}${verify.stderr}`).toBe(0);
+    const approvals = await adminJson<unknown[]>(this.home, ['approvals', 'list', '--all']);
+    const fresh = await connectAgent(this.home.configPath, this.agentKey);
+    try {
+      for (const full of KEYS) {
+        const cut = full.lastIndexOf('/');
+        const got = await ok(fresh.client, 'get_secret', { namespace: full.slice(0, cut), key: full.slice(cut + 1) });
+        expect(got.value).toBe(this.expected.get(full)!.durable);
+      }
+    } finally {
+      await fresh.close();
+    }
+    return approvals.length;
+  }
 }
 
-/** Everything that must hold after a kill, with no process running. */
-async function checkAfterKill(round: number, kind: string): Promise<void> {
-  const settings = loadSettings(home.configPath, baseEnv());
-  const audit = await verifyAuditLog(settings.auditPath, undefined, { all: true });
-  expect(audit.problems, `audit chain after the kill in round ${round} (${kind})`).toEqual([]);
-  expect(audit.ok).toBe(true);
-  await createFileStateStore(settings.statePath).read();
-  const backend = await createFileBackend(settings.backend as FileBackendConfig, baseEnv());
-  try {
-    for (const full of KEYS) {
-      const cut = full.lastIndexOf('/');
-      const secret = await backend.get(full.slice(0, cut), full.slice(cut + 1));
-      const e = expected.get(full)!;
-      if (e.inFlight) totals.inFlightAtKill++;
-      const allowed = e.inFlight ? [e.acked ?? e.durable, e.inFlight] : [e.acked ?? e.durable];
-      expect(allowed, `${full} after the kill in round ${round} (${kind}): read ${secret?.value} v${secret?.version}`).toContain(secret?.value);
-      expect(secret!.version, `${full} version went back in round ${round}`).toBeGreaterThanOrEqual(e.version);
-      expected.set(full, { durable: secret!.value, version: secret!.version });
-    }
-  } finally {
-    await backend.close();
-  }
-}
+const LANES = Math.max(1, Number(process.env.ASS_CRASH_LANES ?? 3));
+const lanes = Array.from({ length: LANES }, (_, i) => new Lane(i));
+
+beforeAll(async () => {
+  for (const lane of lanes) await lane.setUp();
+});
+
+afterAll(() => {
+  for (const lane of lanes) removeHome(lane.home);
+});
 
 test(`crashes: ${ROUNDS} SIGKILLs of file-backend writers leave store, state and audit verifiable`, { timeout: 1_200_000 }, async () => {
   const random = seeded(SEED);
-  figure('crash', `seed ${SEED} (replay with ASS_CRASH_SEED=${SEED})`);
+  figure('crash', `seed ${SEED} (replay with ASS_CRASH_SEED=${SEED}), ${LANES} lanes`);
+  // The kill points are drawn up front, in round order, so a seed replays whatever the lanes' timing.
+  const delays = Array.from({ length: ROUNDS }, () => Math.floor(random() * 400));
   const started = performance.now();
-  for (let round = 0; round < ROUNDS; round++) {
-    // Kill points spread from "at once" to well into the work; the human side starts warm.
-    const delayMs = Math.floor(random() * 400);
-    const kind = round % 2 === 0 ? 'agent' : 'human';
-    if (kind === 'agent') await agentRound(round, delayMs);
-    else await humanRound(round, delayMs);
-    await checkAfterKill(round, kind);
-  }
-  const verify = await admin(home, ['audit', 'verify', '--all']);
-  expect(verify.code, `audit verify --all: ${verify.stdout}${verify.stderr}`).toBe(0);
-  const approvals = await adminJson<unknown[]>(home, ['approvals', 'list', '--all']);
-  const fresh = await connectAgent(home.configPath, agentKey);
-  try {
-    for (const full of KEYS) {
-      const cut = full.lastIndexOf('/');
-      const got = await ok(fresh.client, 'get_secret', { namespace: full.slice(0, cut), key: full.slice(cut + 1) });
-      expect(got.value).toBe(expected.get(full)!.durable);
-    }
-  } finally {
-    await fresh.close();
-  }
-  figure('crash', `${ROUNDS} SIGKILLs (agent and human writers alternating), every check passed; ${totals.sent} secret writes started, ${totals.acked} acknowledged, ${totals.inFlightAtKill} in flight at a kill; ${totals.tokenRequests} token requests, ${totals.auditRotations} audit rotations and ${totals.decisions} approval decisions started; ${approvals.length} approval records; ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  await Promise.all(
+    lanes.map(async (lane) => {
+      for (let round = lane.index; round < ROUNDS; round += LANES) {
+        // Kill points spread from "at once" to well into the work; agent and human writers alternate.
+        const kind = Math.floor(round / LANES) % 2 === 0 ? 'agent' : 'human';
+        if (kind === 'agent') await lane.agentRound(round, delays[round]!);
+        else await lane.humanRound(round, delays[round]!);
+        await lane.checkAfterKill(round, kind);
+      }
+    }),
+  );
+  let approvalRecords = 0;
+  for (const lane of lanes) approvalRecords += await lane.finalCheck();
+  figure(
+    'crash',
+    `${ROUNDS} SIGKILLs (agent and human writers alternating, ${LANES} homes at once), every check passed; ${totals.sent} secret writes started, ` +
+      `${totals.acked} acknowledged, ${totals.inFlightAtKill} in flight at a kill; ${totals.tokenRequests} token requests, ${totals.auditRotations} audit rotations ` +
+      `and ${totals.decisions} approval decisions started; ${approvalRecords} approval records; ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
 });

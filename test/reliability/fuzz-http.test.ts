@@ -1,11 +1,12 @@
 /**
  * Fuzzing over streamable HTTP: fast-check POSTs ASS_FUZZ_RUNS (default 5,000) hostile bodies
  * (helpers/hostile.ts) to `/mcp` of the built `serve --http`, inside one initialized session,
- * each followed by a ping on the same session. For every case: no 5xx, the server still runs,
+ * in order. For every case: no 5xx, the server still runs,
  * every JSON-RPC error in a response carries a standard code, a refusal of an unparsable body
  * is a JSON-RPC parse error (-32700) as the MCP SDK's own transport answers, every well-formed
- * request is answered (by id, or refused as a whole with a JSON-RPC error), and the ping is
- * answered (bounded waits: no hang). Afterwards a good get_secret over a new SDK session is
+ * request is answered (by id, or refused as a whole with a JSON-RPC error), every request is
+ * answered within a bounded wait (no hang), and every 10th case is followed by a ping on the
+ * same session that must be answered. Afterwards a good get_secret over a new SDK session is
  * still answered with the right value. Seed printed for replay (ASS_FUZZ_SEED).
  */
 import fc from 'fast-check';
@@ -13,11 +14,22 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { initHome, ok, removeHome, setConfig, type Home } from '../helpers/cli.js';
 import { INITIALIZE, MCP_HEADERS, raw, type RawResponse } from '../helpers/remote-http.js';
 import { hostileCase, isStandardJsonRpcCode } from './helpers/hostile.js';
-import { connectHttpAgent, startBuiltHttpServer, type BuiltHttpServer } from './helpers/http-server.js';
+import { connectHttpAgent, messagesOf, startBuiltHttpServer, type BuiltHttpServer } from './helpers/http-server.js';
 import { figure } from './helpers/process-probe.js';
 
 const RUNS = Number(process.env.ASS_FUZZ_RUNS ?? 5_000);
 const SEED = Number(process.env.ASS_FUZZ_SEED ?? Date.now() % 2 ** 31);
+
+const ANSWER_MS = 20_000;
+
+/** `raw` with a bounded wait: a request the server never answers fails the case (a hang). */
+function bounded(req: Parameters<typeof raw>[0]): Promise<RawResponse> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no HTTP answer within ${ANSWER_MS} ms`)), ANSWER_MS);
+  });
+  return Promise.race([raw(req), timeout]).finally(() => clearTimeout(timer));
+}
 
 let home: Home;
 let server: BuiltHttpServer | undefined;
@@ -37,25 +49,6 @@ afterAll(async () => {
   removeHome(home);
 });
 
-/** JSON-RPC messages in a response body: plain JSON (object or array) or SSE `data:` lines. */
-function messagesOf(response: RawResponse): any[] {
-  const type = String(response.headers['content-type'] ?? '');
-  const texts = type.includes('text/event-stream')
-    ? response.body.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).filter(Boolean)
-    : response.body ? [response.body] : [];
-  const out: any[] = [];
-  for (const text of texts) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new Error(`response body is not JSON (${response.status} ${type}): ${text.slice(0, 200)}`);
-    }
-    out.push(...(Array.isArray(parsed) ? parsed : [parsed]));
-  }
-  return out;
-}
-
 test(`HTTP fuzz: ${RUNS} hostile bodies on /mcp, no crash, no hang, standard error codes, still serving`, { timeout: 900_000 }, async () => {
   const s = server!;
   const headers = { ...MCP_HEADERS, 'x-agent-key': home.agentKey };
@@ -68,12 +61,15 @@ test(`HTTP fuzz: ${RUNS} hostile bodies on /mcp, no crash, no hang, standard err
   const kinds: Record<string, number> = {};
   const statuses: Record<number, number> = {};
   let pings = 0;
+  let cases = 0;
   const started = performance.now();
   await fc.assert(
     fc.asyncProperty(hostileCase(false), async (c) => {
       kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
-      const response = await raw({ url: s.url, method: 'POST', path: '/mcp', headers: sessionHeaders, body: c.bytes });
+      const t0 = performance.now();
+      const response = await bounded({ url: s.url, method: 'POST', path: '/mcp', headers: sessionHeaders, body: c.bytes });
       statuses[response.status] = (statuses[response.status] ?? 0) + 1;
+      if (process.env.ASS_FUZZ_PROFILE) process.stdout.write(`${c.kind} ${c.bytes.length} ${(performance.now() - t0).toFixed(1)}\n`);
       const what = `${c.kind} case → ${response.status} ${response.body.slice(0, 300)}`;
       expect(response.status, what).toBeLessThan(500);
       const messages = response.headers['content-type']?.toString().includes('json') || response.headers['content-type']?.toString().includes('event-stream') ? messagesOf(response) : [];
@@ -90,8 +86,13 @@ test(`HTTP fuzz: ${RUNS} hostile bodies on /mcp, no crash, no hang, standard err
         if (refusedWhole) continue;
         expect(messages.some((m) => m && m.id === id && ('result' in m || 'error' in m)), `no answer to ${JSON.stringify(id)} in ${what}`).toBe(true);
       }
+      // Every case's own answer shows the server alive; a ping every 10th shows the session still serves.
+      if (++cases % 10 !== 0) {
+        expect(s.child.exitCode, `server exited after a ${what}`).toBeNull();
+        return;
+      }
       pings++;
-      const pong = await raw({ url: s.url, method: 'POST', path: '/mcp', headers: sessionHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: `ping-${pings}`, method: 'ping' }) });
+      const pong = await bounded({ url: s.url, method: 'POST', path: '/mcp', headers: sessionHeaders, body: JSON.stringify({ jsonrpc: '2.0', id: `ping-${pings}`, method: 'ping' }) });
       expect(pong.status, `ping after a ${what}`).toBe(200);
       expect(messagesOf(pong).find((m) => m.id === `ping-${pings}`)?.result, `ping after a ${what}`).toEqual({});
       expect(s.child.exitCode, `server exited after a ${what}`).toBeNull();

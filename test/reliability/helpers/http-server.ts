@@ -82,3 +82,22 @@ export async function connectHttpAgent(url: string, agentKey: string, name = 're
     },
   };
 }
+
+/** JSON-RPC messages in a /mcp response body: plain JSON (object or array) or SSE `data:` lines. */
+export function messagesOf(response: { status: number; headers: Record<string, string | string[] | undefined>; body: string }): any[] {
+  const type = String(response.headers['content-type'] ?? '');
+  const texts = type.includes('text/event-stream')
+    ? response.body.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).filter(Boolean)
+    : response.body ? [response.body] : [];
+  const out: any[] = [];
+  for (const text of texts) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`response body is not JSON (${response.status} ${type}): ${text.slice(0, 200)}`);
+    }
+    out.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+  }
+  return out;
+}

@@ -58,7 +58,8 @@ export function spawnRawStdio(configPath: string, agentKey: string, env: Record<
   });
   // A write into a pipe the server closed (it was killed) is expected here, not a test error.
   child.stdin!.on('error', () => undefined);
-  const exitedPromise = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close', not 'exit': every byte the server wrote is read before a kill is reported done.
+  const closedPromise = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const server: RawStdioServer = {
     child,
     messages,
@@ -94,9 +95,8 @@ export function spawnRawStdio(configPath: string, agentKey: string, env: Record<
     },
     exited: () => child.exitCode !== null || child.signalCode !== null,
     async kill(signal = 'SIGKILL') {
-      if (server.exited()) return;
-      child.kill(signal);
-      await exitedPromise;
+      if (!server.exited()) child.kill(signal);
+      await closedPromise;
     },
   };
   return server;
