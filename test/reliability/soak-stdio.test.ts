@@ -15,8 +15,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { baseEnv, CLI, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
-import { fdTargets, figure, GC_PROBE_NODE_ARGS, heapAfterGc, openFds } from './helpers/process-probe.js';
-import { describeFigures, latencyFigures, processWarnings, runMix, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
+import { fdTargets, figure, GC_PROBE_NODE_ARGS, openFds } from './helpers/process-probe.js';
+import { describeFigures, latencyFigures, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
 
 const CALLS = Number(process.env.ASS_SOAK_CALLS ?? 100_000);
 
@@ -53,15 +53,11 @@ test(`stdio soak: ${CALLS} calls on one session keep latency, heap and descripto
   try {
     for (const target of SOAK_KEYS) await ok(client, 'set_secret', { ...target, value: 'soak-initial' });
 
-    const tenth = Math.floor(CALLS / 10);
-    const first = await runMix(client, 0, tenth);
-    const fdsWarm = openFds(pid);
-    const heapWarm = (await heapAfterGc(pid, probeOut)).heapUsed;
-    const rest = await runMix(client, tenth, CALLS);
-    const heapEnd = (await heapAfterGc(pid, probeOut)).heapUsed;
+    const { samples, heapCurve, fdsWarm } = await runSoak(client, pid, probeOut, CALLS);
     const fdsEnd = openFds(pid);
-
-    const figures: SoakFigures = { ...latencyFigures([...first, ...rest]), heapWarm, heapEnd, heapRatio: heapEnd / heapWarm, fdsWarm, fdsEnd };
+    const heapWarm = heapCurve[0]!;
+    const heapEnd = heapCurve[9]!;
+    const figures: SoakFigures = { ...latencyFigures(samples), heapWarm, heapEnd, heapRatio: heapEnd / heapWarm, heapCurve, fdsWarm, fdsEnd };
     figure('soak-stdio', describeFigures(figures));
 
     expect(processWarnings(stderr), 'warnings on the server stderr').toEqual([]);

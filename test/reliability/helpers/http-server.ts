@@ -68,9 +68,22 @@ export interface HttpAgentClient {
   close(): Promise<void>;
 }
 
-/** An SDK Client connected to `${url}/mcp` as the agent whose key is `agentKey`. */
-export async function connectHttpAgent(url: string, agentKey: string, name = 'reliability'): Promise<HttpAgentClient> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { 'x-agent-key': agentKey } } });
+/**
+ * An SDK Client connected to `${url}/mcp` as the agent whose key is `agentKey`. With
+ * `closeConnections`, every request asks for `connection: close`, so no pooled keep-alive
+ * socket of this test process outlives its request: the server's descriptor count can then
+ * be compared before and after without waiting out a client's idle pool.
+ */
+export async function connectHttpAgent(url: string, agentKey: string, name = 'reliability', options: { closeConnections?: boolean } = {}): Promise<HttpAgentClient> {
+  const closing: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('connection', 'close');
+    return fetch(input, { ...init, headers });
+  };
+  const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+    requestInit: { headers: { 'x-agent-key': agentKey } },
+    ...(options.closeConnections ? { fetch: closing } : {}),
+  });
   const client = new Client({ name, version: '1.0.0' });
   await client.connect(transport);
   return {

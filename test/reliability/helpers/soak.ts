@@ -6,7 +6,7 @@
  * after warm-up against the end. Only ratios of the same run are compared, never milliseconds.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { quantile } from './process-probe.js';
+import { heapAfterGc, openFds, quantile } from './process-probe.js';
 
 /** Secrets the mix reads and rewrites: a fixed set, so the store's size is bounded by max_versions. */
 export const SOAK_KEYS = Array.from({ length: 8 }, (_, i) => ({ namespace: `soak/team${i % 4}`, key: `KEY_${i}` }));
@@ -63,6 +63,24 @@ export async function runMix(client: Client, from: number, to: number): Promise<
   return samples;
 }
 
+/**
+ * The whole soak in ten slices on `client` against the server process `pid`: after each slice,
+ * the heap after a forced GC (the curve is printed, so a slow climb is visible) and, after the
+ * first, the warm-up descriptor count.
+ */
+export async function runSoak(client: Client, pid: number, probeOut: string, calls: number): Promise<{ samples: SoakSample[]; heapCurve: number[]; fdsWarm: number }> {
+  const tenth = Math.floor(calls / 10);
+  const samples: SoakSample[] = [];
+  const heapCurve: number[] = [];
+  let fdsWarm = 0;
+  for (let slice = 0; slice < 10; slice++) {
+    samples.push(...(await runMix(client, slice * tenth, slice === 9 ? calls : (slice + 1) * tenth)));
+    if (slice === 0) fdsWarm = openFds(pid);
+    heapCurve.push((await heapAfterGc(pid, probeOut)).heapUsed);
+  }
+  return { samples, heapCurve, fdsWarm };
+}
+
 export interface SoakFigures {
   calls: number;
   p99First: number;
@@ -73,6 +91,8 @@ export interface SoakFigures {
   heapWarm: number;
   heapEnd: number;
   heapRatio: number;
+  /** Heap after GC after each tenth of the calls. */
+  heapCurve: number[];
   fdsWarm: number;
   fdsEnd: number;
 }
@@ -93,7 +113,7 @@ export function describeFigures(f: SoakFigures): string {
   return (
     `${f.calls} calls; p99 first 10% ${f.p99First.toFixed(3)} ms, last 10% ${f.p99Last.toFixed(3)} ms (ratio ${f.p99Ratio.toFixed(2)}, bound 1.30); ` +
     `p50 ${f.p50First.toFixed(3)} → ${f.p50Last.toFixed(3)} ms; heap after GC ${kb(f.heapWarm)} after warm-up → ${kb(f.heapEnd)} at the end ` +
-    `(ratio ${f.heapRatio.toFixed(3)}, bound 1.10); fds ${f.fdsWarm} → ${f.fdsEnd}`
+    `(ratio ${f.heapRatio.toFixed(3)}, bound 1.10; by tenths: ${f.heapCurve.map((h) => (h / 1024).toFixed(0)).join(' ')} KiB); fds ${f.fdsWarm} → ${f.fdsEnd}`
   );
 }
 
