@@ -86,6 +86,12 @@ async function rest(method: string, p: string, bearer: string, body?: string): P
 const isError = (answer: any): boolean => Boolean(answer?.error || answer?.result?.isError);
 
 test(`canaries: ${COUNT} values through every path leave no trace outside get_secret answers`, { timeout: 600_000 }, async () => {
+  // The detector itself: a planted canary is found plain, base64 at an offset, and hex.
+  for (const planted of [CANARIES[7]!, Buffer.from(`xy${CANARIES[7]}`).toString('base64'), Buffer.from(CANARIES[7]!).toString('hex')]) {
+    expect(detector.find(`..${planted}..`, 'self-check').length, planted).toBeGreaterThan(0);
+  }
+  expect(detector.find('nothing to see', 'self-check')).toEqual([]);
+
   const init = await raw({ url: http!.url, method: 'POST', path: '/mcp', headers: agentHeaders(), body: INITIALIZE });
   session = String(init.headers['mcp-session-id']);
   await raw({ url: http!.url, method: 'POST', path: '/mcp', headers: agentHeaders(), body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
