@@ -107,9 +107,11 @@ class Lane {
           let message: unknown;
           let full: string | undefined;
           let value: string | undefined;
-          if (i % 6 >= 4) totals.tokenRequests++;
-          if (i % 6 === 4) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:crash/ns${i % 3}/*`], ttl: '15m' });
-          else if (i % 6 === 5) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:elsewhere/X${round}_${i}`], ttl: '15m' });
+          // The first message of a round opens an approval (beyond the grants), so the human
+          // rounds have decisions to make even when a kill comes early.
+          if (i % 6 <= 1) totals.tokenRequests++;
+          if (i % 6 === 0) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:elsewhere/X${round}_${i}`], ttl: '15m' });
+          else if (i % 6 === 1) message = toolCallMessage(id, 'request_token', { scopes: [`secrets:read:crash/ns${i % 3}/*`], ttl: '15m' });
           else {
             // Round-robin over 8 keys with at most 4 requests in flight: one write per secret at a time.
             full = KEYS[(round * 5 + i) % KEYS.length]!;

@@ -1,6 +1,6 @@
 /**
  * A human-side writer for the crash suite, killed with SIGKILL at a random moment:
- *   node crash-human-worker.mjs <config.yaml> <round>
+ *   node crash-human-worker.mjs <config.yaml> <round> <namespace/key,...>
  * It opens the BUILT product (dist/) the way the CLI does and loops, as fast as it can, over
  * the human writes: `secrets rotate` (the CLI's steps: read, audit record, check-and-set put),
  * `audit rotate` (rotateAuditLog, the CLI's function) and approval decisions (decideApproval,
@@ -36,6 +36,17 @@ const settings = loadSettings(configPath);
 const runtime = await openRuntime(settings, createLogger('silent'));
 say('ready');
 for (let i = 0; ; i++) {
+  // A decision first, so that an early kill still lands in one now and then.
+  {
+    const pending = (await runtime.approvals.list()).filter((a) => a.view.status === 'pending');
+    const target = pending[i % Math.max(1, pending.length)];
+    if (target) {
+      say('op decision');
+      await decideApproval(runtime, { verb: i % 4 === 0 ? 'approve' : 'deny', id: target.approval.id, adminId: 'admin', via: 'cli' }).catch((error) => {
+        if (error?.code !== 'CONFLICT') throw error;
+      });
+    }
+  }
   const { namespace, key } = keys[i % keys.length];
   const current = await runtime.backend.get(namespace, key);
   if (current) {
@@ -57,14 +68,5 @@ for (let i = 0; ; i++) {
     say('op audit-rotate');
     await rotateAuditLog(settings.auditPath, 'admin:admin');
   }
-  {
-    const pending = (await runtime.approvals.list()).filter((a) => a.view.status === 'pending');
-    const target = pending[i % Math.max(1, pending.length)];
-    if (target) {
-      say('op decision');
-      await decideApproval(runtime, { verb: i % 4 === 0 ? 'approve' : 'deny', id: target.approval.id, adminId: 'admin', via: 'cli' }).catch((error) => {
-        if (error?.code !== 'CONFLICT') throw error;
-      });
-    }
-  }
+
 }
