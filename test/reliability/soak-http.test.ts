@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { initHome, ok, pollUntil, removeHome, setConfig, type Home } from '../helpers/cli.js';
 import { connectHttpAgent, startBuiltHttpServer, type BuiltHttpServer } from './helpers/http-server.js';
 import { fdTargets, figure, GC_PROBE_NODE_ARGS, openFds } from './helpers/process-probe.js';
-import { describeFigures, latencyFigures, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
+import { describeFigures, latencyFigures, perToolP99, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
 
 const CALLS = Number(process.env.ASS_SOAK_HTTP_CALLS ?? 20_000);
 
@@ -62,6 +62,7 @@ test(`HTTP soak: ${CALLS} calls on one streamable HTTP session keep latency, hea
 
   const figures: SoakFigures = { ...latencyFigures(samples), heapWarm, heapEnd, heapRatio: heapEnd / heapWarm, heapCurve, fdsWarm, fdsEnd };
   figure('soak-http', `${describeFigures(figures)} (start, after the first writes: ${fdsStart})`);
+  figure('soak-http', `p99 by tool, first → last 10%: ${perToolP99(samples)}`);
 
   expect(processWarnings(server.stderr()), 'warnings on the server stderr').toEqual([]);
   expect(fdsEnd, `descriptors at the end vs at the start:\n${fdTable}`).toBeLessThanOrEqual(fdsStart);

@@ -16,7 +16,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { baseEnv, CLI, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
 import { fdTargets, figure, GC_PROBE_NODE_ARGS, openFds } from './helpers/process-probe.js';
-import { describeFigures, latencyFigures, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
+import { describeFigures, latencyFigures, perToolP99, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
 
 const CALLS = Number(process.env.ASS_SOAK_CALLS ?? 100_000);
 
@@ -59,6 +59,7 @@ test(`stdio soak: ${CALLS} calls on one session keep latency, heap and descripto
     const heapEnd = heapCurve[9]!;
     const figures: SoakFigures = { ...latencyFigures(samples), heapWarm, heapEnd, heapRatio: heapEnd / heapWarm, heapCurve, fdsWarm, fdsEnd };
     figure('soak-stdio', describeFigures(figures));
+    figure('soak-stdio', `p99 by tool, first → last 10%: ${perToolP99(samples)}`);
 
     expect(processWarnings(stderr), 'warnings on the server stderr').toEqual([]);
     expect(fdsEnd, `descriptors at the end vs after warm-up:\n${fdTargets(pid).join('\n')}`).toBeLessThanOrEqual(fdsWarm);

@@ -107,6 +107,21 @@ export function latencyFigures(samples: SoakSample[]): Pick<SoakFigures, 'calls'
   return { calls: samples.length, p99First, p99Last, p99Ratio: p99Last / p99First, p50First: quantile(first, 0.5), p50Last: quantile(last, 0.5) };
 }
 
+/** p99 of each tool in the first and the last tenth: which call got slower, when one did. */
+export function perToolP99(samples: SoakSample[]): string {
+  const tenth = Math.floor(samples.length / 10);
+  const first = samples.slice(0, tenth);
+  const last = samples.slice(samples.length - tenth);
+  const tools = [...new Set(samples.map((s) => s.tool))].sort();
+  return tools
+    .map((tool) => {
+      const a = first.filter((s) => s.tool === tool).map((s) => s.ms);
+      const b = last.filter((s) => s.tool === tool).map((s) => s.ms);
+      return `${tool} ${quantile(a, 0.99).toFixed(2)}→${quantile(b, 0.99).toFixed(2)} ms`;
+    })
+    .join(', ');
+}
+
 /** One line per figure, for the suite's printed report. */
 export function describeFigures(f: SoakFigures): string {
   const kb = (n: number): string => `${(n / 1024).toFixed(0)} KiB`;
