@@ -7,7 +7,9 @@
 #     Node.js 22 it runs on (slow the first time; cached outside the repository), strace
 #     (apt-get; the durable-write trace) and Debian chromium (the dashboard's browser suite);
 #  3. the build (dist/, which the end-to-end suites spawn);
-#  4. vitest over test/, then one closing line "N passed, N failed".
+#  4. vitest over test/ (but test/reliability), then
+#  5. the reliability figures (test/reliability, their own vitest config), then one closing
+#     line "N passed, N failed" over both.
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
 # (they name the install script); nothing is skipped silently.
 set -uo pipefail
@@ -43,10 +45,31 @@ report="$(mktemp -d)/vitest.json"
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
 status=$?
 
+# 5. The reliability figures (test/reliability: soak, crashes, fuzzing, canaries, isolation),
+#    one file at a time after the rest so their same-run ratios are not measured under its load.
+#    They print their figures as `[reliability:<suite>] ...` lines. Skipped, loudly, only when
+#    arguments select particular tests, or with ASS_RELIABILITY=0.
+reports=("$report")
+if [ "$#" -eq 0 ] && [ "${ASS_RELIABILITY:-1}" != "0" ]; then
+  step "reliability figures (test/reliability, one file at a time)"
+  rel_report="$(mktemp -d)/reliability.json"
+  npx vitest run --config vitest.reliability.config.ts --reporter=default --reporter=json --outputFile="$rel_report"
+  rel_status=$?
+  reports+=("$rel_report")
+  if [ "$rel_status" -ne 0 ]; then status=1; fi
+else
+  echo "NOTE: the reliability figures (test/reliability) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_RELIABILITY=0')." >&2
+fi
+
 node -e '
-  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$report" 2>/dev/null || echo "0 passed, 1 failed"
+  let passed = 0, failed = 0, skipped = 0;
+  for (const file of process.argv.slice(1)) {
+    try {
+      const r = JSON.parse(require("fs").readFileSync(file, "utf8"));
+      passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+    } catch { failed += 1; }
+  }
+  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "${reports[@]}" 2>/dev/null || echo "0 passed, 1 failed"
 if [ "$peer_status" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
 exit $status

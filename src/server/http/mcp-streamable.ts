@@ -62,7 +62,7 @@ export class StreamableEndpoint {
     }
     if (req.method === 'POST') {
       rateLimit(this.ctx, agent.config.id, 'streamable_http');
-      const body = await readJson(req, this.ctx.options.bodyLimit);
+      const body = await readJson(req, this.ctx.options.bodyLimit, { jsonRpc: true });
       rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');

@@ -29,6 +29,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** On a JSON-RPC endpoint: the JSON-RPC error code the body carries instead of ours. */
+    readonly jsonRpcCode?: number,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -63,7 +65,8 @@ function wireError(failure: AssError): { status: number; code: string } {
  */
 export function sendError(res: ServerResponse, error: unknown): number {
   if (error instanceof HttpError) {
-    sendJson(res, error.status, { error: { code: error.code, message: error.message }, detail: error.message }, error.headers);
+    const body = error.jsonRpcCode === undefined ? { error: { code: error.code, message: error.message }, detail: error.message } : { jsonrpc: '2.0', id: null, error: { code: error.jsonRpcCode, message: error.message } };
+    sendJson(res, error.status, body, error.headers);
     return error.status;
   }
   const failure = isAssError(error) ? error : new AssError('INTERNAL', 'Internal error. The operator can find it in the server log.');
@@ -91,13 +94,17 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-/** Reads and parses a JSON body (empty body → undefined). */
-export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/**
+ * Reads and parses a JSON body (empty body → undefined). With `jsonRpc` (the MCP endpoint), an
+ * unparsable body is refused as JSON-RPC's parse error (-32700, id null), as the MCP SDK's own
+ * transports answer, so a client reads a standard code whatever it sent.
+ */
+export async function readJson(req: IncomingMessage, limit: number, options: { jsonRpc?: boolean } = {}): Promise<unknown> {
   const body = await readBody(req, limit);
   if (body.length === 0) return undefined;
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {
-    throw new HttpError(400, 'INVALID_ARGUMENT', 'The request body is not valid JSON.');
+    throw new HttpError(400, 'INVALID_ARGUMENT', 'The request body is not valid JSON.', {}, options.jsonRpc ? -32700 : undefined);
   }
 }
