@@ -68,7 +68,8 @@ export function hostedMcpScenarios(kind: Target['kind'], clients: HostedClients)
 
     it("our errors reach the agent in our words (their server reads `detail`), never as a bare HTTP status", async () => {
       const missing = await refused(claude.client, 'get_secret', { namespace: 'production/gemini', key: 'NOPE' });
-      expect(missing).toMatch(/No secret 'NOPE' in 'production\/gemini'\. Use list_secrets/);
+      // Their server relays our REST error text: it names the REST endpoint to use next.
+      expect(missing).toMatch(/No secret 'NOPE' in 'production\/gemini'\. Use GET \/v1\/secrets\?namespace=production\/gemini/);
       const denied = await refused(claude.client, 'get_secret', { namespace: 'production/hr', key: 'SALARIES' });
       expect(denied).not.toMatch(/HTTP \d{3}/);
       expect(denied).toMatch(/denied|not allowed|do not/i);

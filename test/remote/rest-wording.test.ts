@@ -20,13 +20,15 @@ const json = (res: RawResponse) => JSON.parse(res.body);
 
 beforeAll(async () => {
   server = await startInProcess({ agents: [{ id: 'alpha', grants: ['secrets:*:alpha/**'] }] });
-  await server.runtime.backend.put({ namespace: 'alpha/app', key: 'ROOT_KEY', value: 'wording-critical', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
 });
 afterAll(async () => server?.close());
 
 describe('REST wording', () => {
   it('approval required, a missing secret, a bad token and a token beyond the grants name /v1 endpoints', async () => {
     const token = json(await call('POST', '/v1/tokens', server.keys.alpha, { scopes: ['secrets:read:alpha/**'] })).token as string;
+    // Critical after the token was issued (a token whose scopes reach it would need a human at
+    // token time), so the read itself answers APPROVAL_REQUIRED.
+    await server.runtime.backend.put({ namespace: 'alpha/app', key: 'ROOT_KEY', value: 'wording-critical', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
 
     const approval = await call('GET', '/v1/secrets/alpha/app/ROOT_KEY', token);
     const approvalError = json(approval).error;
