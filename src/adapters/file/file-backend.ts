@@ -149,10 +149,11 @@ export class FileBackend implements SecretBackend {
         out.push(cached);
         continue;
       }
+      const entries = this.manifest.load(); // before the file, as in read()
       const text = await this.readText(name);
       if (text === null) continue;
       const header = this.header(name, text);
-      const summary = toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false }));
+      const summary = toSummary(header.namespace, header.key, this.decode(name, header.namespace, header.key, text, { keep: false, entries }));
       this.decodesForListing += 1;
       // Kept only if the file did not change between the stat and the read.
       const after = statSync(file, { throwIfNoEntry: false });
@@ -209,8 +210,11 @@ export class FileBackend implements SecretBackend {
 
   private async read(namespace: string, key: string): Promise<StoredSecret | null> {
     const name = secretFileName(namespace, key);
+    // The manifest before the file: a writer replaces the file first and the manifest second,
+    // so a file read after the manifest is never older than it unless it was rolled back.
+    const entries = this.manifest.load();
     const text = await this.readText(name);
-    if (text !== null) return this.decode(name, namespace, key, text);
+    if (text !== null) return this.decode(name, namespace, key, text, { keep: true, entries });
     this.decoded.delete(name);
     return null;
   }
@@ -222,13 +226,14 @@ export class FileBackend implements SecretBackend {
   /**
    * Decrypts a file's text, or takes it from the cache, and checks it against the store
    * manifest (a rolled-back file is refused); `keep: false` adds nothing to the cache,
-   * `unchecked` skips the manifest (only while building it).
+   * `unchecked` skips the manifest (only while building it); `entries` is the manifest as
+   * loaded before the file was read (loading it after would race a concurrent writer).
    */
-  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean; unchecked?: boolean } = { keep: true }): StoredSecret {
+  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean; unchecked?: boolean; entries?: ManifestEntries | null }): StoredSecret {
     const secret = this.decodeOnly(name, namespace, key, text, options.keep);
     if (!options.unchecked) {
       const newest = secret.versions.at(-1);
-      const entries = this.manifest.load();
+      const entries = options.entries === undefined ? this.manifest.load() : options.entries;
       // Security: a file written under a manifest, read with none beside it: the manifest was removed.
       if (entries === null && secret.manifested) throw manifestMissing();
       if (newest) this.manifest.check(entries, name, `${namespace}/${key}`, { id: secret.id, version: newest.version, tier: newest.access_tier });
