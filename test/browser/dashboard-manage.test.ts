@@ -80,6 +80,8 @@ if (missing) {
       const human = audit(home).filter((r) => String(r.actor).startsWith('admin:') && String(r.action).startsWith('secrets.'));
       expect(human.map((r) => `${r.action} ${r.outcome} ${r.reason}`)).toEqual([
         'secrets.set allowed tier sensitive (dashboard)',
+        // The agent key entered to reveal: refused, slowed and on record like a wrong sign-in.
+        'secrets.reveal denied wrong admin key re-entered from 127.0.0.1 (failure 1)',
         'secrets.reveal allowed human read (dashboard)',
         'secrets.rotate allowed generated value (dashboard)',
         'secrets.delete allowed requested by a human (dashboard)',

@@ -4,7 +4,7 @@ import { authenticateAdmin } from '../../server/authenticate.js';
 import {
   AccessTierSchema, GenerateBytesSchema, humanDeleteSecret, humanDescribeSecret, humanListSecrets, humanRevealSecret, humanRotateSecret, humanSetSecret, SecretTypeSchema,
 } from '../../server/human-secrets.js';
-import { AssError } from '../../shared/errors.js';
+import { AssError, isAssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { doneNotice, sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
 import { clientAddress } from '../security.js';
@@ -97,15 +97,17 @@ ${items.length === 0
       const wait = deps.throttle.waitSeconds(address);
       if (wait > 0) throw new AssError('RATE_LIMITED', `Too many wrong keys from this address. Wait ${wait} s and try again.`);
       let again: string | undefined;
+      let refusal: AssError | undefined;
       try {
         again = authenticateAdmin(deps.settings(), typeof body.admin_key === 'string' ? body.admin_key.trim() : undefined);
-      } catch {
-        again = undefined;
+      } catch (error) {
+        if (!isAssError(error)) throw error;
+        refusal = error; // says what was entered instead (an agent key, an unknown key)
       }
       if (again !== session.adminId) {
         const count = deps.throttle.fail(address);
         await deps.runtime.audit.append({ actor: `admin:${session.adminId}`, action: 'secrets.reveal', namespace: target.namespace, key: target.key, outcome: 'denied', reason: `wrong admin key re-entered from ${address.slice(0, 64)} (failure ${count})` });
-        throw new AssError('UNAUTHENTICATED', 'Enter your own admin key (the one you signed in with) to reveal a value.');
+        throw refusal ?? new AssError('UNAUTHENTICATED', 'Enter your own admin key (the one you signed in with) to reveal a value.');
       }
       deps.throttle.succeed(address);
       const read = await humanRevealSecret(deps.runtime, who, target);
