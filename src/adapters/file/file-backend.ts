@@ -149,7 +149,7 @@ export class FileBackend implements SecretBackend {
         out.push(cached);
         continue;
       }
-      const entries = this.manifest.load(); // before the file, as in read()
+      const entries = this.manifestSnapshot(); // before the file, as in read()
       const text = await this.readText(name);
       if (text === null) continue;
       const header = this.header(name, text);
@@ -212,7 +212,7 @@ export class FileBackend implements SecretBackend {
     const name = secretFileName(namespace, key);
     // The manifest before the file: a writer replaces the file first and the manifest second,
     // so a file read after the manifest is never older than it unless it was rolled back.
-    const entries = this.manifest.load();
+    const entries = this.manifestSnapshot();
     const text = await this.readText(name);
     if (text !== null) return this.decode(name, namespace, key, text, { keep: true, entries });
     this.decoded.delete(name);
@@ -229,16 +229,28 @@ export class FileBackend implements SecretBackend {
    * `unchecked` skips the manifest (only while building it); `entries` is the manifest as
    * loaded before the file was read (loading it after would race a concurrent writer).
    */
-  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean; unchecked?: boolean; entries?: ManifestEntries | null }): StoredSecret {
+  private decode(name: string, namespace: string, key: string, text: string, options: { keep: boolean; unchecked?: boolean; entries?: ManifestSnapshot }): StoredSecret {
     const secret = this.decodeOnly(name, namespace, key, text, options.keep);
     if (!options.unchecked) {
       const newest = secret.versions.at(-1);
-      const entries = options.entries === undefined ? this.manifest.load() : options.entries;
+      const snapshot = options.entries ?? this.manifestSnapshot();
+      // The file decrypted first: a wrong key is reported as such, not as a bad manifest.
+      if ('error' in snapshot) throw snapshot.error;
+      const { entries } = snapshot;
       // Security: a file written under a manifest, read with none beside it: the manifest was removed.
       if (entries === null && secret.manifested) throw manifestMissing();
       if (newest) this.manifest.check(entries, name, `${namespace}/${key}`, { id: secret.id, version: newest.version, tier: newest.access_tier });
     }
     return secret;
+  }
+
+  /** The manifest now, or the error loading it raised (thrown once the file was decrypted). */
+  private manifestSnapshot(): ManifestSnapshot {
+    try {
+      return { entries: this.manifest.load() };
+    } catch (error) {
+      return { error };
+    }
   }
 
   /** The id of the secret's file as it is on disk, if it decrypts (for a deletion's dead list). */
@@ -352,6 +364,8 @@ function errnoCode(error: unknown): string {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : 'unknown error';
 }
+
+type ManifestSnapshot = { entries: ManifestEntries | null } | { error: unknown };
 
 function manifestMissing(): AssError {
   return new AssError(
