@@ -44,6 +44,7 @@ beforeAll(async () => {
     'server.log_level': 'debug',
     'agents.0.deny': ['secrets:*:canary/denied/**'],
     'http.rate_limit': { per_minute: 1_000_000, burst: 100_000 },
+    'server.rate_limit': { per_minute: 1_000_000, burst: 100_000 },
   });
   stdio = spawnRawStdio(home.configPath, home.agentKey, { ASS_LOG_LEVEL: 'debug' });
   await stdio.initialize();

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createFileBackend } from '../../src/adapters/file/index.js';
 import type { FileBackendConfig } from '../../src/adapters/file/index.js';
 import { createFileStateStore } from '../../src/approvals/state-store.js';
+import { readAuditKey } from '../../src/audit/audit-key.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { loadSettings } from '../../src/server/settings.js';
 import { addAgent, admin, adminJson, baseEnv, connectAgent, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
@@ -178,7 +179,8 @@ class Lane {
   async checkAfterKill(round: number, kind: string): Promise<void> {
     const where = `lane ${this.index}, round ${round} (${kind})`;
     const settings = loadSettings(this.home.configPath, baseEnv());
-    const audit = await verifyAuditLog(settings.auditPath, undefined, { all: true });
+    // The chain is keyed: verified with audit.key, as `audit verify` does.
+    const audit = await verifyAuditLog(settings.auditPath, undefined, { all: true, key: readAuditKey(settings.auditKeyPath) });
     expect(audit.problems, `audit chain after the kill in ${where}`).toEqual([]);
     expect(audit.ok).toBe(true);
     await createFileStateStore(settings.statePath).read();

@@ -10,7 +10,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { connectAgent, initHome, ok, removeHome, type Home } from '../helpers/cli.js';
+import { connectAgent, initHome, ok, removeHome, setConfig, type Home } from '../helpers/cli.js';
 import { hostileCase, isStandardJsonRpcCode } from './helpers/hostile.js';
 import { figure } from './helpers/process-probe.js';
 import { spawnRawStdio, toolCallMessage, type RawStdioServer } from './helpers/raw-stdio.js';
@@ -24,6 +24,8 @@ let server: RawStdioServer | undefined;
 
 beforeAll(async () => {
   home = await initHome();
+  // 5,000 hostile messages from one agent: the stdio rate limit (tested in its own suite) is raised.
+  await setConfig(home.configPath, { 'server.rate_limit': { per_minute: 10_000_000, burst: 1_000_000 } });
   const seedClient = await connectAgent(home.configPath, home.agentKey);
   try {
     await ok(seedClient.client, 'set_secret', { namespace: 'fuzz', key: 'GOOD', value: 'still-here' });

@@ -25,7 +25,7 @@ let server: BuiltHttpServer | undefined;
 
 beforeAll(async () => {
   home = await initHome();
-  await setConfig(home.configPath, { 'http.rate_limit': { per_minute: 10_000_000, burst: 1_000_000 }, 'server.log_level': 'warn' });
+  await setConfig(home.configPath, { 'http.rate_limit': { per_minute: 10_000_000, burst: 1_000_000 }, 'tokens.max_active_per_agent': 100_000, 'server.log_level': 'warn' });
   probeDir = mkdtempSync(path.join(tmpdir(), 'ass-soak-probe-'));
 });
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { baseEnv, CLI, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
+import { baseEnv, CLI, initHome, ok, REPO_ROOT, removeHome, setConfig, type Home } from '../helpers/cli.js';
 import { fdTargets, figure, GC_PROBE_NODE_ARGS, openFds } from './helpers/process-probe.js';
 import { describeFigures, latencyFigures, perToolP99, processWarnings, runSoak, SOAK_KEYS, type SoakFigures } from './helpers/soak.js';
 
@@ -25,6 +25,9 @@ let probeDir: string;
 
 beforeAll(async () => {
   home = await initHome();
+  // A load test of one agent: the per-agent stdio rate limit and live-token cap (tested in
+  // their own suites) are raised so that they are not what is measured.
+  await setConfig(home.configPath, { 'server.rate_limit': { per_minute: 10_000_000, burst: 1_000_000 }, 'tokens.max_active_per_agent': 100_000 });
   probeDir = mkdtempSync(path.join(tmpdir(), 'ass-soak-probe-'));
 });
 

@@ -3,8 +3,8 @@
  * set, it must name a private clock file with the marker inside the temp directory, or the
  * process refuses to start. A valid one follows the file as the test rewrites it.
  */
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TEST_CLOCK_ENV, TEST_CLOCK_PURPOSE, testClockFromEnv } from '../../src/server/test-clock.js';
@@ -50,7 +50,11 @@ describe('testClockFromEnv', () => {
     expect(() => testClockFromEnv(env(link))).toThrow(/regular file/);
     expect(() => testClockFromEnv(env(path.join(dir, 'missing.json')))).toThrow(/regular file/);
     expect(() => testClockFromEnv(env('clock.json'))).toThrow(/inside/);
-    const outside = mkdtempSync(path.join(process.cwd(), '.ass-clock-outside-'));
+    // A folder outside the temp dir (the checkout itself may live under it, as CI's clone can).
+    const tmp = realpathSync(tmpdir());
+    const base = [process.cwd(), homedir(), '/var/tmp'].find((d) => !realpathSync(d).startsWith(`${tmp}${path.sep}`) && realpathSync(d) !== tmp);
+    if (!base) throw new Error('no writable folder outside the temp dir to test with');
+    const outside = mkdtempSync(path.join(base, '.ass-clock-outside-'));
     try {
       const file = path.join(outside, 'clock.json');
       writeFileSync(file, JSON.stringify({ purpose: TEST_CLOCK_PURPOSE, now_ms: 5 }), { mode: 0o600 });
