@@ -33,6 +33,8 @@ export async function rotateAuditLog(path: string, actor: string, now: Date = ne
     const last = parseHead(line, path);
     const rotatedTo = `${path}.${now.toISOString().replace(/:/g, '-')}`;
     if (existsSync(rotatedTo)) throw new AssError('CONFLICT', `${rotatedTo} exists already; rotate again in a moment.`);
+    // Security: an unkeyed record after keyed ones would read as a recomputed (tampered) chain.
+    if (!options.keyPath && last.v === 2) throw new AssError('CONFIG_INVALID', `The audit log ${path} is keyed; rotating it needs its audit key (audit.key). Use \`agent-secret-store audit rotate\`.`);
     const key = options.keyPath ? keyFor(options.keyPath, last, path) : null;
     const first = nextRecord(last, now, { actor, action: 'audit.rotate', outcome: 'ok', continues: basename(rotatedTo) }, key);
     const next = `${path}.rotating-${randomBytes(6).toString('hex')}`;

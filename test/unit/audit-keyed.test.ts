@@ -114,4 +114,13 @@ describe('keyed audit chain', () => {
       cause: expect.objectContaining({ message: expect.stringMatching(/key file .* is missing/) }),
     });
   });
+  it('rotating a keyed log without its key is refused and changes nothing (an unkeyed record there would read as tampering)', async () => {
+    const { path, keyPath } = fresh();
+    await write(path, keyPath, 3);
+    const before = readFileSync(path, 'utf8');
+    await expect(rotateAuditLog(path, 'admin:admin')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(readFileSync(path, 'utf8')).toBe(before);
+    await rotateAuditLog(path, 'admin:admin', new Date(), { keyPath });
+    expect((await verifyAuditLog(path, undefined, { all: true, key: readAuditKey(keyPath) })).ok).toBe(true);
+  });
 });

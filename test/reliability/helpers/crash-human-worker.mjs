@@ -66,7 +66,8 @@ for (let i = 0; ; i++) {
   }
   if (i % 3 === 1) {
     say('op audit-rotate');
-    await rotateAuditLog(settings.auditPath, 'admin:admin');
+    // As the CLI's `audit rotate` does: with the audit key, so the rotate record is keyed too.
+    await rotateAuditLog(settings.auditPath, 'admin:admin', new Date(), { keyPath: settings.auditKeyPath });
   }
 
 }
