@@ -39,7 +39,8 @@ export const APPROVAL_RETENTION_MS = 7 * 24 * 3_600_000;
  * agent alone can create, so it goes soon.
  */
 export const LAPSED_RETENTION_MS = 3_600_000;
-export const TOKEN_RETENTION_MS = 3_600_000;
+/** Expired tokens go at the next write: an expired token fails on its `exp`, so its record decides nothing. */
+export const TOKEN_RETENTION_MS = 0;
 
 /**
  * Drops what can no longer change a decision, so the state stays small however long a server

@@ -134,7 +134,7 @@ describe('tokens', () => {
 });
 
 describe('state retention', () => {
-  it('drops what lapsed unanswered and expired tokens within an hour, human decisions after 7 days, and keeps the rest', async () => {
+  it('drops what lapsed unanswered within an hour, expired tokens at the next write, human decisions after 7 days, and keeps the rest', async () => {
     const time = fakeClock();
     const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-prune-')), 'state.json'), time.clock);
     const approvals = new Approvals(store, time.clock, 15 * MIN);
@@ -143,11 +143,15 @@ describe('state retention', () => {
     await approvals.deny(denied, 'alice');
     const lapsed = (await approvals.request(request({ scopes: ['secrets:read:a/LAPSED'] }))).approval.id;
     const shortToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN });
-    // Within the hour after lapsing or expiring, both are still there (status: expired).
-    time.advance(30 * MIN);
+    // Within the hour after lapsing, the request is still there (status: expired); the token is
+    // kept while it lives and goes at the first write after it expired.
+    time.advance(10 * MIN - 1);
+    await store.transact(() => undefined);
+    expect(Object.keys((await store.read()).tokens)).toEqual([shortToken.token_id]);
+    time.advance(30 * MIN - 10 * MIN + 1);
     await store.transact(() => undefined);
     expect(Object.keys((await store.read()).approvals).sort()).toEqual([denied, lapsed].sort());
-    expect(Object.keys((await store.read()).tokens)).toEqual([shortToken.token_id]);
+    expect((await store.read()).tokens).toEqual({});
     time.advance(60 * MIN);
     const fresh = (await approvals.request(request({ scopes: ['secrets:read:a/FRESH'] }))).approval.id;
     const longToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 24 * 60 * MIN });

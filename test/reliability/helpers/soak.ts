@@ -30,7 +30,9 @@ export function mixedCall(i: number): MixedCall {
   if (slot < 5) return { tool: 'set_secret', args: { ...target, value: `soak-value-${i}` }, expectOk: true };
   if (slot < 10) return { tool: 'list_secrets', args: { namespace: target.namespace }, expectOk: true };
   if (slot < 12) return { tool: 'list_namespaces', args: {}, expectOk: true };
-  if (slot < 14) return { tool: 'request_token', args: { scopes: [`secrets:read:${target.namespace}/*`], ttl: '15m' }, expectOk: true };
+  // Short-lived, as a soak's thousands of tokens must be to stay under tokens.max_active_per_agent
+  // in real use; expired tokens leave the state at the next write, so it does not grow with them.
+  if (slot < 14) return { tool: 'request_token', args: { scopes: [`secrets:read:${target.namespace}/*`], ttl: '3s' }, expectOk: true };
   if (slot < 16) return { tool: 'get_approval_status', args: { approval_id: '00000000-0000-4000-8000-000000000000' }, expectOk: false };
   if (slot < 18) return { tool: 'get_secret', args: { namespace: target.namespace, key: 'NO_SUCH_KEY' }, expectOk: false };
   if (slot < 20) return { tool: 'delete_secret', args: target, expectOk: true };
