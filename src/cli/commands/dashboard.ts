@@ -5,6 +5,7 @@ import { createLogger } from '../../server/logger.js';
 import { openRuntime } from '../../server/runtime.js';
 import { AssError } from '../../shared/errors.js';
 import { settingsFor, type GlobalOptions } from '../context.js';
+import { runUntilSignal } from '../http-lifecycle.js';
 
 /** Default port of `agent-secret-store dashboard` (serve --http uses 8787). */
 export const DASHBOARD_PORT = 8788;
@@ -29,18 +30,8 @@ export function registerDashboard(program: Command): void {
         throw error;
       });
       process.stderr.write(`agent-secret-store dashboard on ${handle.url}\n`);
-      // Links in the setup's other processes (stdio servers, the CLI, webhooks) point here now,
-      // unless dashboard.public_url says otherwise; webhook retries and expiries run while it does.
-      runtime.links.announce(handle.url);
-      runtime.notifier?.start();
+      runUntilSignal(runtime, handle, handle.url);
       if (options.open) openInBrowser(handle.url);
-      const stop = async (): Promise<void> => {
-        await handle.close();
-        await runtime.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
     });
 }
 

@@ -5,6 +5,7 @@ import { openRuntime } from '../../server/runtime.js';
 import { serveStdio } from '../../server/stdio.js';
 import { watchBackend } from '../../server/backend-watch.js';
 import { settingsFor, type GlobalOptions } from '../context.js';
+import { runUntilSignal } from '../http-lifecycle.js';
 
 export function registerServe(program: Command): void {
   program
@@ -31,18 +32,8 @@ export function registerServe(program: Command): void {
         });
         // Always on stderr, whatever the log level: scripts and tests read the bound URL from it.
         process.stderr.write(`agent-secret-store listening on ${handle.url}\n`);
-        // Humans' links (this process's, and those of stdio servers and the CLI of this setup)
-        // point at the dashboard served here, unless dashboard.public_url says otherwise.
-        runtime.links.announce(`${handle.url}/dashboard`);
-        runtime.notifier?.start();
+        runUntilSignal(runtime, handle, `${handle.url}/dashboard`);
         watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs });
-        const stop = async (): Promise<void> => {
-          await handle.close();
-          await runtime.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void stop());
-        process.once('SIGTERM', () => void stop());
         return;
       }
       // Refuse to start without a valid key: a client should see the reason on stderr at once.
