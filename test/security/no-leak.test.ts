@@ -16,6 +16,7 @@ import {
   type CliResult, type Home, type RecordingStdioTransport,
 } from '../helpers/cli.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { encodings } from '../reliability/helpers/leaks.js';
 
 const canary = (name: string): string => `canary-${name}-${randomBytes(18).toString('base64url')}`;
 const CANARIES = {
@@ -25,21 +26,6 @@ const CANARIES = {
   rotated: canary('rotated'),
   metadataFree: canary('meta'),
 };
-
-/** Every encoding of `value` worth looking for: plain, base64 and base64url at each byte offset, hex. */
-function encodings(value: string): string[] {
-  const raw = Buffer.from(value, 'utf8');
-  const out = new Set<string>([value, raw.toString('hex'), raw.toString('hex').toUpperCase(), JSON.stringify(value).slice(1, -1)]);
-  for (let offset = 0; offset < 3; offset++) {
-    const padded = Buffer.concat([Buffer.alloc(offset), raw]);
-    for (const enc of ['base64', 'base64url'] as const) {
-      // Only the characters fully determined by the canary: drop the first and last quantum.
-      const text = padded.toString(enc).replace(/=+$/, '');
-      out.add(offset === 0 ? text.slice(0, -4) : text.slice(4, -4));
-    }
-  }
-  return [...out];
-}
 
 function leaks(haystack: Buffer | string, values: string[]): string[] {
   const text = typeof haystack === 'string' ? haystack : haystack.toString('latin1');
