@@ -49,7 +49,7 @@ export interface CompiledAgent { id: string; grants: Scope[]; deny: Scope[] }
 /** One access to decide. The caller resolves the agent, the stored tier and active approvals. */
 export interface AccessRequest {
   agent: CompiledAgent;
-  /** read | write | list | delete | rotate */
+  /** read | write | list | delete | rotate | use (tiers and approvals apply to use as to read) */
   action: Action;
   /** Validated names (evaluate validates them again and throws INVALID_ARGUMENT if not). */
   namespace: string;

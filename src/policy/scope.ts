@@ -1,7 +1,7 @@
 /**
  * The one scope parser and matcher, used by config grants, tokens and approvals alike.
  *
- * Grammar: `secrets:<action>:<pattern>`; action ∈ read|write|list|delete|rotate|*; pattern is
+ * Grammar: `secrets:<action>:<pattern>`; action ∈ read|write|list|delete|rotate|use|*; pattern is
  * `/`-joined segments, each a name segment, `*` (exactly one segment) or `**` (zero or more
  * segments). Wildcards match whole segments only: `production/gemini/*` never matches
  * `production/gemini2/X`. Besides, `namespaces:read` (the hosted product's scope for listing
@@ -9,7 +9,9 @@
  * filtered by the agent's grants.
  *
  * `read` covers `list` (as in the hosted product: whoever may read a secret may see its name);
- * `list` stays a separate, weaker action for grants that show names without values.
+ * `list` stays a separate, weaker action for grants that show names without values. `use`
+ * (use without reveal: the value goes into a command or an HTTP request, never to the agent)
+ * also covers `list`, so the agent can name what it uses; `use` and `read` never cover each other.
  */
 
 import { ACTIONS, type Action } from '../shared/types.js';
@@ -27,7 +29,7 @@ export interface Scope {
 
 /** Human description of the scope grammar, used in error messages. */
 export const SCOPE_GRAMMAR_TEXT =
-  'expected namespaces:read, or secrets:<action>:<pattern> where action is read|write|list|delete|rotate|* and pattern is ' +
+  'expected namespaces:read, or secrets:<action>:<pattern> where action is read|write|list|delete|rotate|use|* and pattern is ' +
   '"/"-joined segments, each a name segment, "*" (exactly one segment) or "**" (zero or more segments); ' +
   'wildcards match whole segments only';
 
@@ -169,10 +171,13 @@ export function matchSegments(pattern: readonly string[], path: readonly string[
   return dp[0]![0]!;
 }
 
-/** Same action, `*`, or `read` asked to `list`. Never true for a `namespaces:` scope. */
+/** Actions that also let their holder see names (`list`). */
+const SHOWS_NAMES: ReadonlySet<Action | '*'> = new Set(['read', 'use']);
+
+/** Same action, `*`, or `read`/`use` asked to `list`. Never true for a `namespaces:` scope. */
 function actionMatches(scope: Scope, action: Action): boolean {
   if (scope.resource !== 'secrets') return false;
-  return scope.action === '*' || scope.action === action || (action === 'list' && scope.action === 'read');
+  return scope.action === '*' || scope.action === action || (action === 'list' && SHOWS_NAMES.has(scope.action));
 }
 
 /**
@@ -219,9 +224,9 @@ export function scopeCouldMatchUnder(scope: Scope, action: Action, namespace: st
 export function scopeCovers(granted: Scope, requested: Scope): boolean {
   // `namespaces:read` shows only names the grants already let the agent list (the answer is
   // filtered by them), so any scope that may list or read something covers it.
-  if (requested.resource === 'namespaces') return granted.resource === 'namespaces' || (granted.action === '*' || granted.action === 'read' || granted.action === 'list');
+  if (requested.resource === 'namespaces') return granted.resource === 'namespaces' || granted.action === '*' || granted.action === 'list' || SHOWS_NAMES.has(granted.action);
   if (granted.resource !== 'secrets') return false;
-  if (granted.action !== '*' && granted.action !== requested.action && !(requested.action === 'list' && granted.action === 'read')) return false;
+  if (granted.action !== '*' && granted.action !== requested.action && !(requested.action === 'list' && SHOWS_NAMES.has(granted.action))) return false;
   return matchSegments(granted.segments, requested.segments);
 }
 

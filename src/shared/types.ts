@@ -11,7 +11,8 @@ export const ACCESS_TIERS = ['standard', 'sensitive', 'critical'] as const;
 export type AccessTier = (typeof ACCESS_TIERS)[number];
 
 /** Actions named in scopes: `secrets:<action>:<namespace>/<key>`. */
-export const ACTIONS = ['read', 'write', 'list', 'delete', 'rotate'] as const;
+/** `use` lets a secret be used without being revealed (src/use/: run, inject, run_with_secrets, http_request). */
+export const ACTIONS = ['read', 'write', 'list', 'delete', 'rotate', 'use'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** Free-form labels kept beside a secret (the seed's `metadata`, e.g. `{ "team": "ml" }`). */

@@ -220,3 +220,21 @@ describe('compile', () => {
     expect(() => compileAgent(bad)).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });
+
+describe('use (use without reveal): tiers and approvals apply as to read', () => {
+  const user = compileAgent({ id: 'user', grants: ['secrets:use:**'], deny: [] });
+  const decide = (action: Action, tier: AccessTier | null, approved: string[] = []) =>
+    evaluate({ agent: user, action, namespace: 'dev', key: 'K', tier, approvedScopes: approved.map(parseScope) }, policy, NOW).effect;
+
+  it('a use grant allows use of a standard secret and never read', () => {
+    expect(decide('use', 'standard')).toBe('allow');
+    expect(decide('read', 'standard')).toBe('deny');
+  });
+
+  it('a critical secret needs an approval for use; an approval for use only never allows read', () => {
+    expect(decide('use', 'critical')).toBe('require_approval');
+    expect(decide('use', 'critical', ['secrets:use:dev/K'])).toBe('allow');
+    expect(decide('use', 'critical', ['secrets:read:dev/K'])).toBe('require_approval');
+    expect(decide('read', 'critical', ['secrets:use:dev/K'])).toBe('deny');
+  });
+});

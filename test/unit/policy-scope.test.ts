@@ -55,6 +55,15 @@ const table: Array<[string, Action, string, string, Expect]> = [
   ['secrets:list:production/gemini/*', 'write', 'production/gemini', 'API_KEY', 'no match'],
   ['secrets:write:production/gemini/*', 'list', 'production/gemini', 'API_KEY', 'no match'],
   ['namespaces:read', 'list', 'production/gemini', 'API_KEY', 'no match'],
+  // `use` (use without reveal) is its own action: it never covers read and read never covers it;
+  // it shows names (list) like read; `*` covers it.
+  ['secrets:use:production/gemini/*', 'use', 'production/gemini', 'API_KEY', 'matches'],
+  ['secrets:use:production/gemini/*', 'read', 'production/gemini', 'API_KEY', 'no match'],
+  ['secrets:use:production/gemini/*', 'write', 'production/gemini', 'API_KEY', 'no match'],
+  ['secrets:use:production/gemini/*', 'list', 'production/gemini', 'API_KEY', 'matches'],
+  [G, 'use', 'production/gemini', 'API_KEY', 'no match'],
+  ['secrets:*:production/gemini/*', 'use', 'production/gemini', 'API_KEY', 'matches'],
+  ['secrets:USE:production/gemini/*', 'use', 'production/gemini', 'API_KEY', 'scope rejected'],
   ['namespaces:read', 'read', 'production/gemini', 'API_KEY', 'no match'],
   [G, 'read', 'production/gemini', long(128), 'matches'],
   // --- names that must be rejected (and never match even if a caller skips validation)
@@ -269,6 +278,13 @@ describe('scopeCovers', () => {
     ['secrets:read:production/**', 'secrets:list:production/gemini/*', true],
     ['secrets:list:production/**', 'secrets:read:production/gemini/*', false],
     ['secrets:write:production/**', 'secrets:list:production/gemini/*', false],
+    // use: its own action; covers list; read and use never cover each other; * covers use
+    ['secrets:use:production/**', 'secrets:use:production/gemini/*', true],
+    ['secrets:use:production/**', 'secrets:list:production/gemini/*', true],
+    ['secrets:use:production/**', 'secrets:read:production/gemini/KEY', false],
+    ['secrets:read:production/**', 'secrets:use:production/gemini/KEY', false],
+    ['secrets:*:production/**', 'secrets:use:production/gemini/KEY', true],
+    ['secrets:use:a/*', 'namespaces:read', true],
     // namespaces:read: covered by itself or any scope that may list or read; covers no secret
     ['namespaces:read', 'namespaces:read', true],
     ['secrets:read:production/gemini/KEY', 'namespaces:read', true],
@@ -329,10 +345,10 @@ describe('properties', () => {
   const seg = fc.constantFrom('a', 'b', 'c', '*', '**');
   const patternArb = fc.array(seg, { minLength: 1, maxLength: 5 }).map((s) => s.join('/'));
   const scopeArb = fc
-    .tuple(fc.constantFrom('read', 'write', '*'), patternArb)
+    .tuple(fc.constantFrom('read', 'write', 'use', '*'), patternArb)
     .map(([a, p]) => parseScope(`secrets:${a}:${p}`));
   const pathArb = fc.tuple(
-    fc.constantFrom<Action>('read', 'write'),
+    fc.constantFrom<Action>('read', 'write', 'use', 'list'),
     fc.array(fc.constantFrom('a', 'b', 'c'), { minLength: 1, maxLength: 4 }).map((s) => s.join('/')),
     fc.constantFrom('a', 'b', 'c'),
   );
@@ -349,7 +365,7 @@ describe('properties', () => {
       else out.push(s);
     }
     if (out.length < 2 || out.length > 9) return null;
-    const action: Action = scope.action === '*' ? (next() % 2 === 0 ? 'read' : 'write') : scope.action;
+    const action: Action = scope.action === '*' ? (['read', 'write', 'use'] as const)[next() % 3]! : scope.action;
     return [action, out.slice(0, -1).join('/'), out[out.length - 1]!];
   }
 
