@@ -1,0 +1,138 @@
+/**
+ * Masking: every secret value a command or an HTTP response could echo back is replaced by
+ * MASK_MARKER before the output reaches the agent — the value itself and the encodings a tool
+ * commonly prints it in (base64 at any alignment, base64url, hex in either case, URL-encoded,
+ * JSON-escaped). Works on bytes, across writes: a form split between two writes is still found,
+ * because the last (longest form − 1) bytes are held back until the next write or the end.
+ *
+ * What it cannot catch (docs/use.md): any other transformation of the value (reversed, split
+ * with separators, encrypted, one character per line…). The command allow-list is the guard.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** What replaces a value or one of its encodings. */
+export const MASK_MARKER = '[masked by agent-secret-store]';
+const MARKER = Buffer.from(MASK_MARKER);
+
+/** A base64 form shifted into a longer text is only masked when at least this long (shorter is noise). */
+const MIN_SHIFTED_FORM = 4;
+
+/** The characters of base64(prefix ‖ value ‖ suffix) that depend on the value alone, for each alignment. */
+function base64Cores(bytes: Buffer, url: boolean): string[] {
+  const out: string[] = [];
+  for (let shift = 0; shift < 3; shift++) {
+    const text = Buffer.concat([Buffer.alloc(shift), bytes]).toString(url ? 'base64url' : 'base64');
+    const first = Math.ceil((8 * shift) / 6);
+    const end = Math.floor((8 * (shift + bytes.length)) / 6);
+    if (end - first >= MIN_SHIFTED_FORM) out.push(text.slice(first, end));
+  }
+  return out;
+}
+
+/** JSON string escaping as JSON.stringify does it, and as ASCII-only encoders (Python's json) do it. */
+function jsonForms(value: string): string[] {
+  const plain = JSON.stringify(value).slice(1, -1);
+  const ascii = plain.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return [plain, ascii, ascii.replace(/\\u([0-9a-f]{4})/g, (_m, h: string) => `\\u${h.toUpperCase()}`)];
+}
+
+/** Every byte sequence that reveals `value`: the value and its encodings, longest first, no duplicates. */
+export function maskForms(value: string): Buffer[] {
+  if (value.length === 0) return [];
+  const bytes = Buffer.from(value, 'utf8');
+  const hex = bytes.toString('hex');
+  const url = encodeURIComponent(value);
+  const forms = [
+    value,
+    bytes.toString('base64'),
+    bytes.toString('base64').replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    ...base64Cores(bytes, false),
+    ...base64Cores(bytes, true),
+    hex,
+    hex.toUpperCase(),
+    url,
+    url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    url.replace(/%20/g, '+'),
+    ...jsonForms(value),
+  ];
+  const unique = [...new Set(forms.filter((f) => f.length > 0))];
+  return unique.map((f) => Buffer.from(f, 'utf8')).sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A streaming masker over bytes. `push` returns what may be shown now; `end` returns the rest.
+ * Holds back at most (longest form − 1) bytes between writes.
+ */
+export class Masker {
+  private readonly forms: Buffer[];
+  private readonly hold: number;
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(values: Iterable<string>) {
+    this.forms = [...new Set([...values].flatMap((v) => maskForms(v).map((b) => b.toString('latin1'))))]
+      .map((s) => Buffer.from(s, 'latin1'))
+      .sort((a, b) => b.length - a.length);
+    this.hold = Math.max(0, ...this.forms.map((f) => f.length - 1));
+  }
+
+  push(chunk: Buffer | string): Buffer {
+    this.pending = Buffer.concat([this.pending, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    return this.drain(false);
+  }
+
+  end(): Buffer {
+    return this.drain(true);
+  }
+
+  /** Masks a whole text at once. */
+  maskText(text: string): string {
+    return Buffer.concat([this.push(text), this.end()]).toString('utf8');
+  }
+
+  private drain(final: boolean): Buffer {
+    const buf = this.pending;
+    // A form starting before `boundary` lies wholly inside `buf` (no form is longer than hold + 1),
+    // so every match that begins there is seen now; later starts wait for more bytes.
+    const boundary = final ? buf.length : Math.max(0, buf.length - this.hold);
+    const out: Buffer[] = [];
+    let pos = 0;
+    for (;;) {
+      const match = this.earliest(buf, pos, boundary);
+      if (!match) break;
+      out.push(buf.subarray(pos, match.start), MARKER);
+      pos = match.start + match.length;
+    }
+    const emitTo = Math.max(pos, boundary);
+    out.push(buf.subarray(pos, emitTo));
+    this.pending = Buffer.from(buf.subarray(emitTo));
+    return Buffer.concat(out);
+  }
+
+  /** The earliest form occurrence starting in [from, before); the longest one at that place. */
+  private earliest(buf: Buffer, from: number, before: number): { start: number; length: number } | null {
+    let best: { start: number; length: number } | null = null;
+    for (const form of this.forms) {
+      const at = buf.indexOf(form, from);
+      if (at < 0 || at >= before) continue;
+      // forms are sorted longest first, so an equal start keeps the longer one
+      if (!best || at < best.start) best = { start: at, length: form.length };
+    }
+    return best;
+  }
+}
+
+/** A Transform that masks `values` in what flows through it. */
+export function createMaskingStream(values: Iterable<string>): Transform {
+  const masker = new Masker(values);
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {
+      const out = masker.push(chunk);
+      done(null, out.length ? out : undefined);
+    },
+    flush(done: TransformCallback) {
+      const out = masker.end();
+      done(null, out.length ? out : undefined);
+    },
+  });
+}
