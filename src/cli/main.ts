@@ -12,6 +12,7 @@ import { registerDashboard } from './commands/dashboard.js';
 import { registerInit } from './commands/init.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
+import { registerUse } from './commands/use.js';
 
 const program = new Command('agent-secret-store')
   .description('Governed access to secrets for AI agents, over MCP. Without a command: serve MCP over stdio.')
@@ -29,6 +30,7 @@ registerAdmins(program);
 registerAudit(program);
 registerDoctor(program);
 registerDashboard(program);
+registerUse(program);
 
 try {
   const unknown = unknownCommandError(program, process.argv.slice(2));

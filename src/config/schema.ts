@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DashboardSchema } from './dashboard-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
+import { UseConfigSchema } from './use-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -63,6 +64,9 @@ export const TOOL_NAMES = [
   'rotate_secret',
   'request_token',
   'get_approval_status',
+  // Use without reveal (src/use/): registered only when `use.commands` / `use.http` exist.
+  'run_with_secrets',
+  'http_request',
 ] as const;
 
 /** Streamable HTTP resumability (SEP-1699): reconnect delay and the per-session replay buffer's bounds. */
@@ -202,6 +206,8 @@ export const ConfigSchema = z
     notifications: NotificationsSchema.default({ webhooks: [], max_attempts: 8, timeout: '5s', queue_size: 1000 }),
     /** Optional: `serve --http` uses HttpConfigSchema's defaults when absent. */
     http: HttpConfigSchema.optional(),
+    /** Use without reveal: run_with_secrets and http_request exist only when their part is set (use-schema.ts). */
+    use: UseConfigSchema.optional(),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
     agents: z.array(AgentSchema).default([]),
   })

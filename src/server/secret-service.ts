@@ -20,6 +20,7 @@ import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock
 import type { AgentSettings, Settings } from './settings.js';
 import { createLinks, type Links } from './links.js';
 import { approvalRequiredMessage } from './human-hints.js';
+import type { SecretReference } from '../use/reference.js';
 import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, type ListNamespacesResponse, type ListSecretsResult, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResult } from './responses.js';
 
 export interface ServiceDeps {
@@ -37,6 +38,21 @@ export interface ServiceDeps {
 
 export type { TokenRestriction } from './access.js';
 
+/** Who uses secrets without reading them: the two MCP tools (also REST) and the `run` / `inject` commands. */
+export type UseTool = 'run_with_secrets' | 'http_request' | 'run' | 'inject';
+
+/** What a use-without-reveal path gets inside the pipeline (SecretService.withUse). */
+export interface UseSession {
+  /**
+   * Decides `use` on every reference (tiers, approvals, denies, the token), audits each allowed
+   * one with `how` (the command or destination, never a value), and returns the values by
+   * reference text. Throws (audited) at the first refusal or approval needed.
+   */
+  resolve(references: SecretReference[], how: string): Promise<Map<string, string>>;
+  /** Audits how the use ended, once per secret (outcome `ok` or `error`, `result` in words). */
+  finished(references: SecretReference[], how: string, ok: boolean, result: string): Promise<void>;
+}
+
 /** Errors already written to the audit log by the step that raised them. */
 const audited = new WeakSet<object>();
 const CAS_ATTEMPTS = 100;
@@ -50,6 +66,11 @@ const CAS_ATTEMPTS = 100;
 export class SecretService {
   private readonly access: Access;
   private readonly links: Links;
+
+  /** The validated settings (the use-without-reveal tools read their config section). */
+  get settings(): Settings {
+    return this.deps.settings;
+  }
 
   constructor(private readonly deps: ServiceDeps) {
     this.access = new Access(deps.settings, deps.approvals, deps.clock);
@@ -226,6 +247,41 @@ export class SecretService {
     });
   }
 
+  /**
+   * Use without reveal: `fn` runs inside the pipeline (revocation, tool allow-list, timing, every
+   * failure audited once) and resolves secrets with action `use` (never `read`).
+   */
+  async withUse<T>(agent: AgentSettings, tool: UseTool, fn: (session: UseSession) => Promise<T>, token?: TokenRestriction): Promise<T> {
+    return this.run(agent, tool, {}, async (started) => {
+      const actor = `agent:${agent.config.id}`;
+      return fn({
+        resolve: async (references, how) => {
+          const values = new Map<string, string>();
+          for (const ref of references) {
+            const { namespace, key } = validatePath(ref.namespace, ref.key);
+            await this.refuseEarly(agent, tool, 'use', namespace, key, started, token);
+            const record = await this.deps.backend.get(namespace, key);
+            const decision = await this.access.decide(agent, 'use', namespace, key, record?.access_tier ?? null, token);
+            if (decision.effect === 'allow' && !record) {
+              throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' (${ref.text}). Use list_secrets on '${namespace}' to see what exists.`);
+            }
+            await this.gate(agent, tool, 'use', namespace, key, decision, started, token, undefined, how);
+            if (ref.version !== undefined && record!.version !== ref.version) {
+              throw new AssError('CONFLICT', `${ref.text} pins version ${ref.version}, but '${namespace}/${key}' is at version ${record!.version}; drop the #version or pin ${record!.version}.`, { expected_version: ref.version, current_version: record!.version });
+            }
+            values.set(ref.text, record!.value);
+          }
+          return values;
+        },
+        finished: async (references, how, ok, result) => {
+          for (const ref of references) {
+            await this.record({ actor, action: tool, namespace: ref.namespace, key: ref.key, outcome: ok ? 'ok' : 'error', rule: 'use', reason: `${how}: ${result}`, ...(token ? { token_id: token.token_id } : {}) }, started);
+          }
+        },
+      });
+    });
+  }
+
   // ---- the steps ----
 
   /** Records and throws the refusal `Access.refuseEarly` finds, if any. */
@@ -235,17 +291,17 @@ export class SecretService {
   }
 
   /** Acts on a decision: allow records and returns; anything else records and throws. */
-  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number, token?: TokenRestriction, agentReason?: string): Promise<void> {
+  private async gate(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, decision: Decision, started: number, token?: TokenRestriction, agentReason?: string, how?: string): Promise<void> {
     const actor = `agent:${agent.config.id}`;
     if (decision.effect === 'allow') {
-      await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule, ...(token ? { token_id: token.token_id } : {}) }, started);
+      await this.record({ actor, action: tool, namespace, key, outcome: 'allowed', rule: decision.rule, ...(how ? { reason: how } : {}), ...(token ? { token_id: token.token_id } : {}) }, started);
       return;
     }
     if (decision.effect === 'require_approval') {
       const scope = `secrets:${action}:${namespace}/${key}`;
       const { approval } = await this.deps.approvals.request({
         kind: 'secret_access', agentId: agent.config.id, scopes: [scope], ttlMs: this.deps.settings.grantTtlMs,
-        reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)`, rule: decision.rule,
+        reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)${how ? ` — ${how}` : ''}`, rule: decision.rule,
         approvers: decision.approval?.approvers ?? 1, delayMs: decision.approval?.delayMs ?? 0,
         ...(agentReason ? { agentReason } : {}),
       });
@@ -278,7 +334,7 @@ export class SecretService {
    * sure every failure is audited once and leaves as an AssError (unknown ones as INTERNAL
    * with a correlation id; the original goes to the operator's log, never to the agent).
    */
-  private async run<T>(agent: AgentSettings, tool: ToolName, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
+  private async run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       const state = await this.deps.state.read();
@@ -286,7 +342,8 @@ export class SecretService {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
       }
       // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.
-      if (!toolAllowed(agent, tool, this.deps.settings.config.server.read_only)) {
+      // (`run` and `inject` are commands a person starts with the agent's key, not MCP tools.)
+      if (tool !== 'run' && tool !== 'inject' && !toolAllowed(agent, tool, this.deps.settings.config.server.read_only)) {
         throw new AssError('POLICY_DENIED', `${tool} is not available to this agent (${this.deps.settings.config.server.read_only && WRITING_TOOLS.has(tool) ? 'the server is read-only' : 'not in its tool allow-list'}).`);
       }
       return await fn(started);

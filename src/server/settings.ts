@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { loadConfigFile, zodProblems, type ConfigProblem, type LoadedConfig } from '../config/load.js';
 import type { AgentConfig, Config, TierRuleConfig } from '../config/schema.js';
 import { BACKEND_PATH_FIELDS, BackendConfigSchema, type BackendConfig } from '../adapters/registry.js';
-import { compileAgent, compilePolicy, parseScope, parseTtl, type CompiledAgent, type CompiledPolicy, type TierRuleInput } from '../policy/index.js';
+import { compileAgent, compilePolicy, parsePathPattern, parseScope, parseTtl, type CompiledAgent, type CompiledPolicy, type TierRuleInput } from '../policy/index.js';
 import type { AccessTier } from '../shared/types.js';
 import { isAssError } from '../shared/errors.js';
 
@@ -91,6 +91,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     seen.add(agent.id);
   });
   check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
+  config.use?.http?.rules.forEach((rule, i) => check(problems, ['use', 'http', 'rules', i, 'namespaces'], () => parsePathPattern(rule.namespaces)));
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);

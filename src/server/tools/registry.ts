@@ -14,6 +14,7 @@ import { deleteSecretTool } from './delete-secret.js';
 import { rotateSecretTool } from './rotate-secret.js';
 import { requestTokenTool } from './request-token.js';
 import { getApprovalStatusTool } from './get-approval-status.js';
+import { httpRequestTool, runWithSecretsTool } from './use-tools.js';
 
 /** The eight tools, in the seed's order. */
 export const TOOLS: readonly ToolDefinition[] = [
@@ -26,7 +27,13 @@ export const TOOLS: readonly ToolDefinition[] = [
  * those outside the agent's allow-list. What is not registered cannot be called.
  */
 export function toolsFor(context: ToolContext, readOnly: boolean): ToolDefinition[] {
-  return TOOLS.filter((tool) => toolAllowed(context.agent, tool.name, readOnly));
+  return [...TOOLS, ...useTools(context)].filter((tool) => toolAllowed(context.agent, tool.name, readOnly));
+}
+
+/** The use-without-reveal tools, each only when its config section exists (the default list stays the eight). */
+function useTools(context: ToolContext): ToolDefinition[] {
+  const use = context.service.settings.config.use;
+  return [...(use?.commands ? [runWithSecretsTool] : []), ...(use?.http ? [httpRequestTool] : [])] as unknown as ToolDefinition[];
 }
 
 export function registerTools(server: McpServer, context: ToolContext, readOnly: boolean, log?: ClientLog): void {

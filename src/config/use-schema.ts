@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+/**
+ * `use:` — use without reveal (docs/use.md). Each part exists only when configured: without
+ * `use.commands` there is no `run_with_secrets` tool, without `use.http` no `http_request` tool
+ * (and no `POST /v1/use/http`). The `run` and `inject` commands need neither: they act for
+ * whoever runs them, under the same grants.
+ */
+
+const Duration = z.string().regex(/^[1-9][0-9]{0,6}(s|m|h)$/, 'must be a duration such as 30s, 5m or 1h');
+
+/** A full-match regular expression, checked to compile. */
+const Pattern = z
+  .string()
+  .min(1)
+  .max(500)
+  .refine((p) => {
+    try {
+      new RegExp(`^(?:${p})$`);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression (matched against the whole argument)');
+
+/** One allowed command: the executable by absolute path, and what its arguments may be. */
+export const UseCommandSchema = z
+  .object({
+    executable: z.string().regex(/^\//, 'must be an absolute path (no PATH lookup, no shell)'),
+    /** Every argument must fully match one of these patterns; absent or empty: no arguments. */
+    args: z.array(Pattern).max(100).default([]),
+    /** Working directories (absolute) the command may run in; absent: only the server's own. */
+    cwd: z.array(z.string().regex(/^\//, 'must be an absolute path')).max(100).optional(),
+  })
+  .strict();
+
+export const UseCommandsSchema = z
+  .object({
+    allow: z.array(UseCommandSchema).min(1, 'list at least one command, or remove use.commands to turn run_with_secrets off'),
+    /** Longest run; the agent may ask for less. */
+    timeout: Duration.default('60s'),
+    /** Bytes of stdout and of stderr kept (the rest is cut, `truncated: true`). */
+    output_cap: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
+  })
+  .strict();
+
+/** Where secrets under a namespace pattern may be sent. */
+export const UseHttpRuleSchema = z
+  .object({
+    /** A namespace pattern with whole-segment globs, e.g. `production/stripe` or `production/**`. */
+    namespaces: z.string().min(1),
+    /** Host names, `host:port`, or `*.example.com` (one or more labels). Compared case-insensitively. */
+    allowed_hosts: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$/, 'must be a host, host:port or *.domain')).min(1),
+    schemes: z.array(z.enum(['https', 'http'])).default(['https']),
+    methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  })
+  .strict();
+
+export const UseHttpSchema = z
+  .object({
+    rules: z.array(UseHttpRuleSchema).min(1, 'list at least one rule, or remove use.http to turn http_request off'),
+    timeout: Duration.default('30s'),
+    /** Bytes of response body kept (the rest is cut, `truncated: true`). */
+    response_cap: z.number().int().min(1024).max(16 * 1024 * 1024).default(262144),
+  })
+  .strict();
+
+export const UseConfigSchema = z.object({ commands: UseCommandsSchema.optional(), http: UseHttpSchema.optional() }).strict();
+
+export type UseConfig = z.infer<typeof UseConfigSchema>;
+export type UseCommandsConfig = z.infer<typeof UseCommandsSchema>;
+export type UseHttpConfig = z.infer<typeof UseHttpSchema>;
