@@ -1,0 +1,147 @@
+/**
+ * `agent-secret-store run` and `inject` as real processes: masked output, stdin, exit codes,
+ * signals both ways, the approval exit code and --wait, the 0600 atomic file.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addAgent, admin, baseEnv, CLI, initHome, REPO_ROOT, removeHome, runCli, type Home } from '../helpers/cli.js';
+import { MASK_MARKER } from '../../src/use/mask.js';
+import { encodings, writePrinter } from './helpers.js';
+
+const VALUE = `pg_${randomBytes(9).toString('base64')}+/= é`;
+const CRITICAL = `crit_${randomBytes(12).toString('hex')}`;
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+
+let home: Home;
+let printer: string;
+let userKey: string;
+let nobodyKey: string;
+
+function expectNoValue(text: string): void {
+  for (const v of [VALUE, CRITICAL]) for (const e of encodings(v)) expect(text.includes(e), `an encoding leaked: ${text.slice(0, 300)}`).toBe(false);
+}
+
+const asUser = (args: string[], input?: string) => runCli(['--config', home.configPath, ...args], { env: { ASS_AGENT_KEY: userKey }, input });
+
+/** Spawns `run` itself, to see signals and talk to it while it runs. */
+function spawnRun(args: string[], key: string) {
+  const child = spawn(process.execPath, [CLI, '--config', home.configPath, 'run', ...args], { cwd: REPO_ROOT, env: baseEnv({ ASS_AGENT_KEY: key }), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+  const waitFor = async (what: () => boolean) => {
+    for (let i = 0; i < 600 && !what(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(what(), `waited in vain; stdout ${stdout}; stderr ${stderr}`).toBe(true);
+  };
+  return { child, exited, waitFor, out: () => stdout, err: () => stderr };
+}
+
+beforeAll(async () => {
+  home = await initHome();
+  printer = await writePrinter(home.dir);
+  for (const [key, value, tier] of [['PASS', VALUE, 'standard'], ['ROOT', CRITICAL, 'critical']] as const) {
+    const r = await admin(home, ['secrets', 'set', 'prod/db', key, '--tier', tier], { input: value });
+    expect(r.code, r.stderr).toBe(0);
+  }
+  userKey = await addAgent(home, 'user', ['secrets:use:prod/**']);
+  nobodyKey = await addAgent(home, 'nobody', ['secrets:read:other/**']);
+});
+
+afterAll(() => removeHome(home));
+
+describe('run', () => {
+  it('masks every encoding split at every offset on stdout and stderr, and exits with the command\'s code', async () => {
+    const r = await asUser(['run', '--env', 'S=ass://prod/db/PASS', '--', process.execPath, printer, 'print', '7']);
+    expect(r.code, r.stderr).toBe(7);
+    expectNoValue(r.stdout + r.stderr);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBe(encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
+    expect(lines.every((l) => l === MASK_MARKER)).toBe(true);
+  });
+
+  it('passes stdin through (and masks what comes back), and never hands the child our own key', async () => {
+    const r = await asUser(['run', '--env', 'S=ass://prod/db/PASS', '--', process.execPath, printer, 'stdin'], `hello ${VALUE} bye`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`hello ${MASK_MARKER} bye`);
+    const env = await asUser(['run', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.ASS_AGENT_KEY))']);
+    expect(env.stdout).toBe('undefined');
+  });
+
+  it('reads NAME=ass://… lines from --env-file', async () => {
+    const file = path.join(home.dir, 'use.env');
+    await writeFile(file, '# comment\nS="ass://prod/db/PASS"\nPLAIN=kept\n');
+    const r = await asUser(['run', '--env-file', file, '--', process.execPath, '-e', 'process.stdout.write(process.env.S + "|" + process.env.PLAIN)']);
+    expect(r.stdout).toBe(`${MASK_MARKER}|kept`);
+  });
+
+  it('a command ended by a signal ends run by the same signal; a signal sent to run reaches the command', async () => {
+    const self = spawnRun(['--env', 'S=ass://prod/db/PASS', '--', process.execPath, printer, 'signal'], userKey);
+    expect(await self.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    const trap = spawnRun(['--', process.execPath, printer, 'trap'], userKey);
+    await trap.waitFor(() => trap.out().includes('ready'));
+    trap.child.kill('SIGTERM');
+    expect(await trap.exited).toEqual({ code: 42, signal: null });
+    expect(trap.out()).toContain('got SIGTERM');
+  });
+
+  it('refuses without use grant (exit 2, nothing started) and says 127 for a missing command', async () => {
+    const refused = await runCli(['--config', home.configPath, 'run', '--env', 'S=ass://prod/db/PASS', '--', process.execPath, '-e', 'console.log("started")'], { env: { ASS_AGENT_KEY: nobodyKey } });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('POLICY_DENIED');
+    expect(refused.stdout).not.toContain('started');
+    const missing = await asUser(['run', '--', path.join(home.dir, 'no-such-command')]);
+    expect(missing.code).toBe(127);
+  });
+
+  it('a critical secret: exit 75 with the request and how to approve; --wait runs once a human approves', async () => {
+    const first = await asUser(['run', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, '-e', 'console.log("ran")']);
+    expect(first.code).toBe(75);
+    expect(first.stdout).toBe('');
+    expect(first.stderr).toMatch(/Human approval required\. Approval ID: [0-9a-f-]{36}/);
+    expect(first.stderr).toContain('approvals approve');
+    const waiting = spawnRun(['--wait', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, printer, 'print', '0'], userKey);
+    await waiting.waitFor(() => waiting.err().includes('waiting for the decision'));
+    const id = UUID.exec(waiting.err())![0];
+    const approved = await admin(home, ['approvals', 'approve', id]);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(await waiting.exited).toEqual({ code: 0, signal: null });
+    expect(waiting.out()).toContain(MASK_MARKER);
+    expectNoValue(waiting.out() + waiting.err());
+  });
+
+  it('as a human (ASS_ADMIN_KEY, no agent key) it runs too, audited as secrets.use', async () => {
+    const r = await admin(home, ['run', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, '-e', 'process.stdout.write(process.env.S)']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(MASK_MARKER);
+  });
+});
+
+describe('inject', () => {
+  it('renders placeholders into a 0600 file, atomically, or to stdout', async () => {
+    const template = path.join(home.dir, 'app.conf.tpl');
+    const out = path.join(home.dir, 'app.conf');
+    await writeFile(template, 'password = {{ ass://prod/db/PASS }}\nother = {{ass://prod/db/PASS}}\n');
+    const r = await asUser(['inject', '-i', template, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await readFile(out, 'utf8')).toBe(`password = ${VALUE}\nother = ${VALUE}\n`);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expectNoValue(r.stdout + r.stderr);
+    const printed = await asUser(['inject', '-i', template]);
+    expect(printed.stdout).toBe(`password = ${VALUE}\nother = ${VALUE}\n`);
+  });
+
+  it('every use is audited with how and outcome, never a value', async () => {
+    const audit = await readFile(path.join(home.dir, 'audit.log'), 'utf8');
+    expectNoValue(audit);
+    const records = audit.trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.some((x) => x.actor === 'agent:user' && x.action === 'run' && x.outcome === 'error' && x.reason === 'command node: exit 7')).toBe(true);
+    expect(records.some((x) => x.actor === 'agent:user' && x.action === 'inject' && x.outcome === 'ok' && x.reason === 'inject app.conf: written')).toBe(true);
+    expect(records.some((x) => x.actor === 'admin:admin' && x.action === 'secrets.use' && x.key === 'ROOT' && x.outcome === 'ok')).toBe(true);
+    expect(records.some((x) => x.actor === 'agent:nobody' && x.action === 'run' && x.outcome === 'denied')).toBe(true);
+  });
+});
