@@ -65,7 +65,7 @@ export interface DescribeOptions {
 }
 
 /** The actions whose reach a human is shown (delete and rotate never appear in agent scopes). */
-const REACH_ACTIONS: readonly Action[] = ['read', 'write', 'list'];
+const REACH_ACTIONS: readonly Action[] = ['read', 'write', 'list', 'use'];
 
 /**
  * The full picture of one request. The backend is listed only within the scopes' reach; a

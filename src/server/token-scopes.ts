@@ -11,7 +11,7 @@ import type { Action } from '../shared/types.js';
 import type { AgentSettings } from './settings.js';
 
 /** What a token can carry (delete and rotate are human-only). */
-const TOKEN_ACTIONS: readonly Action[] = ['read', 'write', 'list'];
+const TOKEN_ACTIONS: readonly Action[] = ['read', 'write', 'list', 'use'];
 
 /**
  * Canonical, parsed scopes of a token request.

@@ -8,11 +8,13 @@ import { IpAllowlistSchema } from './ip-allowlist.js';
 import { HUMAN_ROUTES } from './rest-admin.js';
 import { body, decodePathParam, exact, secretMatch, type RestRoute } from './rest-common.js';
 import { HOSTED_ROUTES, readOrList } from './rest-hosted.js';
-import { sendJson } from './respond.js';
+import { HttpError, sendJson } from './respond.js';
 import { restWording } from './rest-wording.js';
 import { parseSecretPath } from './secret-path.js';
 import { tokenCall } from './token-call.js';
 import { ReasonField } from '../tools/schemas.js';
+import { httpRequestTool } from '../tools/use-tools.js';
+import { httpRequest } from '../use-calls.js';
 
 const TokenRequestSchema = z
   .object({
@@ -124,6 +126,17 @@ const AGENT_ROUTES: RestRoute[] = [
       }
       rateLimit(ctx, credential.agent.config.id, 'rest');
       sendJson(res, 200, await ctx.runtime.service.approvalStatus(credential.agent, { approval_id: params.id! }));
+    },
+  },
+  {
+    method: 'POST', path: '/v1/use/http', match: exact('/v1/use/http'), operationId: 'useHttp', tool: 'http_request', auth: 'token', body: httpRequestTool.inputSchema,
+    summary: 'Send an HTTP request carrying {{ass://ns/key}} placeholders without revealing them (the http_request tool; only when use.http is configured; docs/use.md). The token needs secrets:use scopes',
+    responses: { '200': '{status, headers, body, truncated}: the destination\'s answer, masked and capped', '400': 'Invalid request', '401': 'Missing or invalid token', '403': 'The destination is not allowed for a secret (nothing sent), denied, or APPROVAL_REQUIRED', '404': 'use.http is not configured' },
+    async handle(ctx, req, res) {
+      if (!ctx.runtime.settings.config.use?.http) throw new HttpError(404, 'NOT_FOUND', 'POST /v1/use/http is off: this server has no use.http section (docs/use.md).');
+      const { credential, restriction } = await tokenCall(ctx, req);
+      const input = await body(ctx, req, httpRequestTool.inputSchema);
+      sendJson(res, 200, await httpRequest(ctx.runtime.service, credential.agent, input, restriction));
     },
   },
 ];

@@ -11,7 +11,7 @@ export const requestTokenTool = defineTool({
     'Scopes within the agent\'s grants are issued at once, unless they reach a secret whose access tier needs a human (the highest tier reached decides); those, and scopes beyond the grants, need a human: the answer then has requires_approval: true and an approval_id for get_approval_status.',
   inputSchema: z
     .object({
-      scopes: z.array(z.string().min(1).max(MAX_REQUEST_SCOPE_LENGTH)).min(1).max(MAX_SCOPES_PER_REQUEST).describe('secrets:<read|write|list|*>:<namespace>/<key>, whole-segment globs * and ** (read covers list); or namespaces:read'),
+      scopes: z.array(z.string().min(1).max(MAX_REQUEST_SCOPE_LENGTH)).min(1).max(MAX_SCOPES_PER_REQUEST).describe("secrets:<read|write|list|use|*>:<namespace>/<key>, whole-segment globs * and ** (read and use cover list; use lets the value be used without being revealed); or namespaces:read"),
       ttl: z.string().max(16).optional().describe('Optional: "15m", "1h", "24h" etc.'),
       max_uses: z.number().int().min(1).max(1_000_000).optional().describe('Optional: how many requests the token may make'),
       reason: ReasonField.optional(),
