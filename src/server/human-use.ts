@@ -32,6 +32,9 @@ export function humanUseSession(runtime: Runtime, adminId: string): UseSession {
       }
       return values;
     },
+    async refuse(_references: SecretReference[], _how: string, error: AssError): Promise<never> {
+      throw error;
+    },
     async finished(references: SecretReference[], how: string, ok: boolean, result: string) {
       for (const ref of references) {
         await runtime.audit.append({ actor, action: 'secrets.use', namespace: ref.namespace, key: ref.key, outcome: ok ? 'ok' : 'error', rule: 'human', reason: `${how}: ${result}` });

@@ -49,6 +49,11 @@ export interface UseSession {
    * reference text. Throws (audited) at the first refusal or approval needed.
    */
   resolve(references: SecretReference[], how: string): Promise<Map<string, string>>;
+  /**
+   * Audits a refusal made before any secret was resolved (a command outside the allow-list, a
+   * destination no rule allows) as `denied` once per secret, with how, then throws `error`.
+   */
+  refuse(references: SecretReference[], how: string, error: AssError): Promise<never>;
   /** Audits how the use ended, once per secret (outcome `ok` or `error`, `result` in words). */
   finished(references: SecretReference[], how: string, ok: boolean, result: string): Promise<void>;
 }
@@ -272,6 +277,13 @@ export class SecretService {
             values.set(ref.text, record!.value);
           }
           return values;
+        },
+        refuse: async (references, how, error) => {
+          for (const ref of references) {
+            await this.record({ actor, action: tool, namespace: ref.namespace, key: ref.key, outcome: 'denied', rule: 'use:allow-list', reason: `${how}: ${error.code}` }, started);
+          }
+          if (references.length) audited.add(error);
+          throw error;
         },
         finished: async (references, how, ok, result) => {
           for (const ref of references) {

@@ -6,10 +6,10 @@
 import { AssError } from '../shared/errors.js';
 import { parseTtl } from '../policy/index.js';
 import { allowCommand } from '../use/command-allowlist.js';
-import { planRequest, sendRequest, type HttpAnswer, type HttpRequestInput } from '../use/http-broker.js';
+import { destinationOf, planRequest, requestReferences, sendRequest, type HttpAnswer, type HttpRequestInput } from '../use/http-broker.js';
 import { parseReference, type SecretReference } from '../use/reference.js';
 import { runMasked } from '../use/runner.js';
-import type { SecretService, TokenRestriction } from './secret-service.js';
+import type { SecretService, TokenRestriction, UseSession } from './secret-service.js';
 import type { AgentSettings } from './settings.js';
 
 export interface RunWithSecretsInput {
@@ -42,13 +42,25 @@ export function envReferences(env: Record<string, string>): Array<[string, Secre
   });
 }
 
+const cut = (text: string): string => (text.length > 200 ? `${text.slice(0, 200)}…` : text);
+
+/** Runs a check; a POLICY_DENIED from it is audited against each secret the call named. */
+async function refusing<T>(use: UseSession, references: SecretReference[], how: string, check: () => T): Promise<T> {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof AssError && error.code === 'POLICY_DENIED') return use.refuse(references, how, error);
+    throw error;
+  }
+}
+
 export async function runWithSecrets(service: SecretService, agent: AgentSettings, input: RunWithSecretsInput): Promise<RunWithSecretsResult> {
   return service.withUse(agent, 'run_with_secrets', async (use) => {
     const config = service.settings.config.use?.commands;
     if (!config) throw new AssError('POLICY_DENIED', 'run_with_secrets is not configured on this server (use.commands).');
-    // Security: the allow-list is checked before any secret is resolved and before anything starts.
-    const allowed = allowCommand(config.allow, input.command, input.cwd);
     const named = envReferences(input.env ?? {});
+    // Security: the allow-list is checked before any secret is resolved and before anything starts.
+    const allowed = await refusing(use, named.map(([, ref]) => ref), `command ${cut(String(input.command[0] ?? ''))}`, () => allowCommand(config.allow, input.command, input.cwd));
     const maxMs = parseTtl(config.timeout);
     const timeoutMs = input.timeout === undefined ? maxMs : Math.min(maxMs, input.timeout * 1000);
     const references = named.map(([, ref]) => ref);
@@ -79,7 +91,7 @@ export async function httpRequest(service: SecretService, agent: AgentSettings, 
       const config = service.settings.config.use?.http;
       if (!config) throw new AssError('POLICY_DENIED', 'http_request is not configured on this server (use.http).');
       // Security: where each secret may go is decided before anything is resolved or sent.
-      const plan = planRequest(config.rules, input);
+      const plan = await refusing(use, requestReferences(input), `${input.method} ${destinationOf(input.url)}`, () => planRequest(config.rules, input));
       const how = `${plan.method} ${plan.destination}`;
       const values = await use.resolve(plan.references, how);
       try {

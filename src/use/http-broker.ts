@@ -77,10 +77,7 @@ export function planRequest(rules: readonly HttpRule[], input: HttpRequestInput)
   for (const name of Object.keys(input.headers ?? {})) {
     if (HOP_HEADERS.has(name.toLowerCase())) throw new AssError('INVALID_ARGUMENT', `The header ${JSON.stringify(name.slice(0, 40))} is set by the broker, not by the caller.`);
   }
-  const texts = [input.url, ...Object.entries(input.headers ?? {}).flat(), input.body ?? ''];
-  const seen = new Map<string, SecretReference>();
-  for (const text of texts) for (const ref of placeholderReferences(text)) seen.set(ref.text, ref);
-  const references = [...seen.values()];
+  const references = requestReferences(input);
   const scheme = url.protocol.replace(/:$/, '');
   const destination = `${scheme}://${url.host}`;
   // With no placeholder, the host must still be one a rule names: this is not a general fetch tool.
@@ -95,6 +92,24 @@ export function planRequest(rules: readonly HttpRule[], input: HttpRequestInput)
     }
   }
   return { input, method, url, references, destination };
+}
+
+/** Every reference in the request's placeholders (URL, headers, body), once each. */
+export function requestReferences(input: HttpRequestInput): SecretReference[] {
+  const texts = [input.url, ...Object.entries(input.headers ?? {}).flat(), input.body ?? ''];
+  const seen = new Map<string, SecretReference>();
+  for (const text of texts) for (const ref of placeholderReferences(text)) seen.set(ref.text, ref);
+  return [...seen.values()];
+}
+
+/** `scheme://host:port` of a URL, for the audit (never its path or query); `an invalid URL` if it is not one. */
+export function destinationOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return 'an invalid URL';
+  }
 }
 
 /** Sends a planned request with the resolved values; never follows a redirect. */

@@ -173,6 +173,9 @@ describe('use without reveal over stdio', () => {
     expect(uses.some((r) => r.outcome === 'ok' && r.reason === `POST http://127.0.0.1:${allowed.port}: status 200`)).toBe(true);
     expect(records.some((r) => r.action === 'run_with_secrets' && r.outcome === 'ok' && r.reason === `command ${process.execPath}: exit 0`)).toBe(true);
     expect(records.some((r) => r.action === 'run_with_secrets' && r.outcome === 'error' && r.reason === `command ${process.execPath}: exit 7`)).toBe(true);
+    // Refusals before anything is resolved are audited against the secret, with where it would have gone.
+    expect(uses.some((r) => r.outcome === 'denied' && r.reason === `GET http://127.0.0.1:${other.port}: POLICY_DENIED`)).toBe(true);
+    expect(records.some((r) => r.action === 'run_with_secrets' && r.key === 'TOKEN' && r.outcome === 'denied' && r.reason === 'command /usr/bin/touch: POLICY_DENIED')).toBe(true);
     expectNoValue(agent.stderr());
     const { client, transport } = await connectRecording(home.configPath, userKey);
     try {
