@@ -96,29 +96,27 @@ export class Masker {
     // so every match that begins there is seen now; later starts wait for more bytes.
     const boundary = final ? buf.length : Math.max(0, buf.length - this.hold);
     const out: Buffer[] = [];
+    // Each form's next occurrence, searched again only once the scan has passed it, so a chunk
+    // full of matches costs one pass per form, not one per match.
+    const next = this.forms.map((form) => buf.indexOf(form, 0));
     let pos = 0;
     for (;;) {
-      const match = this.earliest(buf, pos, boundary);
-      if (!match) break;
-      out.push(buf.subarray(pos, match.start), MARKER);
-      pos = match.start + match.length;
+      let best = -1;
+      for (let i = 0; i < next.length; i++) {
+        if (next[i]! >= 0 && next[i]! < pos) next[i] = buf.indexOf(this.forms[i]!, pos);
+        const at = next[i]!;
+        // forms are sorted longest first, so an equal start keeps the longer one
+        if (at >= 0 && at < boundary && (best < 0 || at < next[best]!)) best = i;
+      }
+      if (best < 0) break;
+      const start = next[best]!;
+      out.push(buf.subarray(pos, start), MARKER);
+      pos = start + this.forms[best]!.length;
     }
     const emitTo = Math.max(pos, boundary);
     out.push(buf.subarray(pos, emitTo));
     this.pending = Buffer.from(buf.subarray(emitTo));
     return Buffer.concat(out);
-  }
-
-  /** The earliest form occurrence starting in [from, before); the longest one at that place. */
-  private earliest(buf: Buffer, from: number, before: number): { start: number; length: number } | null {
-    let best: { start: number; length: number } | null = null;
-    for (const form of this.forms) {
-      const at = buf.indexOf(form, from);
-      if (at < 0 || at >= before) continue;
-      // forms are sorted longest first, so an equal start keeps the longer one
-      if (!best || at < best.start) best = { start: at, length: form.length };
-    }
-    return best;
   }
 }
 
