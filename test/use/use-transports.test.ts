@@ -30,7 +30,7 @@ beforeAll(async () => {
     agents: [{ id: 'user', grants: ['secrets:use:prod/**'] }],
     extra: {
       use: {
-        commands: { allow: [{ executable: process.execPath, args: ['.*printer\\.mjs', 'print', '[0-9]'] }] },
+        commands: { allow: [{ executable: process.execPath, args: ['.*printer\\.mjs', 'print|trap', '[0-9]'] }], output_cap: 1024 },
         http: { rules: [{ namespaces: 'prod/**', allowed_hosts: [`127.0.0.1:${allowed.port}`], schemes: ['http'] }] },
       },
     },
@@ -66,8 +66,13 @@ for (const kind of ['sse', 'streamable'] as const) {
         expect(other.connections).toBe(0);
         const printer = await writePrinter(server.dir);
         const ran = (await client.callTool({ name: 'run_with_secrets', arguments: { command: [process.execPath, printer, 'print', '3'], env: { S: 'ass://prod/api/TOKEN' } } })) as ToolResult;
-        expect(ran.structuredContent).toMatchObject({ exit_code: 3, truncated: false });
+        // The printer writes several KiB: stdout is cut at use.commands.output_cap.
+        expect(ran.structuredContent).toMatchObject({ exit_code: 3, truncated: true, timed_out: false });
         expect(ran.structuredContent!.stdout).toContain(MASK_MARKER);
+        expect(Buffer.byteLength(ran.structuredContent!.stdout)).toBeLessThanOrEqual(1024);
+        // A command that never ends is killed at the timeout the agent asked for.
+        const endless = (await client.callTool({ name: 'run_with_secrets', arguments: { command: [process.execPath, printer, 'trap'], timeout: 1 } })) as ToolResult;
+        expect(endless.structuredContent).toMatchObject({ exit_code: null, signal: 'SIGKILL', timed_out: true, stdout: 'ready\n' });
         const got = (await client.callTool({ name: 'get_secret', arguments: { namespace: 'prod/api', key: 'TOKEN' } })) as ToolResult;
         expect(got._meta?.['agent-secret-store/error'].code).toBe('POLICY_DENIED');
         expectNoValue(JSON.stringify([sent, refused, ran, got]));
