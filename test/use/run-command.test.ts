@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAgent, admin, baseEnv, CLI, initHome, REPO_ROOT, removeHome, runCli, type Home } from '../helpers/cli.js';
 import { MASK_MARKER } from '../../src/use/mask.js';
+import { createTestClock, type TestClock } from '../helpers/test-clock.js';
 import { encodings, writePrinter } from './helpers.js';
 
 const VALUE = `pg_${randomBytes(9).toString('base64')}+/= é`;
@@ -16,6 +17,7 @@ const CRITICAL = `crit_${randomBytes(12).toString('hex')}`;
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
 let home: Home;
+let clock: TestClock;
 let printer: string;
 let userKey: string;
 let nobodyKey: string;
@@ -24,11 +26,11 @@ function expectNoValue(text: string): void {
   for (const v of [VALUE, CRITICAL]) for (const e of encodings(v)) expect(text.includes(e), `an encoding leaked: ${text.slice(0, 300)}`).toBe(false);
 }
 
-const asUser = (args: string[], input?: string) => runCli(['--config', home.configPath, ...args], { env: { ASS_AGENT_KEY: userKey }, input });
+const asUser = (args: string[], input?: string) => runCli(['--config', home.configPath, ...args], { env: { ...clock.env, ASS_AGENT_KEY: userKey }, input });
 
 /** Spawns `run` itself, to see signals and talk to it while it runs. */
 function spawnRun(args: string[], key: string) {
-  const child = spawn(process.execPath, [CLI, '--config', home.configPath, 'run', ...args], { cwd: REPO_ROOT, env: baseEnv({ ASS_AGENT_KEY: key }), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--config', home.configPath, 'run', ...args], { cwd: REPO_ROOT, env: baseEnv({ ...clock.env, ASS_AGENT_KEY: key }), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -42,7 +44,8 @@ function spawnRun(args: string[], key: string) {
 }
 
 beforeAll(async () => {
-  home = await initHome();
+  clock = createTestClock();
+  home = { ...(await initHome()), env: clock.env };
   printer = await writePrinter(home.dir);
   for (const [key, value, tier] of [['PASS', VALUE, 'standard'], ['ROOT', CRITICAL, 'critical']] as const) {
     const r = await admin(home, ['secrets', 'set', 'prod/db', key, '--tier', tier], { input: value });
@@ -52,7 +55,10 @@ beforeAll(async () => {
   nobodyKey = await addAgent(home, 'nobody', ['secrets:read:other/**']);
 });
 
-afterAll(() => removeHome(home));
+afterAll(() => {
+  clock?.remove();
+  removeHome(home);
+});
 
 describe('run', () => {
   it('masks every encoding split at every offset on stdout and stderr, and exits with the command\'s code', async () => {
@@ -112,6 +118,19 @@ describe('run', () => {
     expect(await waiting.exited).toEqual({ code: 0, signal: null });
     expect(waiting.out()).toContain(MASK_MARKER);
     expectNoValue(waiting.out() + waiting.err());
+    // Within the approved ttl (approvals.grant_ttl, 1h) run and inject work without asking again…
+    const again = await asUser(['run', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, '-e', 'process.stdout.write(process.env.S)']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(MASK_MARKER);
+    const template = path.join(home.dir, 'root.tpl');
+    await writeFile(template, 'root={{ass://prod/db/ROOT}}');
+    const injected = await asUser(['inject', '-i', template, '-o', path.join(home.dir, 'root.conf')]);
+    expect(injected.code, injected.stderr).toBe(0);
+    expect(await readFile(path.join(home.dir, 'root.conf'), 'utf8')).toBe(`root=${CRITICAL}`);
+    // …and after it, both need a human again.
+    clock.advance(60 * 60 * 1000 + 1000);
+    expect((await asUser(['run', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, '-e', '0'])).code).toBe(75);
+    expect((await asUser(['inject', '-i', template])).code).toBe(75);
   });
 
   it('as a human (ASS_ADMIN_KEY, no agent key) it runs too, audited as secrets.use', async () => {
