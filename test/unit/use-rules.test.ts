@@ -96,3 +96,15 @@ describe('use config', () => {
     ]));
   });
 });
+
+describe('docs/use.md', () => {
+  it('its use: example is a valid config section', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const text = readFileSync(new URL('../../docs/use.md', import.meta.url), 'utf8');
+    const block = /```yaml\n([\s\S]*?)```/.exec(text)![1]!;
+    const parsed = UseConfigSchema.safeParse(parse(block).use);
+    expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+    expect(parsed.data!.commands!.allow[0]!.executable).toBe('/usr/bin/psql');
+  });
+});
