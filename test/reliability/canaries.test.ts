@@ -6,7 +6,9 @@
  *    invalid type, a critical write waiting for approval, a backend failure (the secret's file
  *    position taken by a directory), the audit log unwritable (fail closed);
  *  - REST: token, PUT, GET, check-and-set conflict, unparsable JSON, too large, unknown field;
- *  - the human CLI: `secrets set` and `secrets rotate` from stdin, and a refused `secrets set`.
+ *  - the human CLI: `secrets set` and `secrets rotate` from stdin, and a refused `secrets set`;
+ *  - use without reveal: http_request to a loopback receiver that echoes the value back (and a
+ *    refused destination), run_with_secrets printing it in every encoding, REST POST /v1/use/http.
  * Afterwards no canary appears (plain, escaped, hex, base64 at any offset) in stdout except
  * inside get_secret answers (stdio, by request id), in any HTTP answer except GET of a secret
  * and get_secret results, in either server's stderr (debug logs and any stack trace), in any
@@ -24,6 +26,7 @@ import { messagesOf, startBuiltHttpServer, type BuiltHttpServer } from './helper
 import { canary, LeakDetector } from './helpers/leaks.js';
 import { figure } from './helpers/process-probe.js';
 import { spawnRawStdio, toolCallMessage, type RawStdioServer } from './helpers/raw-stdio.js';
+import { startReceiver, writePrinter, type Receiver } from '../use/helpers.js';
 
 const COUNT = 100;
 const CANARIES = Array.from({ length: COUNT }, (_, i) => canary(i));
@@ -32,6 +35,8 @@ const detector = new LeakDetector(CANARIES);
 let home: Home;
 let stdio: RawStdioServer | undefined;
 let http: BuiltHttpServer | undefined;
+let receiver: Receiver | undefined;
+let printer = '';
 /** Everything a client or human saw that must be free of canaries, with where it came from. */
 const seen: { where: string; text: string }[] = [];
 /** stdio request ids of get_secret calls: their answers are the one place a value belongs. */
@@ -40,7 +45,13 @@ let callId = 0;
 
 beforeAll(async () => {
   home = await initHome();
+  receiver = await startReceiver();
+  printer = await writePrinter(home.dir);
   await setConfig(home.configPath, {
+    use: {
+      commands: { allow: [{ executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print', '0'] }] },
+      http: { rules: [{ namespaces: 'canary/**', allowed_hosts: [`127.0.0.1:${receiver.port}`], schemes: ['http'] }] },
+    },
     'server.log_level': 'debug',
     'agents.0.deny': ['secrets:*:canary/denied/**'],
     'http.rate_limit': { per_minute: 1_000_000, burst: 100_000 },
@@ -54,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stdio?.kill('SIGTERM');
   await http?.stop();
+  await receiver?.close();
   removeHome(home);
 });
 
@@ -130,6 +142,15 @@ test(`canaries: ${COUNT} values through every path leave no trace outside get_se
     await expectError(mcp('set_secret', { namespace, key, value, secret_type: 'nope', access_tier: 'ultra' }), 'invalid type and tier');
     await expectError(mcp('set_secret', { namespace: 'canary/crit', key, value, access_tier: 'critical' }), 'critical write (approval)');
 
+    // Use without reveal: sent to a receiver that echoes it back (the answer must be masked),
+    // refused for another host, and printed by a command in every encoding.
+    const ref = `{{ass://${namespace}/${key}}}`;
+    const delivered = receiver!.requests.length;
+    await expectOk(mcp('http_request', { method: 'POST', url: `${receiver!.origin}/echo`, headers: { Authorization: `Bearer ${ref}` }, body: `v=${ref}` }), 'http_request');
+    expect(receiver!.requests[delivered]?.headers.authorization).toBe(`Bearer ${value}`);
+    await expectError(mcp('http_request', { method: 'GET', url: `http://localhost:1/?k=${ref}` }), 'http_request to a host not allowed');
+    if (i % 5 === 0) await expectOk(mcp('run_with_secrets', { command: [process.execPath, printer, 'print', '0'], env: { S: `ass://${namespace}/${key}` } }), 'run_with_secrets');
+
     // A backend failure with the value in flight: a directory where the secret's file goes.
     const blocked = path.join(secretsDir, secretFileName('canary/broken', key));
     mkdirSync(path.join(blocked, 'x'), { recursive: true });
@@ -145,7 +166,8 @@ test(`canaries: ${COUNT} values through every path leave no trace outside get_se
     expect((await rest('PUT', restPath, token, `{"value":"${value}"`)).status).toBe(400);
     expect((await rest('PUT', restPath, token, JSON.stringify({ value: `${value}${'x'.repeat(70_000)}` }))).status).toBeGreaterThanOrEqual(400);
     expect((await rest('PUT', restPath, token, JSON.stringify({ value, note: value }))).status).toBe(400);
-    paths += 6;
+    expect((await rest('POST', '/v1/use/http', token, JSON.stringify({ method: 'GET', url: `${receiver!.origin}/echo`, headers: { Authorization: `{{ass://canary/r${i % 5}/${key}}}` } }))).status).toBe(200);
+    paths += 7;
   }
 
   // The audit log unwritable (a directory in its place, a failure even as root): fail closed.
