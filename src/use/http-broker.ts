@@ -77,6 +77,7 @@ export function planRequest(rules: readonly HttpRule[], input: HttpRequestInput)
   for (const name of Object.keys(input.headers ?? {})) {
     if (HOP_HEADERS.has(name.toLowerCase())) throw new AssError('INVALID_ARGUMENT', `The header ${JSON.stringify(name.slice(0, 40))} is set by the broker, not by the caller.`);
   }
+  if (input.body !== undefined && (method === 'GET' || method === 'HEAD')) throw new AssError('INVALID_ARGUMENT', `A ${method} request has no body; use POST, PUT or PATCH to send one.`);
   const references = requestReferences(input);
   const scheme = url.protocol.replace(/:$/, '');
   const destination = `${scheme}://${url.host}`;
@@ -139,18 +140,22 @@ export async function sendRequest(plan: PlannedRequest, values: Map<string, stri
   let truncated = false;
   if (response.body) {
     const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const room = options.responseCap - size;
-      if (value.length > room) {
-        truncated = true;
-        if (room > 0) chunks.push(Buffer.from(value.subarray(0, room)));
-        await reader.cancel();
-        break;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        const room = options.responseCap - size;
+        if (value.length > room) {
+          truncated = true;
+          if (room > 0) chunks.push(Buffer.from(value.subarray(0, room)));
+          await reader.cancel();
+          break;
+        }
+        chunks.push(Buffer.from(value));
+        size += value.length;
       }
-      chunks.push(Buffer.from(value));
-      size += value.length;
+    } catch (error) {
+      throw new AssError('BACKEND_UNAVAILABLE', `Reading the answer from ${plan.destination} ${(error as Error)?.name === 'TimeoutError' ? 'timed out' : 'failed'}.`);
     }
   }
   const answerHeaders: Record<string, string> = {};

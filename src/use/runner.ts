@@ -43,12 +43,10 @@ class Sink {
   private size = 0;
   truncated = false;
   constructor(private readonly cap: number, private readonly out?: Writable) {}
-  write(data: Buffer): void {
-    if (data.length === 0) return;
-    if (this.out) {
-      this.out.write(data);
-      return;
-    }
+  /** False when the destination asks to wait for 'drain'. */
+  write(data: Buffer): boolean {
+    if (data.length === 0) return true;
+    if (this.out) return this.out.write(data);
     const room = this.cap - this.size;
     if (data.length > room) this.truncated = true;
     if (room > 0) {
@@ -56,6 +54,7 @@ class Sink {
       this.chunks.push(kept);
       this.size += kept.length;
     }
+    return true;
   }
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
@@ -71,7 +70,14 @@ export function runMasked(options: RunOptions): Promise<RunResult> {
     const sinks = { stdout: new Sink(cap, options.stdout), stderr: new Sink(cap, options.stderr) };
     const maskers = { stdout: new Masker(options.values), stderr: new Masker(options.values) };
     for (const name of ['stdout', 'stderr'] as const) {
-      child[name]!.on('data', (chunk: Buffer) => sinks[name].write(maskers[name].push(chunk)));
+      const source = child[name]!;
+      source.on('data', (chunk: Buffer) => {
+        // Backpressure: a slow reader of our output slows the command instead of filling memory.
+        if (!sinks[name].write(maskers[name].push(chunk))) {
+          source.pause();
+          options[name]!.once('drain', () => source.resume());
+        }
+      });
     }
     const forwarded = (options.forwardSignals ?? []).map((signal) => {
       const handler = (): void => {

@@ -82,6 +82,10 @@ describe('http rules', () => {
     expect(code(() => plan('GET', 'https://{{ass://production/stripe/KEY}}@api.stripe.com/'))).toBe('INVALID_ARGUMENT');
     expect(code(() => planRequest(rules, { method: 'GET', url: 'https://api.stripe.com/', headers: { Host: 'evil.example' } }))).toBe('INVALID_ARGUMENT');
   });
+
+  it('refuses a body on GET or HEAD instead of dropping it', () => {
+    expect(code(() => planRequest(rules, { method: 'GET', url: 'https://api.stripe.com/', body: '{{ass://production/stripe/KEY}}' }))).toBe('INVALID_ARGUMENT');
+  });
 });
 
 describe('use config', () => {
