@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { parse as parseDotenv } from 'dotenv';
 import { AssError, isAssError } from '../../shared/errors.js';
 import { authenticateAgent } from '../../server/authenticate.js';
 import { humanUseSession } from '../../server/human-use.js';
@@ -30,18 +31,12 @@ function parseAssignment(text: string, where: string): [string, string] {
   return [name, text.slice(eq + 1)];
 }
 
+/** An env file as dotenv reads it (`#` comments, quotes, `export`); names are checked as for --env. */
 async function envFileAssignments(file: string): Promise<Array<[string, string]>> {
   const text = await readFile(file, 'utf8').catch(() => {
     throw new AssError('INVALID_ARGUMENT', `--env-file ${JSON.stringify(file)} cannot be read.`);
   });
-  return text
-    .split(/\r?\n/)
-    .map((line, i) => [line.trim().replace(/^export\s+/, ''), i + 1] as const)
-    .filter(([line]) => line !== '' && !line.startsWith('#'))
-    .map(([line, n]) => {
-      const [name, value] = parseAssignment(line, `${file}:${n}`);
-      return [name, value.replace(/^(["'])(.*)\1$/, '$2')];
-    });
+  return Object.entries(parseDotenv(text)).map(([name, value]) => parseAssignment(`${name}=${value}`, file));
 }
 
 /** Who resolves: the agent of ASS_AGENT_KEY (its grants, action `use`), else a human with the admin key. */
