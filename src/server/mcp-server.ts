@@ -18,8 +18,14 @@ const INSTRUCTIONS =
  * authenticated as. Transports call it per connection; tests build as many as they like.
  * It declares `tools` and `logging`: `logging/setLevel` is honoured per session (ClientLog).
  */
+const USE_INSTRUCTIONS =
+  ' To use a secret without seeing it, prefer http_request ({{ass://<namespace>/<key>}} placeholders) or run_with_secrets (env references ass://<namespace>/<key>): ' +
+  'the value never enters this conversation.';
+
 export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
-  const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS });
+  const use = deps.service.settings.config.use;
+  const instructions = INSTRUCTIONS + (use?.commands || use?.http ? USE_INSTRUCTIONS : '');
+  const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions });
   registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly, new ClientLog(server));
   return server;
 }

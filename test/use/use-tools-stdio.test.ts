@@ -58,6 +58,7 @@ describe('use without reveal over stdio', () => {
     const plain = await connectAgent(home.configPath, userKey, { env: clock.env });
     try {
       expect((await plain.client.listTools()).tools.map((t) => t.name)).toEqual(EIGHT);
+      expect(plain.client.getInstructions()).not.toContain('http_request');
     } finally {
       await plain.close();
     }
@@ -72,6 +73,7 @@ describe('use without reveal over stdio', () => {
     });
     agent = await connectAgent(home.configPath, userKey, { env: clock.env });
     expect((await agent.client.listTools()).tools.map((t) => t.name)).toEqual([...EIGHT, 'run_with_secrets', 'http_request']);
+    expect(agent.client.getInstructions()).toContain('prefer http_request');
     const limitedKey = await addAgent(home, 'limited', ['secrets:use:prod/**'], ['--tool', 'http_request']);
     const limited = await connectAgent(home.configPath, limitedKey, { env: clock.env });
     try {
