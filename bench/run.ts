@@ -5,6 +5,7 @@ import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
 import { runNotifyBench } from './notify.js';
 import { runRemoteBench } from './remote.js';
+import { runStateBench } from './state.js';
 import { runTokenTimeBench } from './token-time.js';
 
 /**
@@ -27,5 +28,7 @@ const sections: string[] = [
   await runNotifyBench(),
   '',
   await runBoundsBench(),
+  '',
+  await runStateBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

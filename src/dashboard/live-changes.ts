@@ -5,10 +5,9 @@ import type { Runtime } from '../server/runtime.js';
 /**
  * Tells open dashboard pages that something changed, whoever changed it: this process, the
  * CLI, another dashboard or a stdio server for an agent. It polls (every `intervalMs`, only
- * while someone listens) the files every process writes — the state file (approvals, tokens,
- * revocations) and the config file (agents, admins) — plus the human status of every
- * approval, so a request that expires or leaves its delay is announced too. Stat-based, so it
- * works across processes and on every filesystem.
+ * while someone listens) the state store's change marker (approvals, tokens, revocations; any
+ * process, any replica), the config file (agents, admins) and the human status of every
+ * approval, so a request that expires or leaves its delay is announced too.
  */
 export class LiveChanges {
   private readonly listeners = new Set<(version: number) => void>();
@@ -67,8 +66,9 @@ export class LiveChanges {
       const info = statSync(file, { throwIfNoEntry: false });
       return info ? `${file}:${info.mtimeMs}:${info.size}:${info.ino}` : `${file}:-`;
     });
+    const marker = await this.runtime.state.changeMarker();
     const now = this.runtime.clock();
     const approvals = (await this.runtime.approvals.list()).map(({ approval }) => `${approval.id}:${humanStatus(approval, now)}`);
-    return `${parts.join('|')}#${approvals.join(',')}`;
+    return `${parts.join('|')}#${marker}#${approvals.join(',')}`;
   }
 }

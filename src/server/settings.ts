@@ -25,7 +25,10 @@ export interface Settings {
   auditPath: string;
   /** The key of the audit chain (`<data_dir>/audit.key`, created on first use). */
   auditKeyPath: string;
+  /** The state of earlier versions (one file); migrated into `stateDir` on first open. */
   statePath: string;
+  /** The embedded state store's directory (one file per record, see src/state/file-store.ts). */
+  stateDir: string;
   signingKeyPath: string;
   pendingTtlMs: number;
   grantTtlMs: number;
@@ -115,6 +118,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     auditPath: isAbsolute(config.audit.path) ? config.audit.path : resolve(dataDir, config.audit.path),
     auditKeyPath: resolve(dataDir, 'audit.key'),
     statePath: resolve(dataDir, 'state.json'),
+    stateDir: resolve(dataDir, 'state'),
     signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
     grantTtlMs: parseTtl(config.approvals.grant_ttl),

@@ -6,7 +6,8 @@
  * Read-only: it opens nothing for writing but what the backend's own health probe writes.
  * Exit 1 when any check fails. Never prints a value, key or token.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createBackend } from '../../adapters/registry.js';
 import { readAuditKey } from '../../audit/audit-key.js';
@@ -72,19 +73,28 @@ async function auditChecks(settings: Settings): Promise<Check[]> {
 }
 
 function stateCheck(settings: Settings): Check {
-  let text: string;
-  try {
-    text = readFileSync(settings.statePath, 'utf8');
-  } catch {
-    return { check: 'state', ok: true, detail: `${settings.statePath} does not exist yet (made on first use)` };
+  // A state.json of an earlier version: migrated by the first command that opens the state.
+  if (existsSync(settings.statePath)) {
+    try {
+      JSON.parse(readFileSync(settings.statePath, 'utf8'));
+      return { check: 'state', ok: true, detail: `${settings.statePath} (an earlier version's state) is migrated into ${settings.stateDir} when the server next starts` };
+    } catch {
+      return { check: 'state', ok: false, detail: `${settings.statePath} is not valid JSON`, fix: 'restore it from a backup (pending approvals and issued tokens are in it)' };
+    }
   }
-  try {
-    const state = JSON.parse(text) as { approvals?: unknown[] | Record<string, unknown> };
-    const approvals = Array.isArray(state.approvals) ? state.approvals.length : Object.keys(state.approvals ?? {}).length;
-    return { check: 'state', ok: true, detail: `${settings.statePath}: ${approvals} approval record(s), ${Math.round(text.length / 1024)} KiB` };
-  } catch {
-    return { check: 'state', ok: false, detail: `${settings.statePath} is not valid JSON`, fix: 'restore it from a backup (pending approvals and issued tokens are in it)' };
-  }
+  const dir = join(settings.stateDir, 'approvals');
+  if (!existsSync(dir)) return { check: 'state', ok: true, detail: `${settings.stateDir} does not exist yet (made on first use)` };
+  const files = readdirSync(dir).filter((name) => name.endsWith('.json') && !name.startsWith('.'));
+  const broken = files.filter((name) => {
+    try {
+      JSON.parse(readFileSync(join(dir, name), 'utf8'));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (broken.length > 0) return { check: 'state', ok: false, detail: `${broken.length} approval record(s) in ${dir} are not valid JSON (e.g. ${broken[0]})`, fix: 'restore the state directory from a backup' };
+  return { check: 'state', ok: true, detail: `${settings.stateDir}: ${files.length} approval record(s)` };
 }
 
 export async function runDoctor(configFlag: string | undefined): Promise<Check[]> {
