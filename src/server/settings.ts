@@ -101,6 +101,12 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     const record = backend as unknown as Record<string, unknown>;
     if (typeof record[field] === 'string') record[field] = loaded.resolvePath(record[field] as string);
   }
+  // PostgreSQL TLS files (backend: postgres, state: postgres) resolve against the config file's folder too.
+  for (const block of [backend, config.state] as Array<{ ssl?: Record<string, unknown> }>) {
+    for (const field of ['ca_file', 'cert_file', 'key_file']) {
+      if (typeof block.ssl?.[field] === 'string') block.ssl[field] = loaded.resolvePath(block.ssl[field] as string);
+    }
+  }
   // TLS files, like backend paths, resolve against the config file's folder.
   if (config.http?.tls) config.http.tls = { cert: loaded.resolvePath(config.http.tls.cert), key: loaded.resolvePath(config.http.tls.key) };
   const dataDir = loaded.resolvePath(config.data_dir);
