@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
 import type { SecretBackend } from '../adapters/backend.js';
 import { Approvals } from '../approvals/approvals.js';
-import { createFileStateStore } from '../state/file-store.js';
+import { openStateStore } from './state-open.js';
 import type { StateStore } from '../state/store.js';
 import { loadOrCreateSigningKey, Tokens } from '../approvals/tokens.js';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.js';
@@ -41,11 +41,12 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
-    const state = createFileStateStore({ dir: settings.stateDir, legacyFile: settings.statePath });
+    const state = await openStateStore(settings);
     const links = createLinks(settings);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     let approvals: Approvals | undefined;
     const notifier = createNotifier(settings, { state, clock, logger, links, env: options.env ?? process.env, announceLapsed: () => approvals!.announceLapsed() });
+    state.afterEvents = notifier ? () => notifier.kick() : null;
     approvals = new Approvals(state, clock, settings.pendingTtlMs, {
       denyCooldownMs: settings.denyCooldownMs,
       pendingLimits: { maxPerAgent, maxBytesPerAgent },

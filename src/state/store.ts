@@ -78,7 +78,28 @@ export interface RedeemMatch {
 }
 
 export class StateStore {
+  /**
+   * Called after a transaction that queued approval events committed (the notifier delivers
+   * then: on PostgreSQL a delivery round started inside the transaction would not see them yet).
+   */
+  afterEvents: (() => void) | null = null;
+
   constructor(readonly records: RecordBackend) {}
+
+  /** The sink, counting what it queues, and a call that tells `afterEvents` once they are committed. */
+  private tracked(sink: ApprovalEventSink | undefined): { sink: ApprovalEventSink | undefined; committed: () => void } {
+    if (!sink) return { sink, committed: () => undefined };
+    let queued = 0;
+    return {
+      sink: (outbox, event) => {
+        queued++;
+        sink(outbox, event);
+      },
+      committed: () => {
+        if (queued > 0) this.afterEvents?.();
+      },
+    };
+  }
 
   /**
    * Opens `candidate`, or returns the agent's pending request with exactly that binding; refuses
@@ -86,7 +107,8 @@ export class StateStore {
    */
   async openApproval(input: OpenApprovalInput): Promise<OpenApprovalOutcome> {
     const { candidate, now } = input;
-    return this.records.transact(async (tx) => {
+    const events = this.tracked(input.sink);
+    const outcome = await this.records.transact(async (tx): Promise<OpenApprovalOutcome> => {
       const mine = await this.pruneAgent(tx, candidate.agent_id, now);
       const denied = findCooldownDenial(mine.approvals, { agentId: candidate.agent_id, scopes: candidate.scopes }, now, input.cooldownMs);
       if (denied) return { outcome: 'cooldown', denied };
@@ -95,14 +117,18 @@ export class StateStore {
       // Security: bounded per agent (count and bytes), checked under the agent's lock.
       checkPendingCap(mine.approvals, candidate, now, input.limits);
       tx.putApproval(candidate);
-      await emit(tx, input.sink, approvalEvent('approval.requested', candidate, now));
+      await emit(tx, events.sink, approvalEvent('approval.requested', candidate, now));
       return { outcome: 'created', approval: candidate };
     });
+    events.committed();
+    return outcome;
   }
 
   /** One admin's approve or deny (a deny during a delay cancels). Quorum counts distinct admins. */
-  async decide(id: string, verb: 'approve' | 'deny', adminId: string, now: Date, sink?: ApprovalEventSink): Promise<{ approval: ApprovalRecord; granted: boolean }> {
-    return this.records.transact(async (tx) => {
+  async decide(id: string, verb: 'approve' | 'deny', adminId: string, now: Date, eventSink?: ApprovalEventSink): Promise<{ approval: ApprovalRecord; granted: boolean }> {
+    const events = this.tracked(eventSink);
+    const sink = events.sink;
+    const decided = await this.records.transact(async (tx) => {
       const approval = await tx.approval(id);
       if (!approval) throw notFound(id);
       if (verb === 'approve') {
@@ -116,6 +142,8 @@ export class StateStore {
       await emit(tx, sink, approvalEvent(cancelled ? 'approval.cancelled' : 'approval.denied', approval, now));
       return { approval, granted: false };
     });
+    events.committed();
+    return decided;
   }
 
   getApproval(id: string): Promise<ApprovalRecord | undefined> {
@@ -138,21 +166,25 @@ export class StateStore {
   }
 
   /** Emits `approval.expired` once per request that lapsed unanswered; of several processes exactly one announces each. */
-  async announceLapsed(now: Date, sink: ApprovalEventSink): Promise<number> {
+  async announceLapsed(now: Date, eventSink: ApprovalEventSink): Promise<number> {
     const lapsed = (await this.records.pendingApprovals()).filter((a) => isLapsedUnannounced(a, now));
     if (lapsed.length === 0) return 0;
-    return this.records.transact(async (tx) => {
-      let announced = 0;
+    const events = this.tracked(eventSink);
+    const sink = events.sink!;
+    const announced = await this.records.transact(async (tx) => {
+      let count = 0;
       for (const { id } of lapsed) {
         const a = await tx.approval(id);
         if (!a || !isLapsedUnannounced(a, now)) continue;
         a.expiry_announced = true;
         tx.putApproval(a);
         await emit(tx, sink, approvalEvent('approval.expired', a, now));
-        announced++;
+        count++;
       }
-      return announced;
+      return count;
     });
+    events.committed();
+    return announced;
   }
 
   /**
