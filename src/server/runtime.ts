@@ -11,6 +11,7 @@ import { createLinks, type Links } from './links.js';
 import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
 import { testClockFromEnv } from './test-clock.js';
+import { openPgAudit, openStateDatabase } from './postgres-setup.js';
 import type { Settings } from './settings.js';
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
@@ -37,6 +38,14 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
+    // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
+    const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;
+    const audit = auditDb
+      ? await openPgAudit(settings, auditDb, clock).catch(async (error: unknown) => {
+          await auditDb.close();
+          throw error;
+        })
+      : createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const state = createFileStateStore(settings.statePath, clock);
     const links = createLinks(settings);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
@@ -48,13 +57,13 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
       ...(notifier ? { onEvent: notifier.sink } : {}),
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
-    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
         // A command that just decided something delivers its events before exiting (bounded).
         await notifier?.close();
         links.withdraw();
         await audit.close();
+        await auditDb?.close();
         await backend.close();
       } };
   } catch (error) {
