@@ -10,6 +10,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { unknownCommandError } from './unknown-command.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerInit } from './commands/init.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
 
@@ -28,6 +29,7 @@ registerAgents(program);
 registerAdmins(program);
 registerAudit(program);
 registerDoctor(program);
+registerMigrate(program);
 registerDashboard(program);
 
 try {

@@ -12,6 +12,7 @@ import { createLinks, type Links } from './links.js';
 import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
 import { testClockFromEnv } from './test-clock.js';
+import { openPgAudit, openStateDatabase } from './postgres-setup.js';
 import type { Settings } from './settings.js';
 
 /** How often a long-running process sweeps the state for records retention drops. */
@@ -41,7 +42,19 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
-    const state = await openStateStore(settings);
+    // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
+    const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;
+    const audit = auditDb
+      ? await openPgAudit(settings, auditDb, clock).catch(async (error: unknown) => {
+          await auditDb.close();
+          throw error;
+        })
+      : createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
+    const state = await openStateStore(settings).catch(async (error: unknown) => {
+      await audit.close();
+      await auditDb?.close();
+      throw error;
+    });
     const links = createLinks(settings);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     let approvals: Approvals | undefined;
@@ -53,7 +66,6 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
       ...(notifier ? { onEvent: notifier.sink } : {}),
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
-    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
     // Retention: agent operations prune that agent's records; this sweeps the rest (a scan, so on a timer, not per request).
     const pruner = setInterval(() => void state.prune(clock()).catch((error: unknown) => logger.warn({ errorName: (error as Error)?.name }, 'state prune failed; retried at the next sweep')), PRUNE_INTERVAL_MS);
@@ -64,6 +76,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
         await notifier?.close();
         links.withdraw();
         await audit.close();
+        await auditDb?.close();
         await backend.close();
         await state.close();
       } };

@@ -12,6 +12,9 @@ import type { Command } from 'commander';
 import { createBackend } from '../../adapters/registry.js';
 import { readAuditKey } from '../../audit/audit-key.js';
 import { verifyAuditLog } from '../../audit/verify.js';
+import { verifyPgAuditLog } from '../../audit/pg-audit-log.js';
+import { migrateAll, openStateDatabase, pgStateConnection } from '../../server/postgres-setup.js';
+import { pgTarget } from '../../shared/pg/pool.js';
 import { ConfigError, resolveConfigPath } from '../../config/load.js';
 import { isAssError } from '../../shared/errors.js';
 import { loadSettings, type Settings } from '../../server/settings.js';
@@ -58,8 +61,19 @@ async function backendChecks(settings: Settings): Promise<Check[]> {
 
 async function auditChecks(settings: Settings): Promise<Check[]> {
   const checks = [privateMode('audit key', settings.auditKeyPath, 0o600, false)];
+  const state = pgStateConnection(settings);
+  if (state) checks.push({ check: 'audit log', ok: true, detail: `in PostgreSQL (state.type: postgres) at ${pgTarget(state.url)}, one chain shared by every replica; every replica needs the same ${settings.auditKeyPath}` });
   try {
-    const result = await verifyAuditLog(settings.auditPath, undefined, { key: readAuditKey(settings.auditKeyPath) });
+    const key = readAuditKey(settings.auditKeyPath);
+    let result;
+    if (state) {
+      const db = openStateDatabase(settings);
+      try {
+        result = await verifyPgAuditLog(db, { key });
+      } finally {
+        await db.close();
+      }
+    } else result = await verifyAuditLog(settings.auditPath, undefined, { key });
     const torn = result.tornTails ? `; ${result.tornTails.length} torn line(s) kept aside in ${result.tornTails[0]!.file}` : '';
     checks.push(
       result.ok
@@ -70,6 +84,20 @@ async function auditChecks(settings: Settings): Promise<Check[]> {
     checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: 'restore audit.key or the log from a backup' });
   }
   return checks;
+}
+
+/** Whether every PostgreSQL database the config uses has its schema up to date (read-only). */
+async function postgresSchemaChecks(settings: Settings): Promise<Check[]> {
+  try {
+    const reports = await migrateAll(settings, { dryRun: true });
+    return reports.map((r) =>
+      r.pending.length === 0
+        ? { check: `postgres schema (${r.label})`, ok: true, detail: `${r.target}: up to date` }
+        : { check: `postgres schema (${r.label})`, ok: false, detail: `${r.target}: ${r.pending.length} migration(s) pending`, fix: 'run `agent-secret-store migrate`, or set migrate_on_start: true' },
+    );
+  } catch (error) {
+    return [{ check: 'postgres schema', ok: false, detail: message(error), fix: 'check the url, the server and the credentials; see docs/postgres.md' }];
+  }
 }
 
 function stateCheck(settings: Settings): Check {
@@ -114,6 +142,7 @@ export async function runDoctor(configFlag: string | undefined): Promise<Check[]
   checks.push(privateMode('token signing key', settings.signingKeyPath, 0o600, false));
   if (settings.backend.type === 'file' && settings.backend.key_file) checks.push(privateMode('store key file', settings.backend.key_file, 0o600, true));
   checks.push(...(await backendChecks(settings)));
+  checks.push(...(await postgresSchemaChecks(settings)));
   checks.push(...(await auditChecks(settings)));
   checks.push(stateCheck(settings));
   return checks;
