@@ -2,7 +2,8 @@
  * State-store operation latency against the history kept (issue 9 finding 1, issue 10): each
  * operation timed on a store holding 10,000 records (approvals decided by humans and live tokens,
  * spread over 1,000 agents) beside the same operation on a store holding 10, in the same run.
- * A ratio near 1 means an operation's cost does not grow with the history.
+ * A ratio near 1 means an operation's cost does not grow with the history. Then the same
+ * operations on PostgreSQL (a throwaway local server, as the tests start) beside the file store.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,10 @@ import type { ApprovalRecord, TokenRecord } from '../src/state/records.js';
 import { createFileStateStore } from '../src/state/file-store.js';
 import type { StateStore } from '../src/state/store.js';
 import { DEFAULT_PENDING_LIMITS } from '../src/state/rules.js';
+import { applyMigrations, createPgDatabase } from '../src/shared/pg/index.js';
+import { STATE_MIGRATIONS } from '../src/state/pg-migrations.js';
+import { createPgStateStore } from '../src/state/pg-store.js';
+import { postgresPeerMissing, startPostgresPeer } from '../test/helpers/postgres-peer.js';
 import { measure, ms, ratio, table, type Summary } from './stats.js';
 
 function decided(i: number, now: Date): ApprovalRecord {
@@ -96,12 +101,43 @@ export async function runStateBench(options: { operations?: number } = {}): Prom
     await seedHistory(large, 10_000);
     const base = await timeStateOps(small, n);
     const ours = await timeStateOps(large, n);
+    const rows = [...stateRows('file store', ours, base)];
+    const notes: string[] = [];
+    const missing = postgresPeerMissing();
+    if (missing) {
+      notes.push(`PostgreSQL rows skipped: ${missing}`);
+    } else {
+      // Durable like the file store (the test peer turns fsync off): a fair comparison.
+      const peer = await startPostgresPeer({ settings: { fsync: 'on', full_page_writes: 'on', synchronous_commit: 'on' } });
+      try {
+        const openPg = async () => {
+          const db = createPgDatabase({ url: await peer.newDatabase('bench'), statement_timeout_ms: 10_000, pool_max: 4, connect_timeout_ms: 5000, migrate_on_start: true }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
+          await applyMigrations(db, [STATE_MIGRATIONS]);
+          return createPgStateStore(db);
+        };
+        const [pgSmall, pgLarge] = [await openPg(), await openPg()];
+        try {
+          await seedHistory(pgSmall, 10);
+          await seedHistory(pgLarge, 10_000);
+          const pgBase = await timeStateOps(pgSmall, n);
+          const pgOurs = await timeStateOps(pgLarge, n);
+          rows.push(...stateRows('postgres', pgOurs, pgBase));
+          rows.push(...stateRows('postgres vs file store (10,000 kept, same run)', pgOurs, ours).map((r) => [r[0]!, ...r.slice(1)]));
+        } finally {
+          await Promise.all([pgSmall.close(), pgLarge.close()]);
+        }
+      } finally {
+        await peer.destroy();
+      }
+    }
     return [
       '### State store: operation latency vs history (issue 9 finding 1, issue 10)',
       '',
-      table([['measure (10,000 records kept vs 10)', '10k p50', '10 p50', 'ratio p50', '10k p99', '10 p99', 'ratio p99'], ...stateRows('file store', ours, base)]),
+      table([['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99'], ...rows]),
       '',
+      'Rows "file store" and "postgres": 10,000 records kept (ours) vs 10 (baseline). Last rows: PostgreSQL (ours) vs the file store (baseline), both with 10,000 kept. Both durable: the file store fsyncs every commit, PostgreSQL (started here with fsync on) its WAL.',
       'One file per record: an operation reads and writes the records it names and its agent\'s; a listing for a human still reads every record kept.',
+      ...notes,
     ].join('\n');
   } finally {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
