@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
 import { loadOrCreateSigningKey } from '../../src/approvals/tokens.js';
+import { createAuditKey } from '../../src/audit/audit-key.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../src/server/keys.js';
 import { applyMigrations, createPgDatabase } from '../../src/shared/pg/index.js';
 import { STATE_MIGRATIONS } from '../../src/state/pg-migrations.js';
@@ -94,9 +95,12 @@ if (missing) {
     const adminKey = generateAdminKey();
     const shared = { url, secrets, keyFile, adminKey, keys };
     const configs = { a: await writeReplicaConfig(path.join(root, 'a'), shared), b: await writeReplicaConfig(path.join(root, 'b'), shared) };
-    // Every replica signs and verifies tokens with one key (docs/scale.md: shared like the store key).
+    // Every replica signs and verifies tokens with one key, and keys the one audit chain in
+    // PostgreSQL with one audit key (docs/scale.md: shared like the store key).
     await loadOrCreateSigningKey(path.join(root, 'a', 'token-signing.key'));
     copyFileSync(path.join(root, 'a', 'token-signing.key'), path.join(root, 'b', 'token-signing.key'));
+    createAuditKey(path.join(root, 'a', 'audit.key'), 1);
+    copyFileSync(path.join(root, 'a', 'audit.key'), path.join(root, 'b', 'audit.key'));
     // Both start at once: the schema migration runs once (advisory lock), the other waits and finds it done.
     const [a, b] = await Promise.all([spawnHttpServer(configs.a), spawnHttpServer(configs.b)]);
     const db = createPgDatabase({ url, statement_timeout_ms: 10_000, pool_max: 3, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
@@ -239,6 +243,9 @@ if (missing) {
       }
       // The replica that was killed most recently and restarted still serves, with the same state.
       expect((await get(b.url, '/v1/secrets/app/PLAIN', countedToken)).status).toBe(200);
+      // One audit chain written by both replicas through every kill: it verifies.
+      const verify = await cli(c.configs.a, c.adminKey, ['audit', 'verify']);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       console.log(`[replicas] ${rounds} SIGKILL rounds in ${Math.round((Date.now() - started) / 1000)} s: ${acknowledged} acknowledged tokens and ${usesAcknowledged} acknowledged uses, none lost`);
       expect(rounds).toBeGreaterThanOrEqual(5);
     }, 240_000);
