@@ -53,7 +53,8 @@ if (missing) {
       expect(refused.stderr).not.toContain(peer.password);
 
       const dry = await adminJson<{ databases: { pending: unknown[] }[] }>(home, ['migrate', '--dry-run']);
-      expect(dry.databases[0]!.pending).toHaveLength(2);
+      // secrets, audit and state: one migration each.
+      expect(dry.databases[0]!.pending).toHaveLength(3);
 
       const [a, b] = await Promise.all([admin(home, ['migrate', '--json']), admin(home, ['migrate', '--json'])]);
       expect(a.code, a.stderr).toBe(0);
@@ -61,7 +62,7 @@ if (missing) {
       const applied = [a, b].map((r) => (JSON.parse(r.stdout) as { databases: { label: string; applied: { component: string }[] }[] }).databases);
       expect(applied[0]![0]!.label).toBe('backend + state');
       const counts = applied.map((dbs) => dbs[0]!.applied.length).sort();
-      expect(counts).toEqual([0, 2]);
+      expect(counts).toEqual([0, 3]);
       const again = await admin(home, ['migrate']);
       expect(again.stdout).toMatch(/schema up to date, nothing applied/);
     });
@@ -110,10 +111,11 @@ if (missing) {
       await peer.stop();
       try {
         const errorA = await fails(a.client, 'get_secret', { namespace: 'ops', key: 'TOKEN' });
-        expect(['BACKEND_UNAVAILABLE', 'AUDIT_UNAVAILABLE']).toContain(errorA.code);
-        // The file backend can read the value, but the audit record cannot be written: refused.
+        // The state store (revocation check) is asked first, in the same database: STATE_UNAVAILABLE.
+        expect(['STATE_UNAVAILABLE', 'BACKEND_UNAVAILABLE', 'AUDIT_UNAVAILABLE']).toContain(errorA.code);
+        // The file backend could read the value, but neither the state nor the audit record is reachable: refused.
         const errorB = await fails(b.client, 'get_secret', { namespace: 'ops', key: 'TOKEN' });
-        expect(errorB.code).toBe('AUDIT_UNAVAILABLE');
+        expect(['STATE_UNAVAILABLE', 'AUDIT_UNAVAILABLE']).toContain(errorB.code);
         for (const e of [errorA, errorB]) {
           expect(e.error).not.toContain('down-test-value');
           expect(e.error).not.toContain(peer.password);

@@ -101,6 +101,8 @@ async function postgresSchemaChecks(settings: Settings): Promise<Check[]> {
 }
 
 function stateCheck(settings: Settings): Check {
+  const shared = pgStateConnection(settings);
+  if (shared) return { check: 'state', ok: true, detail: `in PostgreSQL (state.type: postgres) at ${pgTarget(shared.url)}, shared by every replica (its schema: see 'postgres schema'); every replica needs the same ${settings.signingKeyPath}` };
   // A state.json of an earlier version: migrated by the first command that opens the state.
   if (existsSync(settings.statePath)) {
     try {
