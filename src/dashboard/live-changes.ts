@@ -2,6 +2,8 @@ import { statSync } from 'node:fs';
 import { humanStatus } from '../server/approval-details.js';
 import type { Runtime } from '../server/runtime.js';
 
+type ApprovalRecord = Awaited<ReturnType<Runtime['approvals']['list']>>[number]['approval'];
+
 /**
  * Tells open dashboard pages that something changed, whoever changed it: this process, the
  * CLI, another dashboard or a stdio server for an agent. It polls (every `intervalMs`, only
@@ -15,6 +17,7 @@ export class LiveChanges {
   private signature = '';
   private version = 0;
   private polling = false;
+  private records: { marker: string; approvals: ApprovalRecord[] } | null = null;
 
   constructor(
     private readonly runtime: Runtime,
@@ -67,8 +70,13 @@ export class LiveChanges {
       return info ? `${file}:${info.mtimeMs}:${info.size}:${info.ino}` : `${file}:-`;
     });
     const marker = await this.runtime.state.changeMarker();
+    // The records are read again only when the store says something changed (a listing reads
+    // every record kept); between changes only time moves their statuses.
+    if (!this.records || this.records.marker !== marker) {
+      this.records = { marker, approvals: (await this.runtime.approvals.list()).map(({ approval }) => approval) };
+    }
     const now = this.runtime.clock();
-    const approvals = (await this.runtime.approvals.list()).map(({ approval }) => `${approval.id}:${humanStatus(approval, now)}`);
+    const approvals = this.records.approvals.map((approval) => `${approval.id}:${humanStatus(approval, now)}`);
     return `${parts.join('|')}#${marker}#${approvals.join(',')}`;
   }
 }

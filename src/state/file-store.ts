@@ -168,6 +168,8 @@ export class FileRecordBackend implements RecordBackend {
       }
       await this.apply(writes);
       unlinkSync(this.abs(JOURNAL));
+      // The killed process never told pollers of its change.
+      writeFileSync(this.abs(VERSION), randomBytes(8).toString('hex'), { mode: 0o600 });
     }
     const legacy = this.options.legacyFile;
     if (!legacy) return;
