@@ -4,7 +4,9 @@ import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
 import { runNotifyBench } from './notify.js';
+import { runPostgresBench } from './postgres.js';
 import { runRemoteBench } from './remote.js';
+import { runStateBench } from './state.js';
 import { runTokenTimeBench } from './token-time.js';
 
 /**
@@ -27,5 +29,9 @@ const sections: string[] = [
   await runNotifyBench(),
   '',
   await runBoundsBench(),
+  '',
+  await runStateBench(),
+  '',
+  await runPostgresBench(),
 ];
 process.stdout.write(`${sections.join('\n')}\n`);

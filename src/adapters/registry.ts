@@ -3,6 +3,7 @@ import type { SecretBackend } from './backend.js';
 import { AssBackendConfigSchema } from './ass/config.js';
 import { AwsBackendConfigSchema } from './aws/config.js';
 import { FileBackendConfigSchema } from './file/config.js';
+import { PostgresBackendConfigSchema } from './postgres/config.js';
 import { createFileBackend } from './file/index.js';
 import { VaultBackendConfigSchema } from './vault/config.js';
 
@@ -15,11 +16,12 @@ export const BackendConfigSchema = z.discriminatedUnion('type', [
   VaultBackendConfigSchema,
   AwsBackendConfigSchema,
   AssBackendConfigSchema,
+  PostgresBackendConfigSchema,
 ]);
 export type BackendConfig = z.infer<typeof BackendConfigSchema>;
 
 /** Fields of each backend block that are file paths, resolved against the config file's folder. */
-export const BACKEND_PATH_FIELDS: Record<string, string[]> = { file: ['path', 'key_file'], ass: ['ca_file'] };
+export const BACKEND_PATH_FIELDS: Record<string, string[]> = { file: ['path', 'key_file'], ass: ['ca_file'], postgres: ['key_file'] };
 
 /**
  * Connects the configured backend. The vendor clients (AWS SDK, node-vault, the remote client)
@@ -36,5 +38,7 @@ export async function createBackend(config: BackendConfig, env: Record<string, s
       return (await import('./aws/index.js')).createAwsBackend(config, env);
     case 'ass':
       return (await import('./ass/index.js')).createAssBackend(config, env);
+    case 'postgres':
+      return (await import('./postgres/index.js')).createPostgresBackend(config, env);
   }
 }

@@ -1,25 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { AssError } from '../shared/errors.js';
 import type { Clock } from '../shared/types.js';
-import { checkPendingCap, DEFAULT_PENDING_LIMITS, type PendingLimits } from './limits.js';
-import type { State, StateStore } from './state-store.js';
-import type { ApprovalKind, ApprovalRecord, ApprovalStatus } from './types.js';
-import { refuseWithinCooldown } from './deny-cooldown.js';
-import { announceLapsed, approvalEvent, lapsedUnannounced, type ApprovalEventSink } from './events.js';
+import { DEFAULT_PENDING_LIMITS, type PendingLimits } from './limits.js';
+import type { StateStore } from '../state/store.js';
+import { isGrantActive, viewApproval, type ApprovalView } from '../state/rules.js';
+import type { ApprovalKind, ApprovalRecord, TokenRecord } from './types.js';
+import { cooldownRefusal } from './deny-cooldown.js';
+import type { ApprovalEventSink } from './events.js';
 
-/** What an agent or a human sees of an approval at a given moment. */
-export interface ApprovalView {
-  approval_id: string;
-  status: ApprovalStatus;
-  /** When it was approved or denied; null while pending or once expired unresolved. */
-  resolved_at: string | null;
-  /** Pending: when the request lapses. Approved: when the grant ends. */
-  expires_at: string;
-  /** Set when an approval rule delays the grant: it takes effect then. */
-  effective_at?: string;
-  approvals_received: number;
-  approvals_required: number;
-}
+export { isGrantActive, viewApproval, type ApprovalView };
 
 export interface ApprovalRequestInput {
   kind: ApprovalKind;
@@ -39,40 +28,13 @@ export interface ApprovalRequestInput {
 export interface ApprovalsOptions {
   /** After a denial, the same agent asking for the same scopes within this gets the denial again. */
   denyCooldownMs?: number;
-  /** Called inside the same transaction as each change a human should hear of (see events.ts). */
+  /** Called inside the same state transaction as each change a human should hear of (see events.ts). */
   onEvent?: ApprovalEventSink;
   /** How many open requests (and bytes of them) one agent may have waiting for a human. */
   pendingLimits?: PendingLimits;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** Status at `now`: stored state plus time (pending lapses into expired; a delay keeps it pending). */
-export function viewApproval(a: ApprovalRecord, now: Date): ApprovalView {
-  const t = now.getTime();
-  const base = { approval_id: a.id, approvals_received: a.approvals.length, approvals_required: a.approvers_required };
-  if (a.status === 'denied') return { ...base, status: 'denied', resolved_at: a.resolved_at ?? null, expires_at: a.expires_at };
-  if (a.status === 'approved') {
-    const effective = Date.parse(a.resolved_at!) + a.delay_ms;
-    const ends = effective + a.ttl_ms;
-    const extra = a.delay_ms > 0 ? { effective_at: iso(effective) } : {};
-    // Security: during the delay a human may still cancel; the agent keeps seeing "pending".
-    if (t < effective) return { ...base, ...extra, status: 'pending', resolved_at: null, expires_at: iso(ends) };
-    return { ...base, ...extra, status: 'approved', resolved_at: a.resolved_at!, expires_at: iso(ends) };
-  }
-  if (t >= Date.parse(a.expires_at)) return { ...base, status: 'expired', resolved_at: null, expires_at: a.expires_at };
-  return { ...base, status: 'pending', resolved_at: null, expires_at: a.expires_at };
-}
-
-/** True while an approved grant is in force: after any delay and before its ttl runs out. */
-export function isGrantActive(a: ApprovalRecord, now: Date): boolean {
-  if (a.status !== 'approved' || !a.resolved_at) return false;
-  const effective = Date.parse(a.resolved_at) + a.delay_ms;
-  const t = now.getTime();
-  return t >= effective && t < effective + a.ttl_ms;
-}
-
-const sameScopes = (a: string[], b: string[]): boolean => a.length === b.length && a.every((s, i) => s === b[i]);
 
 /**
  * The approval workflow over a StateStore. Agents open and read requests; humans (the CLI,
@@ -93,49 +55,39 @@ export class Approvals {
    */
   async request(input: ApprovalRequestInput): Promise<{ approval: ApprovalRecord; reused: boolean }> {
     const now = this.clock();
-    return this.store.transact((state) => {
-      refuseWithinCooldown(state, input, now, this.options.denyCooldownMs ?? 0);
-      for (const a of Object.values(state.approvals)) {
-        if (
-          a.agent_id === input.agentId &&
-          a.kind === input.kind &&
-          a.ttl_ms === input.ttlMs &&
-          a.max_uses === input.maxUses &&
-          sameScopes(a.scopes, input.scopes) &&
-          viewApproval(a, now).status === 'pending'
-        ) {
-          return { approval: a, reused: true };
-        }
-      }
-      const approval: ApprovalRecord = {
-        id: randomUUID(),
-        kind: input.kind,
-        agent_id: input.agentId,
-        scopes: input.scopes,
-        ttl_ms: input.ttlMs,
-        ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
-        reason: input.reason,
-        ...(input.agentReason ? { agent_reason: input.agentReason } : {}),
-        rule: input.rule,
-        created_at: now.toISOString(),
-        expires_at: iso(now.getTime() + this.pendingTtlMs),
-        approvers_required: input.approvers,
-        delay_ms: input.delayMs,
-        approvals: [],
-        status: 'pending',
-      };
+    const candidate: ApprovalRecord = {
+      id: randomUUID(),
+      kind: input.kind,
+      agent_id: input.agentId,
+      scopes: input.scopes,
+      ttl_ms: input.ttlMs,
+      ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
+      reason: input.reason,
+      ...(input.agentReason ? { agent_reason: input.agentReason } : {}),
+      rule: input.rule,
+      created_at: now.toISOString(),
+      expires_at: iso(now.getTime() + this.pendingTtlMs),
+      approvers_required: input.approvers,
+      delay_ms: input.delayMs,
+      approvals: [],
+      status: 'pending',
+    };
+    const cooldownMs = this.options.denyCooldownMs ?? 0;
+    const opened = await this.store.openApproval({
+      candidate,
+      now,
+      cooldownMs,
       // Security: bounded per agent (count and bytes), checked under the store's lock.
-      checkPendingCap(state, approval, now, this.options.pendingLimits ?? DEFAULT_PENDING_LIMITS);
-      state.approvals[approval.id] = approval;
-      this.options.onEvent?.(state, approvalEvent('approval.requested', approval, now));
-      return { approval, reused: false };
+      limits: this.options.pendingLimits ?? DEFAULT_PENDING_LIMITS,
+      ...(this.options.onEvent ? { sink: this.options.onEvent } : {}),
     });
+    if (opened.outcome === 'cooldown') throw cooldownRefusal(opened.denied, now, cooldownMs);
+    return { approval: opened.approval, reused: opened.outcome === 'reused' };
   }
 
   /** An agent may read only its own approvals; others look exactly like unknown ids. */
   async viewForAgent(id: string, agentId: string): Promise<ApprovalView> {
-    const state = await this.store.read();
-    const approval = state.approvals[id];
+    const approval = await this.store.getApproval(id);
     if (!approval || approval.agent_id !== agentId) {
       throw new AssError('APPROVAL_NOT_FOUND', `No approval request '${id}' for this agent. Use the approval_id returned by get_secret or request_token.`);
     }
@@ -144,16 +96,22 @@ export class Approvals {
 
   /** One request as a human sees it; unknown ids throw APPROVAL_NOT_FOUND. */
   async find(id: string): Promise<{ approval: ApprovalRecord; view: ApprovalView }> {
-    const approval = this.mustFind((await this.store.read()).approvals[id], id);
+    const approval = this.mustFind(await this.store.getApproval(id), id);
     return { approval, view: viewApproval(approval, this.clock()) };
   }
 
   async list(): Promise<{ approval: ApprovalRecord; view: ApprovalView }[]> {
-    const state = await this.store.read();
+    const all = await this.store.listApprovals();
     const now = this.clock();
-    return Object.values(state.approvals)
-      .sort((a, b) => a.created_at.localeCompare(b.created_at))
-      .map((approval) => ({ approval, view: viewApproval(approval, now) }));
+    return all.map((approval) => ({ approval, view: viewApproval(approval, now) }));
+  }
+
+  /** Requests waiting for a human now (a delay still running counts as waiting). */
+  async pending(): Promise<{ approval: ApprovalRecord; view: ApprovalView }[]> {
+    const now = this.clock();
+    return (await this.store.pendingApprovals())
+      .map((approval) => ({ approval, view: viewApproval(approval, now) }))
+      .filter(({ view }) => view.status === 'pending');
   }
 
   /**
@@ -162,81 +120,42 @@ export class Approvals {
    */
   async approve(id: string, adminId: string): Promise<{ approval: ApprovalRecord; view: ApprovalView; granted: boolean }> {
     const now = this.clock();
-    return this.store.transact((state) => {
-      const approval = this.mustFind(state.approvals[id], id);
-      const view = viewApproval(approval, now);
-      if (approval.status !== 'pending') {
-        throw new AssError('CONFLICT', `Approval ${id} is already ${approval.status}${view.status === 'pending' ? ' (its delay has not run out yet)' : ''}; nothing changed.`);
-      }
-      if (view.status === 'expired') throw new AssError('CONFLICT', `Approval ${id} expired at ${approval.expires_at} before it was approved; the agent must ask again.`);
-      if (approval.approvals.some((a) => a.admin_id === adminId)) {
-        throw new AssError('CONFLICT', `Admin '${adminId}' already approved ${id}; it needs ${approval.approvers_required} different approvers (${approval.approvals.length} so far).`);
-      }
-      approval.approvals.push({ admin_id: adminId, at: now.toISOString() });
-      const granted = approval.approvals.length >= approval.approvers_required;
-      if (granted) {
-        approval.status = 'approved';
-        approval.resolved_at = now.toISOString();
-        this.options.onEvent?.(state, approvalEvent('approval.granted', approval, now));
-      }
-      return { approval, view: viewApproval(approval, now), granted };
-    });
+    const { approval, granted } = await this.store.decide(id, 'approve', adminId, now, this.options.onEvent);
+    return { approval, view: viewApproval(approval, now), granted };
   }
 
   /** Denies a pending request, or cancels an approved one whose delay has not run out. */
   async deny(id: string, adminId: string): Promise<{ approval: ApprovalRecord; view: ApprovalView }> {
     const now = this.clock();
-    return this.store.transact((state) => {
-      const approval = this.mustFind(state.approvals[id], id);
-      const view = viewApproval(approval, now);
-      if (view.status !== 'pending') throw new AssError('CONFLICT', `Approval ${id} is ${view.status}; only a pending request (or one still in its delay) can be denied.`);
-      // A deny of an approved request still in its delay is a cancellation, shown as such to humans.
-      if (approval.status === 'approved') approval.cancelled = true;
-      approval.status = 'denied';
-      approval.denied_by = adminId;
-      approval.resolved_at = now.toISOString();
-      this.options.onEvent?.(state, approvalEvent(approval.cancelled ? 'approval.cancelled' : 'approval.denied', approval, now));
-      return { approval, view: viewApproval(approval, now) };
-    });
+    const { approval } = await this.store.decide(id, 'deny', adminId, now, this.options.onEvent);
+    return { approval, view: viewApproval(approval, now) };
   }
 
   /** Emits `approval.expired` once for each request that lapsed unanswered (see events.ts). */
   async announceLapsed(): Promise<number> {
     const sink = this.options.onEvent;
-    const now = this.clock();
-    if (!sink || lapsedUnannounced(await this.store.read(), now).length === 0) return 0;
-    return this.store.transact((state) => announceLapsed(state, now, sink));
+    if (!sink) return 0;
+    return this.store.announceLapsed(this.clock(), sink);
   }
 
   /** Scopes of the agent's secret-access grants in force now. */
   async activeGrantScopes(agentId: string): Promise<string[]> {
-    const state = await this.store.read();
-    const now = this.clock();
-    return Object.values(state.approvals)
-      .filter((a) => a.agent_id === agentId && a.kind === 'secret_access' && isGrantActive(a, now))
-      .flatMap((a) => a.scopes);
+    return (await this.store.activeGrants(agentId, this.clock())).flatMap((a) => a.scopes);
   }
 
   /**
-   * Marks an approved token request as redeemed, once: of any number of concurrent callers
-   * exactly one gets the record back (the lock serialises them; the flag decides).
+   * Marks an approved token request as redeemed and stores the token `build` makes from it, in
+   * one state transaction: of any number of concurrent callers exactly one gets the token.
    */
-  async redeemTokenApproval<T>(
+  async redeemTokenApproval(
     agentId: string,
     scopes: string[],
     ttlMs: number,
     maxUses: number | undefined,
-    issue: (approval: ApprovalRecord, state: State) => T,
-  ): Promise<T | null> {
-    const now = this.clock();
-    return this.store.transact((state) => {
-      const candidate = Object.values(state.approvals).find(
-        (a) => a.agent_id === agentId && a.kind === 'token' && a.ttl_ms === ttlMs && a.max_uses === maxUses && sameScopes(a.scopes, scopes) && !a.redeemed_at && isGrantActive(a, now),
-      );
-      if (!candidate) return null;
-      candidate.redeemed_at = now.toISOString();
-      return issue(candidate, state);
-    });
+    maxActiveTokens: number,
+    build: (approval: ApprovalRecord) => TokenRecord,
+  ): Promise<TokenRecord | null> {
+    return this.store.redeemTokenApproval({ agentId, scopes, ttlMs, maxUses }, this.clock(), maxActiveTokens, build);
   }
 
   private mustFind(approval: ApprovalRecord | undefined, id: string): ApprovalRecord {

@@ -3,10 +3,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { AssError } from '../shared/errors.js';
-import { checkTokenCap, DEFAULT_MAX_ACTIVE_TOKENS } from './limits.js';
+import { DEFAULT_MAX_ACTIVE_TOKENS } from './limits.js';
 import { ensurePrivateDir } from '../shared/durable-file.js';
 import type { Clock } from '../shared/types.js';
-import type { State, StateStore } from './state-store.js';
+import type { StateStore } from '../state/store.js';
 import type { TokenRecord } from './types.js';
 
 /** The audience every token names; a token for another service is refused. */
@@ -74,15 +74,15 @@ export class Tokens {
     private readonly maxActivePerAgent: number = DEFAULT_MAX_ACTIVE_TOKENS,
   ) {}
 
-  /**
-   * A new token record; the caller stores it inside its own transaction, then calls `sign`.
-   * @throws AssError TOO_MANY_TOKENS when the agent holds `tokens.max_active_per_agent` live ones.
-   */
-  newRecord(input: TokenInput & { approvalId?: string }, state: State): TokenRecord {
+  /** The largest number of live tokens one agent may hold (`tokens.max_active_per_agent`). */
+  get maxActive(): number {
+    return this.maxActivePerAgent;
+  }
+
+  /** A new token record, not stored yet: `issue` stores it, or the approval's redemption does. */
+  newRecord(input: TokenInput & { approvalId?: string }): TokenRecord {
     const now = this.clock();
-    // Security: every token is state until it expires; bounded per agent, under the store's lock.
-    checkTokenCap(state, input.agentId, now, this.maxActivePerAgent);
-    const record: TokenRecord = {
+    return {
       id: randomUUID(),
       agent_id: input.agentId,
       scopes: input.scopes,
@@ -94,12 +94,15 @@ export class Tokens {
       ...(input.keySha256 ? { key_sha256: input.keySha256 } : {}),
       ...(input.ipAllowlist?.length ? { ip_allowlist: input.ipAllowlist } : {}),
     };
-    state.tokens[record.id] = record;
-    return record;
   }
 
+  /**
+   * Stores and signs a new token.
+   * @throws AssError TOO_MANY_TOKENS when the agent holds `tokens.max_active_per_agent` live ones.
+   */
   async issue(input: TokenInput): Promise<IssuedToken> {
-    const record = await this.store.transact((state) => this.newRecord(input, state));
+    // Security: every token is state until it expires; bounded per agent, under the store's lock.
+    const record = await this.store.issueToken(this.newRecord(input), this.clock(), this.maxActivePerAgent);
     return this.sign(record);
   }
 
@@ -133,8 +136,7 @@ export class Tokens {
       const expired = error instanceof joseErrors.JWTExpired;
       throw new AssError('UNAUTHENTICATED', expired ? 'The token has expired. Call request_token for a new one.' : 'The token is not valid (bad signature, issuer or audience). Call request_token for a new one.');
     }
-    const state = await this.store.read();
-    const record = payload.jti ? state.tokens[payload.jti] : undefined;
+    const record = payload.jti ? await this.store.getToken(payload.jti) : undefined;
     if (!record || record.agent_id !== payload.sub) throw new AssError('UNAUTHENTICATED', 'The token is not known to this server. Call request_token for a new one.');
     if (record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token was revoked by a human.');
     if (record.max_uses !== undefined && record.uses >= record.max_uses) throw new AssError('UNAUTHENTICATED', `The token has been used its ${record.max_uses} allowed times. Call request_token for a new one.`);
@@ -154,17 +156,12 @@ export class Tokens {
   /**
    * Counts one use of a token with `max_uses`; of concurrent callers at the last use exactly one
    * succeeds. A token without `max_uses` has nothing to count: it is checked against the current
-   * snapshot (revoked or gone → refused) without a state transaction, so a REST call with it
+   * record as committed (revoked or gone → refused) without a state transaction, so a REST call with it
    * writes nothing (`uses` stays 0 for such tokens; the audit log records every call).
    */
   async consumeUse(tokenId: string): Promise<void> {
-    const current = (await this.store.read()).tokens[tokenId];
+    const current = await this.store.getToken(tokenId);
     if (current && !current.revoked_at && current.max_uses === undefined) return;
-    await this.store.transact((state) => {
-      const record = state.tokens[tokenId];
-      if (!record || record.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token is not valid any more.');
-      if (record.max_uses !== undefined && record.uses >= record.max_uses) throw new AssError('UNAUTHENTICATED', `The token has been used its ${record.max_uses} allowed times.`);
-      record.uses += 1;
-    });
+    await this.store.consumeUse(tokenId);
   }
 }

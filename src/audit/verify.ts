@@ -119,7 +119,7 @@ async function checkOlder(path: string, name: string, prev: string, seq: number,
   }
 }
 
-interface FileCheck {
+export interface FileCheck {
   count: number;
   head: string | null;
   /** Set when the first record is an `audit.rotate` record. */
@@ -128,52 +128,72 @@ interface FileCheck {
   firstSeq: number;
 }
 
-async function verifyFile(path: string, result: AuditVerification, key: AuditKey | null): Promise<FileCheck> {
-  const file = basename(path);
-  const check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
-  let prev = GENESIS;
-  let expectedSeq = 1;
-  let badJson = 0;
-  let keyedSeen = false;
-  let missingKeyReported = false;
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
+/**
+ * Checks one chain record by record (as read from a file or from PostgreSQL): parses, has the
+ * next sequence number, points at the previous record's hash, hashes to its own `hash`, and is
+ * keyed wherever the key was in use. Problems go to `result.problems` under `file`.
+ */
+export class ChainChecker {
+  readonly check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
+  /** Line number of the last line that was not JSON (0: none). */
+  badJson = 0;
+  private prev = GENESIS;
+  private expectedSeq = 1;
+  private keyedSeen = false;
+  private missingKeyReported = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly result: AuditVerification,
+    private readonly key: AuditKey | null,
+  ) {}
+
+  line(line: string): void {
+    const { file, result, key, check } = this;
     check.count++;
     let record: AuditRecord;
     try {
       record = JSON.parse(line) as AuditRecord;
     } catch {
       result.problems.push({ file, line: check.count, problem: 'not valid JSON' });
-      badJson = check.count;
-      continue;
+      this.badJson = check.count;
+      return;
     }
     if (check.count === 1 && record.action === 'audit.rotate' && typeof record.continues === 'string') {
       // The chain goes on from an older file: start from where that file ended.
       check.continues = record.continues;
-      check.firstPrev = prev = String(record.prev);
-      check.firstSeq = expectedSeq = record.seq;
+      check.firstPrev = this.prev = String(record.prev);
+      check.firstSeq = this.expectedSeq = record.seq;
     }
     const { hash, ...body } = record;
-    if (record.seq !== expectedSeq) result.problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${expectedSeq} was expected (a line was inserted or deleted)` });
-    if (record.prev !== prev) result.problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
-    if (record.v !== undefined) keyedSeen = true;
-    else if (keyedSeen || (key && typeof record.seq === 'number' && record.seq >= key.keyedFromSeq)) {
+    if (record.seq !== this.expectedSeq) result.problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${this.expectedSeq} was expected (a line was inserted or deleted)` });
+    if (record.prev !== this.prev) result.problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
+    if (record.v !== undefined) this.keyedSeen = true;
+    else if (this.keyedSeen || (key && typeof record.seq === 'number' && record.seq >= key.keyedFromSeq)) {
       // Security: an unkeyed record where the key was in use is a chain recomputed without it.
       result.problems.push({ file, line: check.count, problem: 'an unkeyed record where keyed records were written (the chain was recomputed without the audit key: records were deleted, inserted or edited)' });
     }
     const expected = hashRecord(body, key?.key);
     if (expected === null) {
       if (record.v !== KEYED_VERSION) result.problems.push({ file, line: check.count, problem: `unknown record version ${String(record.v)}` });
-      else if (!missingKeyReported) {
-        missingKeyReported = true;
+      else if (!this.missingKeyReported) {
+        this.missingKeyReported = true;
         result.problems.push({ file, line: check.count, problem: 'keyed records, but no audit key to check them with (audit.key beside the data is missing or unreadable)' });
       }
     } else if (expected !== hash) result.problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited, or the chain was recomputed without the audit key)' });
-    prev = hash;
+    this.prev = hash;
     check.head = hash;
-    expectedSeq = (typeof record.seq === 'number' ? record.seq : expectedSeq) + 1;
+    this.expectedSeq = (typeof record.seq === 'number' ? record.seq : this.expectedSeq) + 1;
   }
-  if (badJson === check.count && check.count > 0) {
+}
+
+async function verifyFile(path: string, result: AuditVerification, key: AuditKey | null): Promise<FileCheck> {
+  const file = basename(path);
+  const checker = new ChainChecker(file, result, key);
+  const { check } = checker;
+  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  for await (const line of lines) checker.line(line);
+  if (checker.badJson === check.count && check.count > 0) {
     // The last line, cut short: what a crash in the middle of a write leaves.
     result.problems.at(-1)!.problem = `the last line is incomplete (a write was cut short by a full disk or a crash). The next record written keeps it aside in ${basename(tornPathOf(path))} and goes on; nothing needs removing by hand`;
   }

@@ -10,6 +10,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { unknownCommandError } from './unknown-command.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerInit } from './commands/init.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerServe } from './commands/serve.js';
 import { registerUse } from './commands/use.js';
@@ -29,6 +30,7 @@ registerAgents(program);
 registerAdmins(program);
 registerAudit(program);
 registerDoctor(program);
+registerMigrate(program);
 registerDashboard(program);
 registerUse(program);
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DashboardSchema } from './dashboard-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { UseConfigSchema } from './use-schema.js';
+import { PgConnectionShape } from '../shared/pg/config.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -147,12 +148,22 @@ export const AdminSchema = z
   .object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/), key_sha256: KeyHashSchema })
   .strict();
 
+/**
+ * Where approvals, grants, tokens, revocations and rate limits live: `file` (default, embedded,
+ * in data_dir) or `postgres`, shared by every replica (the audit log then goes there too).
+ */
+export const StateConfigSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('file') }).strict(),
+  z.object({ type: z.literal('postgres'), ...PgConnectionShape }).strict(),
+]);
+
 export const ConfigSchema = z
   .object({
     version: z.literal(1, { error: 'must be 1 (the only config format so far)' }),
     /** Approvals, grants, token state and signing key. Relative paths resolve against the config file's folder. */
     data_dir: z.string().default('.'),
     backend: z.object({ type: z.string() }).passthrough(),
+    state: StateConfigSchema.default({ type: 'file' }),
     server: z
       .object({
         name: z.string().default('agent-secret-store'),
@@ -219,3 +230,4 @@ export type AgentConfig = z.infer<typeof AgentSchema>;
 export type AdminConfig = z.infer<typeof AdminSchema>;
 export type TierRuleConfig = z.infer<typeof TierRuleSchema>;
 export type HttpConfig = z.infer<typeof HttpConfigSchema>;
+export type StateConfig = z.infer<typeof StateConfigSchema>;

@@ -53,7 +53,7 @@ export function createDashboard(runtime: Runtime, options: DashboardOptions): Da
     settings,
     sessions: new SessionStore(runtime.clock, options.sessionLimits),
     throttle: new SignInThrottle(runtime.clock),
-    live: new LiveChanges(runtime, () => [runtime.settings.statePath, runtime.settings.loaded.file]),
+    live: new LiveChanges(runtime, () => [runtime.settings.loaded.file]),
     command: options.command ?? { node: process.execPath, cli: process.argv[1] ?? 'agent-secret-store' },
   };
   const app = new Hono<DashboardEnv>();

@@ -2,13 +2,14 @@ import { statSync } from 'node:fs';
 import { humanStatus } from '../server/approval-details.js';
 import type { Runtime } from '../server/runtime.js';
 
+type ApprovalRecord = Awaited<ReturnType<Runtime['approvals']['list']>>[number]['approval'];
+
 /**
  * Tells open dashboard pages that something changed, whoever changed it: this process, the
  * CLI, another dashboard or a stdio server for an agent. It polls (every `intervalMs`, only
- * while someone listens) the files every process writes — the state file (approvals, tokens,
- * revocations) and the config file (agents, admins) — plus the human status of every
- * approval, so a request that expires or leaves its delay is announced too. Stat-based, so it
- * works across processes and on every filesystem.
+ * while someone listens) the state store's change marker (approvals, tokens, revocations; any
+ * process, any replica), the config file (agents, admins) and the human status of every
+ * approval, so a request that expires or leaves its delay is announced too.
  */
 export class LiveChanges {
   private readonly listeners = new Set<(version: number) => void>();
@@ -16,6 +17,7 @@ export class LiveChanges {
   private signature = '';
   private version = 0;
   private polling = false;
+  private records: { marker: string; approvals: ApprovalRecord[] } | null = null;
 
   constructor(
     private readonly runtime: Runtime,
@@ -67,8 +69,14 @@ export class LiveChanges {
       const info = statSync(file, { throwIfNoEntry: false });
       return info ? `${file}:${info.mtimeMs}:${info.size}:${info.ino}` : `${file}:-`;
     });
+    const marker = await this.runtime.state.changeMarker();
+    // The records are read again only when the store says something changed (a listing reads
+    // every record kept); between changes only time moves their statuses.
+    if (!this.records || this.records.marker !== marker) {
+      this.records = { marker, approvals: (await this.runtime.approvals.list()).map(({ approval }) => approval) };
+    }
     const now = this.runtime.clock();
-    const approvals = (await this.runtime.approvals.list()).map(({ approval }) => `${approval.id}:${humanStatus(approval, now)}`);
-    return `${parts.join('|')}#${approvals.join(',')}`;
+    const approvals = this.records.approvals.map((approval) => `${approval.id}:${humanStatus(approval, now)}`);
+    return `${parts.join('|')}#${marker}#${approvals.join(',')}`;
   }
 }

@@ -96,6 +96,11 @@ export class Notifier {
     if (!this.closed) void this.drain(true);
   };
 
+  /** Starts a delivery round now (called once queued events are committed). */
+  kick(): void {
+    if (!this.closed) void this.drain(true);
+  }
+
   /** Polls for due retries and lapsed requests every `intervalMs` (a server process). */
   start(intervalMs = 2000): void {
     if (this.timer || this.closed) return;

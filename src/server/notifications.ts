@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { StateStore } from '../approvals/state-store.js';
+import type { StateStore } from '../state/store.js';
 import { Notifier } from '../notify/notifier.js';
 import { parseTtl } from '../policy/index.js';
 import type { Clock } from '../shared/types.js';
@@ -18,7 +18,7 @@ export function createNotifier(
   const config = settings.config.notifications;
   if (config.webhooks.length === 0) return null;
   return new Notifier({
-    store: deps.state,
+    store: { read: () => deps.state.readOutbox(), transact: (fn) => deps.state.transactOutbox(fn) },
     clock: deps.clock,
     logger: deps.logger,
     env: deps.env,

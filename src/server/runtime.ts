@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
 import type { SecretBackend } from '../adapters/backend.js';
 import { Approvals } from '../approvals/approvals.js';
-import { createFileStateStore, type StateStore } from '../approvals/state-store.js';
+import { openStateStore } from './state-open.js';
+import type { StateStore } from '../state/store.js';
 import { loadOrCreateSigningKey, Tokens } from '../approvals/tokens.js';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.js';
 import { systemClock, type Clock } from '../shared/types.js';
@@ -11,7 +12,11 @@ import { createLinks, type Links } from './links.js';
 import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
 import { testClockFromEnv } from './test-clock.js';
+import { openPgAudit, openStateDatabase } from './postgres-setup.js';
 import type { Settings } from './settings.js';
+
+/** How often a long-running process sweeps the state for records retention drops. */
+const PRUNE_INTERVAL_MS = 60_000;
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
 export interface Runtime {
@@ -37,25 +42,43 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const backend = await createBackend(settings.backend, options.env ?? process.env);
   try {
-    const state = createFileStateStore(settings.statePath, clock);
+    // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
+    const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;
+    const audit = auditDb
+      ? await openPgAudit(settings, auditDb, clock).catch(async (error: unknown) => {
+          await auditDb.close();
+          throw error;
+        })
+      : createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
+    const state = await openStateStore(settings).catch(async (error: unknown) => {
+      await audit.close();
+      await auditDb?.close();
+      throw error;
+    });
     const links = createLinks(settings);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     let approvals: Approvals | undefined;
     const notifier = createNotifier(settings, { state, clock, logger, links, env: options.env ?? process.env, announceLapsed: () => approvals!.announceLapsed() });
+    state.afterEvents = notifier ? () => notifier.kick() : null;
     approvals = new Approvals(state, clock, settings.pendingTtlMs, {
       denyCooldownMs: settings.denyCooldownMs,
       pendingLimits: { maxPerAgent, maxBytesPerAgent },
       ...(notifier ? { onEvent: notifier.sink } : {}),
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
-    const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
     const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
+    // Retention: agent operations prune that agent's records; this sweeps the rest (a scan, so on a timer, not per request).
+    const pruner = setInterval(() => void state.prune(clock()).catch((error: unknown) => logger.warn({ errorName: (error as Error)?.name }, 'state prune failed; retried at the next sweep')), PRUNE_INTERVAL_MS);
+    pruner.unref();
     return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+        clearInterval(pruner);
         // A command that just decided something delivers its events before exiting (bounded).
         await notifier?.close();
         links.withdraw();
         await audit.close();
+        await auditDb?.close();
         await backend.close();
+        await state.close();
       } };
   } catch (error) {
     await backend.close();

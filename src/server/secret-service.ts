@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBackend } from '../adapters/backend.js';
 import type { Approvals } from '../approvals/approvals.js';
-import type { StateStore } from '../approvals/state-store.js';
+import type { StateStore } from '../state/store.js';
 import type { Tokens } from '../approvals/tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import {
@@ -218,8 +218,8 @@ export class SecretService {
       }
       // Beyond the standing grants, or reaching a tier that needs a human: only a human can say
       // yes, and each approval yields one token.
-      const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, (approval, state) =>
-        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id }, state),
+      const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, this.deps.tokens.maxActive, (approval) =>
+        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id }),
       );
       if (redeemed) {
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopesDigest(scopes) }, started);
@@ -349,8 +349,7 @@ export class SecretService {
   private async run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      const state = await this.deps.state.read();
-      if (state.revoked_key_hashes.includes(agent.config.key_sha256)) {
+      if (await this.deps.state.isRevoked(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
       }
       // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.

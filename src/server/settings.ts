@@ -25,7 +25,10 @@ export interface Settings {
   auditPath: string;
   /** The key of the audit chain (`<data_dir>/audit.key`, created on first use). */
   auditKeyPath: string;
+  /** The state of earlier versions (one file); migrated into `stateDir` on first open. */
   statePath: string;
+  /** The embedded state store's directory (one file per record, see src/state/file-store.ts). */
+  stateDir: string;
   signingKeyPath: string;
   pendingTtlMs: number;
   grantTtlMs: number;
@@ -99,6 +102,12 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     const record = backend as unknown as Record<string, unknown>;
     if (typeof record[field] === 'string') record[field] = loaded.resolvePath(record[field] as string);
   }
+  // PostgreSQL TLS files (backend: postgres, state: postgres) resolve against the config file's folder too.
+  for (const block of [backend, config.state] as Array<{ ssl?: Record<string, unknown> }>) {
+    for (const field of ['ca_file', 'cert_file', 'key_file']) {
+      if (typeof block.ssl?.[field] === 'string') block.ssl[field] = loaded.resolvePath(block.ssl[field] as string);
+    }
+  }
   // TLS files, like backend paths, resolve against the config file's folder.
   if (config.http?.tls) config.http.tls = { cert: loaded.resolvePath(config.http.tls.cert), key: loaded.resolvePath(config.http.tls.key) };
   const dataDir = loaded.resolvePath(config.data_dir);
@@ -116,6 +125,7 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     auditPath: isAbsolute(config.audit.path) ? config.audit.path : resolve(dataDir, config.audit.path),
     auditKeyPath: resolve(dataDir, 'audit.key'),
     statePath: resolve(dataDir, 'state.json'),
+    stateDir: resolve(dataDir, 'state'),
     signingKeyPath: resolve(dataDir, 'token-signing.key'),
     pendingTtlMs: parseTtl(config.approvals.pending_ttl),
     grantTtlMs: parseTtl(config.approvals.grant_ttl),

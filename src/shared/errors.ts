@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   INTEGRITY_ERROR: { fault: 'backend', retryable: false },
   BACKEND_UNAVAILABLE: { fault: 'backend', retryable: true },
   AUDIT_UNAVAILABLE: { fault: 'backend', retryable: true },
+  /** The shared state store (PostgreSQL when `state.type: postgres`) cannot be reached. */
+  STATE_UNAVAILABLE: { fault: 'backend', retryable: true },
   CONFIG_INVALID: { fault: 'caller', retryable: false },
   INTERNAL: { fault: 'backend', retryable: false },
 } as const;

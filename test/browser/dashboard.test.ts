@@ -228,12 +228,14 @@ if (missing) {
       await signIn(page, served.origin, home.adminKey);
       await liveReady(page);
       const id = approvalIdOf((await fails(agent.client, 'get_secret', SECRETS.markup)).error);
-      // What a future agent could write through `reason`: set in the state file, as the agent's words.
-      const statePath = `${home.dir}/state.json`;
-      const state = JSON.parse(readFileSync(statePath, 'utf8'));
-      state.approvals[id].agent_reason = XSS_REASON;
-      writeFileSync(`${statePath}.tmp`, JSON.stringify(state));
-      renameSync(`${statePath}.tmp`, statePath);
+      // What a future agent could write through `reason`: set in its record, as the agent's words,
+      // and the store's change marker moved as a write of another process moves it.
+      const recordPath = `${home.dir}/state/approvals/${id}.json`;
+      const record = JSON.parse(readFileSync(recordPath, 'utf8'));
+      record.agent_reason = XSS_REASON;
+      writeFileSync(`${recordPath}.tmp`, JSON.stringify(record));
+      renameSync(`${recordPath}.tmp`, recordPath);
+      writeFileSync(`${home.dir}/state/version`, 'changed-by-test');
       const request = card(page, SECRETS.markup);
       await expect.poll(() => request.locator('blockquote').textContent(), { timeout: 15_000 }).toBe(XSS_REASON);
       expect(await request.textContent()).toContain(SECRETS.markup.key);

@@ -3,7 +3,7 @@
  * separate CLI processes show and decide them. Prompts are answered through a real
  * pseudo-terminal. What the agent wrote reaches the terminal escaped, never as control codes.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -64,13 +64,11 @@ describe('approvals show', () => {
     expect(short.stderr).toContain('at least 6 of its first characters');
     const unknown = await admin(home, ['approvals', 'show', 'ffffffffff']);
     expect(unknown.stderr).toContain("No approval request 'ffffffffff'");
-    // Two stored requests sharing a prefix (ids crafted in the state file while nothing runs on it).
-    const statePath = path.join(home.dir, 'state.json');
-    const saved = readFileSync(statePath, 'utf8');
-    const state = JSON.parse(saved);
-    const record = state.approvals[id];
-    for (const twin of ['abcdef01-0000-4000-8000-000000000001', 'abcdef02-0000-4000-8000-000000000002']) state.approvals[twin] = { ...record, id: twin };
-    writeFileSync(statePath, JSON.stringify(state));
+    // Two stored requests sharing a prefix (record files crafted in the state directory while nothing runs on it).
+    const approvalsDir = path.join(home.dir, 'state', 'approvals');
+    const record = JSON.parse(readFileSync(path.join(approvalsDir, `${id}.json`), 'utf8'));
+    const twins = ['abcdef01-0000-4000-8000-000000000001', 'abcdef02-0000-4000-8000-000000000002'];
+    for (const twin of twins) writeFileSync(path.join(approvalsDir, `${twin}.json`), JSON.stringify({ ...record, id: twin }));
     try {
       const ambiguous = await admin(home, ['approvals', 'approve', 'abcdef', '--yes']);
       expect(ambiguous.code).toBe(2);
@@ -79,10 +77,7 @@ describe('approvals show', () => {
       expect(ambiguous.stderr).toContain('abcdef02-0000-4000-8000-000000000002');
       expect((await admin(home, ['approvals', 'show', 'abcdef02'])).code).toBe(0);
     } finally {
-      const now = JSON.parse(readFileSync(statePath, 'utf8'));
-      delete now.approvals['abcdef01-0000-4000-8000-000000000001'];
-      delete now.approvals['abcdef02-0000-4000-8000-000000000002'];
-      writeFileSync(statePath, JSON.stringify(now));
+      for (const twin of twins) rmSync(path.join(approvalsDir, `${twin}.json`), { force: true });
     }
   });
 });

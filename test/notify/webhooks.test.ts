@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { approvalEvent } from '../../src/approvals/events.js';
-import { createFileStateStore } from '../../src/approvals/state-store.js';
+import type { OutboxState } from '../../src/shared/approval-events.js';
+import { createFileStateStore } from '../../src/state/file-store.js';
 import { renderOutboxMetrics } from '../../src/notify/metrics.js';
 import { Notifier } from '../../src/notify/notifier.js';
 import { verifyPayload } from '../../src/notify/sign.js';
@@ -122,7 +123,7 @@ describe('generic webhooks', () => {
     expect(verifyPayload(hookSecret, ts, first.body.replace('prod/a', 'prod/x'), sig, now)).toBe(false);
     expect(verifyPayload('another-secret', ts, first.body, sig, now)).toBe(false);
     expect(verifyPayload(hookSecret, ts, first.body, sig, now + 3600)).toBe(false);
-    const state = await env!.runtime.state.read();
+    const state = await env!.runtime.state.readOutbox();
     expect(state.outbox).toEqual([]);
     expect(state.outbox_stats).toMatchObject({ delivered: 9, failed_attempts: 0 });
   });
@@ -151,7 +152,7 @@ describe('generic webhooks', () => {
     const id = await askFor('prod/a');
     await receiver.waitFor(1);
     await env!.runtime.notifier!.close(0);
-    const state = await env!.runtime.state.read();
+    const state = await env!.runtime.state.readOutbox();
     expect(state.outbox).toHaveLength(1);
     expect(state.outbox![0]).toMatchObject({ attempts: 1 });
     expect(state.outbox![0]!.event.approval.id).toBe(id);
@@ -165,19 +166,19 @@ describe('generic webhooks', () => {
     await start({ url: downUrl });
     const id = await askFor('prod/a');
     await env!.runtime.notifier!.drain();
-    let state = await env!.runtime.state.read();
+    let state = await env!.runtime.state.readOutbox();
     expect(state.outbox).toHaveLength(1);
     expect(state.outbox![0]).toMatchObject({ attempts: 1 });
     expect(state.outbox![0]!.event.approval.id).toBe(id);
     expect(state.outbox_stats).toMatchObject({ delivered: 0, failed_attempts: 1, abandoned: 0 });
     // Not retried before its backoff runs out (the clock has not moved).
     await env!.runtime.notifier!.drain();
-    expect((await env!.runtime.state.read()).outbox_stats!.failed_attempts).toBe(1);
+    expect((await env!.runtime.state.readOutbox()).outbox_stats!.failed_attempts).toBe(1);
     env!.advance(10_000);
     await env!.runtime.notifier!.drain();
     env!.advance(10_000);
     await env!.runtime.notifier!.drain();
-    state = await env!.runtime.state.read();
+    state = await env!.runtime.state.readOutbox();
     expect(state.outbox).toEqual([]);
     expect(state.outbox_stats).toMatchObject({ delivered: 0, failed_attempts: 3, abandoned: 1 });
     expect(renderOutboxMetrics(state)).toContain('ass_webhook_events_lost_total{reason="abandoned"} 1');
@@ -207,7 +208,8 @@ describe('the outbox shared by processes', () => {
   it('two deliverers draining one state at once deliver each event exactly once', async () => {
     await start();
     // Independent notifiers over the same state file, as other processes of the setup would have.
-    const store = createFileStateStore(join(env!.dir, 'state.json'), env!.runtime.clock);
+    const state = createFileStateStore({ dir: join(env!.dir, 'state') });
+    const store = { read: () => state.readOutbox(), transact: <T,>(fn: (outbox: OutboxState) => T) => state.transactOutbox(fn) };
     const logger = { warn: () => undefined, error: () => undefined };
     const make = () =>
       new Notifier({
@@ -218,8 +220,8 @@ describe('the outbox shared by processes', () => {
     await queuer.close(0); // a closed notifier queues without delivering
     const now = env!.runtime.clock();
     const record = { id: 'e0000000-0000-4000-8000-000000000000', kind: 'token' as const, agent_id: 'bot', scopes: ['secrets:read:x/y'], ttl_ms: 60_000, reason: 'r', rule: 'r', created_at: now.toISOString(), expires_at: now.toISOString(), approvers_required: 1, delay_ms: 0, approvals: [], status: 'pending' as const };
-    await store.transact((state) => {
-      for (let i = 0; i < 3; i++) queuer.sink(state, approvalEvent('approval.requested', record, now));
+    await store.transact((outbox) => {
+      for (let i = 0; i < 3; i++) queuer.sink(outbox, approvalEvent('approval.requested', record, now));
     });
     const [b, c] = [make(), make()];
     await Promise.all([b.drain(), c.drain(), b.drain(), c.drain()]);

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createFileBackend } from '../../src/adapters/file/index.js';
 import type { FileBackendConfig } from '../../src/adapters/file/index.js';
-import { createFileStateStore } from '../../src/approvals/state-store.js';
+import { createFileStateStore } from '../../src/state/file-store.js';
 import { readAuditKey } from '../../src/audit/audit-key.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { loadSettings } from '../../src/server/settings.js';
@@ -183,7 +183,11 @@ class Lane {
     const audit = await verifyAuditLog(settings.auditPath, undefined, { all: true, key: readAuditKey(settings.auditKeyPath) });
     expect(audit.problems, `audit chain after the kill in ${where}`).toEqual([]);
     expect(audit.ok).toBe(true);
-    await createFileStateStore(settings.statePath).read();
+    // The state opens (a journal a kill left is applied) and every record reads.
+    const state = createFileStateStore({ dir: settings.stateDir, legacyFile: settings.statePath });
+    await state.transactOutbox(() => undefined);
+    await state.listApprovals();
+    await state.listTokens();
     const backend = await createFileBackend(settings.backend as FileBackendConfig, baseEnv());
     try {
       for (const full of KEYS) {

@@ -61,8 +61,7 @@ describe('ip_allowlist', () => {
     const far = await token(server.keys.alpha!, ['secrets:read:alpha/app/API_KEY'], { ip_allowlist: ['203.0.113.0/24'], max_uses: 1 });
     expect((await call('GET', '/v1/secrets/alpha/app/API_KEY', far)).status).toBe(403);
     const id = JSON.parse(Buffer.from(far.split('.')[1]!, 'base64url').toString()).jti;
-    const state = await server.runtime.state.read();
-    expect(state.tokens[id]!.uses).toBe(0);
+    expect((await server.runtime.state.getToken(id))!.uses).toBe(0);
   });
   it('refuses malformed entries with 400', async () => {
     for (const bad of [['10.0.0.0/33'], ['localhost'], []]) {

@@ -4,7 +4,7 @@
  * the HTTP server in-process on 127.0.0.1:0, REST and raw JSON-RPC over real sockets, the MCP
  * server with a real SDK Client, the real file backend and state store. No timing assertions.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { raw } from '../helpers/remote-http.js';
@@ -26,7 +26,7 @@ describe('finding 1: pending approvals are capped per agent', () => {
     const error = JSON.parse(refused.body).error;
     expect(error).toMatchObject({ code: 'TOO_MANY_PENDING', retryable: true, cap: 'approvals.max_pending_per_agent', limit: 10, pending: 10 });
     expect(error.message).toMatch(/the cap is 10 \(approvals\.max_pending_per_agent\)/);
-    expect(Object.keys((await server.runtime.state.read()).approvals)).toHaveLength(10);
+    expect((await server.runtime.state.listApprovals())).toHaveLength(10);
     // A retry of an open request is not a new one: it is answered with the same id.
     const again = await rest(server, 'POST', '/v1/tokens', server.keys.nogrants!, { scopes: [scope(3)] });
     expect(again.status).toBe(202);
@@ -65,7 +65,7 @@ describe('finding 1: pending approvals are capped per agent', () => {
     expect(JSON.parse(many.body).error.message).toMatch(/scopes/);
     const long = await rest(server, 'POST', '/v1/tokens', server.keys.bot!, { scopes: [`secrets:read:${'a/'.repeat(300)}K`] });
     expect(long.status).toBe(400);
-    expect(Object.keys((await server.runtime.state.read()).approvals)).toHaveLength(0);
+    expect((await server.runtime.state.listApprovals())).toHaveLength(0);
   });
 
   it('records a count and digest of the scopes in the audit reason, not a copy', async () => {
@@ -88,7 +88,7 @@ describe('finding 1: pending approvals are capped per agent', () => {
     env.advance(2 * 3_600_000);
     // Any transaction prunes: here another request.
     await env.client.callTool({ name: 'request_token', arguments: { scopes: [scope(1)] } });
-    expect((await env.runtime.state.read()).approvals[asked.approval_id]).toBeUndefined();
+    expect(await env.runtime.state.getApproval(asked.approval_id)).toBeUndefined();
   });
 });
 
@@ -126,16 +126,16 @@ describe('finding 8: tokens and listings stay within what the policy reaches', (
     const res = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['secrets:read:production/gemini/*', 'secrets:read:production/stripe/KEY'] } });
     expect(res.isError).toBe(true);
     expect((res.content as { text: string }[])[0]!.text).toMatch(/secrets:read:production\/stripe\/KEY' is denied to this agent by secrets:read:production\/stripe\/\*/);
-    expect(Object.keys((await env.runtime.state.read()).tokens)).toHaveLength(0);
+    expect((await env.runtime.state.listTokens())).toHaveLength(0);
     // Beyond the grants (a human would be asked) it is refused too: no approval is opened.
     const beyond = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['secrets:*:production/stripe/KEY'] } });
     expect(beyond.isError).toBe(true);
     expect((beyond.content as { text: string }[])[0]!.text).toMatch(/is denied to this agent/);
-    expect(Object.keys((await env.runtime.state.read()).approvals)).toHaveLength(0);
+    expect((await env.runtime.state.listApprovals())).toHaveLength(0);
     // namespaces:read reaches no secret, so no secret deny covers it: it is issued.
     const names = await env.client.callTool({ name: 'request_token', arguments: { scopes: ['namespaces:read'] } });
     expect(names.isError, JSON.stringify(names.content)).toBeFalsy();
-    expect(Object.keys((await env.runtime.state.read()).tokens)).toHaveLength(1);
+    expect((await env.runtime.state.listTokens())).toHaveLength(1);
   });
 
   it('a wildcard list grant shows only namespaces it reaches, not every top-level name', async () => {
@@ -150,24 +150,23 @@ describe('finding 8: tokens and listings stay within what the policy reaches', (
 });
 
 describe('finding 1: a token-authenticated REST call does not rewrite the state', () => {
-  it('five reads with a token without max_uses leave the state file untouched; with max_uses each is counted', async () => {
+  it('five reads with a token without max_uses leave the state untouched; with max_uses each is counted', async () => {
     const server = await http({ agents: [{ id: 'bot', grants: ['secrets:read:app/*'] }] });
     await server.runtime.backend.put({ namespace: 'app', key: 'K', value: 'v', secret_type: 'custom', access_tier: 'standard', metadata: {} });
     const tokenFor = async (body: unknown) => JSON.parse((await rest(server, 'POST', '/v1/tokens', server.keys.bot!, body)).body).token as string;
     const unlimited = await tokenFor({ scopes: ['secrets:read:app/*'] });
     const limited = await tokenFor({ scopes: ['secrets:read:app/*'], max_uses: 3 });
-    const statePath = server.runtime.settings.statePath;
-    const before = statSync(statePath);
+    const before = await server.runtime.state.changeMarker();
+    const tokenFiles = () => readdirSync(join(server.runtime.settings.stateDir, 'tokens')).map((f) => `${f}:${statSync(join(server.runtime.settings.stateDir, 'tokens', f)).mtimeMs}`);
+    const filesBefore = tokenFiles();
     for (let i = 0; i < 5; i++) expect((await rest(server, 'GET', '/v1/secrets/app/K', unlimited)).status).toBe(200);
-    const after = statSync(statePath);
-    expect([after.ino, after.mtimeMs, after.size]).toEqual([before.ino, before.mtimeMs, before.size]);
+    expect(await server.runtime.state.changeMarker()).toBe(before);
+    expect(tokenFiles()).toEqual(filesBefore);
     for (let i = 0; i < 3; i++) expect((await rest(server, 'GET', '/v1/secrets/app/K', limited)).status).toBe(200);
     expect((await rest(server, 'GET', '/v1/secrets/app/K', limited)).status).toBe(401);
     // Revocation still holds for the uncounted token.
-    const id = Object.values((await server.runtime.state.read()).tokens).find((t) => t.max_uses === undefined)!.id;
-    await server.runtime.state.transact((state) => {
-      state.tokens[id]!.revoked_at = new Date().toISOString();
-    });
+    const id = (await server.runtime.state.listTokens()).find((t) => t.max_uses === undefined)!.id;
+    expect(await server.runtime.state.revokeToken(id, new Date())).toBe(true);
     expect((await rest(server, 'GET', '/v1/secrets/app/K', unlimited)).status).toBe(401);
   });
 });
@@ -183,7 +182,7 @@ describe('finding 1: live tokens are capped per agent', () => {
     expect(refused.isError).toBe(true);
     expect((refused._meta as Record<string, { code: string }>)['agent-secret-store/error']!.code).toBe('TOO_MANY_TOKENS');
     expect((refused.content as { text: string }[])[0]!.text).toMatch(/the cap is 3 \(tokens\.max_active_per_agent\)/);
-    expect(Object.keys((await env.runtime.state.read()).tokens)).toHaveLength(3);
+    expect((await env.runtime.state.listTokens())).toHaveLength(3);
     env.advance(15 * 60_000 + 1);
     expect((await ask('1h')).isError).toBeFalsy();
   });

@@ -3,7 +3,7 @@
  * 20 concurrent request_token calls for the same approved beyond-grant scopes, spread over
  * four server processes (one SDK client each) on one home.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAgent, admin, call, connectAgent, initHome, ok, removeHome, type AgentConnection, type Home } from '../helpers/cli.js';
 
@@ -48,8 +48,9 @@ describe('parallel redemption of one token approval', () => {
     expect(newIds.size).toBe(1);
     expect(newIds.has(first.approval_id)).toBe(false);
 
-    const state = JSON.parse(await readFile(`${home.dir}/state.json`, 'utf8'));
-    const fromApproval = Object.values(state.tokens as Record<string, { approval_id?: string }>).filter((t) => t.approval_id === first.approval_id);
+    const tokensDir = `${home.dir}/state/tokens`;
+    const stored = await Promise.all((await readdir(tokensDir)).filter((f) => f.endsWith('.json')).map(async (f) => JSON.parse(await readFile(`${tokensDir}/${f}`, 'utf8')) as { approval_id?: string }));
+    const fromApproval = stored.filter((t) => t.approval_id === first.approval_id);
     expect(fromApproval).toHaveLength(1);
     const audit = (await readFile(`${home.dir}/audit.log`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.filter((r) => r.outcome === 'token_issued' && r.approval_id === first.approval_id)).toHaveLength(1);

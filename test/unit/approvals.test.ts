@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Approvals } from '../../src/approvals/approvals.js';
-import { createFileStateStore, type StateStore } from '../../src/approvals/state-store.js';
+import { createFileStateStore } from '../../src/state/file-store.js';
+import type { StateStore } from '../../src/state/store.js';
 import { Tokens } from '../../src/approvals/tokens.js';
 
 const MIN = 60_000;
@@ -26,7 +27,7 @@ describe('approvals', () => {
 
   beforeEach(() => {
     time = fakeClock();
-    store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-approvals-')), 'state.json'), time.clock);
+    store = createFileStateStore({ dir: join(mkdtempSync(join(tmpdir(), 'ass-approvals-')), 'state') });
     approvals = new Approvals(store, time.clock, 15 * MIN);
   });
 
@@ -102,18 +103,18 @@ describe('approvals', () => {
     await approvals.approve(approval.id, 'alice');
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
-        approvals.redeemTokenApproval('bot', ['secrets:read:production/stripe/KEY'], 60 * MIN, undefined, (a, state) => tokens.newRecord({ agentId: 'bot', scopes: a.scopes, ttlMs: a.ttl_ms, approvalId: a.id }, state)),
+        approvals.redeemTokenApproval('bot', ['secrets:read:production/stripe/KEY'], 60 * MIN, undefined, 200, (a) => tokens.newRecord({ agentId: 'bot', scopes: a.scopes, ttlMs: a.ttl_ms, approvalId: a.id })),
       ),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
-    expect(Object.keys((await store.read()).tokens)).toHaveLength(1);
+    expect(await store.listTokens()).toHaveLength(1);
   });
 });
 
 describe('tokens', () => {
   it('verifies signature, expiry, revocation and use counts', async () => {
     const time = fakeClock();
-    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-tokens-')), 'state.json'), time.clock);
+    const store = createFileStateStore({ dir: join(mkdtempSync(join(tmpdir(), 'ass-tokens-')), 'state') });
     const tokens = new Tokens(store, time.clock, new Uint8Array(32).fill(1), 'test');
     const issued = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN, maxUses: 2 });
     expect(await tokens.verify(issued.token)).toMatchObject({ agent_id: 'bot', scopes: ['secrets:read:a/*'], uses: 0 });
@@ -134,11 +135,12 @@ describe('tokens', () => {
 });
 
 describe('state retention', () => {
-  it('drops what lapsed unanswered within an hour, expired tokens at the next write, human decisions after 7 days, and keeps the rest', async () => {
+  it('drops what lapsed unanswered within an hour, expired tokens at the next prune, human decisions after 7 days, and keeps the rest', async () => {
     const time = fakeClock();
-    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-prune-')), 'state.json'), time.clock);
+    const store = createFileStateStore({ dir: join(mkdtempSync(join(tmpdir(), 'ass-prune-')), 'state') });
     const approvals = new Approvals(store, time.clock, 15 * MIN);
     const tokens = new Tokens(store, time.clock, new Uint8Array(32).fill(3), 'test');
+    const ids = async (what: 'approvals' | 'tokens') => (what === 'approvals' ? await store.listApprovals() : await store.listTokens()).map((r) => r.id).sort();
     const denied = (await approvals.request(request({ scopes: ['secrets:read:a/DENIED'] }))).approval.id;
     await approvals.deny(denied, 'alice');
     const lapsed = (await approvals.request(request({ scopes: ['secrets:read:a/LAPSED'] }))).approval.id;
@@ -146,33 +148,37 @@ describe('state retention', () => {
     // Within the hour after lapsing, the request is still there (status: expired); the token is
     // kept while it lives and goes at the first write after it expired.
     time.advance(10 * MIN - 1);
-    await store.transact(() => undefined);
-    expect(Object.keys((await store.read()).tokens)).toEqual([shortToken.token_id]);
+    await store.prune(time.clock());
+    expect(await ids('tokens')).toEqual([shortToken.token_id]);
     time.advance(30 * MIN - 10 * MIN + 1);
-    await store.transact(() => undefined);
-    expect(Object.keys((await store.read()).approvals).sort()).toEqual([denied, lapsed].sort());
-    expect((await store.read()).tokens).toEqual({});
+    await store.prune(time.clock());
+    expect(await ids('approvals')).toEqual([denied, lapsed].sort());
+    expect(await ids('tokens')).toEqual([]);
     time.advance(60 * MIN);
     const fresh = (await approvals.request(request({ scopes: ['secrets:read:a/FRESH'] }))).approval.id;
     const longToken = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 24 * 60 * MIN });
-    let state = await store.read();
-    expect(Object.keys(state.approvals).sort()).toEqual([denied, fresh].sort());
-    expect(Object.keys(state.tokens)).toEqual([longToken.token_id]);
+    expect(await ids('approvals')).toEqual([denied, fresh].sort());
+    expect(await ids('tokens')).toEqual([longToken.token_id]);
     // A human's denial is kept for 7 days; the fresh request lapses and goes an hour later.
     time.advance(7 * 24 * 60 * MIN - 90 * MIN - 1);
-    await store.transact(() => undefined);
-    state = await store.read();
-    expect(Object.keys(state.approvals)).toEqual([denied]);
-    expect(state.tokens).toEqual({});
+    await store.prune(time.clock());
+    expect(await ids('approvals')).toEqual([denied]);
+    expect(await ids('tokens')).toEqual([]);
     time.advance(2);
-    await store.transact(() => undefined);
-    expect((await store.read()).approvals).toEqual({});
+    await store.prune(time.clock());
+    expect(await ids('approvals')).toEqual([]);
   });
 
-  it('hands out a frozen snapshot, so a reader cannot change the shared state', async () => {
-    const store = createFileStateStore(join(mkdtempSync(join(tmpdir(), 'ass-frozen-')), 'state.json'));
-    await store.transact((state) => state.revoked_key_hashes.push('x'));
-    const snapshot = await store.read();
-    expect(() => snapshot.revoked_key_hashes.push('y')).toThrow(TypeError);
+  it('hands out frozen records, so a reader cannot change the shared state', async () => {
+    const time = fakeClock();
+    const store = createFileStateStore({ dir: join(mkdtempSync(join(tmpdir(), 'ass-frozen-')), 'state') });
+    const tokens = new Tokens(store, time.clock, new Uint8Array(32).fill(4), 'test');
+    const issued = await tokens.issue({ agentId: 'bot', scopes: ['secrets:read:a/*'], ttlMs: 10 * MIN, maxUses: 1 });
+    const record = (await store.getToken(issued.token_id))!;
+    expect(() => {
+      (record as { uses: number }).uses = -100;
+    }).toThrow(TypeError);
+    await tokens.consumeUse(issued.token_id);
+    await expect(tokens.consumeUse(issued.token_id)).rejects.toThrow(/used its 1 allowed times/);
   });
 });

@@ -166,7 +166,7 @@ async function deriveFromStored(raw: unknown, passphrase: string): Promise<{ key
   return { key: await deriveKey(passphrase, salt, { N, r, p }), check };
 }
 
-function deriveKey(passphrase: string, salt: Buffer, { N, r, p }: KdfParams): Promise<Buffer> {
+export function deriveKey(passphrase: string, salt: Buffer, { N, r, p }: KdfParams): Promise<Buffer> {
   const options: ScryptOptions = { N, r, p, maxmem: 128 * N * r * p + 128 * r * (N + p) + 1024 * 1024 };
   return new Promise((resolve, reject) => {
     scrypt(passphrase.normalize('NFC'), salt, KEY_BYTES, options, (error, key) => (error ? reject(error) : resolve(key)));

@@ -6,11 +6,15 @@
  * Read-only: it opens nothing for writing but what the backend's own health probe writes.
  * Exit 1 when any check fails. Never prints a value, key or token.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createBackend } from '../../adapters/registry.js';
 import { readAuditKey } from '../../audit/audit-key.js';
 import { verifyAuditLog } from '../../audit/verify.js';
+import { verifyPgAuditLog } from '../../audit/pg-audit-log.js';
+import { migrateAll, openStateDatabase, pgStateConnection } from '../../server/postgres-setup.js';
+import { pgTarget } from '../../shared/pg/pool.js';
 import { ConfigError, resolveConfigPath } from '../../config/load.js';
 import { isAssError } from '../../shared/errors.js';
 import { loadSettings, type Settings } from '../../server/settings.js';
@@ -57,8 +61,19 @@ async function backendChecks(settings: Settings): Promise<Check[]> {
 
 async function auditChecks(settings: Settings): Promise<Check[]> {
   const checks = [privateMode('audit key', settings.auditKeyPath, 0o600, false)];
+  const state = pgStateConnection(settings);
+  if (state) checks.push({ check: 'audit log', ok: true, detail: `in PostgreSQL (state.type: postgres) at ${pgTarget(state.url)}, one chain shared by every replica; every replica needs the same ${settings.auditKeyPath}` });
   try {
-    const result = await verifyAuditLog(settings.auditPath, undefined, { key: readAuditKey(settings.auditKeyPath) });
+    const key = readAuditKey(settings.auditKeyPath);
+    let result;
+    if (state) {
+      const db = openStateDatabase(settings);
+      try {
+        result = await verifyPgAuditLog(db, { key });
+      } finally {
+        await db.close();
+      }
+    } else result = await verifyAuditLog(settings.auditPath, undefined, { key });
     const torn = result.tornTails ? `; ${result.tornTails.length} torn line(s) kept aside in ${result.tornTails[0]!.file}` : '';
     checks.push(
       result.ok
@@ -71,20 +86,45 @@ async function auditChecks(settings: Settings): Promise<Check[]> {
   return checks;
 }
 
+/** Whether every PostgreSQL database the config uses has its schema up to date (read-only). */
+async function postgresSchemaChecks(settings: Settings): Promise<Check[]> {
+  try {
+    const reports = await migrateAll(settings, { dryRun: true });
+    return reports.map((r) =>
+      r.pending.length === 0
+        ? { check: `postgres schema (${r.label})`, ok: true, detail: `${r.target}: up to date` }
+        : { check: `postgres schema (${r.label})`, ok: false, detail: `${r.target}: ${r.pending.length} migration(s) pending`, fix: 'run `agent-secret-store migrate`, or set migrate_on_start: true' },
+    );
+  } catch (error) {
+    return [{ check: 'postgres schema', ok: false, detail: message(error), fix: 'check the url, the server and the credentials; see docs/postgres.md' }];
+  }
+}
+
 function stateCheck(settings: Settings): Check {
-  let text: string;
-  try {
-    text = readFileSync(settings.statePath, 'utf8');
-  } catch {
-    return { check: 'state', ok: true, detail: `${settings.statePath} does not exist yet (made on first use)` };
+  const shared = pgStateConnection(settings);
+  if (shared) return { check: 'state', ok: true, detail: `in PostgreSQL (state.type: postgres) at ${pgTarget(shared.url)}, shared by every replica (its schema: see 'postgres schema'); every replica needs the same ${settings.signingKeyPath}` };
+  // A state.json of an earlier version: migrated by the first command that opens the state.
+  if (existsSync(settings.statePath)) {
+    try {
+      JSON.parse(readFileSync(settings.statePath, 'utf8'));
+      return { check: 'state', ok: true, detail: `${settings.statePath} (an earlier version's state) is migrated into ${settings.stateDir} when the server next starts` };
+    } catch {
+      return { check: 'state', ok: false, detail: `${settings.statePath} is not valid JSON`, fix: 'restore it from a backup (pending approvals and issued tokens are in it)' };
+    }
   }
-  try {
-    const state = JSON.parse(text) as { approvals?: unknown[] | Record<string, unknown> };
-    const approvals = Array.isArray(state.approvals) ? state.approvals.length : Object.keys(state.approvals ?? {}).length;
-    return { check: 'state', ok: true, detail: `${settings.statePath}: ${approvals} approval record(s), ${Math.round(text.length / 1024)} KiB` };
-  } catch {
-    return { check: 'state', ok: false, detail: `${settings.statePath} is not valid JSON`, fix: 'restore it from a backup (pending approvals and issued tokens are in it)' };
-  }
+  const dir = join(settings.stateDir, 'approvals');
+  if (!existsSync(dir)) return { check: 'state', ok: true, detail: `${settings.stateDir} does not exist yet (made on first use)` };
+  const files = readdirSync(dir).filter((name) => name.endsWith('.json') && !name.startsWith('.'));
+  const broken = files.filter((name) => {
+    try {
+      JSON.parse(readFileSync(join(dir, name), 'utf8'));
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (broken.length > 0) return { check: 'state', ok: false, detail: `${broken.length} approval record(s) in ${dir} are not valid JSON (e.g. ${broken[0]})`, fix: 'restore the state directory from a backup' };
+  return { check: 'state', ok: true, detail: `${settings.stateDir}: ${files.length} approval record(s)` };
 }
 
 export async function runDoctor(configFlag: string | undefined): Promise<Check[]> {
@@ -104,6 +144,7 @@ export async function runDoctor(configFlag: string | undefined): Promise<Check[]
   checks.push(privateMode('token signing key', settings.signingKeyPath, 0o600, false));
   if (settings.backend.type === 'file' && settings.backend.key_file) checks.push(privateMode('store key file', settings.backend.key_file, 0o600, true));
   checks.push(...(await backendChecks(settings)));
+  checks.push(...(await postgresSchemaChecks(settings)));
   checks.push(...(await auditChecks(settings)));
   checks.push(stateCheck(settings));
   return checks;

@@ -82,8 +82,8 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
       return sendJson(res, health.ok ? 200 : 503, { status: health.ok ? 'ok' : 'unavailable', backend: runtime.backend.kind });
     }
     if (req.method === 'GET' && path === '/metrics') {
-      const approvalsPending = (await runtime.approvals.list()).filter(({ view }) => view.status === 'pending').length;
-      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats }) + renderOutboxMetrics(await runtime.state.read());
+      const approvalsPending = (await runtime.approvals.pending()).length;
+      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats }) + renderOutboxMetrics(await runtime.state.readOutbox());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return;

@@ -1,0 +1,107 @@
+/**
+ * Which PostgreSQL databases a config uses and what lives in each: the `postgres` backend's
+ * database holds the 'secrets' schema; the `state` database holds the 'audit' schema (and the
+ * state store's). One place, so `agent-secret-store migrate`, start-up and `doctor` agree.
+ */
+import { SECRETS_MIGRATIONS } from '../adapters/postgres/migrations.js';
+import { AUDIT_MIGRATIONS, createPgAuditLog } from '../audit/pg-audit-log.js';
+import { STATE_MIGRATIONS } from '../state/pg-migrations.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { isAssError } from '../shared/errors.js';
+import type { PgConnectionConfig } from '../shared/pg/config.js';
+import { applyMigrations, ensureSchema, pendingMigrations, type AppliedMigration, type ComponentMigrations } from '../shared/pg/migrations.js';
+import { createPgDatabase, pgTarget, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
+import type { Settings } from './settings.js';
+
+export interface PgTarget {
+  /** 'backend', 'state', or 'backend + state' when both name the same database. */
+  label: string;
+  connection: PgConnectionConfig;
+  unavailableCode: PgUnavailableCode;
+  components: ComponentMigrations[];
+}
+
+/**
+ * Schema components the shared state database holds besides the audit log's. The state store
+ * (src/state/) registers its own list here, so `migrate` applies it with the rest.
+ */
+export const STATE_DATABASE_COMPONENTS: ComponentMigrations[] = [AUDIT_MIGRATIONS, STATE_MIGRATIONS];
+
+/** The PostgreSQL state connection, when `state.type` is postgres. */
+export function pgStateConnection(settings: Settings): PgConnectionConfig | null {
+  const state = settings.config.state;
+  return state.type === 'postgres' ? state : null;
+}
+
+/** Every database the config uses, with its components (one entry when backend and state share one). */
+export function pgTargets(settings: Settings): PgTarget[] {
+  const targets: PgTarget[] = [];
+  if (settings.backend.type === 'postgres') {
+    targets.push({ label: 'backend', connection: settings.backend as unknown as PgConnectionConfig, unavailableCode: 'BACKEND_UNAVAILABLE', components: [SECRETS_MIGRATIONS] });
+  }
+  const state = pgStateConnection(settings);
+  if (state) {
+    const same = targets.find((t) => t.connection.url === state.url);
+    if (same) {
+      same.label = 'backend + state';
+      same.components.push(...STATE_DATABASE_COMPONENTS);
+    } else targets.push({ label: 'state', connection: state, unavailableCode: 'STATE_UNAVAILABLE', components: [...STATE_DATABASE_COMPONENTS] });
+  }
+  return targets;
+}
+
+export interface MigrationReport {
+  label: string;
+  target: string;
+  applied: AppliedMigration[];
+  pending: AppliedMigration[];
+}
+
+/** `agent-secret-store migrate`: applies what is pending in every database (or only lists it with `dryRun`). */
+export async function migrateAll(settings: Settings, options: { dryRun?: boolean } = {}): Promise<MigrationReport[]> {
+  const reports: MigrationReport[] = [];
+  for (const target of pgTargets(settings)) {
+    const db = createPgDatabase(target.connection, { unavailableCode: target.unavailableCode, role: `${target.label} database`, applicationName: 'agent-secret-store migrate' });
+    try {
+      const pending = await pendingMigrations(db, target.components);
+      const applied = options.dryRun ? [] : await applyMigrations(db, target.components);
+      reports.push({ label: target.label, target: pgTarget(target.connection.url), applied, pending: options.dryRun ? pending : [] });
+    } finally {
+      await db.close();
+    }
+  }
+  return reports;
+}
+
+/** The state database's pool (audit log; the state store may share it). */
+export function openStateDatabase(settings: Settings): PgDatabase {
+  const state = pgStateConnection(settings);
+  if (!state) throw new Error('state.type is not postgres');
+  return createPgDatabase(state, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', applicationName: 'agent-secret-store' });
+}
+
+/**
+ * The audit log in the state database. Its schema is checked now: behind (without
+ * `migrate_on_start`) refuses start-up naming `migrate`; an unreachable database does not
+ * (appends fail closed with AUDIT_UNAVAILABLE and the check is retried before the next one).
+ */
+export async function openPgAudit(settings: Settings, db: PgDatabase, clock: () => Date): Promise<AuditLog> {
+  const migrateOnStart = pgStateConnection(settings)?.migrate_on_start ?? false;
+  let checked: Promise<unknown> | undefined;
+  const ready = () => {
+    if (!checked) {
+      const attempt = ensureSchema(db, [AUDIT_MIGRATIONS], { migrateOnStart, configHint: settings.loaded.file });
+      checked = attempt;
+      attempt.catch(() => {
+        if (checked === attempt) checked = undefined;
+      });
+    }
+    return checked;
+  };
+  try {
+    await ready();
+  } catch (error) {
+    if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE')) throw error;
+  }
+  return createPgAuditLog(db, clock, { keyPath: settings.auditKeyPath, ready: async () => void (await ready()) });
+}

@@ -1,0 +1,51 @@
+/**
+ * Schema of the PostgreSQL state store (component 'state'). Released versions are never edited;
+ * a change is a new version appended here.
+ *
+ * - `ass_state_approvals`, `ass_state_tokens`: one row per record (the record as jsonb, plus the
+ *   columns the store selects and locks by). A token's `uses` is a column that a CHECK keeps
+ *   within `max_uses`, so a use beyond it cannot be stored whatever the code does.
+ * - `ass_state_revoked_keys`: revoked agent key hashes.
+ * - `ass_state_outbox`: the webhook outbox (one row, bounded by notifications.queue_size; its row
+ *   lock makes claims and settlements exclusive across replicas).
+ */
+import type { ComponentMigrations } from '../shared/pg/migrations.js';
+
+export const STATE_MIGRATIONS: ComponentMigrations = {
+  component: 'state',
+  migrations: [
+    {
+      version: 1,
+      name: 'create approvals, tokens, revoked keys and outbox tables',
+      sql: `
+        CREATE TABLE ass_state_approvals (
+          id text PRIMARY KEY,
+          agent_id text NOT NULL,
+          status text NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+          record jsonb NOT NULL
+        );
+        CREATE INDEX ass_state_approvals_agent ON ass_state_approvals (agent_id);
+        CREATE INDEX ass_state_approvals_pending ON ass_state_approvals (id) WHERE status = 'pending';
+        CREATE TABLE ass_state_tokens (
+          id text PRIMARY KEY,
+          agent_id text NOT NULL,
+          uses integer NOT NULL CHECK (uses >= 0),
+          max_uses integer CHECK (max_uses IS NULL OR max_uses >= 1),
+          revoked boolean NOT NULL DEFAULT false,
+          record jsonb NOT NULL,
+          CHECK (max_uses IS NULL OR uses <= max_uses)
+        );
+        CREATE INDEX ass_state_tokens_agent ON ass_state_tokens (agent_id);
+        CREATE TABLE ass_state_revoked_keys (
+          key_sha256 text PRIMARY KEY,
+          revoked_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE ass_state_outbox (
+          id integer PRIMARY KEY CHECK (id = 1),
+          data jsonb NOT NULL
+        );
+        INSERT INTO ass_state_outbox (id, data) VALUES (1, '{"outbox": []}');
+      `,
+    },
+  ],
+};

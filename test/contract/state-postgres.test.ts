@@ -1,0 +1,95 @@
+/**
+ * The state-store contract on PostgreSQL (Debian's server, started for this file by
+ * test/helpers/postgres-peer.ts): each case gets a new database; each store instance has its own
+ * pool, as replicas have. Then what only this store has: a use cannot pass max_uses even written
+ * by hand (a CHECK), and PostgreSQL stopped mid-run gives STATE_UNAVAILABLE, then recovery.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { applyMigrations, createPgDatabase } from '../../src/shared/pg/index.js';
+import { STATE_MIGRATIONS } from '../../src/state/pg-migrations.js';
+import { createPgStateStore, type PgStateStore } from '../../src/state/pg-store.js';
+import { describeMissingPeer } from '../helpers/peer-common.js';
+import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
+import { runStateContract } from './state-contract.js';
+
+const missing = postgresPeerMissing();
+let peerStarting: Promise<PostgresPeer> | undefined;
+const peer = () => (peerStarting ??= startPostgresPeer());
+
+async function openStore(url: string, migrate: boolean): Promise<PgStateStore> {
+  const db = createPgDatabase({ url, statement_timeout_ms: 10_000, pool_max: 5, connect_timeout_ms: 5000, migrate_on_start: migrate }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
+  if (migrate) await applyMigrations(db, [STATE_MIGRATIONS]);
+  return createPgStateStore(db);
+}
+
+if (missing) {
+  describeMissingPeer('postgres state store', missing, POSTGRES_INSTALL_HINT);
+} else {
+  afterAll(async () => {
+    if (peerStarting) await (await peerStarting).destroy();
+  });
+
+  runStateContract('postgres', async () => {
+    const url = await (await peer()).newDatabase('state');
+    const stores: PgStateStore[] = [];
+    let migrated = false;
+    return {
+      open: async () => {
+        const store = await openStore(url, !migrated);
+        migrated = true;
+        stores.push(store);
+        return store;
+      },
+      cleanup: async () => {
+        await Promise.all(stores.map((s) => s.close()));
+      },
+    };
+  });
+
+  describe('postgres state store: what the database itself enforces', () => {
+    it('a use beyond max_uses cannot be stored, even by a write that skips the store (CHECK constraint)', async () => {
+      const url = await (await peer()).newDatabase('statecheck');
+      const store = await openStore(url, true);
+      try {
+        const now = new Date();
+        await store.issueToken({ id: 'tok-1', agent_id: 'bot', scopes: ['secrets:read:a/*'], issued_at: now.toISOString(), expires_at: new Date(now.getTime() + 60_000).toISOString(), uses: 0, max_uses: 2 }, now, 200);
+        const db = createPgDatabase({ url, statement_timeout_ms: 5000, pool_max: 1, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
+        try {
+          await expect(db.query('UPDATE ass_state_tokens SET uses = 3 WHERE id = $1', ['tok-1'])).rejects.toMatchObject({ code: '23514' });
+        } finally {
+          await db.close();
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('PostgreSQL stopped: STATE_UNAVAILABLE naming neither password nor address; started again: the same store works, no restart', async () => {
+      const pgPeer = await peer();
+      const url = await pgPeer.newDatabase('stateoutage');
+      const store = await openStore(url, true);
+      try {
+        const now = new Date();
+        const issued = await store.issueToken({ id: 'tok-2', agent_id: 'bot', scopes: ['secrets:read:a/*'], issued_at: now.toISOString(), expires_at: new Date(now.getTime() + 600_000).toISOString(), uses: 0, max_uses: 10 }, now, 200);
+        await pgPeer.stop();
+        const error = await store.consumeUse(issued.id).then(() => null, (e: unknown) => e as { code: string; message: string });
+        expect(error).toMatchObject({ code: 'STATE_UNAVAILABLE' });
+        expect(error!.message).toMatch(/state store \(PostgreSQL\) is unavailable/);
+        expect(error!.message).not.toContain(pgPeer.password);
+        expect(error!.message).not.toContain(String(pgPeer.port));
+        await expect(store.isRevoked('ab'.repeat(32))).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+        await pgPeer.start();
+        // Recovery: bounded retries while the server finishes starting.
+        let uses = -1;
+        for (let i = 0; i < 50 && uses < 0; i++) {
+          uses = await store.consumeUse(issued.id).then((t) => t.uses, () => -1);
+          if (uses < 0) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(uses).toBe(1);
+        expect((await store.getToken(issued.id))!.uses).toBe(1);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+}
