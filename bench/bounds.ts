@@ -15,7 +15,7 @@ import type { FileBackend } from '../src/adapters/file/file-backend.js';
 import { createFileStateStore, type State } from '../src/approvals/state-store.js';
 import type { ApprovalRecord } from '../src/approvals/types.js';
 import { withFileLock, writeFileAtomic } from '../src/shared/durable-file.js';
-import { measure, ms, ratio, table } from './stats.js';
+import { figure, measure, ms, ratio, table } from './stats.js';
 
 function settled(i: number, now: Date): ApprovalRecord {
   const at = new Date(now.getTime() - 60_000).toISOString();
@@ -85,9 +85,9 @@ export async function runBoundsBench(options: { transactions?: number; listings?
     '',
     table([
       ['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99'],
-      [`state transaction (a token use), 1,000 settled approvals (${bytes(large.path)} B) vs 10 (${bytes(small.path)} B)`, ms(t1000.p50), ms(t10.p50), ratio(t1000.p50, t10.p50), ms(t1000.p99), ms(t10.p99), ratio(t1000.p99, t10.p99)],
-      ['state transaction, 1,000 settled: now vs before (read back after each write, serialized twice)', ms(t1000.p50), ms(tPrev.p50), ratio(t1000.p50, tPrev.p50), ms(t1000.p99), ms(tPrev.p99), ratio(t1000.p99, tPrev.p99)],
-      ['list_namespaces, file backend, 40 secrets x 20 versions: warm (summaries cached) vs cold (all decrypted)', ms(warm.p50), ms(cold.p50), fine(warm.p50, cold.p50), ms(warm.p99), ms(cold.p99), fine(warm.p99, cold.p99)],
+      [`state transaction (a token use), 1,000 settled approvals (${bytes(large.path)} B) vs 10 (${bytes(small.path)} B)`, ms(t1000.p50), ms(t10.p50), figure('state transaction p50, 1,000 settled approvals vs 10', t1000.p50, t10.p50, 'ms'), ms(t1000.p99), ms(t10.p99), ratio(t1000.p99, t10.p99)],
+      ['state transaction, 1,000 settled: now vs before (read back after each write, serialized twice)', ms(t1000.p50), ms(tPrev.p50), figure('state transaction p50, now vs before', t1000.p50, tPrev.p50, 'ms'), ms(t1000.p99), ms(tPrev.p99), ratio(t1000.p99, tPrev.p99)],
+      ['list_namespaces, file backend, 40 secrets x 20 versions: warm (summaries cached) vs cold (all decrypted)', ms(warm.p50), ms(cold.p50), (figure('list_namespaces p50, warm vs cold', warm.p50, cold.p50, 'ms'), fine(warm.p50, cold.p50)), ms(warm.p99), ms(cold.p99), fine(warm.p99, cold.p99)],
     ]),
     '',
     'The state file stays bounded by the caps (approvals.max_pending_per_agent, max_pending_bytes_per_agent) and pruning (lapsed requests and expired tokens after 1 h); what still grows with history is the 7-day record of human decisions.',
