@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
+import { effectiveTier } from '../policy/index.js';
 import type { SecretBackend } from '../adapters/backend.js';
 import { Approvals } from '../approvals/approvals.js';
 import { createFileStateStore, type StateStore } from '../approvals/state-store.js';
@@ -35,7 +36,7 @@ export interface Runtime {
 export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
   // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
-  const backend = await createBackend(settings.backend, options.env ?? process.env);
+  const backend = await createBackend(settings.backend, options.env ?? process.env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(settings.policy, namespace, stored) });
   try {
     const state = createFileStateStore(settings.statePath, clock);
     const links = createLinks(settings);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBackend } from '../adapters/backend.js';
+import { dropReadCache } from '../adapters/cache/read-cache.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { StateStore } from '../approvals/state-store.js';
 import type { Tokens } from '../approvals/tokens.js';
@@ -50,6 +51,7 @@ const CAS_ATTEMPTS = 100;
 export class SecretService {
   private readonly access: Access;
   private readonly links: Links;
+  private revocationsSeen = -1;
 
   constructor(private readonly deps: ServiceDeps) {
     this.access = new Access(deps.settings, deps.approvals, deps.clock);
@@ -282,6 +284,12 @@ export class SecretService {
     const started = performance.now();
     try {
       const state = await this.deps.state.read();
+      // A key revoked since the last call (by any process) drops the read cache: access is
+      // decided on every read anyway; this leaves nothing a revoked agent ever read in memory.
+      if (state.revoked_key_hashes.length !== this.revocationsSeen) {
+        this.revocationsSeen = state.revoked_key_hashes.length;
+        dropReadCache(this.deps.backend);
+      }
       if (state.revoked_key_hashes.includes(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
       }
