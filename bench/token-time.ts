@@ -28,6 +28,8 @@ export async function runTokenTimeBench(): Promise<string> {
     const agentKey = generateAgentKey();
     writeFileSync(join(dir, 'config.yaml'), JSON.stringify({
       version: 1, data_dir: '.', backend: { type: 'file', path: './secrets', key_file: './store.key' }, server: { log_level: 'error' },
+      // The benchmark issues thousands of tokens; it measures the listing, not the live-token cap.
+      tokens: { max_active_per_agent: 100_000 },
       admins: [{ id: 'admin', key_sha256: hashKey(generateAdminKey()) }],
       agents: [{ id: 'bench', key_sha256: hashKey(agentKey), grants: ['secrets:*:**'], deny: [] }],
     }), { mode: 0o600 });
