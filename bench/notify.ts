@@ -27,6 +27,8 @@ async function setup(webhookUrl: string | null) {
 backend: { type: file, path: ./secrets, key_file: ./store.key }
 admins: [{ id: admin, key_sha256: ${hashKey(generateAdminKey())} }]
 agents: [{ id: bot, key_sha256: ${hashKey(agentKey)}, grants: ["secrets:read:granted/**"] }]
+# The benchmark opens hundreds of requests; it measures the webhook, not the per-agent caps.
+approvals: { max_pending_per_agent: 1000, max_pending_bytes_per_agent: 16777216 }
 ${hook}`);
   const settings = loadSettings(join(dir, 'config.yaml'), {});
   const runtime = await openRuntime(settings, pino({ level: 'silent' }), { env: { ...process.env, ASS_BENCH_HOOK: randomBytes(16).toString('hex') } });
