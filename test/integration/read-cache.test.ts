@@ -21,6 +21,8 @@ import { generateAdminKey, generateAgentKey, hashKey } from '../../src/server/ke
 import { openRuntime, type Runtime } from '../../src/server/runtime.js';
 import type { AgentSettings } from '../../src/server/settings.js';
 import { loadSettings } from '../../src/server/settings.js';
+import { resolveHttpOptions } from '../../src/server/http/options.js';
+import { startHttpServer } from '../../src/server/http/server.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { startAwsPeer, MOTO_INSTALL_HINT } from '../helpers/aws-peer.js';
 import { startHeaderProxy, type HeaderProxy } from '../helpers/header-proxy.js';
@@ -279,6 +281,19 @@ for (const spec of specs) {
         before = s.requests();
         await s.runtime.service.getSecret(s.bot, { namespace: 'app/lru', key: 'SENSITIVE' });
         expect(s.requests()).toBeGreaterThan(before);
+        // serve --http shows the same figures on /metrics.
+        const http = await startHttpServer(s.runtime, resolveHttpOptions(undefined, { port: 0 }));
+        try {
+          const text = await (await fetch(`${http.url}/metrics`)).text();
+          const figures = readCacheFigures(s.runtime.backend)!;
+          expect(figures.hits).toBeGreaterThan(0);
+          expect(text).toMatch(new RegExp(`^ass_cache_requests_total\\{result="hit"\\} ${figures.hits}$`, 'm'));
+          expect(text).toMatch(new RegExp(`^ass_cache_requests_total\\{result="miss"\\} ${figures.misses}$`, 'm'));
+          expect(text).toMatch(/^ass_cache_evictions_total [1-9]\d*$/m);
+          expect(text).toMatch(/^ass_cache_entries 3$/m);
+        } finally {
+          await http.close();
+        }
       } finally {
         await s.close();
       }
