@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFileBackend, createKeyFile } from '../src/adapters/file/index.js';
 import type { FileBackend } from '../src/adapters/file/file-backend.js';
-import { measure, ms, table } from './stats.js';
+import { figure, measure, ms, table } from './stats.js';
 
 /** A ratio far below 1, with enough digits to read. */
 const fine = (a: number, b: number): string => `${(a / b).toFixed(4)}×`;
@@ -36,7 +36,7 @@ export async function runBoundsBench(options: { listings?: number } = {}): Promi
     '',
     table([
       ['measure', 'ours p50', 'baseline p50', 'ratio p50', 'ours p99', 'baseline p99', 'ratio p99'],
-      ['list_namespaces, file backend, 40 secrets x 20 versions: warm (summaries cached) vs cold (all decrypted)', ms(warm.p50), ms(cold.p50), fine(warm.p50, cold.p50), ms(warm.p99), ms(cold.p99), fine(warm.p99, cold.p99)],
+      ['list_namespaces, file backend, 40 secrets x 20 versions: warm (summaries cached) vs cold (all decrypted)', ms(warm.p50), ms(cold.p50), (figure('list_namespaces p50, warm vs cold', warm.p50, cold.p50, 'ms'), fine(warm.p50, cold.p50)), ms(warm.p99), ms(cold.p99), fine(warm.p99, cold.p99)],
     ]),
     '',
     'The state stays bounded by the caps (approvals.max_pending_per_agent, max_pending_bytes_per_agent, tokens.max_active_per_agent) and pruning; the cost of a state operation against the history kept is in the state-store table.',

@@ -7,31 +7,42 @@ import { runNotifyBench } from './notify.js';
 import { runPostgresBench } from './postgres.js';
 import { runRemoteBench } from './remote.js';
 import { runStateBench } from './state.js';
+import { recordedFigures } from './stats.js';
 import { runTokenTimeBench } from './token-time.js';
 
 /**
  * `npm run bench`: every figure beside a baseline measured in the same run, as a ratio,
- * because these machines are noisy. Prints markdown for bench/RESULTS.md.
+ * because these machines are noisy. Prints markdown for bench/RESULTS.md; with `--json`, one
+ * JSON document instead: the machine and one object per figure (name, ours, baseline, unit,
+ * ratio, target, met), to compare runs with a script, and the tables on stderr.
+ * (`npm run --silent bench -- --json` keeps npm's own banner off stdout.)
+ * Each section is printed as it finishes; one that fails is reported and the run goes on.
  */
-const sections: string[] = [
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString()}`,
-  '',
-  await runCoreBench(),
-  '',
-  await runRemoteBench(),
-  '',
-  await runEventStoreBench(),
-  '',
-  await runExternalBench(),
-  '',
-  await runTokenTimeBench(),
-  '',
-  await runNotifyBench(),
-  '',
-  await runBoundsBench(),
-  '',
-  await runStateBench(),
-  '',
-  await runPostgresBench(),
+const json = process.argv.includes('--json');
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+const at = new Date().toISOString();
+const tables = json ? process.stderr : process.stdout;
+const failed: string[] = [];
+
+tables.write(`Machine: ${machine}, ${at}\n\n`);
+const sections: Array<[string, () => Promise<string>]> = [
+  ['core', () => runCoreBench()],
+  ['remote', () => runRemoteBench()],
+  ['event store', () => runEventStoreBench()],
+  ['external', () => runExternalBench()],
+  ['token time', () => runTokenTimeBench()],
+  ['notify', () => runNotifyBench()],
+  ['bounds', () => runBoundsBench()],
+  ['state', () => runStateBench()],
+  ['postgres', () => runPostgresBench()],
 ];
-process.stdout.write(`${sections.join('\n')}\n`);
+for (const [name, run] of sections) {
+  try {
+    tables.write(`${await run()}\n\n`);
+  } catch (error) {
+    failed.push(name);
+    tables.write(`### ${name}: FAILED\n\n${String((error as Error)?.stack ?? error).slice(0, 2000)}\n\n`);
+  }
+}
+if (json) process.stdout.write(`${JSON.stringify({ machine, at, failed, measures: recordedFigures() }, null, 2)}\n`);
+if (failed.length > 0) process.exitCode = 1;

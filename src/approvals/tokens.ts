@@ -1,7 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+// Subpath imports: the `jose` index loads all of its ~46 modules at start-up; these load ~15.
+import { JWTExpired } from 'jose/errors';
+import { SignJWT } from 'jose/jwt/sign';
+import { jwtVerify } from 'jose/jwt/verify';
 import { AssError } from '../shared/errors.js';
 import { DEFAULT_MAX_ACTIVE_TOKENS } from './limits.js';
 import { ensurePrivateDir } from '../shared/durable-file.js';
@@ -133,7 +136,7 @@ export class Tokens {
         currentDate: this.clock(),
       }));
     } catch (error) {
-      const expired = error instanceof joseErrors.JWTExpired;
+      const expired = error instanceof JWTExpired;
       throw new AssError('UNAUTHENTICATED', expired ? 'The token has expired. Call request_token for a new one.' : 'The token is not valid (bad signature, issuer or audience). Call request_token for a new one.');
     }
     const record = payload.jti ? await this.store.getToken(payload.jti) : undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isMap, isSeq, type Document, type YAMLMap } from 'yaml';
+import { dropReadCache } from '../adapters/cache/read-cache.js';
 import { TOOL_NAMES } from '../config/schema.js';
 import { parseScope, parseTtl } from '../policy/index.js';
 import { AssError } from '../shared/errors.js';
@@ -78,6 +79,7 @@ export async function humanRevokeAgent(
   await runtime.audit.append({ actor: `admin:${who.adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${agentId} (${who.via})` });
   // Revocation first: running servers consult it on every call.
   const ended = await runtime.state.revokeAgent({ agentId, keySha256: agent.key_sha256, adminId: who.adminId, now: runtime.clock() });
+  dropReadCache(runtime.backend);
   await editConfig(runtime.settings.loaded.file, (doc) => {
     const index = agentEntries(doc, 'agents').findIndex((m) => m.get('id') === agentId);
     if (index >= 0) doc.deleteIn(['agents', index]);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
+import { effectiveTier } from '../policy/index.js';
 import type { SecretBackend } from '../adapters/backend.js';
 import { Approvals } from '../approvals/approvals.js';
 import { openStateStore } from './state-open.js';
@@ -40,7 +41,7 @@ export interface Runtime {
 export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
   // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
-  const backend = await createBackend(settings.backend, options.env ?? process.env);
+  const backend = await createBackend(settings.backend, options.env ?? process.env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(settings.policy, namespace, stored) });
   try {
     // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
     const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBackend } from '../adapters/backend.js';
+import { dropReadCache, readCacheFigures } from '../adapters/cache/read-cache.js';
 import type { Approvals } from '../approvals/approvals.js';
 import type { StateStore } from '../state/store.js';
 import type { Tokens } from '../approvals/tokens.js';
@@ -71,6 +72,7 @@ const CAS_ATTEMPTS = 100;
 export class SecretService {
   private readonly access: Access;
   private readonly links: Links;
+  private revocationsSeen = -1;
 
   /** The validated settings (the use-without-reveal tools read their config section). */
   get settings(): Settings {
@@ -349,6 +351,16 @@ export class SecretService {
   private async run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
+      // A key revoked since the last call (by any process) drops the read cache: access is
+      // decided on every read anyway; this leaves nothing a revoked agent ever read in memory.
+      // Counted only when a cache exists, so an uncached server pays nothing for it.
+      if (readCacheFigures(this.deps.backend)) {
+        const revocations = await this.deps.state.revocationCount();
+        if (revocations !== this.revocationsSeen) {
+          this.revocationsSeen = revocations;
+          dropReadCache(this.deps.backend);
+        }
+      }
       if (await this.deps.state.isRevoked(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
       }

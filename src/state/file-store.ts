@@ -261,6 +261,11 @@ export class FileRecordBackend implements RecordBackend {
     return existsSync(this.abs(revokedFile(keySha256)));
   }
 
+  async revocationCount(): Promise<number> {
+    await this.ensureReady();
+    return readdirSync(this.abs('revoked')).filter((name) => !name.startsWith('.')).length;
+  }
+
   async outbox(): Promise<OutboxState> {
     await this.ensureReady();
     return this.readCommitted<OutboxState>(OUTBOX) ?? { outbox: [] };

@@ -207,6 +207,11 @@ export class PgRecordBackend implements RecordBackend {
     return (await this.rows('SELECT 1 FROM ass_state_revoked_keys WHERE key_sha256 = $1', [keySha256])).length > 0;
   }
 
+  async revocationCount(): Promise<number> {
+    const [row] = await this.rows<{ n: string }>('SELECT count(*) AS n FROM ass_state_revoked_keys');
+    return Number(row?.n ?? 0);
+  }
+
   async outbox(): Promise<OutboxState> {
     return (await this.rows<{ data: OutboxState }>('SELECT data FROM ass_state_outbox WHERE id = 1'))[0]?.data ?? { outbox: [] };
   }

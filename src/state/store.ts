@@ -48,6 +48,8 @@ export interface RecordBackend {
   listApprovals(): Promise<ApprovalRecord[]>;
   listTokens(): Promise<TokenRecord[]>;
   isRevoked(keySha256: string): Promise<boolean>;
+  /** How many agent keys have been revoked so far (it only grows: a change means a new revocation). */
+  revocationCount(): Promise<number>;
   outbox(): Promise<OutboxState>;
   /** Changes whenever anything was committed, by any process (cheap: polled by open dashboards). */
   changeMarker(): Promise<string>;
@@ -280,6 +282,11 @@ export class StateStore {
 
   isRevoked(keySha256: string): Promise<boolean> {
     return this.records.isRevoked(keySha256);
+  }
+
+  /** Grows by one with each revoked key, whichever process revoked it (the read cache watches it). */
+  revocationCount(): Promise<number> {
+    return this.records.revocationCount();
   }
 
   /** The webhook outbox as committed (read without a lock). */

@@ -342,6 +342,9 @@ describe('OpenAPI and metrics', () => {
     // Webhook delivery, counted in the state every process of the setup shares (none configured here).
     expect(res.body).toMatch(/^ass_webhook_deliveries_total\{result="failed"\} 0$/m);
     expect(res.body).toMatch(/^ass_webhook_outbox_pending 0$/m);
+    // prom-client's default process metrics beside ours (issue 14).
+    for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_active_handles_total']) expect(res.body).toMatch(new RegExp(`^${name} \\d`, 'm'));
+    expect(res.body).toContain('# TYPE nodejs_gc_duration_seconds histogram');
     expect(res.body).not.toContain(STANDARD_VALUE);
     expect(res.body).not.toContain('alpha/app');
   });

@@ -1,5 +1,6 @@
 /** Config block of the `ass` backend: another agent-secret-store (or the hosted service) over REST. */
 import { z } from 'zod';
+import { ReadCacheConfigSchema } from '../cache/config.js';
 
 const Duration = z.string().regex(/^[1-9][0-9]{0,6}(s|m|h|d)$/, 'must be a duration such as 30s, 15m, 1h');
 
@@ -23,6 +24,8 @@ export const AssBackendConfigSchema = z
     retries: z.number().int().min(0).max(10).default(3),
     /** PEM CA bundle to trust for an https remote with a private CA. */
     ca_file: z.string().optional(),
+    /** A read cache (issue 14), off when absent: see docs/read-cache.md. */
+    cache: ReadCacheConfigSchema.optional(),
   })
   .strict();
 

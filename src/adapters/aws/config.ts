@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ReadCacheConfigSchema } from '../cache/config.js';
 
 /** One path segment of an AWS secret name (AWS allows `[A-Za-z0-9/_+=.@-]`; `/` separates). */
 const PREFIX_PATTERN = /^[A-Za-z0-9_+=.@-]+(\/[A-Za-z0-9_+=.@-]+)*$/;
@@ -31,6 +32,8 @@ export const AwsBackendConfigSchema = z
       .default('agent-secret-store'),
     recovery_window_days: z.number().int().min(7).max(30).default(30),
     max_attempts: z.number().int().min(1).max(10).default(4),
+    /** A read cache (issue 14), off when absent: see docs/read-cache.md. */
+    cache: ReadCacheConfigSchema.optional(),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ReadCacheConfigSchema } from '../cache/config.js';
 
 /**
  * The `backend:` block for HashiCorp Vault (or any Vault-API server, e.g. OpenBao).
@@ -64,6 +65,8 @@ export const VaultBackendConfigSchema = z
     request_timeout_ms: z.number().int().min(100).max(120_000).default(5_000),
     /** How many times a write without `expectedVersion` re-reads and retries on a cas conflict. */
     cas_retries: z.number().int().min(0).max(10).default(3),
+    /** A read cache (issue 14), off when absent: see docs/read-cache.md. */
+    cache: ReadCacheConfigSchema.optional(),
   })
   .strict();
 

@@ -1,85 +1,123 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
 /**
- * Prometheus text exposition (format 0.0.4), written by hand: a handful of series do not need a
- * client library. Labels are tool names, outcomes (`ok` or an error code) and transports:
- * never a namespace, key, agent id or value, so cardinality stays bounded and nothing leaks.
+ * Prometheus exposition (format 0.0.4) through prom-client, with its default process metrics
+ * (event-loop lag, GC, heap, handles, CPU, RSS) beside ours. Labels are tool names, outcomes
+ * (`ok` or an error code), transports and route families: never a namespace, key, agent id or
+ * value, so cardinality stays bounded and nothing leaks.
  */
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface Histogram {
-  counts: number[];
-  sum: number;
-  count: number;
+/**
+ * prom-client writes `le` first in a bucket's labels; the exposition written by hand before it
+ * put `le` last. Prometheus does not care, but scripts that grep the text do: kept as it was.
+ */
+class LeLastHistogram<T extends string> extends Histogram<T> {
+  // The text exposition reads getForPromString (not in prom-client's types): `le` sits in each
+  // value's labels and the series' labels in sharedLabels, written after it; merged in our order.
+  async getForPromString(): Promise<{ values: Array<{ labels: Record<string, unknown>; sharedLabels?: Record<string, unknown> }> }> {
+    const parent = Histogram.prototype as unknown as { getForPromString(this: unknown): Promise<{ values: Array<{ labels: Record<string, unknown>; sharedLabels?: Record<string, unknown> }> }> };
+    const data = await parent.getForPromString.call(this);
+    for (const v of data.values) {
+      v.labels = { ...v.sharedLabels, ...v.labels };
+      v.sharedLabels = {};
+    }
+    return data;
+  }
 }
 
-const labelText = (labels: Record<string, string>): string =>
-  Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',');
+/** The read cache's figures (src/adapters/cache), when a remote backend has one. */
+export interface CacheFigures {
+  hits: number;
+  misses: number;
+  evictions: number;
+  entries: number;
+  bytes: number;
+}
+
+export interface MetricsGauges {
+  approvalsPending: number;
+  sessions: Record<string, number>;
+  connections?: { open: number; evicted: number; refused: number; shed: number };
+  cache?: CacheFigures | null;
+}
+
+/**
+ * Default process metrics are collected once per process into their own registry (their GC
+ * observer and event-loop monitor are per process, not per server) and merged into each
+ * server's exposition.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
 
 export class Metrics {
-  private readonly requests = new Map<string, { labels: Record<string, string>; value: number }>();
-  private readonly durations = new Map<string, { labels: Record<string, string>; h: Histogram }>();
-  private readonly http = new Map<string, { labels: Record<string, string>; value: number }>();
-  private readonly rateLimited = new Map<string, number>();
+  private readonly registry = new Registry();
+  private gauges: MetricsGauges = { approvalsPending: 0, sessions: {} };
+  private readonly requests = new Counter({ name: 'ass_requests_total', help: 'Tool calls by transport, tool and outcome (ok or an error code).', labelNames: ['transport', 'tool', 'outcome'], registers: [this.registry] });
+  private readonly durations = new LeLastHistogram({ name: 'ass_request_duration_seconds', help: 'Tool call latency by tool and outcome.', labelNames: ['tool', 'outcome'], buckets: BUCKETS, registers: [this.registry] });
+  private readonly http = new Counter({ name: 'ass_http_responses_total', help: 'HTTP responses by route family and status.', labelNames: ['route', 'status'], registers: [this.registry] });
+  private readonly rateLimited = new Counter({ name: 'ass_rate_limited_total', help: 'Requests refused by the per-agent rate limit.', labelNames: ['transport'], registers: [this.registry] });
+
+  constructor() {
+    // Values read at scrape time from `render`'s caller: gauges, and counters kept elsewhere.
+    const read = (): MetricsGauges => this.gauges;
+    new Gauge({ name: 'ass_approvals_pending', help: 'Approval requests waiting for a human.', registers: [this.registry], collect() { this.set(read().approvalsPending); } });
+    new Gauge({
+      name: 'ass_sessions_active', help: 'Open MCP sessions by transport.', labelNames: ['transport'], registers: [this.registry],
+      collect() {
+        for (const [transport, n] of Object.entries(read().sessions)) this.set({ transport }, n);
+      },
+    });
+    new Gauge({ name: 'ass_connections_open', help: 'Open HTTP connections.', registers: [this.registry], collect() { this.set(read().connections?.open ?? 0); } });
+    new Counter({
+      name: 'ass_connections_closed_total', help: 'Connections closed by http.connections: evicted to make room, or refused.', labelNames: ['reason'], registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'evicted' }, read().connections?.evicted ?? 0);
+        this.inc({ reason: 'refused' }, read().connections?.refused ?? 0);
+      },
+    });
+    new Counter({ name: 'ass_requests_shed_total', help: 'Requests without a credential answered 503 near the connection limit.', registers: [this.registry], collect() { this.reset(); this.inc(read().connections?.shed ?? 0); } });
+    new Counter({
+      name: 'ass_cache_requests_total', help: 'Reads of the remote backend read cache by result (hit, or miss: read from the backend).', labelNames: ['result'], registers: [this.registry],
+      collect() {
+        this.reset();
+        const cache = read().cache;
+        if (!cache) return;
+        this.inc({ result: 'hit' }, cache.hits);
+        this.inc({ result: 'miss' }, cache.misses);
+      },
+    });
+    new Counter({ name: 'ass_cache_evictions_total', help: 'Entries the read cache evicted to stay within max_entries and max_bytes.', registers: [this.registry], collect() { this.reset(); this.inc(read().cache?.evictions ?? 0); } });
+    new Gauge({ name: 'ass_cache_entries', help: 'Secrets held in the read cache now.', registers: [this.registry], collect() { this.set(read().cache?.entries ?? 0); } });
+    new Gauge({ name: 'ass_cache_bytes', help: 'Approximate bytes held in the read cache now.', registers: [this.registry], collect() { this.set(read().cache?.bytes ?? 0); } });
+  }
 
   /** One tool call (MCP or REST) finished with `outcome` after `seconds`. */
   observeCall(transport: string, tool: string, outcome: string, seconds: number): void {
-    const labels = { transport, tool, outcome };
-    const key = labelText(labels);
-    const counter = this.requests.get(key) ?? { labels, value: 0 };
-    counter.value += 1;
-    this.requests.set(key, counter);
-    const hKey = labelText({ tool, outcome });
-    const entry = this.durations.get(hKey) ?? { labels: { tool, outcome }, h: { counts: BUCKETS.map(() => 0), sum: 0, count: 0 } };
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) entry.h.counts[i]! += 1;
-    });
-    entry.h.sum += seconds;
-    entry.h.count += 1;
-    this.durations.set(hKey, entry);
+    this.requests.inc({ transport, tool, outcome });
+    this.durations.observe({ tool, outcome }, seconds);
   }
 
   /** One HTTP response, by route family (`mcp`, `sse`, `rest`, …) and status. */
   observeHttp(route: string, status: number): void {
-    const labels = { route, status: String(status) };
-    const key = labelText(labels);
-    const counter = this.http.get(key) ?? { labels, value: 0 };
-    counter.value += 1;
-    this.http.set(key, counter);
+    this.http.inc({ route, status: String(status) });
   }
 
   observeRateLimited(transport: string): void {
-    this.rateLimited.set(transport, (this.rateLimited.get(transport) ?? 0) + 1);
+    this.rateLimited.inc({ transport });
   }
 
-  /** The exposition text; gauges are read now from the caller. */
-  render(gauges: { approvalsPending: number; sessions: Record<string, number>; connections?: { open: number; evicted: number; refused: number; shed: number } }): string {
-    const out: string[] = [];
-    out.push('# HELP ass_requests_total Tool calls by transport, tool and outcome (ok or an error code).', '# TYPE ass_requests_total counter');
-    for (const { labels, value } of this.requests.values()) out.push(`ass_requests_total{${labelText(labels)}} ${value}`);
-    out.push('# HELP ass_request_duration_seconds Tool call latency by tool and outcome.', '# TYPE ass_request_duration_seconds histogram');
-    for (const { labels, h } of this.durations.values()) {
-      BUCKETS.forEach((b, i) => out.push(`ass_request_duration_seconds_bucket{${labelText({ ...labels, le: String(b) })}} ${h.counts[i]}`));
-      out.push(`ass_request_duration_seconds_bucket{${labelText({ ...labels, le: '+Inf' })}} ${h.count}`);
-      out.push(`ass_request_duration_seconds_sum{${labelText(labels)}} ${h.sum}`);
-      out.push(`ass_request_duration_seconds_count{${labelText(labels)}} ${h.count}`);
-    }
-    out.push('# HELP ass_http_responses_total HTTP responses by route family and status.', '# TYPE ass_http_responses_total counter');
-    for (const { labels, value } of this.http.values()) out.push(`ass_http_responses_total{${labelText(labels)}} ${value}`);
-    out.push('# HELP ass_rate_limited_total Requests refused by the per-agent rate limit.', '# TYPE ass_rate_limited_total counter');
-    for (const [transport, value] of this.rateLimited) out.push(`ass_rate_limited_total{${labelText({ transport })}} ${value}`);
-    out.push('# HELP ass_approvals_pending Approval requests waiting for a human.', '# TYPE ass_approvals_pending gauge');
-    out.push(`ass_approvals_pending ${gauges.approvalsPending}`);
-    out.push('# HELP ass_sessions_active Open MCP sessions by transport.', '# TYPE ass_sessions_active gauge');
-    for (const [transport, n] of Object.entries(gauges.sessions)) out.push(`ass_sessions_active{${labelText({ transport })}} ${n}`);
-    if (gauges.connections) {
-      const c = gauges.connections;
-      out.push('# HELP ass_connections_open Open HTTP connections.', '# TYPE ass_connections_open gauge', `ass_connections_open ${c.open}`);
-      out.push('# HELP ass_connections_closed_total Connections closed by http.connections: evicted to make room, or refused.', '# TYPE ass_connections_closed_total counter');
-      out.push(`ass_connections_closed_total{reason="evicted"} ${c.evicted}`, `ass_connections_closed_total{reason="refused"} ${c.refused}`);
-      out.push('# HELP ass_requests_shed_total Requests without a credential answered 503 near the connection limit.', '# TYPE ass_requests_shed_total counter', `ass_requests_shed_total ${c.shed}`);
-    }
-    return `${out.join('\n')}\n`;
+  /** The exposition text: ours (gauges read now from the caller), then the process's. */
+  async render(gauges: MetricsGauges): Promise<string> {
+    this.gauges = gauges;
+    return Registry.merge([this.registry, processMetrics()]).metrics();
   }
 }

@@ -9,6 +9,7 @@ import { listenOn } from './listen.js';
 import { SseEndpoint, SSE_MESSAGE_PATH } from './mcp-sse.js';
 import { StreamableEndpoint } from './mcp-streamable.js';
 import { Metrics } from './metrics.js';
+import { readCacheFigures } from '../../adapters/cache/read-cache.js';
 import { openApiDocument } from './openapi.js';
 import type { HttpOptions } from './options.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -83,7 +84,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
     }
     if (req.method === 'GET' && path === '/metrics') {
       const approvalsPending = (await runtime.approvals.pending()).length;
-      const text = metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats }) + renderOutboxMetrics(await runtime.state.readOutbox());
+      const text = (await metrics.render({ approvalsPending, sessions: { streamable_http: streamable.size, sse: sse.size }, connections: guard.stats, cache: readCacheFigures(runtime.backend) })) + renderOutboxMetrics(await runtime.state.readOutbox());
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
       res.end(text);
       return;
