@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DashboardSchema } from './dashboard-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
+import { AuthSchema } from './auth-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -202,6 +203,8 @@ export const ConfigSchema = z
     notifications: NotificationsSchema.default({ webhooks: [], max_attempts: 8, timeout: '5s', queue_size: 1000 }),
     /** Optional: `serve --http` uses HttpConfigSchema's defaults when absent. */
     http: HttpConfigSchema.optional(),
+    /** Remote client authentication: agent keys and/or OAuth 2.1 sign-in (auth-schema.ts). */
+    auth: AuthSchema.default({ agent_keys: true }),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
     agents: z.array(AgentSchema).default([]),
   })

@@ -12,6 +12,8 @@ export interface AgentSettings {
   config: AgentConfig;
   compiled: CompiledAgent;
   maxTokenTtlMs: number;
+  /** Set when a person signed in for this agent (OAuth consent), e.g. `admin:alice`: recorded in every audit record. */
+  onBehalfOf?: string;
 }
 
 /** Everything `serve` and the CLI need, validated as a whole; paths are absolute. */
