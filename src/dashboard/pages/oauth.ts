@@ -45,6 +45,9 @@ export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const human = `admin:${session.adminId}`;
     const { agents, templates } = oauth.agentChoices();
     const redirect = new URL(pending.redirectUri);
+    // The form's answer redirects to the client; Chromium checks that redirect against this page's
+    // CSP form-action, which must then name exactly that one origin besides our own.
+    c.set('formActionOrigin', redirect.origin);
     const options = [
       ...templates.map((t) => ({ value: choiceValue({ kind: 'template', name: t.name }), label: html`A new agent for you, <code>${personAgentId(t.name, human)}</code>, from template <code>${t.name}</code>`, grants: t.grants, description: t.description })),
       ...agents.map((a) => ({ value: choiceValue({ kind: 'existing', id: a.id }), label: html`Existing agent <code>${a.id}</code>`, grants: a.grants, description: a.description })),
@@ -79,7 +82,6 @@ ${o.description ? html`<p class="help">${o.description}</p>` : ''}<p class="help
     const session = c.get('session');
     const form = await c.req.parseBody();
     const id = c.req.param('id');
-    const pending = oauth.pending(id);
     try {
       let target: string;
       if (form.decision === 'refuse') {
@@ -89,8 +91,6 @@ ${o.description ? html`<p class="help">${o.description}</p>` : ''}<p class="help
         if (form.decision !== 'approve' || !choice) return sendPage(c, { title: 'Allow access?', body: html`<p><a href="${CONSENT_PATH}/${id}">Back to the request</a></p>`, notice: { kind: 'error', text: 'Choose an agent, then Allow or Refuse.' } }, 400);
         target = await oauth.decide(id, `admin:${session.adminId}`, { approve: true, agent: choice });
       }
-      // The browser goes back to the client; the CSP's form-action must allow that one origin.
-      if (pending) c.set('formActionOrigin', new URL(pending.redirectUri).origin);
       return c.redirect(target, 303);
     } catch (error) {
       if (!(error instanceof OAuthError)) throw error;
