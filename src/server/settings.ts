@@ -93,6 +93,10 @@ export function loadSettings(file: string, env: Record<string, string | undefine
     seen.add(agent.id);
   });
   check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
+  // OAuth agent templates use the one scope parser, as agents do (a bad grant fails at start, not at sign-in).
+  for (const [name, template] of Object.entries(config.auth.oauth?.templates ?? {})) {
+    check(problems, ['auth', 'oauth', 'templates', name], () => compileAgent({ id: name, grants: template.grants, deny: template.deny }));
+  }
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);
