@@ -39,8 +39,8 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 import { SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, initHome, ok, removeHome, type Home } from '../helpers/cli.js';
-import { chromiumMissing, launchBrowser, screenshot, startServing, type ServedDashboard } from '../helpers/browser.js';
+import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
+import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 
 /** A loopback listener standing in for the client's redirect URI: records what comes back. */
@@ -150,7 +150,8 @@ if (missing) {
         await page.waitForURL(/\/dashboard\/oauth\/consent\//);
       }
       await page.getByLabel(choice).check();
-      if (shot) await screenshot(page, shot);
+      // Saved into docs/ for docs/remote-auth.md, as the dashboard suite does for its pages.
+      if (shot) await page.screenshot({ path: path.join(REPO_ROOT, 'docs', `${shot}.png`), fullPage: true });
       await page.getByRole('button', { name: 'Allow' }).click();
       await expect.poll(() => receiver.hits.length, { timeout: 15_000 }).toBeGreaterThan(before);
       return receiver.hits.at(-1)!;
@@ -230,7 +231,7 @@ if (missing) {
       expect(authUrl.searchParams.get('code_challenge_method')).toBe('S256');
       expect(authUrl.searchParams.get('resource')).toBe(resource);
 
-      const back = await consent(authUrl.toString(), /Existing agent default/, 'oauth-consent');
+      const back = await consent(authUrl.toString(), /Existing agent default/, 'remote-auth-consent');
       // The client's own name is shown as text, never as markup.
       await page.goBack();
       expect(back.searchParams.get('state')).toBe(sdkProvider.lastState);
@@ -455,7 +456,7 @@ if (missing) {
       const access = sdkProvider.saved!.access_token;
       await page.goto(`${origin}/dashboard/sign-ins`);
       const row = page.getByRole('row').filter({ hasText: 'Test chat app' }).filter({ hasText: 'active' });
-      await screenshot(page, 'oauth-sign-ins');
+      await page.screenshot({ path: path.join(REPO_ROOT, 'docs/remote-auth-sign-ins.png'), fullPage: true });
       await row.getByRole('button', { name: /Revoke/ }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Yes, revoke' }).click();
       await page.waitForURL(/done=revoked/);
