@@ -29,7 +29,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -129,6 +131,9 @@ if (missing) {
     let resource: string;
     /** A client registered by hand, for the raw protocol checks. */
     let rawClient: string;
+    /** An https origin on loopback serving client ID metadata documents (its certificate trusted by the server through NODE_EXTRA_CA_CERTS). */
+    let documents: Server;
+    let documentsOrigin: string;
 
     const post = (p: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
       fetch(`${origin}${p}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });
@@ -180,7 +185,19 @@ if (missing) {
         const r = await admin(home, ['secrets', 'set', ns, key, '--tier', tier], { input: `value-of-${key}-${process.pid}` });
         if (r.code !== 0) throw new Error(r.stderr);
       }
-      served = await startServing(home.configPath, 'serve');
+      // Client ID metadata documents must be https: a self-signed certificate the server process trusts.
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(home.dir, 'doc-key.pem'), '-out', path.join(home.dir, 'doc-cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      documents = createHttpsServer({ key: readFileSync(path.join(home.dir, 'doc-key.pem')), cert: readFileSync(path.join(home.dir, 'doc-cert.pem')) }, (req, res) => {
+        const self = `${documentsOrigin}${req.url}`;
+        const body = req.url === '/client.json'
+          ? { client_id: self, client_name: 'Documented desktop app', redirect_uris: [receiver.url], token_endpoint_auth_method: 'none' }
+          : { client_id: `${documentsOrigin}/someone-else.json`, client_name: 'Impostor', redirect_uris: [receiver.url] };
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+      await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
+      documentsOrigin = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
+      served = await startServing(home.configPath, 'serve', { NODE_EXTRA_CA_CERTS: path.join(home.dir, 'doc-cert.pem') });
       origin = served.origin;
       resource = `${origin}/mcp`;
       browser = await launchBrowser();
@@ -195,6 +212,7 @@ if (missing) {
       await browser?.close();
       await served?.stop();
       await receiver.stop();
+      await new Promise((resolve) => documents?.close(resolve));
       removeHome(home);
     });
 
@@ -348,6 +366,20 @@ if (missing) {
       const r = await exchange(code, verifier, { redirect_uri: `${receiver.url}/` });
       expect(r.status).toBe(400);
       expect(((await r.json()) as { error: string }).error).toBe('invalid_grant');
+    });
+
+    it('a client ID metadata document URL is a client_id: fetched over https, its client_id must be its own URL (AS8)', async () => {
+      const docId = `${documentsOrigin}/client.json`;
+      const { verifier, challenge } = pkce();
+      const back = await consent(authorizeUrl({ response_type: 'code', client_id: docId, redirect_uri: receiver.url, code_challenge: challenge, code_challenge_method: 'S256', resource }));
+      const r = await post('/oauth/token', { grant_type: 'authorization_code', code: back.searchParams.get('code')!, client_id: docId, redirect_uri: receiver.url, code_verifier: verifier });
+      expect(r.status).toBe(200);
+      expect((await mcpWith(((await r.json()) as OAuthTokens).access_token)).status).toBe(200);
+      const impostor = await fetch(authorizeUrl({ response_type: 'code', client_id: `${documentsOrigin}/impostor.json`, redirect_uri: receiver.url, code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
+      expect(impostor.status).toBe(400);
+      expect(await impostor.text()).toMatch(/its client_id is not the URL it was fetched from/);
+      const elsewhere = await fetch(authorizeUrl({ response_type: 'code', client_id: docId, redirect_uri: `${receiver.url}2`, code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
+      expect(elsewhere.status).toBe(400);
     });
 
     it('registration refuses redirect URIs that are not https or loopback, or carry a fragment (AS3)', async () => {
