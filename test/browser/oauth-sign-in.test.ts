@@ -443,6 +443,29 @@ if (missing) {
       expect(q.status).toBe(400);
     });
 
+    it('consent is a CSRF-checked form: a post without the session token, or from another origin, issues no code', async () => {
+      const { challenge } = pkce();
+      await page.goto(authorizeUrl({ response_type: 'code', client_id: rawClient, redirect_uri: receiver.url, code_challenge: challenge, code_challenge_method: 'S256' }));
+      await page.waitForURL(/\/dashboard\/oauth\/consent\//);
+      const consentUrl = page.url();
+      const cookie = (await context.cookies()).find((c) => c.name === 'ass_session')!;
+      const before = receiver.hits.length;
+      const forms: { headers: Record<string, string>; body: string }[] = [
+        { headers: {}, body: 'decision=approve&agent=agent%3Adefault' },
+        { headers: { origin: 'http://evil.example' }, body: 'decision=approve&agent=agent%3Adefault&_csrf=x' },
+      ];
+      for (const f of forms) {
+        const r = await fetch(consentUrl, { method: 'POST', redirect: 'manual', headers: { cookie: `ass_session=${cookie.value}`, 'content-type': 'application/x-www-form-urlencoded', ...f.headers }, body: f.body });
+        expect(r.status).toBe(403);
+        expect(r.headers.get('location')).toBeNull();
+      }
+      // The request is still pending and answerable by the person.
+      await page.getByLabel(/Existing agent default/).check();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await expect.poll(() => receiver.hits.length, { timeout: 15_000 }).toBe(before + 1);
+      expect(receiver.hits.at(-1)!.searchParams.get('code')).toBeTruthy();
+    });
+
     it('an agent key, an access token or a refresh token cannot sign in to consent', async () => {
       const { code, verifier } = await rawCode();
       const tokens = (await (await exchange(code, verifier)).json()) as OAuthTokens;
@@ -479,6 +502,9 @@ if (missing) {
       const mine = auditRecords().filter((r) => r.actor === 'agent:reader.admin' && r.action !== 'oauth.token');
       expect(mine.length).toBeGreaterThanOrEqual(3);
       for (const r of mine) expect(r.on_behalf_of).toBe('admin:admin');
+      // The dashboard's audit page names the person beside the agent.
+      await page.goto(`${origin}/dashboard/audit`);
+      await expect.poll(() => page.getByRole('row').filter({ hasText: 'agent:reader.admin' }).filter({ hasText: 'get_secret' }).first().textContent()).toMatch(/agent:reader\.admin\s*for admin:admin/);
     });
 
     it('a grant revoked in the dashboard fails on the next call (PR6)', async () => {
