@@ -30,6 +30,8 @@ export interface AuditEvent {
   latency_ms?: number;
   /** Only on the first record after `audit rotate`: the file name the chain continues from. */
   continues?: string;
+  /** The person an agent acted for (OAuth sign-in), e.g. `admin:alice`. */
+  on_behalf_of?: string;
 }
 
 export interface AuditRecord extends AuditEvent {

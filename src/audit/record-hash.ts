@@ -10,8 +10,8 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 
-/** Fields of an event, in hashing order. `continues` is last and only on rotation records. */
-export const EVENT_FIELDS = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms', 'continues'] as const;
+/** Fields of an event, in hashing order. `continues` is only on rotation records; `on_behalf_of` (added later) only on calls made with a person's sign-in. Absent fields are not hashed, so older records verify unchanged. */
+export const EVENT_FIELDS = ['actor', 'action', 'namespace', 'key', 'outcome', 'rule', 'reason', 'approval_id', 'token_id', 'error_code', 'latency_ms', 'continues', 'on_behalf_of'] as const;
 
 /** The record format that new records are written in when an audit key is configured. */
 export const KEYED_VERSION = 2;

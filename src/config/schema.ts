@@ -3,6 +3,7 @@ import { DashboardSchema } from './dashboard-schema.js';
 import { NotificationsSchema } from './notifications-schema.js';
 import { UseConfigSchema } from './use-schema.js';
 import { PgConnectionShape } from '../shared/pg/config.js';
+import { AuthSchema } from './auth-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -219,6 +220,8 @@ export const ConfigSchema = z
     http: HttpConfigSchema.optional(),
     /** Use without reveal: run_with_secrets and http_request exist only when their part is set (use-schema.ts). */
     use: UseConfigSchema.optional(),
+    /** Remote client authentication: agent keys and/or OAuth 2.1 sign-in (auth-schema.ts). */
+    auth: AuthSchema.default({ agent_keys: true }),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
     agents: z.array(AgentSchema).default([]),
   })

@@ -16,6 +16,7 @@ import { registerAudit } from './pages/audit.js';
 import { registerEvents } from './pages/events.js';
 import { registerSecrets } from './pages/secrets.js';
 import { registerSignIn } from './pages/sign-in.js';
+import { CONSENT_PATH, registerOAuth } from './pages/oauth.js';
 import { checkCsrf, requireSession, securityHeaders } from './security.js';
 import { SessionStore, type SessionLimits } from './sessions.js';
 import { SignInThrottle } from './sign-in-throttle.js';
@@ -38,6 +39,8 @@ export interface Dashboard {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** Where `/approvals/<id>` (the old page) now points. */
   approvalPage(id: string): string;
+  /** Where OAuth's authorize step sends the browser to sign in and consent. */
+  consentPage(id: string): string;
   close(): Promise<void>;
 }
 
@@ -68,6 +71,7 @@ export function createDashboard(runtime: Runtime, options: DashboardOptions): Da
   registerSecrets(app, deps);
   registerAgents(app, deps);
   registerAudit(app, deps);
+  registerOAuth(app, deps);
   app.notFound((c) => sendPage(c, { title: 'Not found', body: html`<p>There is no such page. <a href="${BASE}/approvals">Go to the approvals</a>.</p>` }, 404));
   app.onError((error, c) => {
     if (isAssError(error)) {
@@ -83,6 +87,7 @@ export function createDashboard(runtime: Runtime, options: DashboardOptions): Da
     prefix: BASE,
     handle: (req, res) => listener(req, res),
     approvalPage: (id) => `${BASE}/approvals/${encodeURIComponent(id)}`,
+    consentPage: (id) => `${CONSENT_PATH}/${encodeURIComponent(id)}`,
     close: async () => deps.live.stop(),
   };
 }

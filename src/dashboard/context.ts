@@ -21,7 +21,7 @@ export interface DashboardDeps {
   command: { node: string; cli: string };
 }
 
-export type DashboardEnv = { Bindings: HttpBindings; Variables: { session: Session; sessionId: string } };
+export type DashboardEnv = { Bindings: HttpBindings; Variables: { session: Session; sessionId: string; formActionOrigin?: string } };
 export type DashboardContext = Context<DashboardEnv>;
 
 /** Renders a page, or only its live region when the shipped script asks (`?partial=1`). */

@@ -8,7 +8,7 @@ import { html, type SafeHtml } from './html.js';
 
 export const BASE = '/dashboard';
 
-export type Section = 'approvals' | 'secrets' | 'agents' | 'audit';
+export type Section = 'approvals' | 'secrets' | 'agents' | 'audit' | 'sign-ins';
 
 export interface PageInput {
   title: string;
@@ -27,6 +27,7 @@ const NAV: { section: Section; label: string }[] = [
   { section: 'secrets', label: 'Secrets' },
   { section: 'agents', label: 'Agents' },
   { section: 'audit', label: 'Audit' },
+  { section: 'sign-ins', label: 'Sign-ins' },
 ];
 
 export function csrfField(csrf: string): SafeHtml {

@@ -33,7 +33,9 @@ export function cookieName(scheme: 'http' | 'https'): string {
 export function securityHeaders(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     await next();
-    c.res.headers.set('content-security-policy', CSP);
+    // The OAuth consent form redirects to the client's own origin, which form-action must name.
+    const formTarget = c.get('formActionOrigin');
+    c.res.headers.set('content-security-policy', formTarget ? CSP.replace("form-action 'self'", `form-action 'self' ${formTarget}`) : CSP);
     c.res.headers.set('x-frame-options', 'DENY');
     c.res.headers.set('x-content-type-options', 'nosniff');
     // Security: same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on form posts, which the guard refuses.

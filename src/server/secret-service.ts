@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SecretBackend } from '../adapters/backend.js';
@@ -23,6 +24,9 @@ import { createLinks, type Links } from './links.js';
 import { approvalRequiredMessage } from './human-hints.js';
 import type { SecretReference } from '../use/reference.js';
 import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, type ListNamespacesResponse, type ListSecretsResult, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResult } from './responses.js';
+
+/** The person an agent acts for during one call (OAuth sign-in), for its audit records. */
+const onBehalfOf = new AsyncLocalStorage<string | undefined>();
 
 export interface ServiceDeps {
   settings: Settings;
@@ -340,7 +344,9 @@ export class SecretService {
   }
 
   private async record(event: AuditEvent, started: number): Promise<void> {
-    await this.deps.audit.append({ ...event, latency_ms: Math.round((performance.now() - started) * 1000) / 1000 }, this.deps.clock());
+    // The person behind an OAuth sign-in rides along with every record of the call (see run()).
+    const person = onBehalfOf.getStore();
+    await this.deps.audit.append({ ...event, ...(person ? { on_behalf_of: person } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000 }, this.deps.clock());
   }
 
   /**
@@ -348,7 +354,11 @@ export class SecretService {
    * sure every failure is audited once and leaves as an AssError (unknown ones as INTERNAL
    * with a correlation id; the original goes to the operator's log, never to the agent).
    */
-  private async run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
+  private run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
+    return onBehalfOf.run(agent.onBehalfOf, () => this.runAs(agent, tool, input, fn));
+  }
+
+  private async runAs<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       // A key revoked since the last call (by any process) drops the read cache: access is

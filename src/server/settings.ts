@@ -12,6 +12,8 @@ export interface AgentSettings {
   config: AgentConfig;
   compiled: CompiledAgent;
   maxTokenTtlMs: number;
+  /** Set when a person signed in for this agent (OAuth consent), e.g. `admin:alice`: recorded in every audit record. */
+  onBehalfOf?: string;
 }
 
 /** Everything `serve` and the CLI need, validated as a whole; paths are absolute. */
@@ -95,6 +97,16 @@ export function loadSettings(file: string, env: Record<string, string | undefine
   });
   check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
   config.use?.http?.rules.forEach((rule, i) => check(problems, ['use', 'http', 'rules', i, 'namespaces'], () => parsePathPattern(rule.namespaces)));
+  // OAuth agent templates use the one scope parser, as agents do (a bad grant fails at start, not at sign-in).
+  for (const [name, template] of Object.entries(config.auth.oauth?.templates ?? {})) {
+    check(problems, ['auth', 'oauth', 'templates', name], () => compileAgent({ id: name, grants: template.grants, deny: template.deny }));
+  }
+  // OAuth sign-ins (clients, grants, refresh tokens) live in a file beside the state: with the
+  // state in PostgreSQL, replicas would each keep their own, and a revocation on one would not
+  // reach the others. Refused until they move into the shared state.
+  if (config.auth.oauth && config.state.type === 'postgres') {
+    problems.push({ path: ['auth', 'oauth'], message: 'OAuth sign-in is not yet supported with `state: { type: postgres }` (sign-ins would be kept per replica); use agent keys with several replicas, or the file state with one server' });
+  }
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);

@@ -56,7 +56,7 @@ ${field('agent', 'Agent')}${field('action', 'Action')}${field('outcome', 'Outcom
 <p>${matched} matching record(s)${matched > LIMIT ? html`, the newest ${LIMIT} shown` : ''}.</p>
 ${records.length === 0 ? html`<p class="empty">No record matches.</p>` : html`<div class="table-wrap"><table><caption class="visually-hidden">Audit records, newest first</caption>
 <thead><tr><th scope="col">#</th><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Reason</th></tr></thead>
-<tbody>${records.map((r) => html`<tr><td>${r.seq}</td><td><time datetime="${r.ts}">${r.ts.replace('T', ' ').slice(0, 19)}</time></td><td><code>${r.actor}</code></td><td>${r.action}</td><td>${r.namespace ? html`<code>${r.namespace}/${r.key ?? ''}</code>` : r.approval_id ? html`<a href="${BASE}/approvals/${encodeURIComponent(r.approval_id)}"><code>${r.approval_id.slice(0, 8)}</code></a>` : ''}</td><td>${r.outcome}</td><td>${r.reason ?? r.error_code ?? ''}</td></tr>`)}</tbody></table></div>`}`;
+<tbody>${records.map((r) => html`<tr><td>${r.seq}</td><td><time datetime="${r.ts}">${r.ts.replace('T', ' ').slice(0, 19)}</time></td><td><code>${r.actor}</code>${r.on_behalf_of ? html` <span class="muted">for <code>${r.on_behalf_of}</code></span>` : ''}</td><td>${r.action}</td><td>${r.namespace ? html`<code>${r.namespace}/${r.key ?? ''}</code>` : r.approval_id ? html`<a href="${BASE}/approvals/${encodeURIComponent(r.approval_id)}"><code>${r.approval_id.slice(0, 8)}</code></a>` : ''}</td><td>${r.outcome}</td><td>${r.reason ?? r.error_code ?? ''}</td></tr>`)}</tbody></table></div>`}`;
     return sendPage(c, { title: 'Audit log', section: 'audit', body });
   });
 }

@@ -4,14 +4,17 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpServer } from '../mcp-server.js';
-import { agentFromHeader, approvalPage, rateLimit, rateLimitBatch, type HttpContext } from './context.js';
+import { approvalPage, rateLimit, rateLimitBatch, type HttpContext } from './context.js';
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 import { BoundedEventStore } from './event-store.js';
+import { mcpPrincipal } from './mcp-auth.js';
+import type { AgentSettings } from '../settings.js';
 
 interface Session {
   id: string;
-  agentId: string;
+  /** The agent id, or agent id + grant for a signed-in person: only the owner may use the session. */
+  owner: string;
   transport: StreamableHTTPServerTransport;
   server: McpServer;
   lastSeen: number;
@@ -47,7 +50,7 @@ export class StreamableEndpoint {
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
       throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/mcp takes POST, GET and DELETE.', { allow: 'GET, POST, DELETE' });
     }
-    const agent = agentFromHeader(this.ctx, req);
+    const { agent, owner } = await mcpPrincipal(this.ctx, req);
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
@@ -57,7 +60,7 @@ export class StreamableEndpoint {
       session = undefined;
     }
     if (sessionId && !session) throw new HttpError(404, 'SESSION_NOT_FOUND', 'No such MCP session (it ended or never existed). Initialize a new one.');
-    if (session && session.agentId !== agent.config.id) {
+    if (session && session.owner !== owner) {
       throw new HttpError(403, 'SESSION_FORBIDDEN', 'This MCP session belongs to another agent.');
     }
     if (req.method === 'POST') {
@@ -66,7 +69,7 @@ export class StreamableEndpoint {
       rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');
-        session = await this.open(agent.config.id, req, negotiatedVersion(body));
+        session = await this.open(agent, owner, req, negotiatedVersion(body));
       }
       session.lastSeen = Date.now();
       followNegotiatedVersion(req, session);
@@ -82,15 +85,14 @@ export class StreamableEndpoint {
     await session.transport.handleRequest(req, res);
   }
 
-  private async open(agentId: string, req: IncomingMessage, protocolVersion: string): Promise<Session> {
+  private async open(agent: AgentSettings, owner: string, req: IncomingMessage, protocolVersion: string): Promise<Session> {
     const { runtime } = this.ctx;
-    const agent = runtime.settings.agents.find((a) => a.config.id === agentId)!;
-    this.evictFor(agentId);
+    this.evictFor(owner);
     const server = createMcpServer({ service: runtime.service, agent, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
     const id = randomUUID();
     const { keepaliveMs, resume } = this.ctx.options;
     const events = new BoundedEventStore(resume);
-    const session: Session = { id, agentId, server, lastSeen: Date.now(), events, protocolVersion, transport: undefined as unknown as StreamableHTTPServerTransport };
+    const session: Session = { id, owner, server, lastSeen: Date.now(), events, protocolVersion, transport: undefined as unknown as StreamableHTTPServerTransport };
     session.transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => id,
       // Resumability (SEP-1699): a priming event with an id and `retry` opens each POST stream,
@@ -116,8 +118,8 @@ export class StreamableEndpoint {
     return session;
   }
 
-  private evictFor(agentId: string): void {
-    const mine = [...this.sessions.values()].filter((s) => s.agentId === agentId);
+  private evictFor(owner: string): void {
+    const mine = [...this.sessions.values()].filter((s) => s.owner === owner);
     if (mine.length < this.ctx.options.sessions.maxPerAgent) return;
     const oldest = mine.reduce((a, b) => (b.lastSeen < a.lastSeen ? b : a));
     void this.close(oldest.id);

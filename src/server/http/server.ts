@@ -16,6 +16,8 @@ import { RateLimiter } from '../rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
+import { oauthFor } from '../oauth/index.js';
+import { handleOAuthRoute, isOAuthPath } from '../oauth/routes.js';
 import { renderOutboxMetrics } from '../../notify/metrics.js';
 
 /**
@@ -28,6 +30,8 @@ export interface HttpMount {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** When set, the old `/approvals/<id>` page redirects here. */
   approvalPage?(id: string): string;
+  /** When set, OAuth's authorize step sends the browser here to sign in and consent. */
+  consentPage?(id: string): string;
   close?(): Promise<void>;
 }
 
@@ -74,6 +78,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
     const path = url.pathname;
     const mount = mounts.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
     if (mount) return mount.handle(req, res);
+    if (isOAuthPath(path)) return handleOAuthRoute(ctx, await oauthFor(runtime), req, res, url, mounts.find((m) => m.consentPage)?.consentPage);
     if (path === '/mcp') return streamable.handle(req, res);
     if (path === '/sse') return sse.open(req, res);
     if (path === SSE_MESSAGE_PATH) return sse.message(req, res, url);

@@ -1,0 +1,86 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { baseUrl, type HttpContext } from '../http/context.js';
+import { HttpError, readBody, sendJson } from '../http/respond.js';
+import { OAuthError, type OAuthService } from './service.js';
+
+/**
+ * The OAuth endpoints on `serve --http`'s port (plain Node handlers, like the rest of our HTTP
+ * stack; the SDK's auth router is Express-only):
+ * - `GET /.well-known/oauth-protected-resource[/mcp]` (RFC 9728)
+ * - `GET /.well-known/oauth-authorization-server` (RFC 8414)
+ * - `POST /oauth/register` (RFC 7591), `GET /oauth/authorize`, `POST /oauth/token`, `POST /oauth/revoke` (RFC 7009)
+ * The authorize step hands the browser to the dashboard's consent page (`consentPage`).
+ */
+
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+const PATHS = new Set([PROTECTED_RESOURCE_PATH, `${PROTECTED_RESOURCE_PATH}/mcp`, '/.well-known/oauth-authorization-server', '/oauth/register', '/oauth/authorize', '/oauth/token', '/oauth/revoke']);
+
+export function isOAuthPath(path: string): boolean {
+  return PATHS.has(path);
+}
+
+const BODY_LIMIT = 64 * 1024;
+
+function sendOAuthError(res: ServerResponse, error: OAuthError): void {
+  sendJson(res, error.status, { error: error.error, error_description: error.description });
+}
+
+async function form(req: IncomingMessage): Promise<URLSearchParams> {
+  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') throw new OAuthError(400, 'invalid_request', 'Send the parameters as application/x-www-form-urlencoded.');
+  return new URLSearchParams((await readBody(req, BODY_LIMIT)).toString('utf8'));
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export async function handleOAuthRoute(ctx: HttpContext, oauth: OAuthService | null, req: IncomingMessage, res: ServerResponse, url: URL, consentPage: ((id: string) => string) | undefined): Promise<void> {
+  const path = url.pathname;
+  if (!oauth) throw new HttpError(404, 'ROUTE_NOT_FOUND', 'OAuth sign-in is not enabled on this server (auth.oauth in the config).');
+  const origin = baseUrl(ctx, req);
+  const expect = (method: string): void => {
+    if (req.method !== method) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} takes ${method}.`, { allow: method });
+  };
+  try {
+    if (path.startsWith(PROTECTED_RESOURCE_PATH)) {
+      expect('GET');
+      return sendJson(res, 200, oauth.protectedResourceMetadata(origin), { 'cache-control': 'max-age=300' });
+    }
+    if (path === '/.well-known/oauth-authorization-server') {
+      expect('GET');
+      return sendJson(res, 200, oauth.authorizationServerMetadata(origin), { 'cache-control': 'max-age=300' });
+    }
+    if (path === '/oauth/register') {
+      expect('POST');
+      let body: unknown;
+      try {
+        body = JSON.parse((await readBody(req, BODY_LIMIT)).toString('utf8'));
+      } catch (error) {
+        if (error instanceof HttpError) throw error;
+        throw new OAuthError(400, 'invalid_client_metadata', 'The registration body must be JSON client metadata.');
+      }
+      return sendJson(res, 201, await oauth.register(body));
+    }
+    if (path === '/oauth/token') {
+      expect('POST');
+      return sendJson(res, 200, await oauth.token(await form(req), origin), { pragma: 'no-cache' });
+    }
+    if (path === '/oauth/revoke') {
+      expect('POST');
+      await oauth.revokeToken(await form(req));
+      return sendJson(res, 200, {});
+    }
+    expect('GET');
+    if (!consentPage) throw new HttpError(503, 'UNAVAILABLE', 'Sign-in needs the dashboard, which this server does not serve.');
+    const begun = await oauth.beginAuthorization(url.searchParams, origin);
+    const location = 'redirect' in begun ? begun.redirect : consentPage(begun.pending.id);
+    res.writeHead(303, { location, 'cache-control': 'no-store' });
+    res.end();
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    if (path !== '/oauth/authorize') return sendOAuthError(res, error);
+    // Security: a bad client or redirect URI is shown here, never redirected to.
+    const text = escapeHtml(error.description);
+    res.writeHead(error.status, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'none'", 'cache-control': 'no-store' });
+    res.end(`<!doctype html><meta charset="utf-8"><title>Sign-in refused</title><h1>This sign-in request cannot be used</h1><p>${text}</p><p>Error: <code>${escapeHtml(error.error)}</code></p>`);
+  }
+}

@@ -1,0 +1,543 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthConfig } from '../../config/auth-schema.js';
+import { compileAgent, parseTtl } from '../../policy/index.js';
+import type { Runtime } from '../runtime.js';
+import type { AgentSettings } from '../settings.js';
+import type { OAuthClientRecord, OAuthGrantRecord, OAuthStore } from './store.js';
+import { checkRedirectUri, fetchClientMetadataDocument, isClientMetadataUrl } from './clients.js';
+
+/**
+ * The built-in OAuth 2.1 authorization server and the protected resource's token check, as the
+ * MCP authorization spec (2025-11-25) asks: authorization code + PKCE S256 only, public
+ * clients (registered dynamically or by a client ID metadata document), exact redirect URIs,
+ * resource indicators (RFC 8707) binding every token to this server's MCP URL, refresh tokens
+ * rotated on use with reuse detection. The human step (sign-in, consent) is the dashboard's;
+ * it calls `pending` and `decide`.
+ */
+
+/** An OAuth error response (RFC 6749 §5.2): `error` and a description for people. */
+export class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+  ) {
+    super(description);
+    this.name = 'OAuthError';
+  }
+}
+
+export interface PendingAuthorization {
+  id: string;
+  client: OAuthClientRecord;
+  redirectUri: string;
+  state?: string;
+  codeChallenge: string;
+  resource: string;
+  issuer: string;
+  createdAt: number;
+}
+
+/** The agent a consent makes the client act as. */
+export type AgentChoice = { kind: 'existing'; id: string } | { kind: 'template'; name: string };
+
+interface CodeRecord {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  resource: string;
+  issuer: string;
+  human: string;
+  agentId: string;
+  template?: string;
+  agentKeySha256?: string;
+  scopes: string[];
+  clientName: string;
+  expiresAt: number;
+  /** Set once exchanged: a second use revokes this grant (RFC 6749 §4.1.2). */
+  grantId?: string;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  scope: string;
+}
+
+/** Who a verified access token speaks for. */
+export interface OAuthPrincipal {
+  agent: AgentSettings;
+  grant: OAuthGrantRecord;
+}
+
+const CODE_TTL_MS = 60_000;
+const PENDING_TTL_MS = 10 * 60_000;
+const MAX_PENDING = 1000;
+const MAX_CLIENTS = 1000;
+const MAX_USED_REFRESH = 50;
+const REFRESH_PREFIX = 'oauth_rt_';
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+const sameText = (a: string, b: string): boolean => {
+  const x = Buffer.from(sha256(a), 'hex');
+  const y = Buffer.from(sha256(b), 'hex');
+  return timingSafeEqual(x, y);
+};
+
+/** The per-person agent id for a template and a human (`admin:alice` → `<template>.alice`). */
+export function personAgentId(template: string, human: string): string {
+  const person = human.replace(/^[a-z]+:/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `${template}.${person}`.slice(0, 64);
+}
+
+export class OAuthService {
+  private readonly pendingRequests = new Map<string, PendingAuthorization>();
+  private readonly codes = new Map<string, CodeRecord>();
+  readonly accessTtlMs: number;
+  private readonly refreshTtlMs: number;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly config: OAuthConfig,
+    private readonly key: Uint8Array,
+    private readonly store: OAuthStore,
+  ) {
+    this.accessTtlMs = parseTtl(config.access_token_ttl);
+    this.refreshTtlMs = parseTtl(config.refresh_token_ttl);
+  }
+
+  private now(): number {
+    return this.runtime.clock().getTime();
+  }
+
+  /** The MCP endpoint's URL: the token audience. */
+  resourceFor(origin: string): string {
+    return this.config.resource_url ?? `${origin}/mcp`;
+  }
+
+  /** The authorization server's issuer identifier: this server's origin. */
+  issuerFor(origin: string): string {
+    return this.config.resource_url ? new URL(this.config.resource_url).origin : origin;
+  }
+
+  /** RFC 9728 protected resource metadata. */
+  protectedResourceMetadata(origin: string): Record<string, unknown> {
+    return {
+      resource: this.resourceFor(origin),
+      authorization_servers: [this.issuerFor(origin)],
+      bearer_methods_supported: ['header'],
+      resource_name: this.runtime.settings.config.server.name,
+    };
+  }
+
+  /** RFC 8414 authorization server metadata. */
+  authorizationServerMetadata(origin: string): Record<string, unknown> {
+    const issuer = this.issuerFor(origin);
+    return {
+      issuer,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
+      token_endpoint: `${issuer}/oauth/token`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      ...(this.config.dynamic_registration ? { registration_endpoint: `${issuer}/oauth/register` } : {}),
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none'],
+      revocation_endpoint_auth_methods_supported: ['none'],
+      client_id_metadata_document_supported: this.config.client_id_metadata_documents,
+      service_documentation: 'https://github.com/agentsecretstore/agent-secret-store/blob/main/docs/remote-auth.md',
+    };
+  }
+
+  /** RFC 7591 dynamic client registration. Public clients only: PKCE is their proof. */
+  async register(body: unknown): Promise<Record<string, unknown>> {
+    if (!this.config.dynamic_registration) throw new OAuthError(404, 'invalid_request', 'Dynamic client registration is off on this server (auth.oauth.dynamic_registration).');
+    const parsed = OAuthClientMetadataSchema.safeParse(body);
+    if (!parsed.success) throw new OAuthError(400, 'invalid_client_metadata', `The client metadata is not valid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ').slice(0, 300)}`);
+    const meta = parsed.data;
+    const redirectUris = this.checkRedirects(meta.redirect_uris, 'invalid_redirect_uri');
+    const unsupportedGrant = (meta.grant_types ?? []).find((g) => g !== 'authorization_code' && g !== 'refresh_token');
+    if (unsupportedGrant) throw new OAuthError(400, 'invalid_client_metadata', `grant_types: only authorization_code and refresh_token are supported, not ${JSON.stringify(unsupportedGrant.slice(0, 40))}.`);
+    if ((meta.response_types ?? ['code']).some((r) => r !== 'code')) throw new OAuthError(400, 'invalid_client_metadata', 'response_types: only "code" is supported.');
+    if ((meta.client_name ?? '').length > 200) throw new OAuthError(400, 'invalid_client_metadata', 'client_name: at most 200 characters.');
+    const now = this.now();
+    const record: OAuthClientRecord = {
+      client_id: randomUUID(),
+      ...(meta.client_name ? { client_name: meta.client_name } : {}),
+      ...(meta.client_uri ? { client_uri: meta.client_uri } : {}),
+      redirect_uris: redirectUris,
+      kind: 'dynamic',
+      registered_at: new Date(now).toISOString(),
+    };
+    await this.store.transact((state) => {
+      // Security: registration is open to anyone; bound it, dropping old clients that never got a grant.
+      if (Object.keys(state.clients).length >= MAX_CLIENTS) {
+        const withGrant = new Set(Object.values(state.grants).map((g) => g.client_id));
+        const spare = Object.values(state.clients).filter((c) => !withGrant.has(c.client_id)).sort((a, b) => a.registered_at.localeCompare(b.registered_at));
+        if (spare.length === 0) throw new OAuthError(400, 'invalid_client_metadata', 'Too many registered clients on this server; an operator must revoke some grants first.');
+        delete state.clients[spare[0]!.client_id];
+      }
+      state.clients[record.client_id] = record;
+    });
+    await this.runtime.audit.append({ actor: 'system', action: 'oauth.register', outcome: 'ok', reason: `client ${record.client_id}` });
+    return {
+      client_id: record.client_id,
+      client_id_issued_at: Math.floor(now / 1000),
+      redirect_uris: record.redirect_uris,
+      ...(record.client_name ? { client_name: record.client_name } : {}),
+      ...(record.client_uri ? { client_uri: record.client_uri } : {}),
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    };
+  }
+
+  private checkRedirects(uris: string[], error: string): string[] {
+    if (uris.length === 0 || uris.length > 10) throw new OAuthError(400, error, 'redirect_uris: give 1 to 10 URIs.');
+    for (const uri of uris) {
+      const problem = checkRedirectUri(uri);
+      if (problem) throw new OAuthError(400, error, `redirect_uris: ${problem}`);
+    }
+    return uris;
+  }
+
+  private async client(clientId: string): Promise<OAuthClientRecord | undefined> {
+    if (isClientMetadataUrl(clientId)) {
+      if (!this.config.client_id_metadata_documents) return undefined;
+      const doc = await fetchClientMetadataDocument(clientId);
+      this.checkRedirects(doc.redirect_uris, 'invalid_client');
+      return { client_id: clientId, ...(doc.client_name ? { client_name: doc.client_name.slice(0, 200) } : {}), ...(doc.client_uri ? { client_uri: doc.client_uri } : {}), redirect_uris: doc.redirect_uris, kind: 'metadata_document', registered_at: new Date(this.now()).toISOString() };
+    }
+    return (await this.store.read()).clients[clientId];
+  }
+
+  /**
+   * The authorization endpoint's checks. Errors about the client or its redirect URI are shown
+   * to the human and never redirected (an open redirector otherwise); the rest go back to the
+   * client's redirect URI with `error` and `state`.
+   * @returns the pending request's id (the consent page) or a redirect URL carrying an error.
+   */
+  async beginAuthorization(params: URLSearchParams, origin: string): Promise<{ pending: PendingAuthorization } | { redirect: string }> {
+    const single = (name: string): string | undefined => {
+      const all = params.getAll(name);
+      if (all.length > 1) throw new OAuthError(400, 'invalid_request', `${name} was given more than once.`);
+      return all[0];
+    };
+    const clientId = single('client_id');
+    if (!clientId) throw new OAuthError(400, 'invalid_request', 'client_id is required.');
+    const client = await this.client(clientId).catch((error: unknown) => {
+      if (error instanceof OAuthError) throw error;
+      throw new OAuthError(400, 'invalid_client', `The client ID metadata document could not be used: ${(error as Error).message}`.slice(0, 300));
+    });
+    if (!client) throw new OAuthError(400, 'invalid_client', 'Unknown client_id. Register the client first (dynamic registration) or use a client ID metadata document URL.');
+    const redirectUri = single('redirect_uri');
+    // Security: exact string match against a registered URI, never a prefix or a pattern.
+    if (!redirectUri || !client.redirect_uris.includes(redirectUri)) throw new OAuthError(400, 'invalid_request', 'redirect_uri is missing or is not exactly one of the client’s registered redirect URIs.');
+    const state = single('state');
+    const back = (error: string, description: string): { redirect: string } => {
+      const url = new URL(redirectUri);
+      url.searchParams.set('error', error);
+      url.searchParams.set('error_description', description);
+      if (state !== undefined) url.searchParams.set('state', state);
+      url.searchParams.set('iss', this.issuerFor(origin));
+      return { redirect: url.toString() };
+    };
+    if (single('response_type') !== 'code') return back('unsupported_response_type', 'Only response_type=code is supported.');
+    const challenge = single('code_challenge');
+    const method = single('code_challenge_method');
+    if (!challenge) return back('invalid_request', 'PKCE is required: send code_challenge and code_challenge_method=S256.');
+    // Security: an absent method means `plain` (RFC 7636 §4.3), which OAuth 2.1 servers may refuse and we do.
+    if (method !== 'S256') return back('invalid_request', 'code_challenge_method must be S256 (plain is not accepted).');
+    if (!CHALLENGE.test(challenge)) return back('invalid_request', 'code_challenge must be the base64url SHA-256 of the verifier (43 characters).');
+    const resource = this.resourceFor(origin);
+    const askedResource = single('resource');
+    if (askedResource !== undefined && askedResource !== resource) return back('invalid_target', `This server issues tokens only for ${resource}.`);
+    if (state !== undefined && state.length > 1000) return back('invalid_request', 'state is too long (at most 1000 characters).');
+    this.sweep();
+    if (this.pendingRequests.size >= MAX_PENDING) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
+    const pending: PendingAuthorization = {
+      id: randomBytes(24).toString('base64url'),
+      client,
+      redirectUri,
+      ...(state !== undefined ? { state } : {}),
+      codeChallenge: challenge,
+      resource,
+      issuer: this.issuerFor(origin),
+      createdAt: this.now(),
+    };
+    this.pendingRequests.set(pending.id, pending);
+    return { pending };
+  }
+
+  pending(id: string): PendingAuthorization | undefined {
+    this.sweep();
+    return this.pendingRequests.get(id);
+  }
+
+  /** Existing agents and templates a human may choose from at consent. */
+  agentChoices(): { agents: { id: string; grants: string[]; description?: string }[]; templates: { name: string; grants: string[]; description?: string }[] } {
+    return {
+      agents: this.runtime.settings.agents.map((a) => ({ id: a.config.id, grants: a.config.grants, ...(a.config.description ? { description: a.config.description } : {}) })),
+      templates: Object.entries(this.config.templates).map(([name, t]) => ({ name, grants: t.grants, ...(t.description ? { description: t.description } : {}) })),
+    };
+  }
+
+  /**
+   * The human's answer. Approve: a single-use code (60 s) bound to the client, redirect URI,
+   * PKCE challenge, resource, agent and human. Refuse: `access_denied`. Either way the pending
+   * request is spent.
+   * @returns where the browser goes next (the client's redirect URI).
+   */
+  async decide(id: string, human: string, decision: { approve: true; agent: AgentChoice } | { approve: false }): Promise<string> {
+    const pending = this.pending(id);
+    if (!pending) throw new OAuthError(400, 'invalid_request', 'This sign-in request has expired or was already answered. Start again from the app.');
+    this.pendingRequests.delete(id);
+    const url = new URL(pending.redirectUri);
+    if (pending.state !== undefined) url.searchParams.set('state', pending.state);
+    url.searchParams.set('iss', pending.issuer);
+    const clientName = pending.client.client_name ?? pending.client.client_id;
+    if (!decision.approve) {
+      url.searchParams.set('error', 'access_denied');
+      url.searchParams.set('error_description', 'The person refused access.');
+      await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'denied', reason: `client ${pending.client.client_id.slice(0, 200)}` });
+      return url.toString();
+    }
+    const agent = this.resolveChoice(decision.agent, human);
+    const code = randomBytes(32).toString('base64url');
+    this.codes.set(sha256(code), {
+      clientId: pending.client.client_id,
+      redirectUri: pending.redirectUri,
+      codeChallenge: pending.codeChallenge,
+      resource: pending.resource,
+      issuer: pending.issuer,
+      human,
+      agentId: agent.id,
+      ...(agent.template ? { template: agent.template } : {}),
+      ...(agent.keySha256 ? { agentKeySha256: agent.keySha256 } : {}),
+      scopes: agent.scopes,
+      clientName: clientName.slice(0, 200),
+      expiresAt: this.now() + CODE_TTL_MS,
+    });
+    await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'ok', reason: `client ${pending.client.client_id.slice(0, 200)} as agent ${agent.id}` });
+    url.searchParams.set('code', code);
+    return url.toString();
+  }
+
+  private resolveChoice(choice: AgentChoice, human: string): { id: string; template?: string; keySha256?: string; scopes: string[] } {
+    if (choice.kind === 'existing') {
+      const agent = this.runtime.settings.agents.find((a) => a.config.id === choice.id);
+      if (!agent) throw new OAuthError(400, 'invalid_request', 'No such agent.');
+      return { id: agent.config.id, keySha256: agent.config.key_sha256, scopes: [...agent.config.grants] };
+    }
+    const template = Object.hasOwn(this.config.templates, choice.name) ? this.config.templates[choice.name] : undefined;
+    if (!template) throw new OAuthError(400, 'invalid_request', 'No such agent template.');
+    const id = personAgentId(choice.name, human);
+    // Security: a per-person agent never takes over a configured agent's identity.
+    if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
+    return { id, template: choice.name, scopes: [...template.grants] };
+  }
+
+  /** The token endpoint: authorization_code and refresh_token grants, form-encoded. */
+  async token(form: URLSearchParams, origin: string): Promise<TokenResponse> {
+    const grantType = form.get('grant_type');
+    if (grantType === 'authorization_code') return this.exchangeCode(form, origin);
+    if (grantType === 'refresh_token') return this.refresh(form, origin);
+    throw new OAuthError(400, 'unsupported_grant_type', 'Only authorization_code and refresh_token are supported.');
+  }
+
+  private async exchangeCode(form: URLSearchParams, origin: string): Promise<TokenResponse> {
+    const code = form.get('code') ?? '';
+    const key = sha256(code);
+    const record = this.codes.get(key);
+    if (!record || record.expiresAt <= this.now()) {
+      this.codes.delete(key);
+      throw new OAuthError(400, 'invalid_grant', 'The authorization code is unknown or expired.');
+    }
+    if (record.grantId) {
+      // Security: a code presented twice was intercepted; the tokens issued from it stop working.
+      await this.revokeGrant(record.grantId, 'system', 'authorization code reused');
+      throw new OAuthError(400, 'invalid_grant', 'The authorization code was already used; the grant made from it is revoked.');
+    }
+    if (form.get('client_id') !== record.clientId) throw new OAuthError(400, 'invalid_grant', 'The code was issued to another client.');
+    if (form.get('redirect_uri') !== record.redirectUri) throw new OAuthError(400, 'invalid_grant', 'redirect_uri does not match the one of the authorization request.');
+    const verifier = form.get('code_verifier');
+    if (!verifier || !VERIFIER.test(verifier)) throw new OAuthError(400, 'invalid_grant', 'code_verifier is required (43-128 characters of A-Z a-z 0-9 - . _ ~).');
+    const computed = createHash('sha256').update(verifier).digest('base64url');
+    if (!sameText(computed, record.codeChallenge)) throw new OAuthError(400, 'invalid_grant', 'code_verifier does not match the code_challenge.');
+    const resource = form.get('resource');
+    if (resource !== null && resource !== record.resource) throw new OAuthError(400, 'invalid_target', `This code is for ${record.resource}.`);
+    if (this.issuerFor(origin) !== record.issuer) throw new OAuthError(400, 'invalid_grant', 'The code was issued by another address of this server.');
+    const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+    const now = this.now();
+    const grant: OAuthGrantRecord = {
+      id: randomUUID(),
+      client_id: record.clientId,
+      client_name: record.clientName,
+      redirect_host: new URL(record.redirectUri).host,
+      agent_id: record.agentId,
+      ...(record.template ? { template: record.template } : {}),
+      ...(record.agentKeySha256 ? { agent_key_sha256: record.agentKeySha256 } : {}),
+      human: record.human,
+      scopes: record.scopes,
+      resource: record.resource,
+      created_at: new Date(now).toISOString(),
+      refresh_sha256: sha256(refresh),
+      refresh_expires_at: new Date(now + this.refreshTtlMs).toISOString(),
+      used_refresh_sha256: [],
+    };
+    record.grantId = grant.id;
+    await this.store.transact((state) => {
+      state.grants[grant.id] = grant;
+      this.pruneGrants(state.grants);
+    });
+    await this.runtime.audit.append({ actor: `agent:${grant.agent_id}`, action: 'oauth.token', outcome: 'ok', reason: `grant ${grant.id} for ${grant.human}` });
+    return this.respond(grant, refresh, origin);
+  }
+
+  private async refresh(form: URLSearchParams, origin: string): Promise<TokenResponse> {
+    const presented = form.get('refresh_token') ?? '';
+    const hash = sha256(presented);
+    const clientId = form.get('client_id');
+    const outcome = await this.store.transact((state): { grant: OAuthGrantRecord; refresh: string } | { reused: OAuthGrantRecord } | null => {
+      for (const grant of Object.values(state.grants)) {
+        if (grant.used_refresh_sha256.includes(hash)) {
+          // Security: an old refresh token came back: it was copied. End the whole grant.
+          if (!grant.revoked_at) {
+            grant.revoked_at = new Date(this.now()).toISOString();
+            grant.revoked_by = 'system: refresh token reused';
+          }
+          return { reused: grant };
+        }
+        if (grant.refresh_sha256 !== hash) continue;
+        if (grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now() || grant.client_id !== clientId) return null;
+        const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+        grant.used_refresh_sha256 = [...grant.used_refresh_sha256, hash].slice(-MAX_USED_REFRESH);
+        grant.refresh_sha256 = sha256(refresh);
+        grant.refresh_expires_at = new Date(this.now() + this.refreshTtlMs).toISOString();
+        return { grant, refresh };
+      }
+      return null;
+    });
+    if (outcome && 'reused' in outcome) {
+      await this.runtime.audit.append({ actor: `agent:${outcome.reused.agent_id}`, action: 'oauth.refresh', outcome: 'denied', reason: `refresh token reused: grant ${outcome.reused.id} revoked` });
+      throw new OAuthError(400, 'invalid_grant', 'This refresh token was already used; the grant is revoked. Sign in again.');
+    }
+    if (!outcome) throw new OAuthError(400, 'invalid_grant', 'The refresh token is unknown, expired, revoked, or belongs to another client.');
+    const resource = form.get('resource');
+    if (resource !== null && resource !== outcome.grant.resource) throw new OAuthError(400, 'invalid_target', `This grant is for ${outcome.grant.resource}.`);
+    if (this.resourceFor(origin) !== outcome.grant.resource) throw new OAuthError(400, 'invalid_target', 'The grant was made for another address of this server.');
+    return this.respond(outcome.grant, outcome.refresh, origin);
+  }
+
+  private async respond(grant: OAuthGrantRecord, refresh: string, origin: string): Promise<TokenResponse> {
+    const now = this.now();
+    const scope = grant.scopes.join(' ');
+    const access = await new SignJWT({ scope, grant_id: grant.id, client_id: grant.client_id, act: { sub: grant.human } })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .setIssuer(this.issuerFor(origin))
+      .setAudience(grant.resource)
+      .setSubject(grant.agent_id)
+      .setJti(randomUUID())
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor((now + this.accessTtlMs) / 1000))
+      .sign(this.key);
+    return { access_token: access, token_type: 'Bearer', expires_in: Math.floor(this.accessTtlMs / 1000), refresh_token: refresh, scope };
+  }
+
+  /** Keeps revoked and expired grants from piling up: dropped a day after they ended. */
+  private pruneGrants(grants: Record<string, OAuthGrantRecord>): void {
+    const cutoff = this.now() - 86_400_000;
+    for (const [id, g] of Object.entries(grants)) {
+      const ended = g.revoked_at ? Date.parse(g.revoked_at) : Date.parse(g.refresh_expires_at);
+      if (ended < cutoff) delete grants[id];
+    }
+  }
+
+  /** RFC 7009: a refresh token (or an access token) ends its grant. Unknown tokens are not an error. */
+  async revokeToken(form: URLSearchParams): Promise<void> {
+    const token = form.get('token') ?? '';
+    let grantId: string | undefined;
+    if (token.startsWith(REFRESH_PREFIX)) {
+      const hash = sha256(token);
+      grantId = Object.values((await this.store.read()).grants).find((g) => g.refresh_sha256 === hash)?.id;
+    } else {
+      try {
+        const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], typ: 'at+jwt', currentDate: this.runtime.clock() });
+        grantId = typeof payload.grant_id === 'string' ? payload.grant_id : undefined;
+      } catch {
+        grantId = undefined;
+      }
+    }
+    if (grantId) await this.revokeGrant(grantId, 'client', 'revoked by the client');
+  }
+
+  /**
+   * The protected resource's check, on every MCP request: signature (HS256 only), type,
+   * issuer, audience (this server's MCP URL), expiry, then the grant (revoked, agent gone or
+   * its key replaced) from the store, so a revocation holds from the next request.
+   * @throws OAuthError 401 invalid_token.
+   */
+  async authenticate(token: string, origin: string): Promise<OAuthPrincipal> {
+    const resource = this.resourceFor(origin);
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, { issuer: this.issuerFor(origin), audience: resource, algorithms: ['HS256'], typ: 'at+jwt', currentDate: this.runtime.clock() }));
+    } catch (error) {
+      const expired = error instanceof joseErrors.JWTExpired;
+      throw new OAuthError(401, 'invalid_token', expired ? 'The access token has expired; refresh it.' : 'The access token is not valid for this server (signature, type, issuer or audience).');
+    }
+    const grant = typeof payload.grant_id === 'string' ? (await this.store.read()).grants[payload.grant_id] : undefined;
+    if (!grant || grant.agent_id !== payload.sub || grant.resource !== resource) throw new OAuthError(401, 'invalid_token', 'The access token’s grant is not known to this server.');
+    if (grant.revoked_at) throw new OAuthError(401, 'invalid_token', 'The grant behind this access token was revoked. Sign in again.');
+    return { agent: this.agentFor(grant), grant };
+  }
+
+  /** The agent a grant acts as, limited to what the human consented to. */
+  private agentFor(grant: OAuthGrantRecord): AgentSettings {
+    if (grant.template) {
+      const template = this.config.templates[grant.template];
+      if (!template) throw new OAuthError(401, 'invalid_token', 'The agent template of this grant was removed from the config. Sign in again.');
+      const grants = grant.scopes.filter((s) => template.grants.includes(s));
+      const config = { id: grant.agent_id, key_sha256: sha256(`oauth-grant:${grant.id}`), grants, deny: template.deny, limits: { max_token_ttl: this.config.access_token_ttl }, description: `per-person agent of ${grant.human}` };
+      return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human };
+    }
+    const agent = this.runtime.settings.agents.find((a) => a.config.id === grant.agent_id);
+    if (!agent) throw new OAuthError(401, 'invalid_token', 'The agent of this grant no longer exists. Sign in again.');
+    // Security: replacing or revoking an agent's key ends the grants made for it too.
+    if (grant.agent_key_sha256 && grant.agent_key_sha256 !== agent.config.key_sha256) throw new OAuthError(401, 'invalid_token', 'The agent of this grant has a new key since the consent. Sign in again.');
+    // Security: never more than consented, even if the agent's grants grew since.
+    const grants = agent.config.grants.filter((s) => grant.scopes.includes(s));
+    const config = { ...agent.config, grants };
+    return { ...agent, config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), onBehalfOf: grant.human };
+  }
+
+  async listGrants(): Promise<OAuthGrantRecord[]> {
+    return Object.values((await this.store.read()).grants).sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  /** Ends a grant: its access and refresh tokens fail from the next request. */
+  async revokeGrant(id: string, by: string, why = 'revoked by a human'): Promise<boolean> {
+    const revoked = await this.store.transact((state) => {
+      const grant = state.grants[id];
+      if (!grant || grant.revoked_at) return false;
+      grant.revoked_at = new Date(this.now()).toISOString();
+      grant.revoked_by = `${by}: ${why}`;
+      return true;
+    });
+    if (revoked) await this.runtime.audit.append({ actor: by.includes(':') ? by : 'system', action: 'oauth.revoke', outcome: 'ok', reason: `grant ${id}: ${why}` });
+    return revoked;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, p] of this.pendingRequests) if (now - p.createdAt > PENDING_TTL_MS) this.pendingRequests.delete(id);
+    for (const [key, c] of this.codes) if (c.expiresAt <= now - CODE_TTL_MS) this.codes.delete(key);
+  }
+}
