@@ -46,6 +46,8 @@ export function registerServe(program: Command): void {
       process.once('SIGTERM', () => process.exit(0));
       // Retries and expiry announcements for webhooks, while this server runs.
       runtime.notifier?.start();
+      // A grant edited in the config applies to this session's next call (live-settings.ts).
+      runtime.live.watch();
       // After the transport is up, so `initialize` is never kept waiting by the backend.
       setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
       await serveStdio(runtime, agent);
