@@ -45,9 +45,12 @@ const STATUS: Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 500> = {
 };
 
 export function createDashboard(runtime: Runtime, options: DashboardOptions): Dashboard {
+  const publicUrl = runtime.settings.config.dashboard?.public_url;
   const deps: DashboardDeps = {
     runtime,
     scheme: options.scheme,
+    browserScheme: options.scheme === 'https' || publicUrl?.startsWith('https:') ? 'https' : 'http',
+    publicUrl: publicUrl ? { origin: new URL(publicUrl).origin.toLowerCase(), host: new URL(publicUrl).host.toLowerCase() } : null,
     settings: () => runtime.live.refresh(),
     sessions: new SessionStore(runtime.clock, options.sessionLimits),
     throttle: new SignInThrottle(runtime.clock),
