@@ -40,6 +40,9 @@ export interface ServiceDeps {
 
 export type { TokenRestriction } from './access.js';
 
+/** Session agents found gone from the config at their call (see currentAgent). */
+const removedFromConfig = new WeakSet<AgentSettings>();
+
 /** Errors already written to the audit log by the step that raised them. */
 const audited = new WeakSet<object>();
 const CAS_ATTEMPTS = 100;
@@ -61,15 +64,18 @@ export class SecretService {
 
   /**
    * The agent as the config has it now, for a session that authenticated earlier: a grant
-   * changed since counts at the next call.
-   * @throws AssError UNAUTHENTICATED when the agent left the config or was given another key
-   * (security: a session lives only as long as the key it authenticated with).
+   * changed since counts at the next call. An agent that left the config or was given another
+   * key comes back marked, and every call of it is refused (security: a session lives only as
+   * long as the key it authenticated with).
    */
   currentAgent(agent: AgentSettings): AgentSettings {
     const settings = this.deps.refreshSettings?.() ?? this.deps.settings;
     const now = settings.agents.find((a) => a.config.id === agent.config.id);
     if (!now || now.config.key_sha256 !== agent.config.key_sha256) {
-      throw new AssError('UNAUTHENTICATED', 'This agent is no longer in the server\'s config (removed, or given a new key). Ask a human for a new key.');
+      // Refused in run(), after the revocation check (a revoked agent hears that it was revoked).
+      const gone = { ...agent };
+      removedFromConfig.add(gone);
+      return gone;
     }
     return now;
   }
@@ -302,6 +308,9 @@ export class SecretService {
       const state = await this.deps.state.read();
       if (state.revoked_key_hashes.includes(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
+      }
+      if (removedFromConfig.has(agent)) {
+        throw new AssError('UNAUTHENTICATED', 'This agent is no longer in the server\'s config (removed, or given a new key). Ask a human for a new key.');
       }
       // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.
       if (!toolAllowed(agent, tool, this.deps.settings.config.server.read_only)) {
