@@ -17,7 +17,7 @@ import type { ComponentMigrations } from '../shared/pg/migrations.js';
 import { pgUnavailableReason, type PgDatabase } from '../shared/pg/pool.js';
 import type { AuditKey } from './audit-key.js';
 import { keyFor, nextRecord, type AuditEvent, type AuditLog, type AuditRecord } from './audit-log.js';
-import { ChainChecker, type AuditVerification } from './verify.js';
+import { checkChainLine, newChainState, type AuditVerification } from './verify.js';
 
 const GENESIS = '0'.repeat(64);
 /** What `audit verify` and messages call this log. */
@@ -126,9 +126,8 @@ export async function* pgAuditLines(db: PgDatabase): AsyncGenerator<string> {
  */
 export async function verifyPgAuditLog(db: PgDatabase, options: { key?: AuditKey | null; expectedHead?: string } = {}): Promise<AuditVerification> {
   const result: AuditVerification = { ok: true, count: 0, head: null, files: [PG_AUDIT_NAME], problems: [], keyed: Boolean(options.key) };
-  const checker = new ChainChecker(PG_AUDIT_NAME, result, options.key ?? null);
-  for await (const line of pgAuditLines(db)) checker.line(line);
-  const { check } = checker;
+  const check = newChainState();
+  for await (const line of pgAuditLines(db)) checkChainLine(check, line, PG_AUDIT_NAME, options.key ?? null, result.problems);
   result.count = check.count;
   result.head = check.head;
   const head = (await db.query<HeadRow>('SELECT seq, hash, v, key_check FROM ass_audit_head')).rows[0];

@@ -10,6 +10,8 @@ export function approvalRequiredMessage(approvalId: string, links: Links): strin
   const url = links.approval(approvalId);
   return (
     `Human approval required. Approval ID: ${approvalId}. Use get_approval_status to check progress, then retry. ` +
-    `A human approves ${url ? `at ${url} or ` : ''}with \`${links.command(`approvals approve ${approvalId}`)}\`.`
+    `A human approves ${url ? `at ${url} or ` : ''}with \`${links.command(`approvals approve ${approvalId}`)}\`` +
+    // No dashboard running yet: say how to get one, so the person can judge it in a browser.
+    (url ? '.' : `, or in a browser after starting \`${links.command('dashboard')}\`.`)
   );
 }

@@ -26,6 +26,8 @@ export function createMcpServer(deps: { service: SecretService; agent: AgentSett
   const use = deps.service.settings.config.use;
   const instructions = INSTRUCTIONS + (use?.commands || use?.http ? USE_INSTRUCTIONS : '');
   const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions });
-  registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly, new ClientLog(server));
+  // The agent is looked up again at each call: grants edited in the config apply to open sessions.
+  const context = { service: deps.service, get agent() { return deps.service.currentAgent(deps.agent); } };
+  registerTools(server, context, deps.readOnly, new ClientLog(server));
   return server;
 }

@@ -14,14 +14,18 @@ import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
 import { testClockFromEnv } from './test-clock.js';
 import { openPgAudit, openStateDatabase } from './postgres-setup.js';
-import type { Settings } from './settings.js';
+import { loadSettings, type Settings } from './settings.js';
+import { LiveSettings } from './live-settings.js';
 
 /** How often a long-running process sweeps the state for records retention drops. */
 const PRUNE_INTERVAL_MS = 60_000;
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
 export interface Runtime {
-  settings: Settings;
+  /** The settings in force: agents, admins and policy follow the config file (live-settings.ts). */
+  readonly settings: Settings;
+  /** Reloads the config when its file changes; `watch()` is started by the serving commands. */
+  live: LiveSettings;
   backend: SecretBackend;
   state: StateStore;
   approvals: Approvals;
@@ -41,7 +45,10 @@ export interface Runtime {
 export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
   // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
-  const backend = await createBackend(settings.backend, options.env ?? process.env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(settings.policy, namespace, stored) });
+  const env = options.env ?? process.env;
+  const live = new LiveSettings(settings, logger, (file) => loadSettings(file, env));
+  // The read cache asks the policy in force (live: a config edit applies without a restart).
+  const backend = await createBackend(settings.backend, env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(live.current.policy, namespace, stored) });
   try {
     // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
     const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;
@@ -67,12 +74,13 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
       ...(notifier ? { onEvent: notifier.sink } : {}),
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
-    const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
+    const service = new SecretService({ get settings() { return live.current; }, refreshSettings: () => live.refresh(), backend, approvals, tokens, audit, state, clock, logger, links });
     // Retention: agent operations prune that agent's records; this sweeps the rest (a scan, so on a timer, not per request).
     const pruner = setInterval(() => void state.prune(clock()).catch((error: unknown) => logger.warn({ errorName: (error as Error)?.name }, 'state prune failed; retried at the next sweep')), PRUNE_INTERVAL_MS);
     pruner.unref();
-    return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+    return { get settings() { return live.current; }, live, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
         clearInterval(pruner);
+        live.stop();
         // A command that just decided something delivers its events before exiting (bounded).
         await notifier?.close();
         links.withdraw();

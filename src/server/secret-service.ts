@@ -29,7 +29,10 @@ import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, ty
 const onBehalfOf = new AsyncLocalStorage<string | undefined>();
 
 export interface ServiceDeps {
-  settings: Settings;
+  /** The settings in force (a getter in a runtime: they follow the config file). */
+  readonly settings: Settings;
+  /** Reloads the config if its file changed; returns the settings in force. */
+  refreshSettings?: () => Settings;
   backend: SecretBackend;
   approvals: Approvals;
   tokens: Tokens;
@@ -63,6 +66,9 @@ export interface UseSession {
   finished(references: SecretReference[], how: string, ok: boolean, result: string): Promise<void>;
 }
 
+/** Session agents found gone from the config at their call (see currentAgent). */
+const removedFromConfig = new WeakSet<AgentSettings>();
+
 /** Errors already written to the audit log by the step that raised them. */
 const audited = new WeakSet<object>();
 const CAS_ATTEMPTS = 100;
@@ -84,8 +90,26 @@ export class SecretService {
   }
 
   constructor(private readonly deps: ServiceDeps) {
-    this.access = new Access(deps.settings, deps.approvals, deps.clock);
+    this.access = new Access(() => this.deps.settings, deps.approvals, deps.clock);
     this.links = deps.links ?? createLinks(deps.settings);
+  }
+
+  /**
+   * The agent as the config has it now, for a session that authenticated earlier: a grant
+   * changed since counts at the next call. An agent that left the config or was given another
+   * key comes back marked, and every call of it is refused (security: a session lives only as
+   * long as the key it authenticated with).
+   */
+  currentAgent(agent: AgentSettings): AgentSettings {
+    const settings = this.deps.refreshSettings?.() ?? this.deps.settings;
+    const now = settings.agents.find((a) => a.config.id === agent.config.id);
+    if (!now || now.config.key_sha256 !== agent.config.key_sha256) {
+      // Refused in run(), after the revocation check (a revoked agent hears that it was revoked).
+      const gone = { ...agent };
+      removedFromConfig.add(gone);
+      return gone;
+    }
+    return now;
   }
 
   async getSecret(agent: AgentSettings, input: { namespace: string; key: string; reason?: string }, token?: TokenRestriction): Promise<GetSecretResult> {
@@ -373,6 +397,9 @@ export class SecretService {
       }
       if (await this.deps.state.isRevoked(agent.config.key_sha256)) {
         throw new AssError('UNAUTHENTICATED', 'This agent key was revoked by a human. Ask for a new key.');
+      }
+      if (removedFromConfig.has(agent)) {
+        throw new AssError('UNAUTHENTICATED', 'This agent is no longer in the server\'s config (removed, or given a new key). Ask a human for a new key.');
       }
       // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.
       // (`run` and `inject` are commands a person starts with the agent's key, not MCP tools.)

@@ -40,5 +40,8 @@ describe('links follow the dashboard a running serve --http serves', () => {
     const second = await fails(agent.client, 'get_secret', { namespace: 'prod/pay', key: 'B' });
     expect(second.error).toContain(`A human approves with \`agent-secret-store --config `);
     expect(second.error).not.toContain('/dashboard/');
+    // No dashboard running: the person is told how to start one (with this setup's --config).
+    expect(second.error).toMatch(/or in a browser after starting `agent-secret-store --config \S+ dashboard`\.$/);
+    expect(first.error).not.toContain('after starting');
   });
 });
