@@ -116,7 +116,7 @@ describe('finding 2: a JSON-RPC batch pays for every message', () => {
     expect(JSON.parse(res.body).error.code).toBe('RATE_LIMITED');
     expect(res.body).not.toContain('batch-canary');
     expect(auditLines()).toBe(2);
-    expect(server.handle.metrics.render({ approvalsPending: 0, sessions: { streamable_http: 1, sse: 0 } })).toMatch(/rate_limited_total\{transport="streamable_http"\} 1/);
+    expect(await server.handle.metrics.render({ approvalsPending: 0, sessions: { streamable_http: 1, sse: 0 } })).toMatch(/rate_limited_total\{transport="streamable_http"\} 1/);
   });
 });
 
