@@ -16,13 +16,9 @@ export interface AuditFilter {
   to?: string;
 }
 
-export async function readAuditRecords(path: string, filter: AuditFilter, limit = 200): Promise<{ records: AuditRecord[]; matched: number }> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return { records: [], matched: 0 };
-  }
+export async function readAuditRecords(source: string | (() => Promise<string | null>), filter: AuditFilter, limit = 200): Promise<{ records: AuditRecord[]; matched: number }> {
+  const text = await auditText(source);
+  if (text === null) return { records: [], matched: 0 };
   const lines = text.split('\n');
   const records: AuditRecord[] = [];
   let matched = 0;
@@ -52,14 +48,10 @@ function matches(r: AuditRecord, f: AuditFilter): boolean {
 }
 
 /** The latest record of each `agent:<id>` actor: last activity per agent. */
-export async function lastActivity(path: string): Promise<Map<string, string>> {
+export async function lastActivity(source: string | (() => Promise<string | null>)): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return out;
-  }
+  const text = await auditText(source);
+  if (text === null) return out;
   for (const line of text.split('\n')) {
     if (!line.includes('"actor":"agent:')) continue;
     try {
@@ -70,4 +62,14 @@ export async function lastActivity(path: string): Promise<Map<string, string>> {
     }
   }
   return out;
+}
+
+/** A file path (read here), or a loader of the log's text (the PostgreSQL audit log, see server/postgres-setup.ts). */
+async function auditText(source: string | (() => Promise<string | null>)): Promise<string | null> {
+  if (typeof source === 'function') return await source();
+  try {
+    return await readFile(source, 'utf8');
+  } catch {
+    return null;
+  }
 }

@@ -4,7 +4,10 @@
  * state store's). One place, so `agent-secret-store migrate`, start-up and `doctor` agree.
  */
 import { SECRETS_MIGRATIONS } from '../adapters/postgres/migrations.js';
-import { AUDIT_MIGRATIONS, createPgAuditLog } from '../audit/pg-audit-log.js';
+import { readFile } from 'node:fs/promises';
+import { readAuditKey } from '../audit/audit-key.js';
+import { AUDIT_MIGRATIONS, createPgAuditLog, pgAuditLines, verifyPgAuditLog } from '../audit/pg-audit-log.js';
+import { verifyAuditLog, type AuditVerification } from '../audit/verify.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
@@ -103,4 +106,41 @@ export async function openPgAudit(settings: Settings, db: PgDatabase, clock: () 
     if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE')) throw error;
   }
   return createPgAuditLog(db, clock, { keyPath: settings.auditKeyPath, ready: async () => void (await ready()) });
+}
+
+/** Pools of long-lived readers (the dashboard), one per state URL, reused across requests. */
+const readers = new Map<string, PgDatabase>();
+
+function stateReader(settings: Settings): PgDatabase | null {
+  const state = pgStateConnection(settings);
+  if (!state) return null;
+  let db = readers.get(state.url);
+  if (!db) {
+    db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 2) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', applicationName: 'agent-secret-store dashboard' });
+    readers.set(state.url, db);
+  }
+  return db;
+}
+
+/** Closes the readers' pools (tests; a process exiting need not call it: idle connections time out). */
+export async function closeAuditReaders(): Promise<void> {
+  const open = [...readers.values()];
+  readers.clear();
+  await Promise.all(open.map((db) => db.close()));
+}
+
+/** The whole audit log as JSON-lines text, wherever it is (the file, or PostgreSQL); null when there is none yet. */
+export async function readAuditText(settings: Settings): Promise<string | null> {
+  const db = stateReader(settings);
+  if (!db) return await readFile(settings.auditPath, 'utf8').catch(() => null);
+  const lines: string[] = [];
+  for await (const line of pgAuditLines(db)) lines.push(line);
+  return lines.length > 0 ? `${lines.join('\n')}\n` : null;
+}
+
+/** `audit verify` of the configured log (file or PostgreSQL) with the audit key beside the data. */
+export async function verifyConfiguredAudit(settings: Settings): Promise<AuditVerification> {
+  const key = readAuditKey(settings.auditKeyPath);
+  const db = stateReader(settings);
+  return db ? await verifyPgAuditLog(db, { key }) : await verifyAuditLog(settings.auditPath, undefined, { key });
 }

@@ -11,6 +11,9 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, adminJson, call, connectAgent, ensureBuilt, fails, initHome, ok, removeHome, runServerUntilExit, type AgentConnection, type Home } from '../helpers/cli.js';
+import { lastActivity } from '../../src/dashboard/audit-reader.js';
+import { closeAuditReaders, readAuditText, verifyConfiguredAudit } from '../../src/server/postgres-setup.js';
+import { loadSettings } from '../../src/server/settings.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 
@@ -87,6 +90,17 @@ if (missing) {
       expect(lines.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual(Array.from({ length: verify.count }, (_, i) => i + 1));
       expect(lines.join('\n')).not.toContain('pg-e2e-value');
       expect((await admin(home, ['audit', 'export', '--out', out])).stderr).toMatch(/already exists/);
+
+      // What the dashboard's audit and agents pages read: the PostgreSQL chain, not a file.
+      const settings = loadSettings(home.configPath, home.env);
+      try {
+        const text = await readAuditText(settings);
+        expect(text?.trim().split('\n')).toEqual(lines);
+        expect((await lastActivity(() => readAuditText(settings))).has('default')).toBe(true);
+        expect(await verifyConfiguredAudit(settings)).toMatchObject({ ok: true, count: verify.count, files: ['postgresql:ass_audit'] });
+      } finally {
+        await closeAuditReaders();
+      }
 
       const doctor = await admin(home, ['doctor', '--json']);
       const checks = (JSON.parse(doctor.stdout) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { humanAddAgent, humanRevokeAgent, mcpServersSnippet } from '../../server/human-agents.js';
+import { readAuditText } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { lastActivity } from '../audit-reader.js';
 import { doneNotice, sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -20,7 +21,7 @@ export function registerAgents(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
     const session = c.get('session');
     const settings = deps.settings();
     const now = deps.runtime.clock();
-    const activity = await lastActivity(settings.auditPath);
+    const activity = await lastActivity(() => readAuditText(settings));
     const agents = settings.config.agents;
     const body = html`<section aria-labelledby="agents-title"><h2 id="agents-title">Agents <span class="count">${agents.length}</span></h2>
 ${agents.length === 0

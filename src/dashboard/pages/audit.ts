@@ -1,7 +1,6 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { readAuditKey } from '../../audit/audit-key.js';
-import { verifyAuditLog } from '../../audit/verify.js';
+import { readAuditText, verifyConfiguredAudit } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { readAuditRecords, type AuditFilter } from '../audit-reader.js';
 import { sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -40,9 +39,10 @@ export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const to = isoOrUndefined(q.data.to, 'to');
     if (from) filter.from = from;
     if (to) filter.to = to;
-    const { auditPath: path, auditKeyPath } = deps.settings();
-    // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does.
-    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifyAuditLog(path, undefined, { key: readAuditKey(auditKeyPath) })]);
+    const settings = deps.settings();
+    // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does,
+    // in the file or, with state.type postgres, in PostgreSQL.
+    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(() => readAuditText(settings), filter, LIMIT), verifyConfiguredAudit(settings)]);
     const field = (name: keyof typeof q.data, label: string, type = 'text') =>
       html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" type="${type}" value="${q.data[name] ?? ''}" spellcheck="false"></p>`;
     const body = html`<section class="card verify" aria-labelledby="verify-title"><h2 id="verify-title">Chain</h2>
