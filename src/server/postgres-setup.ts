@@ -9,7 +9,7 @@ import { readAuditKey } from '../audit/audit-key.js';
 import { AUDIT_MIGRATIONS, createPgAuditLog, pgAuditLines, verifyPgAuditLog } from '../audit/pg-audit-log.js';
 import { verifyAuditLog, type AuditVerification } from '../audit/verify.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { isAssError } from '../shared/errors.js';
+import { AssError, isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
 import { applyMigrations, ensureSchema, pendingMigrations, type AppliedMigration, type ComponentMigrations } from '../shared/pg/migrations.js';
 import { createPgDatabase, pgTarget, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
@@ -68,6 +68,10 @@ export async function migrateAll(settings: Settings, options: { dryRun?: boolean
       const pending = await pendingMigrations(db, target.components);
       const applied = options.dryRun ? [] : await applyMigrations(db, target.components);
       reports.push({ label: target.label, target: pgTarget(target.connection.url), applied, pending: options.dryRun ? pending : [] });
+    } catch (error) {
+      // A human reads this (migrate, doctor): name the database, never its password.
+      if (isAssError(error)) throw new AssError(error.code, `${target.label} database ${pgTarget(target.connection.url)}: ${error.message}`, error.details, { cause: error });
+      throw error;
     } finally {
       await db.close();
     }

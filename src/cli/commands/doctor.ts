@@ -80,7 +80,8 @@ async function auditChecks(settings: Settings): Promise<Check[]> {
         : { check: 'audit chain', ok: false, detail: result.problems.slice(0, 3).map((p) => `${p.file} line ${p.line}: ${p.problem}`).join('; '), fix: 'run `agent-secret-store audit verify` for the full report; keep the log as evidence' },
     );
   } catch (error) {
-    checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: 'restore audit.key or the log from a backup' });
+    const unreachable = isAssError(error) && error.code === 'STATE_UNAVAILABLE';
+    checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: unreachable ? 'check that PostgreSQL answers at the state url (see docs/postgres.md)' : 'restore audit.key or the log from a backup' });
   }
   return checks;
 }
