@@ -173,6 +173,18 @@ if (missing) {
       expect((error as AssError).code).toBe('STATE_UNAVAILABLE');
       expect((error as AssError).message).toMatch(/does not support TLS/);
     });
+
+    it('TLS (H10-1): a non-loopback host with no ssl block is never plain: a server without TLS is refused, naming the setting', async () => {
+      // 0.0.0.0 reaches this machine's listeners on Linux but is not a loopback name, so it stands
+      // in for a remote host: no ssl block and no sslmode must mean verify-full, not cleartext.
+      const remoteLooking = (await peer.newDatabase()).replace('@127.0.0.1:', '@0.0.0.0:');
+      const error = await open(remoteLooking).query('SELECT 1').catch((e: unknown) => e);
+      expect((error as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((error as AssError).message).toMatch(/does not support TLS.*ssl: \{ mode: verify-full, ca_file/);
+      expect((error as AssError).message).not.toContain(peer.password);
+      // Accepting the risk is explicit: ssl.mode disable connects in plain TCP.
+      expect((await open(remoteLooking, { ssl: { mode: 'disable' } }).query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+    });
   });
 }
 
@@ -227,6 +239,21 @@ if (!missing) {
       // ...but verify-ca still checks the chain: the first certificate is not its CA.
       const wrongCa = await open({ mode: 'verify-ca', ca_file: forIp.certFile }).query('SELECT 1').catch((e: unknown) => e);
       expect((wrongCa as AssError).code).toBe('STATE_UNAVAILABLE');
+    });
+
+    it('TLS (H10-1): with nothing configured, loopback stays plain and a non-loopback host gets verify-full (a self-signed certificate is refused)', async () => {
+      const loopback = database(peer.url);
+      opened.push(loopback);
+      expect(await tlsInUse(loopback)).toBe(false);
+      const remoteLooking = database(peer.url.replace('@127.0.0.1:', '@0.0.0.0:'));
+      opened.push(remoteLooking);
+      const refused = await remoteLooking.query('SELECT 1').catch((e: unknown) => e);
+      expect((refused as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((refused as AssError).message).toMatch(/certificate was refused.*ssl: \{ mode: verify-full, ca_file/);
+      // sslmode in the URL still decides when there is no ssl block.
+      const viaUrl = database(`${peer.url.replace('@127.0.0.1:', '@0.0.0.0:')}?sslmode=no-verify`);
+      opened.push(viaUrl);
+      expect(await tlsInUse(viaUrl)).toBe(true);
     });
 
     it('an ssl block overrides sslmode in the URL (one place decides)', async () => {
