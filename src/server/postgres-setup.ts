@@ -4,9 +4,9 @@
  * state store's). One place, so `agent-secret-store migrate`, start-up and `doctor` agree.
  */
 import { SECRETS_MIGRATIONS } from '../adapters/postgres/migrations.js';
-import { readFile } from 'node:fs/promises';
 import { readAuditKey } from '../audit/audit-key.js';
-import { AUDIT_MIGRATIONS, createPgAuditLog, pgAuditLines, verifyPgAuditLog } from '../audit/pg-audit-log.js';
+import { AUDIT_MIGRATIONS, createPgAuditLog, verifyPgAuditLog } from '../audit/pg-audit-log.js';
+import { createPgAuditVerifier, type PgAuditVerifier } from '../audit/pg-audit-view.js';
 import { verifyAuditLog, type AuditVerification } from '../audit/verify.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AssError, isAssError } from '../shared/errors.js';
@@ -130,16 +130,33 @@ function stateReader(settings: Settings): PgDatabase | null {
 export async function closeAuditReaders(): Promise<void> {
   const open = [...readers.values()];
   readers.clear();
+  verifiers.clear();
   await Promise.all(open.map((db) => db.close()));
 }
 
-/** The whole audit log as JSON-lines text, wherever it is (the file, or PostgreSQL); null when there is none yet. */
-export async function readAuditText(settings: Settings): Promise<string | null> {
+/** The PostgreSQL audit chain's reader pool when `state.type` is postgres; null for the file log. */
+export function pgAuditReader(settings: Settings): PgDatabase | null {
+  return stateReader(settings);
+}
+
+/** One cached verifier per state URL: the dashboard's page loads extend it instead of re-verifying. */
+const verifiers = new Map<string, PgAuditVerifier>();
+
+/**
+ * The chain's verification for the dashboard: in PostgreSQL, kept between requests and extended
+ * from the last verified record (pg-audit-view.ts); the file log is verified as `audit verify` does.
+ */
+export async function dashboardAuditVerification(settings: Settings): Promise<AuditVerification & { fullCheckAt?: string }> {
+  const key = readAuditKey(settings.auditKeyPath);
   const db = stateReader(settings);
-  if (!db) return await readFile(settings.auditPath, 'utf8').catch(() => null);
-  const lines: string[] = [];
-  for await (const line of pgAuditLines(db)) lines.push(line);
-  return lines.length > 0 ? `${lines.join('\n')}\n` : null;
+  if (!db) return await verifyAuditLog(settings.auditPath, undefined, { key });
+  const url = pgStateConnection(settings)!.url;
+  let verifier = verifiers.get(url);
+  if (!verifier) {
+    verifier = createPgAuditVerifier(db);
+    verifiers.set(url, verifier);
+  }
+  return await verifier.verify(key);
 }
 
 /** `audit verify` of the configured log (file or PostgreSQL) with the audit key beside the data. */

@@ -11,8 +11,8 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, adminJson, call, connectAgent, ensureBuilt, fails, initHome, ok, removeHome, runServerUntilExit, type AgentConnection, type Home } from '../helpers/cli.js';
-import { lastActivity } from '../../src/dashboard/audit-reader.js';
-import { closeAuditReaders, readAuditText, verifyConfiguredAudit } from '../../src/server/postgres-setup.js';
+import { newestPgAuditRecords, pgLastActivity } from '../../src/audit/pg-audit-view.js';
+import { closeAuditReaders, dashboardAuditVerification, pgAuditReader, verifyConfiguredAudit } from '../../src/server/postgres-setup.js';
 import { loadSettings } from '../../src/server/settings.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
@@ -56,7 +56,8 @@ if (missing) {
       expect(refused.stderr).not.toContain(peer.password);
 
       const dry = await adminJson<{ databases: { pending: unknown[] }[] }>(home, ['migrate', '--dry-run']);
-      expect(dry.databases[0]!.pending).toHaveLength(2);
+      // secrets 1, audit 1 and audit 2 (the dashboard's indexes).
+      expect(dry.databases[0]!.pending).toHaveLength(3);
 
       const [a, b] = await Promise.all([admin(home, ['migrate', '--json']), admin(home, ['migrate', '--json'])]);
       expect(a.code, a.stderr).toBe(0);
@@ -64,7 +65,7 @@ if (missing) {
       const applied = [a, b].map((r) => (JSON.parse(r.stdout) as { databases: { label: string; applied: { component: string }[] }[] }).databases);
       expect(applied[0]![0]!.label).toBe('backend + state');
       const counts = applied.map((dbs) => dbs[0]!.applied.length).sort();
-      expect(counts).toEqual([0, 2]);
+      expect(counts).toEqual([0, 3]);
       const again = await admin(home, ['migrate']);
       expect(again.stdout).toMatch(/schema up to date, nothing applied/);
     });
@@ -94,10 +95,13 @@ if (missing) {
       // What the dashboard's audit and agents pages read: the PostgreSQL chain, not a file.
       const settings = loadSettings(home.configPath, home.env);
       try {
-        const text = await readAuditText(settings);
-        expect(text?.trim().split('\n')).toEqual(lines);
-        expect((await lastActivity(() => readAuditText(settings))).has('default')).toBe(true);
+        const db = pgAuditReader(settings)!;
+        const newest = await newestPgAuditRecords(db, {}, 1000);
+        expect(newest.records.map((r) => JSON.stringify(r))).toEqual([...lines].reverse());
+        expect(newest.matched).toBe(verify.count);
+        expect((await pgLastActivity(db, ['default', 'nobody'])).has('default')).toBe(true);
         expect(await verifyConfiguredAudit(settings)).toMatchObject({ ok: true, count: verify.count, files: ['postgresql:ass_audit'] });
+        expect(await dashboardAuditVerification(settings)).toMatchObject({ ok: true, count: verify.count, keyed: true });
       } finally {
         await closeAuditReaders();
       }

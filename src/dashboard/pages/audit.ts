@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { readAuditText, verifyConfiguredAudit } from '../../server/postgres-setup.js';
+import { newestPgAuditRecords } from '../../audit/pg-audit-view.js';
+import { dashboardAuditVerification, pgAuditReader } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { readAuditRecords, type AuditFilter } from '../audit-reader.js';
 import { sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -42,18 +43,24 @@ export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const settings = deps.settings();
     // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does,
     // in the file or, with state.type postgres, in PostgreSQL.
-    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(() => readAuditText(settings), filter, LIMIT), verifyConfiguredAudit(settings)]);
+    // In PostgreSQL the newest matching records are chosen in SQL and the verification is cached
+    // and extended (never the whole chain per request).
+    const db = pgAuditReader(settings);
+    const [{ records, matched, capped }, verification] = await Promise.all([
+      db ? newestPgAuditRecords(db, filter, LIMIT) : readAuditRecords(settings.auditPath, filter, LIMIT).then((r) => ({ ...r, capped: false })),
+      dashboardAuditVerification(settings),
+    ]);
     const field = (name: keyof typeof q.data, label: string, type = 'text') =>
       html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" type="${type}" value="${q.data[name] ?? ''}" spellcheck="false"></p>`;
     const body = html`<section class="card verify" aria-labelledby="verify-title"><h2 id="verify-title">Chain</h2>
 ${verification.ok
-  ? html`<p class="ok"><strong>Intact:</strong> ${verification.count} records, each hashed into the next. Head <code class="id">${verification.head ?? '(empty)'}</code>.</p>`
+  ? html`<p class="ok"><strong>Intact:</strong> ${verification.count} records, each hashed into the next. Head <code class="id">${verification.head ?? '(empty)'}</code>.${verification.fullCheckAt ? html` New records are checked as they arrive; the whole chain was last re-checked at <time datetime="${verification.fullCheckAt}">${verification.fullCheckAt.replace('T', ' ').slice(0, 19)}</time> UTC (every 5 minutes; <code>agent-secret-store audit verify</code> checks it all now).` : ''}</p>`
   : html`<p class="bad" role="alert"><strong>Broken:</strong> ${verification.problems.length} problem(s). ${verification.problems.slice(0, 5).map((p) => html`<br>line ${p.line}: ${p.problem}`)}</p>`}
 </section>
 <form method="get" action="${BASE}/audit" class="card filters" aria-label="Filter the log"><div class="grid">
 ${field('agent', 'Agent')}${field('action', 'Action')}${field('outcome', 'Outcome')}${field('from', 'From (UTC)', 'datetime-local')}${field('to', 'To (UTC)', 'datetime-local')}
 </div><button type="submit">Filter</button> <a href="${BASE}/audit">Clear</a></form>
-<p>${matched} matching record(s)${matched > LIMIT ? html`, the newest ${LIMIT} shown` : ''}.</p>
+<p>${capped ? html`More than ${matched}` : matched} matching record(s)${matched > LIMIT ? html`, the newest ${LIMIT} shown` : ''}.</p>
 ${records.length === 0 ? html`<p class="empty">No record matches.</p>` : html`<div class="table-wrap"><table><caption class="visually-hidden">Audit records, newest first</caption>
 <thead><tr><th scope="col">#</th><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Reason</th></tr></thead>
 <tbody>${records.map((r) => html`<tr><td>${r.seq}</td><td><time datetime="${r.ts}">${r.ts.replace('T', ' ').slice(0, 19)}</time></td><td><code>${r.actor}</code></td><td>${r.action}</td><td>${r.namespace ? html`<code>${r.namespace}/${r.key ?? ''}</code>` : r.approval_id ? html`<a href="${BASE}/approvals/${encodeURIComponent(r.approval_id)}"><code>${r.approval_id.slice(0, 8)}</code></a>` : ''}</td><td>${r.outcome}</td><td>${r.reason ?? r.error_code ?? ''}</td></tr>`)}</tbody></table></div>`}`;
