@@ -112,7 +112,15 @@ if (missing) {
       expect(checks.find((c) => c.check === 'audit chain')?.ok).toBe(true);
       expect(checks.find((c) => c.check.startsWith('postgres schema'))?.detail).toMatch(/up to date/);
       expect(checks.find((c) => c.check === 'backend')?.ok).toBe(true);
+      expect(checks.find((c) => c.check === 'postgres tls (backend + state)')?.detail).toMatch(/plain TCP on loopback/);
       expect(doctor.stdout).not.toContain(peer.password);
+      // The same database reached as a non-loopback host (0.0.0.0 is local on Linux) with an
+      // explicit sslmode=disable: allowed, and doctor says the password crosses in cleartext (H10-1).
+      const plainUrl = `${home.env!.PG_URL!.replace('@127.0.0.1:', '@0.0.0.0:')}?sslmode=disable`;
+      const plain = await admin({ ...home, env: { ...home.env, PG_URL: plainUrl } }, ['doctor', '--json']);
+      const plainChecks = (JSON.parse(plain.stdout) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;
+      expect(plainChecks.find((c) => c.check === 'postgres tls (backend + state)')?.detail).toMatch(/^warning: PostgreSQL at 0\.0\.0\.0:\d+\/\S+ is reached WITHOUT TLS/);
+      expect(plain.stdout + plain.stderr).not.toContain(peer.password);
       await rm(out, { force: true });
     });
 
