@@ -12,7 +12,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
 import { applyMigrations, ensureSchema, pendingMigrations, type AppliedMigration, type ComponentMigrations } from '../shared/pg/migrations.js';
-import { createPgDatabase, pgTarget, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
+import { createPgDatabase, pgTarget, pgTlsRefused, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
 import type { Settings } from './settings.js';
 
 export interface PgTarget {
@@ -107,7 +107,9 @@ export async function openPgAudit(settings: Settings, db: PgDatabase, clock: () 
   try {
     await ready();
   } catch (error) {
-    if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE')) throw error;
+    // Unreachable now is not fatal (appends fail closed until it is back); TLS refused is a
+    // setting to fix (ssl), so start-up stops, naming it.
+    if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE') || pgTlsRefused(error)) throw error;
   }
   return createPgAuditLog(db, clock, { keyPath: settings.auditKeyPath, ready: async () => void (await ready()) });
 }

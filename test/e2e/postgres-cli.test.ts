@@ -48,6 +48,20 @@ if (missing) {
       await peer?.destroy();
     });
 
+    it('start-up refuses a non-loopback PostgreSQL that does not speak TLS when no ssl is configured, naming the setting (H10-1)', async () => {
+      // 0.0.0.0 reaches the loopback peer on Linux but is not a loopback name: without an ssl
+      // block it means verify-full, and the peer has no TLS.
+      for (const options of [{ backend: false, state: true }, { backend: true, state: false }]) {
+        const home = await pgHome({ ...options, migrateOnStart: true });
+        home.env = { PG_URL: home.env!.PG_URL!.replace('@127.0.0.1:', '@0.0.0.0:') };
+        const refused = await runServerUntilExit(home.configPath, { ...home.env, ASS_AGENT_KEY: home.agentKey });
+        expect(refused.code, JSON.stringify(options)).not.toBe(0);
+        expect(refused.stderr).toMatch(/does not support TLS/);
+        expect(refused.stderr).toContain('ssl: { mode: verify-full, ca_file');
+        expect(refused.stderr).not.toContain(peer.password);
+      }
+    });
+
     it('start-up refuses a schema that is behind, naming migrate; two migrate at once apply each migration once', async () => {
       const home = await pgHome({ backend: true, state: true });
       const refused = await runServerUntilExit(home.configPath, { ...home.env, ASS_AGENT_KEY: home.agentKey });

@@ -90,6 +90,18 @@ export function pgUnavailableReason(error: unknown): string | undefined {
   return cause && cause !== error ? pgUnavailableReason(cause) : undefined;
 }
 
+/**
+ * Whether `error` is TLS being refused (no TLS on the server, or a certificate that does not
+ * verify): a configuration problem that will not go away by retrying, so start-up stops on it.
+ */
+export function pgTlsRefused(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { message } = e as { message?: unknown };
+    if (typeof message === 'string' && /The server does not support SSL connections|self[- ]signed certificate|unable to verify|certificate|Hostname\/IP does not match/i.test(message) && !(e instanceof AssError)) return true;
+  }
+  return false;
+}
+
 /** The TLS options `pg` takes for an `ssl` block. */
 export function pgSslOptions(ssl: PgSslConfig | undefined, baseDir = process.cwd()): false | ConnectionOptions | undefined {
   if (!ssl) return undefined;
