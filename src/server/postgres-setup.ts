@@ -4,13 +4,16 @@
  * state store's). One place, so `agent-secret-store migrate`, start-up and `doctor` agree.
  */
 import { SECRETS_MIGRATIONS } from '../adapters/postgres/migrations.js';
-import { AUDIT_MIGRATIONS, createPgAuditLog } from '../audit/pg-audit-log.js';
+import { readAuditKey } from '../audit/audit-key.js';
+import { AUDIT_MIGRATIONS, createPgAuditLog, verifyPgAuditLog } from '../audit/pg-audit-log.js';
+import { createPgAuditVerifier, type PgAuditVerifier } from '../audit/pg-audit-view.js';
+import { verifyAuditLog, type AuditVerification } from '../audit/verify.js';
 import { STATE_MIGRATIONS } from '../state/pg-migrations.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { isAssError } from '../shared/errors.js';
+import { AssError, isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
 import { applyMigrations, ensureSchema, pendingMigrations, type AppliedMigration, type ComponentMigrations } from '../shared/pg/migrations.js';
-import { createPgDatabase, pgTarget, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
+import { createPgDatabase, pgTarget, pgTlsRefused, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
 import type { Settings } from './settings.js';
 
 export interface PgTarget {
@@ -66,6 +69,10 @@ export async function migrateAll(settings: Settings, options: { dryRun?: boolean
       const pending = await pendingMigrations(db, target.components);
       const applied = options.dryRun ? [] : await applyMigrations(db, target.components);
       reports.push({ label: target.label, target: pgTarget(target.connection.url), applied, pending: options.dryRun ? pending : [] });
+    } catch (error) {
+      // A human reads this (migrate, doctor): name the database, never its password.
+      if (isAssError(error)) throw new AssError(error.code, `${target.label} database ${pgTarget(target.connection.url)}: ${error.message}`, error.details, { cause: error });
+      throw error;
     } finally {
       await db.close();
     }
@@ -101,7 +108,63 @@ export async function openPgAudit(settings: Settings, db: PgDatabase, clock: () 
   try {
     await ready();
   } catch (error) {
-    if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE')) throw error;
+    // Unreachable now is not fatal (appends fail closed until it is back); TLS refused is a
+    // setting to fix (ssl), so start-up stops, naming it.
+    if (!(isAssError(error) && error.code === 'STATE_UNAVAILABLE') || pgTlsRefused(error)) throw error;
   }
   return createPgAuditLog(db, clock, { keyPath: settings.auditKeyPath, ready: async () => void (await ready()) });
+}
+
+/** Pools of long-lived readers (the dashboard), one per state URL, reused across requests. */
+const readers = new Map<string, PgDatabase>();
+
+function stateReader(settings: Settings): PgDatabase | null {
+  const state = pgStateConnection(settings);
+  if (!state) return null;
+  let db = readers.get(state.url);
+  if (!db) {
+    db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 2) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', applicationName: 'agent-secret-store dashboard' });
+    readers.set(state.url, db);
+  }
+  return db;
+}
+
+/** Closes the readers' pools (tests; a process exiting need not call it: idle connections time out). */
+export async function closeAuditReaders(): Promise<void> {
+  const open = [...readers.values()];
+  readers.clear();
+  verifiers.clear();
+  await Promise.all(open.map((db) => db.close()));
+}
+
+/** The PostgreSQL audit chain's reader pool when `state.type` is postgres; null for the file log. */
+export function pgAuditReader(settings: Settings): PgDatabase | null {
+  return stateReader(settings);
+}
+
+/** One cached verifier per state URL: the dashboard's page loads extend it instead of re-verifying. */
+const verifiers = new Map<string, PgAuditVerifier>();
+
+/**
+ * The chain's verification for the dashboard: in PostgreSQL, kept between requests and extended
+ * from the last verified record (pg-audit-view.ts); the file log is verified as `audit verify` does.
+ */
+export async function dashboardAuditVerification(settings: Settings): Promise<AuditVerification & { fullCheckAt?: string }> {
+  const key = readAuditKey(settings.auditKeyPath);
+  const db = stateReader(settings);
+  if (!db) return await verifyAuditLog(settings.auditPath, undefined, { key });
+  const url = pgStateConnection(settings)!.url;
+  let verifier = verifiers.get(url);
+  if (!verifier) {
+    verifier = createPgAuditVerifier(db);
+    verifiers.set(url, verifier);
+  }
+  return await verifier.verify(key);
+}
+
+/** `audit verify` of the configured log (file or PostgreSQL) with the audit key beside the data. */
+export async function verifyConfiguredAudit(settings: Settings): Promise<AuditVerification> {
+  const key = readAuditKey(settings.auditKeyPath);
+  const db = stateReader(settings);
+  return db ? await verifyPgAuditLog(db, { key }) : await verifyAuditLog(settings.auditPath, undefined, { key });
 }

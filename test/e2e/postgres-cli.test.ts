@@ -11,6 +11,9 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, adminJson, call, connectAgent, ensureBuilt, fails, initHome, ok, removeHome, runServerUntilExit, type AgentConnection, type Home } from '../helpers/cli.js';
+import { newestPgAuditRecords, pgLastActivity } from '../../src/audit/pg-audit-view.js';
+import { closeAuditReaders, dashboardAuditVerification, pgAuditReader, verifyConfiguredAudit } from '../../src/server/postgres-setup.js';
+import { loadSettings } from '../../src/server/settings.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 
@@ -45,6 +48,20 @@ if (missing) {
       await peer?.destroy();
     });
 
+    it('start-up refuses a non-loopback PostgreSQL that does not speak TLS when no ssl is configured, naming the setting (H10-1)', async () => {
+      // 0.0.0.0 reaches the loopback peer on Linux but is not a loopback name: without an ssl
+      // block it means verify-full, and the peer has no TLS.
+      for (const options of [{ backend: false, state: true }, { backend: true, state: false }]) {
+        const home = await pgHome({ ...options, migrateOnStart: true });
+        home.env = { PG_URL: home.env!.PG_URL!.replace('@127.0.0.1:', '@0.0.0.0:') };
+        const refused = await runServerUntilExit(home.configPath, { ...home.env, ASS_AGENT_KEY: home.agentKey });
+        expect(refused.code, JSON.stringify(options)).not.toBe(0);
+        expect(refused.stderr).toMatch(/does not support TLS/);
+        expect(refused.stderr).toContain('ssl: { mode: verify-full, ca_file');
+        expect(refused.stderr).not.toContain(peer.password);
+      }
+    });
+
     it('start-up refuses a schema that is behind, naming migrate; two migrate at once apply each migration once', async () => {
       const home = await pgHome({ backend: true, state: true });
       const refused = await runServerUntilExit(home.configPath, { ...home.env, ASS_AGENT_KEY: home.agentKey });
@@ -53,8 +70,8 @@ if (missing) {
       expect(refused.stderr).not.toContain(peer.password);
 
       const dry = await adminJson<{ databases: { pending: unknown[] }[] }>(home, ['migrate', '--dry-run']);
-      // secrets, audit and state: one migration each.
-      expect(dry.databases[0]!.pending).toHaveLength(3);
+      // secrets 1, audit 1 and 2 (the dashboard's indexes), state 1.
+      expect(dry.databases[0]!.pending).toHaveLength(4);
 
       const [a, b] = await Promise.all([admin(home, ['migrate', '--json']), admin(home, ['migrate', '--json'])]);
       expect(a.code, a.stderr).toBe(0);
@@ -62,7 +79,7 @@ if (missing) {
       const applied = [a, b].map((r) => (JSON.parse(r.stdout) as { databases: { label: string; applied: { component: string }[] }[] }).databases);
       expect(applied[0]![0]!.label).toBe('backend + state');
       const counts = applied.map((dbs) => dbs[0]!.applied.length).sort();
-      expect(counts).toEqual([0, 3]);
+      expect(counts).toEqual([0, 4]);
       const again = await admin(home, ['migrate']);
       expect(again.stdout).toMatch(/schema up to date, nothing applied/);
     });
@@ -89,13 +106,35 @@ if (missing) {
       expect(lines.join('\n')).not.toContain('pg-e2e-value');
       expect((await admin(home, ['audit', 'export', '--out', out])).stderr).toMatch(/already exists/);
 
+      // What the dashboard's audit and agents pages read: the PostgreSQL chain, not a file.
+      const settings = loadSettings(home.configPath, home.env);
+      try {
+        const db = pgAuditReader(settings)!;
+        const newest = await newestPgAuditRecords(db, {}, 1000);
+        expect(newest.records.map((r) => JSON.stringify(r))).toEqual([...lines].reverse());
+        expect(newest.matched).toBe(verify.count);
+        expect((await pgLastActivity(db, ['default', 'nobody'])).has('default')).toBe(true);
+        expect(await verifyConfiguredAudit(settings)).toMatchObject({ ok: true, count: verify.count, files: ['postgresql:ass_audit'] });
+        expect(await dashboardAuditVerification(settings)).toMatchObject({ ok: true, count: verify.count, keyed: true });
+      } finally {
+        await closeAuditReaders();
+      }
+
       const doctor = await admin(home, ['doctor', '--json']);
       const checks = (JSON.parse(doctor.stdout) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;
       expect(checks.find((c) => c.check === 'audit log')?.detail).toMatch(/in PostgreSQL \(state\.type: postgres\)/);
       expect(checks.find((c) => c.check === 'audit chain')?.ok).toBe(true);
       expect(checks.find((c) => c.check.startsWith('postgres schema'))?.detail).toMatch(/up to date/);
       expect(checks.find((c) => c.check === 'backend')?.ok).toBe(true);
+      expect(checks.find((c) => c.check === 'postgres tls (backend + state)')?.detail).toMatch(/plain TCP on loopback/);
       expect(doctor.stdout).not.toContain(peer.password);
+      // The same database reached as a non-loopback host (0.0.0.0 is local on Linux) with an
+      // explicit sslmode=disable: allowed, and doctor says the password crosses in cleartext (H10-1).
+      const plainUrl = `${home.env!.PG_URL!.replace('@127.0.0.1:', '@0.0.0.0:')}?sslmode=disable`;
+      const plain = await admin({ ...home, env: { ...home.env, PG_URL: plainUrl } }, ['doctor', '--json']);
+      const plainChecks = (JSON.parse(plain.stdout) as { checks: { check: string; ok: boolean; detail: string }[] }).checks;
+      expect(plainChecks.find((c) => c.check === 'postgres tls (backend + state)')?.detail).toMatch(/^warning: PostgreSQL at 0\.0\.0\.0:\d+\/\S+ is reached WITHOUT TLS/);
+      expect(plain.stdout + plain.stderr).not.toContain(peer.password);
       await rm(out, { force: true });
     });
 

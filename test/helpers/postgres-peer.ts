@@ -48,6 +48,8 @@ export interface PostgresPeer {
   destroy(): Promise<void>;
   /** The last part of the server log, for failure messages. */
   logTail(): string;
+  /** With `tls`: writes a new server certificate and key (PEM); the server reads them at its next start(). */
+  replaceTls(certPem: string, keyPem: string): Promise<void>;
 }
 
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -124,7 +126,7 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function startPostgresPeer(options: { settings?: Record<string, string | number> } = {}): Promise<PostgresPeer> {
+export async function startPostgresPeer(options: { settings?: Record<string, string | number>; tls?: { certPem: string; keyPem: string } } = {}): Promise<PostgresPeer> {
   const missing = postgresPeerMissing();
   if (missing) throw new Error(missing);
   const bin = postgresBinDir();
@@ -149,6 +151,18 @@ export async function startPostgresPeer(options: { settings?: Record<string, str
     '-D', dataDir, '-U', user, '--pwfile', join(dir, 'pwfile'), '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C', '--no-sync',
   ]);
   await rm(join(dir, 'pwfile'), { force: true });
+  // TLS (ssl = on) with the given certificate: the files live in the temp dir, owned by the
+  // server's user, the key 0600 as PostgreSQL requires.
+  const writeTls = async (certPem: string, keyPem: string) => {
+    for (const [name, text] of [['server.crt', certPem], ['server.key', keyPem]] as const) {
+      await writeFile(join(dir, name), text, { mode: 0o600 });
+      if (isRoot) {
+        const owner = postgresOsUser();
+        await chown(join(dir, name), owner.uid, owner.gid);
+      }
+    }
+  };
+  if (options.tls) await writeTls(options.tls.certPem, options.tls.keyPem);
   if (init.code !== 0) {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`initdb failed (exit ${init.code}):\n${init.output}`);
@@ -163,6 +177,7 @@ export async function startPostgresPeer(options: { settings?: Record<string, str
     max_connections: 200,
     fsync: 'off',
     full_page_writes: 'off',
+    ...(options.tls ? { ssl: 'on', ssl_cert_file: `'${join(dir, 'server.crt')}'`, ssl_key_file: `'${join(dir, 'server.key')}'` } : {}),
     ...options.settings,
   };
   const confPath = join(dataDir, 'postgresql.conf');
@@ -224,6 +239,7 @@ export async function startPostgresPeer(options: { settings?: Record<string, str
     password,
     dir,
     logTail,
+    replaceTls: writeTls,
     async newDatabase(prefix = 'ass_test') {
       const name = `${prefix}_${randomBytes(5).toString('hex')}`;
       const client = new pg.Client({ connectionString: url });

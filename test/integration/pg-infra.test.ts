@@ -5,6 +5,10 @@
  * each migration exactly once; a schema that is behind is refused naming the command; a newer
  * schema is never touched), and the `state` config block.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { AssError } from '../../src/shared/errors.js';
@@ -168,6 +172,99 @@ if (missing) {
       const error = await db.query('SELECT 1').catch((e: unknown) => e);
       expect((error as AssError).code).toBe('STATE_UNAVAILABLE');
       expect((error as AssError).message).toMatch(/does not support TLS/);
+    });
+
+    it('TLS (H10-1): a non-loopback host with no ssl block is never plain: a server without TLS is refused, naming the setting', async () => {
+      // 0.0.0.0 reaches this machine's listeners on Linux but is not a loopback name, so it stands
+      // in for a remote host: no ssl block and no sslmode must mean verify-full, not cleartext.
+      const remoteLooking = (await peer.newDatabase()).replace('@127.0.0.1:', '@0.0.0.0:');
+      const error = await open(remoteLooking).query('SELECT 1').catch((e: unknown) => e);
+      expect((error as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((error as AssError).message).toMatch(/does not support TLS.*ssl: \{ mode: verify-full, ca_file/);
+      expect((error as AssError).message).not.toContain(peer.password);
+      // Accepting the risk is explicit: ssl.mode disable connects in plain TCP.
+      expect((await open(remoteLooking, { ssl: { mode: 'disable' } }).query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+    });
+  });
+}
+
+/** A self-signed certificate (its own CA) whose subjectAltName is `san`. */
+function selfSigned(dir: string, name: string, san: string): { certFile: string; certPem: string; keyPem: string } {
+  const certFile = path.join(dir, `${name}.crt`);
+  const keyFile = path.join(dir, `${name}.key`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${san}`], { stdio: 'ignore' });
+  return { certFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+}
+
+if (!missing) {
+  describe('PostgreSQL TLS options against a real TLS server', () => {
+    let peer: PostgresPeer;
+    const certDir = mkdtempSync(path.join(tmpdir(), 'ass-pg-tls-'));
+    const forIp = selfSigned(certDir, 'ip', 'IP:127.0.0.1');
+    const forOtherName = selfSigned(certDir, 'other', 'DNS:db.internal');
+    const opened: PgDatabase[] = [];
+    const open = (ssl: Record<string, unknown>) => {
+      const db = database(peer.url, { ssl });
+      opened.push(db);
+      return db;
+    };
+    const tlsInUse = async (db: PgDatabase) => (await db.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0]!.ssl;
+
+    beforeAll(async () => {
+      peer = await startPostgresPeer({ tls: { certPem: forIp.certPem, keyPem: forIp.keyPem } });
+    });
+    afterAll(async () => {
+      for (const db of opened) await db.close().catch(() => undefined);
+      await peer?.destroy();
+      rmSync(certDir, { recursive: true, force: true });
+    });
+
+    it('verify-full with the CA file connects over TLS; without it the certificate is refused; require skips the check; disable is plain', async () => {
+      expect(await tlsInUse(open({ mode: 'verify-full', ca_file: forIp.certFile }))).toBe(true);
+      const refused = await open({ mode: 'verify-full' }).query('SELECT 1').catch((e: unknown) => e);
+      expect((refused as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((refused as AssError).message).toMatch(/certificate was refused/);
+      expect(await tlsInUse(open({ mode: 'require' }))).toBe(true);
+      expect(await tlsInUse(open({ mode: 'disable' }))).toBe(false);
+    });
+
+    it('a certificate for another host name: verify-full refuses it, verify-ca accepts the chain', async () => {
+      await peer.replaceTls(forOtherName.certPem, forOtherName.keyPem);
+      await peer.stop();
+      await peer.start();
+      const full = await open({ mode: 'verify-full', ca_file: forOtherName.certFile }).query('SELECT 1').catch((e: unknown) => e);
+      expect((full as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((full as AssError).message).toMatch(/certificate was refused/);
+      expect(await tlsInUse(open({ mode: 'verify-ca', ca_file: forOtherName.certFile }))).toBe(true);
+      // ...but verify-ca still checks the chain: the first certificate is not its CA.
+      const wrongCa = await open({ mode: 'verify-ca', ca_file: forIp.certFile }).query('SELECT 1').catch((e: unknown) => e);
+      expect((wrongCa as AssError).code).toBe('STATE_UNAVAILABLE');
+    });
+
+    it('TLS (H10-1): with nothing configured, loopback stays plain and a non-loopback host gets verify-full (a self-signed certificate is refused)', async () => {
+      const loopback = database(peer.url);
+      opened.push(loopback);
+      expect(await tlsInUse(loopback)).toBe(false);
+      const remoteLooking = database(peer.url.replace('@127.0.0.1:', '@0.0.0.0:'));
+      opened.push(remoteLooking);
+      const refused = await remoteLooking.query('SELECT 1').catch((e: unknown) => e);
+      expect((refused as AssError).code).toBe('STATE_UNAVAILABLE');
+      expect((refused as AssError).message).toMatch(/certificate was refused.*ssl: \{ mode: verify-full, ca_file/);
+      // sslmode in the URL still decides when there is no ssl block.
+      const viaUrl = database(`${peer.url.replace('@127.0.0.1:', '@0.0.0.0:')}?sslmode=no-verify`);
+      opened.push(viaUrl);
+      expect(await tlsInUse(viaUrl)).toBe(true);
+    });
+
+    it('an ssl block overrides sslmode in the URL (one place decides)', async () => {
+      const url = `${peer.url}?sslmode=disable`;
+      const db = database(url, { ssl: { mode: 'verify-ca', ca_file: forOtherName.certFile } });
+      opened.push(db);
+      expect(await tlsInUse(db)).toBe(true);
+    });
+
+    it('an unreadable CA file is a clear CONFIG_INVALID', () => {
+      expect(() => database(peer.url, { ssl: { mode: 'verify-full', ca_file: path.join(certDir, 'missing.pem') } })).toThrow(/Cannot read the PostgreSQL TLS CA file .*missing\.pem: ENOENT/);
     });
   });
 }

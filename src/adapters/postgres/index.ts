@@ -7,7 +7,7 @@
  * (calls fail with BACKEND_UNAVAILABLE until it answers).
  */
 import { AssError, isAssError } from '../../shared/errors.js';
-import { createPgDatabase } from '../../shared/pg/pool.js';
+import { createPgDatabase, pgTlsRefused } from '../../shared/pg/pool.js';
 import type { Clock } from '../../shared/types.js';
 import { loadKeyFile, type KdfParams } from '../file/key-source.js';
 import { PostgresBackendConfigSchema, type PostgresBackendConfig } from './config.js';
@@ -55,8 +55,9 @@ export async function createPostgresBackend(config: PostgresBackendConfig, env: 
     try {
       await backend.ready();
     } catch (error) {
-      // Unreachable now is not fatal (it may come back); anything else is.
-      if (!(isAssError(error) && error.code === 'BACKEND_UNAVAILABLE')) {
+      // Unreachable now is not fatal (it may come back); anything else is, TLS refused included
+      // (a server without TLS or an unverifiable certificate is a setting to fix: ssl).
+      if (!(isAssError(error) && error.code === 'BACKEND_UNAVAILABLE') || pgTlsRefused(error)) {
         await db.close().catch(() => undefined);
         throw error;
       }

@@ -13,8 +13,8 @@ import { createBackend } from '../../adapters/registry.js';
 import { readAuditKey } from '../../audit/audit-key.js';
 import { verifyAuditLog } from '../../audit/verify.js';
 import { verifyPgAuditLog } from '../../audit/pg-audit-log.js';
-import { migrateAll, openStateDatabase, pgStateConnection } from '../../server/postgres-setup.js';
-import { pgTarget } from '../../shared/pg/pool.js';
+import { migrateAll, openStateDatabase, pgStateConnection, pgTargets } from '../../server/postgres-setup.js';
+import { pgTarget, pgTlsFor } from '../../shared/pg/pool.js';
 import { ConfigError, resolveConfigPath } from '../../config/load.js';
 import { isAssError } from '../../shared/errors.js';
 import { loadSettings, type Settings } from '../../server/settings.js';
@@ -81,7 +81,8 @@ async function auditChecks(settings: Settings): Promise<Check[]> {
         : { check: 'audit chain', ok: false, detail: result.problems.slice(0, 3).map((p) => `${p.file} line ${p.line}: ${p.problem}`).join('; '), fix: 'run `agent-secret-store audit verify` for the full report; keep the log as evidence' },
     );
   } catch (error) {
-    checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: 'restore audit.key or the log from a backup' });
+    const unreachable = isAssError(error) && error.code === 'STATE_UNAVAILABLE';
+    checks.push({ check: 'audit chain', ok: false, detail: message(error), fix: unreachable ? 'check that PostgreSQL answers at the state url (see docs/postgres.md)' : 'restore audit.key or the log from a backup' });
   }
   return checks;
 }
@@ -98,6 +99,30 @@ async function postgresSchemaChecks(settings: Settings): Promise<Check[]> {
   } catch (error) {
     return [{ check: 'postgres schema', ok: false, detail: message(error), fix: 'check the url, the server and the credentials; see docs/postgres.md' }];
   }
+}
+
+/**
+ * How each PostgreSQL database is reached (security review H10-1). Plain TCP off this machine
+ * (an explicit `ssl.mode: disable`) and TLS whose certificate is not tied to your CA are allowed
+ * but said here: an impostor on the path would receive the database password.
+ */
+function postgresTlsChecks(settings: Settings): Check[] {
+  return pgTargets(settings).map((t): Check => {
+    const check = `postgres tls (${t.label})`;
+    const target = pgTarget(t.connection.url);
+    let decision: ReturnType<typeof pgTlsFor>;
+    try {
+      decision = pgTlsFor(t.connection);
+    } catch (error) {
+      return { check, ok: false, detail: message(error), fix: 'fix ssl.ca_file / cert_file / key_file (see docs/postgres.md#tls)' };
+    }
+    if (decision.warning) return { check, ok: true, detail: `warning: ${decision.warning}` };
+    const ssl = t.connection.ssl;
+    if (ssl?.mode === 'require') return { check, ok: true, detail: `warning: ${target} is encrypted but its certificate is not checked (ssl.mode require): an impostor on the path still receives the password; prefer mode verify-full with ca_file` };
+    if (ssl?.mode === 'verify-ca' && !ssl.ca_file) return { check, ok: true, detail: `warning: ${target} accepts any certificate from a public CA, for any host name (ssl.mode verify-ca without ca_file); set ca_file, or use verify-full` };
+    const how = { 'ssl block': `ssl.mode ${ssl?.mode ?? ''}`, url: 'sslmode in the URL', loopback: 'plain TCP on loopback', 'default verify-full': 'verify-full (the default for a non-loopback host)' }[decision.source];
+    return { check, ok: true, detail: `${target}: ${how}` };
+  });
 }
 
 function stateCheck(settings: Settings): Check {
@@ -144,6 +169,7 @@ export async function runDoctor(configFlag: string | undefined): Promise<Check[]
   checks.push(privateMode('token signing key', settings.signingKeyPath, 0o600, false));
   if (settings.backend.type === 'file' && settings.backend.key_file) checks.push(privateMode('store key file', settings.backend.key_file, 0o600, true));
   checks.push(...(await backendChecks(settings)));
+  checks.push(...postgresTlsChecks(settings));
   checks.push(...(await postgresSchemaChecks(settings)));
   checks.push(...(await auditChecks(settings)));
   checks.push(stateCheck(settings));

@@ -1,6 +1,8 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { humanAddAgent, humanRevokeAgent, mcpServersSnippet } from '../../server/human-agents.js';
+import { pgLastActivity } from '../../audit/pg-audit-view.js';
+import { pgAuditReader } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { lastActivity } from '../audit-reader.js';
 import { doneNotice, sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -20,8 +22,9 @@ export function registerAgents(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
     const session = c.get('session');
     const settings = deps.settings();
     const now = deps.runtime.clock();
-    const activity = await lastActivity(settings.auditPath);
     const agents = settings.config.agents;
+    const db = pgAuditReader(settings);
+    const activity = db ? await pgLastActivity(db, agents.map((a) => a.id)) : await lastActivity(settings.auditPath);
     const body = html`<section aria-labelledby="agents-title"><h2 id="agents-title">Agents <span class="count">${agents.length}</span></h2>
 ${agents.length === 0
   ? html`<div class="empty"><p><strong>No agents yet.</strong></p><p>Add one below: you get its key once, with the <code>mcpServers</code> entry to paste into Claude Desktop or Cursor.</p></div>`

@@ -2,6 +2,9 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { readAuditKey } from '../../audit/audit-key.js';
 import { IncrementalAuditVerifier } from '../../audit/incremental-verify.js';
+import type { AuditVerification } from '../../audit/verify.js';
+import { newestPgAuditRecords } from '../../audit/pg-audit-view.js';
+import { dashboardAuditVerification, pgAuditReader } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { readAuditRecords, type AuditFilter } from '../audit-reader.js';
 import { sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -43,14 +46,24 @@ export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const to = isoOrUndefined(q.data.to, 'to');
     if (from) filter.from = from;
     if (to) filter.to = to;
-    const { auditPath: path, auditKeyPath } = deps.settings();
+    const settings = deps.settings();
     // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does.
-    const [{ records, more }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifier.verify(path, readAuditKey(auditKeyPath))]);
+    // A file log is read backwards and verified incrementally (incremental-verify.ts); with
+    // state.type postgres the newest matching records are chosen in SQL and the verification is
+    // cached and extended (pg-audit-view.ts). Neither reads the whole chain per request.
+    const db = pgAuditReader(settings);
+    const verifying: Promise<AuditVerification & { fullCheckAt?: string }> = db ? dashboardAuditVerification(settings) : verifier.verify(settings.auditPath, readAuditKey(settings.auditKeyPath));
+    const [{ records, more }, verification] = await Promise.all([
+      db
+        ? newestPgAuditRecords(db, filter, LIMIT).then(({ records: newest, matched, capped }) => ({ records: newest, more: capped || matched > LIMIT }))
+        : readAuditRecords(settings.auditPath, filter, LIMIT),
+      verifying,
+    ]);
     const field = (name: keyof typeof q.data, label: string, type = 'text') =>
       html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" type="${type}" value="${q.data[name] ?? ''}" spellcheck="false"></p>`;
     const body = html`<section class="card verify" aria-labelledby="verify-title"><h2 id="verify-title">Chain</h2>
 ${verification.ok
-  ? html`<p class="ok"><strong>Intact:</strong> ${verification.count} records, each hashed into the next. Head <code class="id">${verification.head ?? '(empty)'}</code>.</p>`
+  ? html`<p class="ok"><strong>Intact:</strong> ${verification.count} records, each hashed into the next. Head <code class="id">${verification.head ?? '(empty)'}</code>.${verification.fullCheckAt ? html` New records are checked as they arrive; the whole chain was last re-checked at <time datetime="${verification.fullCheckAt}">${verification.fullCheckAt.replace('T', ' ').slice(0, 19)}</time> UTC (every 5 minutes; <code>agent-secret-store audit verify</code> checks it all now).` : ''}</p>`
   : html`<p class="bad" role="alert"><strong>Broken:</strong> ${verification.problems.length} problem(s). ${verification.problems.slice(0, 5).map((p) => html`<br>line ${p.line}: ${p.problem}`)}</p>`}
 </section>
 <form method="get" action="${BASE}/audit" class="card filters" aria-label="Filter the log"><div class="grid">

@@ -8,6 +8,7 @@
  * `target()` gives `host:port/db` without credentials, for `doctor` and the human CLI.
  */
 import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
@@ -25,6 +26,8 @@ export interface PgDatabaseOptions {
   baseDir?: string;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** Where a start-up warning goes (plain TCP to a non-loopback host by explicit choice); stderr by default. */
+  warn?: (message: string) => void;
 }
 
 export type PgClient = pg.PoolClient;
@@ -80,11 +83,23 @@ export function pgUnavailableReason(error: unknown): string | undefined {
     if (/Connection terminated|not queryable|Client was closed|connection error|server closed the connection|ended by the server/i.test(message)) {
       return 'the connection was lost';
     }
-    if (/The server does not support SSL connections/i.test(message)) return 'the server does not support TLS (ssl.mode)';
-    if (/self[- ]signed certificate|unable to verify|certificate|Hostname\/IP does not match/i.test(message)) return 'the server certificate was refused (ssl)';
+    if (/The server does not support SSL connections/i.test(message)) return `the server does not support TLS (ssl.mode). ${TLS_SETTING_HINT}`;
+    if (/self[- ]signed certificate|unable to verify|certificate|Hostname\/IP does not match/i.test(message)) return `the server certificate was refused (ssl). ${TLS_SETTING_HINT}`;
   }
   const cause = (error as { cause?: unknown }).cause;
   return cause && cause !== error ? pgUnavailableReason(cause) : undefined;
+}
+
+/**
+ * Whether `error` is TLS being refused (no TLS on the server, or a certificate that does not
+ * verify): a configuration problem that will not go away by retrying, so start-up stops on it.
+ */
+export function pgTlsRefused(error: unknown): boolean {
+  for (let e = error, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { message } = e as { message?: unknown };
+    if (typeof message === 'string' && /The server does not support SSL connections|self[- ]signed certificate|unable to verify|certificate|Hostname\/IP does not match/i.test(message) && !(e instanceof AssError)) return true;
+  }
+  return false;
 }
 
 /** The TLS options `pg` takes for an `ssl` block. */
@@ -110,6 +125,80 @@ export function pgSslOptions(ssl: PgSslConfig | undefined, baseDir = process.cwd
   return options;
 }
 
+/** Names the setting that decides TLS, in every TLS failure (a human fixes it in the config). */
+const TLS_SETTING_HINT =
+  "Set `ssl: { mode: verify-full, ca_file: <the server's CA> }` (or `mode: require`) on this PostgreSQL block; `ssl: { mode: disable }` sends the password in cleartext and is for a trusted network only";
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form: plain TCP there never leaves the machine. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/**
+ * The host `pg` will connect to for this URL: `?host=` wins (a unix socket folder is written
+ * there), then the URL's host, then PGHOST, then localhost, as node-postgres resolves it.
+ */
+export function pgUrlHost(url: string): string {
+  const parsed = new URL(url);
+  const fromQuery = parsed.searchParams.get('host');
+  if (fromQuery) return fromQuery;
+  const host = decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1');
+  return host || process.env.PGHOST || 'localhost';
+}
+
+/** Whether plain TCP to `host` stays on this machine: localhost, 127.0.0.0/8, ::1, or a unix socket. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.startsWith('/')) return true;
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Whether the URL itself says how to do TLS (`sslmode=…`, `ssl=…`): then the URL decides, as libpq does. */
+function urlDecidesTls(url: string): boolean {
+  const params = new URL(url).searchParams;
+  return params.has('sslmode') || params.has('ssl');
+}
+
+export interface PgTlsDecision {
+  /** What `pg` gets as `ssl` (undefined: the URL's own parameters, or plain TCP on loopback). */
+  ssl: false | ConnectionOptions | undefined;
+  /** Why: 'ssl block', 'url', 'loopback', 'default verify-full'. */
+  source: 'ssl block' | 'url' | 'loopback' | 'default verify-full';
+  /** Set when the connection is knowingly plain TCP to another machine (logged at start-up). */
+  warning?: string;
+}
+
+/**
+ * Decides TLS for a connection block (security review H10-1: without this, a config with no
+ * `ssl` block sent the password in cleartext to whoever answered on the network):
+ * - an `ssl` block decides (`disable` to a non-loopback host is allowed, with a warning);
+ * - else `sslmode`/`ssl` in the URL decides (pg applies it; `sslmode=disable` warns likewise);
+ * - else a loopback host (localhost, 127.0.0.0/8, ::1, unix socket) stays plain;
+ * - else verify-full with the system's CA roots: a server without TLS, or with a certificate
+ *   that does not verify, is refused with an error naming the `ssl` setting.
+ */
+export function pgTlsFor(config: Pick<PgConnectionConfig, 'url' | 'ssl'>, baseDir = process.cwd()): PgTlsDecision {
+  const host = pgUrlHost(config.url);
+  const remote = !isLoopbackHost(host);
+  const plainWarning = `PostgreSQL at ${pgTarget(config.url)} is reached WITHOUT TLS (ssl mode disable): its password and every row cross the network in cleartext. Use this only on a trusted network; prefer ssl: { mode: verify-full, ca_file }.`;
+  if (config.ssl) {
+    const ssl = pgSslOptions(config.ssl, baseDir);
+    return { ssl, source: 'ssl block', ...(remote && ssl === false ? { warning: plainWarning } : {}) };
+  }
+  if (urlDecidesTls(config.url)) {
+    const params = new URL(config.url).searchParams;
+    const plain = params.get('sslmode') === 'disable' || /^(0|false|no|off)$/i.test(params.get('ssl') ?? 'x');
+    return { ssl: undefined, source: 'url', ...(remote && plain ? { warning: plainWarning } : {}) };
+  }
+  if (!remote) return { ssl: undefined, source: 'loopback' };
+  return { ssl: { rejectUnauthorized: true }, source: 'default verify-full' };
+}
+
+/** Targets already warned about in this process (a CLI or a dashboard opens several pools). */
+const warnedPlain = new Set<string>();
+
 /** `host:port/db` of a URL, never its credentials. */
 export function pgTarget(url: string): string {
   try {
@@ -132,9 +221,14 @@ function connectionString(config: PgConnectionConfig): string {
 }
 
 export function createPgDatabase(config: PgConnectionConfig, options: PgDatabaseOptions): PgDatabase {
+  const tls = pgTlsFor(config, options.baseDir);
+  if (tls.warning && !warnedPlain.has(config.url)) {
+    warnedPlain.add(config.url);
+    (options.warn ?? ((m: string) => process.stderr.write(`agent-secret-store: warning: ${m}\n`)))(tls.warning);
+  }
   const pool = new pg.Pool({
     connectionString: connectionString(config),
-    ssl: pgSslOptions(config.ssl, options.baseDir),
+    ssl: tls.ssl,
     max: config.pool_max,
     connectionTimeoutMillis: config.connect_timeout_ms,
     idleTimeoutMillis: 30_000,
