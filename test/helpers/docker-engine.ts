@@ -116,7 +116,7 @@ function liveLeases(): number[] {
   if (!existsSync(leaseDir)) return [];
   const pids: number[] = [];
   for (const name of readdirSync(leaseDir)) {
-    const pid = Number(name);
+    const pid = Number(name.split('-')[0]);
     if (Number.isInteger(pid) && alive(pid)) pids.push(pid);
     else rmSync(path.join(leaseDir, name), { force: true });
   }
@@ -154,6 +154,8 @@ function ipForward(): string {
  * Acquires the shared engine, starting dockerd when no holder runs it.
  * @throws Error naming the install script when dockerd is not installed.
  */
+let acquisitions = 0;
+
 export async function acquireDockerEngine(): Promise<DockerEngine> {
   const dockerd = which('dockerd');
   if (!dockerd) throw new Error(`No Docker engine: dockerd is not installed. Run \`${DOCKER_INSTALL_HINT}\`.`);
@@ -171,10 +173,12 @@ export async function acquireDockerEngine(): Promise<DockerEngine> {
     DOCKER_CONFIG: path.join(engineDir, 'cli-config'),
   };
   mkdirSync(leaseDir, { recursive: true });
+  // One lease per acquisition (a process may hold several), named <pid>-<n> so a dead holder's is dropped.
+  const lease = path.join(leaseDir, `${process.pid}-${++acquisitions}`);
   await withLock(async () => {
     const pid = readPid(pidFile);
     if (pid !== undefined && alive(pid) && (await ping(cli, env))) {
-      writeFileSync(path.join(leaseDir, String(process.pid)), '');
+      writeFileSync(lease, '');
       return;
     }
     if (pid !== undefined && alive(pid)) await stopDockerd(pid);
@@ -202,7 +206,7 @@ export async function acquireDockerEngine(): Promise<DockerEngine> {
       }
       await sleep(200);
     }
-    writeFileSync(path.join(leaseDir, String(process.pid)), '');
+    writeFileSync(lease, '');
   });
   let released = false;
   return {
@@ -220,7 +224,7 @@ export async function acquireDockerEngine(): Promise<DockerEngine> {
       if (released) return undefined;
       released = true;
       return await withLock(async () => {
-        rmSync(path.join(leaseDir, String(process.pid)), { force: true });
+        rmSync(lease, { force: true });
         if (liveLeases().length > 0) return undefined;
         const pid = readPid(pidFile);
         if (pid !== undefined) await stopDockerd(pid);
@@ -288,4 +292,5 @@ export async function buildProjectImage(engine: DockerEngine, tag = 'agent-secre
   });
 }
 
-const withImageLock = <T>(fn: () => Promise<T>): Promise<T> => withDirLock(path.join(engineDir, 'image-lock'), 15, fn);
+/** Serialises image builds across test files (the base, the project's, the Vault peer's). */
+export const withImageLock = <T>(fn: () => Promise<T>): Promise<T> => withDirLock(path.join(engineDir, 'image-lock'), 15, fn);
