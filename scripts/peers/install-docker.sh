@@ -28,7 +28,7 @@ if ! have apt-get; then
 fi
 
 $SUDO apt-get update
-# policy-rc.d keeps the package's postinst from starting a system dockerd: the tests start
-# their own, isolated one.
-$SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y --no-install-recommends docker.io busybox-static
+# The tests never use a system dockerd (where the package's postinst starts one): they start
+# their own, isolated one (test/helpers/docker-engine.ts).
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io busybox-static
 dockerd --version >&2
