@@ -121,9 +121,16 @@ beforeAll(async () => {
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: project, env: baseEnv(), timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
 }, SETUP);
 
+/** Containers testcontainers made on this engine from our image (not the Vault suites', which may run meanwhile). */
+const testcontainersIds = async (): Promise<string[]> =>
+  (await engine.docker(['ps', '-aq', '--no-trunc', '--filter', 'label=org.testcontainers=true', '--filter', 'ancestor=agent-secret-store:latest']).catch(() => ({ stdout: '' }))).stdout.split('\n').filter(Boolean);
+let before: string[] = [];
+let after: string[] | undefined;
+
 afterAll(async () => {
   if (!engine) return;
-  const left = (await engine.docker(['ps', '-aq', '--filter', 'label=org.testcontainers=true']).catch(() => ({ stdout: '' }))).stdout.trim();
+  // What the consumer project started and did not stop (its tests stop what they start).
+  const left = after ? after.filter((id) => !before.includes(id)).join('\n') : '';
   if (left) await engine.docker(['rm', '-f', ...left.split('\n')]).catch(() => undefined);
   const leftBehind = await engine.release();
   if (root) await rm(root, { recursive: true, force: true });
@@ -150,12 +157,14 @@ describe('@agentsecretstore/mcp/testcontainers from the packed tarball', () => {
         ASS_TESTCONTAINERS_NETWORK_MODE: 'host',
       });
     for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_ENV') delete env[k];
+    before = await testcontainersIds();
     const result = await run('npx', ['vitest', 'run', '--reporter=verbose'], {
       cwd: project,
       env,
       timeout: 600_000,
       maxBuffer: 64 * 1024 * 1024,
     }).catch((e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: `${e.stderr ?? ''}\n${String(e)}` }));
+    after = await testcontainersIds();
     const out = result.stdout.replace(/\x1b\[[0-9;]*m/g, '');
     process.stderr.write(`[container] consumer project: ${out.split('\n').filter((l) => /✓|×|Tests|Duration/.test(l)).join(' | ')}\n`);
     expect(out, result.stderr).toMatch(/Tests\s+3 passed \(3\)/);

@@ -206,6 +206,9 @@ export async function acquireDockerEngine(): Promise<DockerEngine> {
       }
       await sleep(200);
     }
+    // A fresh engine runs nothing of anyone's yet: containers still recorded in the data root are
+    // leftovers of a run that died before removing them; they go now.
+    await run(cli, ['container', 'prune', '-f'], { env, timeout: 60_000 });
     writeFileSync(lease, '');
   });
   let released = false;
@@ -288,6 +291,8 @@ export async function buildProjectImage(engine: DockerEngine, tag = 'agent-secre
     await run('bash', [path.join(REPO_ROOT, 'scripts/docker/build-base-images.sh')], { env: { ...process.env, ...engine.env }, timeout: 300_000 });
     const ca = [process.env.SSL_CERT_FILE, '/etc/ssl/certs/ca-certificates.crt'].find((f) => f && existsSync(f));
     await engine.docker(['build', '--network', 'host', ...(ca ? ['--secret', `id=npm_ca,src=${ca}`] : []), '-t', tag, REPO_ROOT], { timeoutMs: 900_000 });
+    // The cache directory keeps build layers between runs; the images earlier builds left untagged go.
+    await engine.docker(['image', 'prune', '-f']);
     return { tag, seconds: (Date.now() - started) / 1000 };
   });
 }
