@@ -8,8 +8,9 @@
 #     (apt-get; the durable-write trace) and Debian chromium (the dashboard's browser suite);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/ (but test/reliability), then
-#  5. the reliability figures (test/reliability, their own vitest config), then one closing
-#     line "N passed, N failed" over both.
+#  5. the reliability figures (test/reliability, their own vitest config),
+#  6. a representative part of the suite on Node.js 22 and 24 (scripts/test-node-lines.sh), then
+#     one closing line "N passed, N failed" over all of them.
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
 # (they name the install script); nothing is skipped silently.
 set -uo pipefail
@@ -59,6 +60,18 @@ if [ "$#" -eq 0 ] && [ "${ASS_RELIABILITY:-1}" != "0" ]; then
   if [ "$rel_status" -ne 0 ]; then status=1; fi
 else
   echo "NOTE: the reliability figures (test/reliability) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_RELIABILITY=0')." >&2
+fi
+
+# 6. The Node.js LTS lines 22 and 24 beside the machine's: a representative part of the suite on
+#    each (scripts/test-node-lines.sh says which and why), counted in the closing line. Skipped,
+#    loudly, only when arguments select particular tests, or with ASS_NODE_LINES=0.
+if [ "$#" -eq 0 ] && [ "${ASS_NODE_LINES:-1}" != "0" ]; then
+  step "Node.js 22 and 24 (scripts/test-node-lines.sh)"
+  lines_dir="$(mktemp -d)"
+  ASS_NODE_LINES_REPORT_DIR="$lines_dir" bash scripts/test-node-lines.sh 22 24 || status=1
+  for line in 22 24; do reports+=("$lines_dir/node$line.json"); done
+else
+  echo "NOTE: the Node.js 22 and 24 runs (scripts/test-node-lines.sh) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_NODE_LINES=0')." >&2
 fi
 
 node -e '

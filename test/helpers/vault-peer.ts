@@ -1,13 +1,20 @@
 /**
- * A real Vault server for integration tests.
+ * A real Vault server for integration tests, on one of two paths (the suite names the one taken
+ * in its describe titles through `via`, and a `[vault-peer]` line on stderr):
  *
- * 1. A Docker engine is reachable (DOCKER_HOST, or /var/run/docker.sock answering `/_ping`
- *    within 2 s): testcontainers runs the `hashicorp/vault` image in dev mode.
- * 2. Otherwise: the binary that `scripts/peers/install-vault.sh` builds and caches
+ * 1. testcontainers: a Docker engine answers (DOCKER_HOST or /var/run/docker.sock, bridge
+ *    networking), or else Debian's dockerd is installed (scripts/peers/install-docker.sh) and
+ *    the tests start their own engine (test/helpers/docker-engine.ts; host networking, nothing
+ *    left behind). The image is built here from the Vault binary below
+ *    (scripts/docker/build-vault-image.sh); no registry is needed. Dev mode.
+ * 2. The loopback fallback: the binary that `scripts/peers/install-vault.sh` builds and caches
  *    (`$ASS_VAULT_BIN`, or `${ASS_PEERS_CACHE:-~/.cache/agent-secret-store/peers}/vault/bin/vault`)
- *    is started in dev mode on 127.0.0.1 with a random free port and a random root token.
+ *    started in dev mode on 127.0.0.1 with a random free port and a random root token.
  * 3. Neither: `{ skipReason }` naming the install script. Suites must fail on it unless
  *    `ASS_ALLOW_MISSING_PEERS=1`, and then `describe.skip` with the reason printed.
+ *
+ * `ASS_VAULT_PEER=local` or `=testcontainers` forces a path (the second fails rather than fall
+ * back), so both are run on purpose.
  *
  * Dev mode: in-memory storage, unsealed, KV v2 at `secret/`. Nothing is written outside a temp
  * dir (the child's HOME is a temp dir, so no ~/.vault-token).
@@ -19,6 +26,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { execFile } from 'node:child_process';
+import { acquireDockerEngine, withImageLock, type DockerEngine } from './docker-engine.js';
 import { dockerReachable, freePort, peersCacheDir } from './peer-common.js';
 
 export interface VaultPeer {
@@ -32,7 +42,7 @@ export interface VaultPeer {
 export type VaultPeerResult = VaultPeer | { skipReason: string };
 
 export const VAULT_INSTALL_HINT = 'bash scripts/peers/install-vault.sh';
-const VAULT_IMAGE = 'hashicorp/vault:1.14';
+const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 export function vaultBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ASS_VAULT_BIN) return env.ASS_VAULT_BIN;
@@ -40,41 +50,110 @@ export function vaultBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export async function startVaultPeer(): Promise<VaultPeerResult> {
-  if (await dockerReachable()) {
-    try {
-      return await startContainer();
-    } catch (error) {
-      console.warn(`[vault-peer] testcontainers failed (${(error as Error).message}); trying the local binary`);
+  const forced = process.env.ASS_VAULT_PEER;
+  const bin = vaultBinaryPath();
+  if (forced !== 'local') {
+    const engine = await containerEngine();
+    if (engine && existsSync(bin)) {
+      try {
+        const peer = await startContainer(engine, bin);
+        console.warn(`[vault-peer] path: testcontainers (${engine.kind} engine, ${peer.via})`);
+        return peer;
+      } catch (error) {
+        await engine.release();
+        if (forced === 'testcontainers') throw error;
+        console.warn(`[vault-peer] testcontainers failed (${(error as Error).message.split('\n')[0]}); falling back to the local binary`);
+      }
+    } else if (forced === 'testcontainers') {
+      throw new Error(`ASS_VAULT_PEER=testcontainers, but ${engine ? `no Vault binary at ${bin} to build the image from (run \`${VAULT_INSTALL_HINT}\`)` : 'no Docker engine answers and dockerd is not installed (run `bash scripts/peers/install-docker.sh`)'}`);
+    } else {
+      if (engine) await engine.release();
+      console.warn('[vault-peer] no Docker engine: not the testcontainers path');
     }
   }
-  const bin = vaultBinaryPath();
   if (!existsSync(bin)) {
     return {
-      skipReason: `No Vault server: no Docker engine is reachable and ${bin} does not exist. Run \`${VAULT_INSTALL_HINT}\` (builds Vault from its Go module once, cached outside the repo).`,
+      skipReason: `No Vault server: ${bin} does not exist, and the testcontainers path builds its image from it. Run \`${VAULT_INSTALL_HINT}\` (builds Vault from its Go module once, cached outside the repo).`,
     };
   }
-  return startLocal(bin);
+  const peer = await startLocal(bin);
+  console.warn(`[vault-peer] path: loopback binary (${peer.via})`);
+  return peer;
 }
 
+interface ContainerEngine {
+  kind: 'external' | 'own';
+  env: Record<string, string>;
+  hostNetwork: boolean;
+  release(): Promise<void>;
+}
 
-async function startContainer(): Promise<VaultPeer> {
-  const { GenericContainer, Wait } = await import('testcontainers');
+// The engine the user pointed at, before startContainer points testcontainers at our own.
+const USER_DOCKER_HOST = process.env.DOCKER_HOST;
+
+/** An engine that already answers (bridge networking), else the tests' own (host networking), else none. */
+async function containerEngine(): Promise<ContainerEngine | undefined> {
+  if (await dockerReachable({ ...process.env, DOCKER_HOST: USER_DOCKER_HOST })) return { kind: 'external', env: {}, hostNetwork: process.env.ASS_TESTCONTAINERS_NETWORK_MODE === 'host', release: async () => undefined };
+  let own: DockerEngine;
+  try {
+    own = await acquireDockerEngine();
+  } catch {
+    return undefined;
+  }
+  return { kind: 'own', env: own.env, hostNetwork: true, release: async () => void (await own.release()) };
+}
+
+async function startContainer(engine: ContainerEngine, bin: string): Promise<VaultPeer> {
+  const env = { ...process.env, ...engine.env, ASS_VAULT_BIN: bin };
+  const { stdout } = await withImageLock(() =>
+    promisify(execFile)('bash', [path.join(REPO_ROOT, 'scripts/docker/build-vault-image.sh')], { env, timeout: 300_000 }).catch((error: { stderr?: string }) => {
+      throw new Error(`scripts/docker/build-vault-image.sh failed: ${error.stderr?.trim().split('\n').slice(-3).join(' | ') ?? String(error)}`);
+    }),
+  );
+  const image = stdout.trim().split('\n').pop()!;
+  // testcontainers reads these once per process: the engine, no reaper (its image cannot be
+  // pulled; stop() removes the container), and the address the tests reach it at.
+  // DOCKER_HOST is set only while the client is made, so other peers' engine checks (moto's)
+  // still see the user's environment, not our engine.
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
+  const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
+  if (engine.kind === 'own') {
+    process.env.DOCKER_HOST = engine.env.DOCKER_HOST;
+    try {
+      await getContainerRuntimeClient();
+    } finally {
+      if (USER_DOCKER_HOST === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = USER_DOCKER_HOST;
+    }
+  }
   const token = randomToken();
-  const container = await new GenericContainer(VAULT_IMAGE)
-    .withEnvironment({ VAULT_DEV_ROOT_TOKEN_ID: token, VAULT_DEV_LISTEN_ADDRESS: '0.0.0.0:8200' })
-    .withExposedPorts(8200)
-    .withAddedCapabilities('IPC_LOCK')
-    .withWaitStrategy(Wait.forHttp('/v1/sys/health', 8200).forStatusCode(200))
-    .withStartupTimeout(60_000)
-    .start();
-  return {
-    address: `http://${container.getHost()}:${container.getMappedPort(8200)}`,
-    token,
-    via: 'testcontainers',
-    stop: async () => {
-      await container.stop();
-    },
+  const port = engine.hostNetwork ? await freePort() : 8200;
+  let container = new GenericContainer(image)
+    .withEnvironment({ VAULT_DEV_ROOT_TOKEN_ID: token, VAULT_DEV_LISTEN_ADDRESS: `${engine.hostNetwork ? '127.0.0.1' : '0.0.0.0'}:${port}`, VAULT_DISABLE_MLOCK: 'true', VAULT_LOG_LEVEL: 'warn' })
+    .withWaitStrategy(Wait.forLogMessage(/Development mode should NOT be used in production/))
+    .withStartupTimeout(120_000);
+  container = engine.hostNetwork ? container.withNetworkMode('host') : container.withExposedPorts(8200);
+  // Named, so a start that fails half-way (no reaper runs here) is removed, not left behind.
+  const name = `ass-vault-peer-${randomBytes(6).toString('hex')}`;
+  const started = await container.withName(name).start().catch(async (error: unknown) => {
+    await promisify(execFile)('docker', ['rm', '-f', name], { env, timeout: 60_000 }).catch(() => undefined);
+    throw error;
+  });
+  const address = engine.hostNetwork ? `http://127.0.0.1:${port}` : `http://${started.getHost()}:${started.getMappedPort(8200)}`;
+  const stop = async () => {
+    await started.stop();
+    await engine.release();
   };
+  const deadline = Date.now() + 60_000;
+  while ((await healthStatus(address)) !== 200) {
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`Vault in ${image} did not become healthy at ${address}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { address, token, via: `testcontainers, ${image}`, stop };
 }
 
 async function startLocal(bin: string): Promise<VaultPeer> {

@@ -12,8 +12,8 @@ export function registerServe(program: Command): void {
     .command('serve', { isDefault: true })
     .description('Serve MCP over stdio for the agent whose key is in ASS_AGENT_KEY (the default command); --http serves SSE, streamable HTTP and REST on one port')
     .option('--http', 'serve over HTTP instead of stdio: SSE (/sse), streamable HTTP (/mcp), REST (/v1), the dashboard (/dashboard), /healthz, /metrics')
-    .option('--host <host>', 'with --http: address to bind (default: http.host in the config, else 127.0.0.1)')
-    .option('--port <port>', 'with --http: port to bind, 0 for any free port (default: http.port in the config, else 8787)')
+    .option('--host <host>', 'with --http: address to bind (default: $ASS_HTTP_HOST, else http.host in the config, else 127.0.0.1)')
+    .option('--port <port>', 'with --http: port to bind, 0 for any free port (default: $ASS_HTTP_PORT, else http.port in the config, else 8787)')
     .action(async (options: { http?: boolean; host?: string; port?: string }, command: Command) => {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       if (options.http) {
@@ -21,8 +21,11 @@ export function registerServe(program: Command): void {
         const { resolveHttpOptions, trustPublicUrl } = await import('../../server/http/options.js');
         const { startHttpServer } = await import('../../server/http/server.js');
         // Validate everything (non-loopback bind, TLS files) before opening the backend.
+        // ASS_HTTP_HOST / ASS_HTTP_PORT stand in for --host / --port (the container image sets them).
+        const host = options.host ?? (process.env.ASS_HTTP_HOST || undefined);
+        const port = options.port ?? (process.env.ASS_HTTP_PORT || undefined);
         const httpOptions = trustPublicUrl(
-          resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) }),
+          resolveHttpOptions(settings.config.http, { ...(host ? { host } : {}), ...(port !== undefined ? { port: Number(port) } : {}) }, process.env),
           settings.config.dashboard?.public_url,
         );
         const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);

@@ -37,8 +37,8 @@ export function isLoopbackHost(host: string): boolean {
  * Resolves options and refuses unsafe ones before anything binds.
  * @throws AssError CONFIG_INVALID for a non-loopback bind without `allowed_origins`, or unreadable TLS files.
  */
-export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { host?: string; port?: number } = {}): HttpOptions {
-  const http = HttpConfigSchema.parse(config ?? {});
+export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { host?: string; port?: number } = {}, env: NodeJS.ProcessEnv = {}): HttpOptions {
+  const http = withEnvAllowLists(HttpConfigSchema.parse(config ?? {}), env);
   const host = overrides.host ?? http.host;
   const port = overrides.port ?? http.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AssError('CONFIG_INVALID', `--port must be a whole number from 0 to 65535.`);
@@ -46,7 +46,7 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
   if (!isLoopbackHost(host) && http.allowed_origins.length === 0) {
     throw new AssError(
       'CONFIG_INVALID',
-      `Refusing to listen on non-loopback address '${host}' without http.allowed_origins in the config. ` +
+      `Refusing to listen on non-loopback address '${host}' without http.allowed_origins in the config (or ASS_HTTP_ALLOWED_ORIGINS in the environment). ` +
         'List the origins allowed to call this server (or bind 127.0.0.1 and put a reverse proxy in front).',
     );
   }
@@ -98,4 +98,30 @@ function connectionLimits(c: HttpConfig['connections']): ConnectionLimits {
   // Node requires the header timeout not to exceed the request timeout.
   const requestTimeoutMs = Math.max(parseTtl(c.request_timeout), headersTimeoutMs);
   return { max: c.max, maxPerAddress: c.max_per_address, reserve: c.reserve, headersTimeoutMs, requestTimeoutMs };
+}
+
+/** The environment variables that add to `http.allowed_origins` / `http.allowed_hosts` (comma-separated). */
+export const ALLOW_LIST_ENV = { allowed_origins: 'ASS_HTTP_ALLOWED_ORIGINS', allowed_hosts: 'ASS_HTTP_ALLOWED_HOSTS' } as const;
+
+/**
+ * Adds the comma-separated origins / hosts of ASS_HTTP_ALLOWED_ORIGINS and ASS_HTTP_ALLOWED_HOSTS
+ * to the config's lists, so a container image (whose config a user may not edit) is configured
+ * by environment. Each entry passes the same validation as the config's.
+ * @throws AssError CONFIG_INVALID naming the variable and the entry it refuses.
+ */
+export function withEnvAllowLists(http: HttpConfig, env: NodeJS.ProcessEnv): HttpConfig {
+  const merged = { ...http };
+  for (const field of ['allowed_origins', 'allowed_hosts'] as const) {
+    const name = ALLOW_LIST_ENV[field];
+    const entries = (env[name] ?? '').split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+    if (entries.length === 0) continue;
+    const parsed = HttpConfigSchema.safeParse({ ...merged, [field]: [...merged[field], ...entries] });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const bad = typeof issue.path[1] === 'number' ? [...merged[field], ...entries][issue.path[1]] : undefined;
+      throw new AssError('CONFIG_INVALID', `${name}: ${bad !== undefined ? `'${bad}' ${issue.message}` : issue.message}.`);
+    }
+    merged[field] = parsed.data[field];
+  }
+  return merged;
 }
