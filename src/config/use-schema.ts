@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ARG_PATTERN_FLAGS, isDeniedEnvName } from '../shared/env-names.js';
 
 /**
  * `use:` — use without reveal (docs/use.md). Each part exists only when configured: without
@@ -16,12 +17,21 @@ const Pattern = z
   .max(500)
   .refine((p) => {
     try {
-      new RegExp(`^(?:${p})$`);
+      // The same flags as matching (command-allowlist.ts), so a pattern that validates also runs.
+      new RegExp(`^(?:${p})$`, ARG_PATTERN_FLAGS);
       return true;
     } catch {
       return false;
     }
   }, 'must be a valid regular expression (matched against the whole argument)');
+
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name')
+  .refine((n) => !isDeniedEnvName(n), 'may never be set from a secret (it changes what the command runs; see docs/use.md)');
+
+/** `namespace/key` pattern with whole-segment globs (parsed with the policy grammar in settings.ts). */
+const SecretPattern = z.string().min(1).max(512);
 
 /** One allowed command: the executable by absolute path, and what its arguments may be. */
 export const UseCommandSchema = z
@@ -31,6 +41,11 @@ export const UseCommandSchema = z
     args: z.array(Pattern).max(100).default([]),
     /** Working directories (absolute) the command may run in; absent: only the server's own. */
     cwd: z.array(z.string().regex(/^\//, 'must be an absolute path')).max(100).optional(),
+    /**
+     * The variables this command may be given, each bound to the secrets it may carry
+     * (`namespace/key` patterns, whole-segment globs). Absent: no secret variables at all.
+     */
+    env: z.record(EnvName, z.union([SecretPattern, z.array(SecretPattern).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]))).optional(),
   })
   .strict();
 

@@ -92,6 +92,9 @@ export function loadSettings(file: string, env: Record<string, string | undefine
   });
   check(problems, ['server', 'backend_recheck'], () => parseTtl(config.server.backend_recheck));
   config.use?.http?.rules.forEach((rule, i) => check(problems, ['use', 'http', 'rules', i, 'namespaces'], () => parsePathPattern(rule.namespaces)));
+  config.use?.commands?.allow.forEach((rule, i) =>
+    Object.entries(rule.env ?? {}).forEach(([name, patterns]) => patterns.forEach((p, j) => check(problems, ['use', 'commands', 'allow', i, 'env', name, j], () => parsePathPattern(p)))),
+  );
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);
