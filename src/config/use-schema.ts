@@ -4,8 +4,8 @@ import { ARG_PATTERN_FLAGS, isDeniedEnvName } from '../shared/env-names.js';
 /**
  * `use:` — use without reveal (docs/use.md). Each part exists only when configured: without
  * `use.commands` there is no `run_with_secrets` tool, without `use.http` no `http_request` tool
- * (and no `POST /v1/use/http`). The `run` and `inject` commands need neither: they act for
- * whoever runs them, under the same grants.
+ * (and no `POST /v1/use/http`). The `run` command with an agent key needs `use.commands` (the
+ * same allow-list); a human's `run` and `inject` need neither.
  */
 
 const Duration = z.string().regex(/^[1-9][0-9]{0,6}(s|m|h)$/, 'must be a duration such as 30s, 5m or 1h');
@@ -37,8 +37,10 @@ const SecretPattern = z.string().min(1).max(512);
 export const UseCommandSchema = z
   .object({
     executable: z.string().regex(/^\//, 'must be an absolute path (no PATH lookup, no shell)'),
-    /** Every argument must fully match one of these patterns; absent or empty: no arguments. */
+    /** Every argument must fully match one of these patterns (any order); absent or empty: no arguments. */
     args: z.array(Pattern).max(100).default([]),
+    /** Argument i must match pattern i, same count: an option cannot be paired with another's value. */
+    positional: z.boolean().default(false),
     /** Working directories (absolute) the command may run in; absent: only the server's own. */
     cwd: z.array(z.string().regex(/^\//, 'must be an absolute path')).max(100).optional(),
     /**

@@ -13,6 +13,8 @@ export interface CommandRule {
   executable: string;
   args: string[];
   cwd?: string[];
+  /** When true, argument i must match pattern i and the counts must be equal (options stay paired with their values). */
+  positional?: boolean;
   /** Variable name → secret path patterns (`namespace/key`, whole-segment globs) it may carry. */
   env?: Record<string, string[]>;
 }
@@ -68,7 +70,12 @@ export function allowCommand(rules: readonly CommandRule[], command: readonly st
   refuseDeniedNames(variables);
   let problem = '';
   for (const rule of candidates) {
-    const bad = args.find((a) => !rule.args.some((p) => new RegExp(`^(?:${p})$`, ARG_PATTERN_FLAGS).test(a)));
+    const fits = (p: string | undefined, a: string): boolean => p !== undefined && new RegExp(`^(?:${p})$`, ARG_PATTERN_FLAGS).test(a);
+    if (rule.positional && args.length !== rule.args.length) {
+      problem = `${executable} takes exactly ${rule.args.length} arguments here (positional rule), not ${args.length}`;
+      continue;
+    }
+    const bad = rule.positional ? args.find((a, i) => !fits(rule.args[i], a)) : args.find((a) => !rule.args.some((p) => fits(p, a)));
     if (bad !== undefined) {
       problem = `the argument ${quote(bad)} matches none of the allowed argument patterns for ${executable}`;
       continue;
