@@ -206,6 +206,16 @@ describe('run and inject as an agent obey the allow-lists (H12-1, H12-2)', () =>
   });
 });
 
+describe('a read deny also denies use (H12-6)', () => {
+  it('an agent with secrets:*:** and deny secrets:read:prod/** cannot run with a prod secret (exit 2)', async () => {
+    const legacyKey = await addAgent(home, 'legacy', ['secrets:*:**'], ['--deny', 'secrets:read:prod/**']);
+    const r = await asAgent(legacyKey, ['run', '--env', 'S=ass://prod/db/PASS', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.S))']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('secrets:read:prod/**');
+    expect(r.stdout).toBe('');
+  });
+});
+
 describe('run needs use.commands as an agent (H12-1)', () => {
   it('without use.commands an agent with a use grant cannot run anything (exit 2, nothing starts)', async () => {
     const bare = await initHome();
