@@ -56,7 +56,7 @@ export const UseCommandsSchema = z
     allow: z.array(UseCommandSchema).min(1, 'list at least one command, or remove use.commands to turn run_with_secrets off'),
     /** Longest run; the agent may ask for less. */
     timeout: Duration.default('60s'),
-    /** Bytes of stdout and of stderr kept (the rest is cut, `truncated: true`). */
+    /** Bytes of the output kept (stdout and stderr merged; the rest is cut, `truncated: true`). */
     output_cap: z.number().int().min(1024).max(16 * 1024 * 1024).default(65536),
   })
   .strict();
