@@ -234,7 +234,9 @@ export function resolveTierRule(policy: CompiledPolicy, namespace: string, tier:
 export function checkScopes(req: Omit<AccessRequest, 'tier'>): { effect: 'deny'; rule: string; reason: string } | { grant: Scope | undefined; approved: Scope | undefined } {
   const { agent, action, namespace, key } = req;
   const requested = `secrets:${action}:${namespace}/${key}`;
-  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key));
+  // Security: `use` is reveal-equivalent wherever a command or host can transform the value,
+  // so a deny of `read` also denies `use` (a `use` deny alone still leaves `read` to the grants).
+  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key) || (action === 'use' && scopeMatches(s, 'read', namespace, key)));
   if (denied !== undefined) {
     return { effect: 'deny', rule: `agent:${agent.id}:deny:${denied.text}`, reason: `agent ${agent.id} is explicitly denied ${denied.text}, which matches ${requested}` };
   }

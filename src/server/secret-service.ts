@@ -287,6 +287,8 @@ export class SecretService {
    * failure audited once) and resolves secrets with action `use` (never `read`).
    */
   async withUse<T>(agent: AgentSettings, tool: UseTool, fn: (session: UseSession) => Promise<T>, token?: TokenRestriction): Promise<T> {
+    // Security: `inject` writes the values where the agent can read them, so it is a read (H12-1).
+    const action: Action = tool === 'inject' ? 'read' : 'use';
     return this.run(agent, tool, {}, async (started) => {
       const actor = `agent:${agent.config.id}`;
       return fn({
@@ -294,13 +296,13 @@ export class SecretService {
           const values = new Map<string, string>();
           for (const ref of references) {
             const { namespace, key } = validatePath(ref.namespace, ref.key);
-            await this.refuseEarly(agent, tool, 'use', namespace, key, started, token);
+            await this.refuseEarly(agent, tool, action, namespace, key, started, token);
             const record = await this.deps.backend.get(namespace, key);
-            const decision = await this.access.decide(agent, 'use', namespace, key, record?.access_tier ?? null, token);
+            const decision = await this.access.decide(agent, action, namespace, key, record?.access_tier ?? null, token);
             if (decision.effect === 'allow' && !record) {
               throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' (${ref.text}). Use list_secrets on '${namespace}' to see what exists.`);
             }
-            await this.gate(agent, tool, 'use', namespace, key, decision, started, token, undefined, how);
+            await this.gate(agent, tool, action, namespace, key, decision, started, token, undefined, how);
             if (ref.version !== undefined && record!.version !== ref.version) {
               throw new AssError('CONFLICT', `${ref.text} pins version ${ref.version}, but '${namespace}/${key}' is at version ${record!.version}; drop the #version or pin ${record!.version}.`, { expected_version: ref.version, current_version: record!.version });
             }
@@ -402,9 +404,11 @@ export class SecretService {
         throw new AssError('UNAUTHENTICATED', 'This agent is no longer in the server\'s config (removed, or given a new key). Ask a human for a new key.');
       }
       // Security: the allow-list and read-only mode hold on every transport, not only in tools/list.
-      // (`run` and `inject` are commands a person starts with the agent's key, not MCP tools.)
-      if (tool !== 'run' && tool !== 'inject' && !toolAllowed(agent, tool, this.deps.settings.config.server.read_only)) {
-        throw new AssError('POLICY_DENIED', `${tool} is not available to this agent (${this.deps.settings.config.server.read_only && WRITING_TOOLS.has(tool) ? 'the server is read-only' : 'not in its tool allow-list'}).`);
+      // The `run` and `inject` commands started with an agent's key count as the tools they are
+      // equivalent to (H12-1): run ≈ run_with_secrets, inject (renders values) ≈ get_secret.
+      const asTool: ToolName = tool === 'run' ? 'run_with_secrets' : tool === 'inject' ? 'get_secret' : tool;
+      if (!toolAllowed(agent, asTool, this.deps.settings.config.server.read_only)) {
+        throw new AssError('POLICY_DENIED', `${tool} is not available to this agent (${this.deps.settings.config.server.read_only && WRITING_TOOLS.has(asTool) ? 'the server is read-only' : 'not in its tool allow-list'}).`);
       }
       return await fn(started);
     } catch (error) {

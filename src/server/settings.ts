@@ -107,6 +107,9 @@ export function loadSettings(file: string, env: Record<string, string | undefine
   if (config.auth.oauth && config.state.type === 'postgres') {
     problems.push({ path: ['auth', 'oauth'], message: 'OAuth sign-in is not yet supported with `state: { type: postgres }` (sign-ins would be kept per replica); use agent keys with several replicas, or the file state with one server' });
   }
+  config.use?.commands?.allow.forEach((rule, i) =>
+    Object.entries(rule.env ?? {}).forEach(([name, patterns]) => patterns.forEach((p, j) => check(problems, ['use', 'commands', 'allow', i, 'env', name, j], () => parsePathPattern(p)))),
+  );
   loaded.fail(problems);
 
   const backend = BackendConfigSchema.parse(config.backend);

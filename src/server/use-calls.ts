@@ -30,7 +30,7 @@ export interface RunWithSecretsResult {
 }
 
 /** Variables a command gets from the server's own environment (nothing else: it may hold keys). */
-const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
+export const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -60,7 +60,9 @@ export async function runWithSecrets(service: SecretService, agent: AgentSetting
     if (!config) throw new AssError('POLICY_DENIED', 'run_with_secrets is not configured on this server (use.commands).');
     const named = envReferences(input.env ?? {});
     // Security: the allow-list is checked before any secret is resolved and before anything starts.
-    const allowed = await refusing(use, named.map(([, ref]) => ref), `command ${cut(String(input.command[0] ?? ''))}`, () => allowCommand(config.allow, input.command, input.cwd));
+    const allowed = await refusing(use, named.map(([, ref]) => ref), `command ${cut(String(input.command[0] ?? ''))}`, () =>
+      allowCommand(config.allow, input.command, input.cwd, named.map(([name, ref]) => [name, ref])),
+    );
     const maxMs = parseTtl(config.timeout);
     const timeoutMs = input.timeout === undefined ? maxMs : Math.min(maxMs, input.timeout * 1000);
     const references = named.map(([, ref]) => ref);
@@ -71,7 +73,7 @@ export async function runWithSecrets(service: SecretService, agent: AgentSetting
     for (const [name, ref] of named) env[name] = values.get(ref.text)!;
     let result;
     try {
-      result = await runMasked({ executable: allowed.executable, args: allowed.args, env, cwd: allowed.cwd, values: [...values.values()], stdin: 'ignore', outputCap: config.output_cap, timeoutMs });
+      result = await runMasked({ executable: allowed.executable, args: allowed.args, env, cwd: allowed.cwd, values: [...values.values()], stdin: 'ignore', outputCap: config.output_cap, timeoutMs, merge: true, group: true });
     } catch (error) {
       const code = String((error as NodeJS.ErrnoException)?.code ?? 'error');
       await use.finished(references, how, false, `could not start (${code})`);

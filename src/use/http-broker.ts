@@ -43,10 +43,18 @@ export interface PlannedRequest {
 /** Request headers the agent may not set (the broker owns the connection). */
 const HOP_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-connection']);
 
+/**
+ * Headers that would let an echoed value come back in a form masking cannot see: compressed
+ * (accept-encoding) or in slices (range). The broker sets accept-encoding: identity itself.
+ */
+const ENCODING_HEADERS = new Set(['accept-encoding', 'range', 'if-range']);
+
 function hostAllowed(pattern: string, url: URL): boolean {
   const p = pattern.toLowerCase();
   const withPort = p.includes(':') && !p.startsWith('[') ? true : /\]:[0-9]+$/.test(p);
-  const candidate = withPort ? url.host.toLowerCase() : url.hostname.toLowerCase();
+  // url.host drops a default port (`https://h:443` → `h`), so the port is put back for comparison.
+  const port = url.port || (url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '');
+  const candidate = withPort ? `${url.hostname.toLowerCase()}:${port}` : url.hostname.toLowerCase();
   if (p.startsWith('*.')) return candidate.endsWith(p.slice(1)) && candidate.length > p.length - 1;
   return candidate === p;
 }
@@ -76,6 +84,9 @@ export function planRequest(rules: readonly HttpRule[], input: HttpRequestInput)
   }
   for (const name of Object.keys(input.headers ?? {})) {
     if (HOP_HEADERS.has(name.toLowerCase())) throw new AssError('INVALID_ARGUMENT', `The header ${JSON.stringify(name.slice(0, 40))} is set by the broker, not by the caller.`);
+    if (ENCODING_HEADERS.has(name.toLowerCase())) {
+      throw new AssError('INVALID_ARGUMENT', `The header ${JSON.stringify(name.slice(0, 40))} is not allowed: the broker asks for the whole, unencoded answer (accept-encoding: identity) so that masking can see it.`);
+    }
   }
   if (input.body !== undefined && (method === 'GET' || method === 'HEAD')) throw new AssError('INVALID_ARGUMENT', `A ${method} request has no body; use POST, PUT or PATCH to send one.`);
   const references = requestReferences(input);
@@ -123,6 +134,7 @@ export async function sendRequest(plan: PlannedRequest, values: Map<string, stri
   const url = renderPlaceholders(plan.input.url, (r) => encodeURIComponent(valueOf(r)));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(plan.input.headers ?? {})) headers[name] = renderPlaceholders(value, valueOf);
+  headers['accept-encoding'] = 'identity';
   const body = plan.input.body === undefined ? undefined : renderPlaceholders(plan.input.body, valueOf);
   // Security: the rendered URL must still point where the plan was checked for.
   if (new URL(url).host !== plan.url.host) throw new AssError('INVALID_ARGUMENT', 'The rendered URL changed its host.');
@@ -134,6 +146,12 @@ export async function sendRequest(plan: PlannedRequest, values: Map<string, stri
     const name = (error as Error)?.name;
     // Security: the cause's message may quote the URL, which may carry a value: say only what kind.
     throw new AssError('BACKEND_UNAVAILABLE', name === 'TimeoutError' ? `The request to ${plan.destination} timed out.` : `The request to ${plan.destination} failed (${String((error as { cause?: { code?: string } })?.cause?.code ?? name)}).`);
+  }
+  // Security: a body in an encoding masking cannot read (a server that ignored identity) is not returned.
+  const encoding = (response.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    await response.body?.cancel().catch(() => undefined);
+    throw new AssError('BACKEND_UNAVAILABLE', `${plan.destination} answered with content-encoding ${JSON.stringify(encoding.slice(0, 40))} although identity was asked; the answer is not returned (masking cannot see inside an encoded body).`);
   }
   const chunks: Buffer[] = [];
   let size = 0;

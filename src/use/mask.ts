@@ -2,7 +2,7 @@
  * Masking: every secret value a command or an HTTP response could echo back is replaced by
  * MASK_MARKER before the output reaches the agent — the value itself and the encodings a tool
  * commonly prints it in (base64 at any alignment, base64url, hex in either case, URL-encoded,
- * JSON-escaped). Works on bytes, across writes: a form split between two writes is still found,
+ * JSON-escaped, also with `\/` and as full `\uXXXX`, HTML/XML entities). Works on bytes, across writes: a form split between two writes is still found,
  * because the last (longest form − 1) bytes are held back until the next write or the end.
  *
  * What it cannot catch (docs/use.md): any other transformation of the value (reversed, split
@@ -36,6 +36,33 @@ function jsonForms(value: string): string[] {
   return [plain, ascii, ascii.replace(/\\u([0-9a-f]{4})/g, (_m, h: string) => `\\u${h.toUpperCase()}`)];
 }
 
+/** `\uXXXX` for every UTF-16 unit, lower and upper hex (encoders that escape everything). */
+function fullUnicodeEscapes(value: string): string[] {
+  const lower = [...Array(value.length).keys()].map((i) => `\\u${value.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+  return [lower, lower.replace(/\\u([0-9a-f]{4})/g, (_m, h: string) => `\\u${h.toUpperCase()}`)];
+}
+
+const NAMED_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/**
+ * HTML/XML entity forms: named for & < > " ' (with ' as &#39;, &#x27; or &apos;), decimal and hex
+ * (either case) numeric references for every non-alphanumeric character or for every character,
+ * and the OWASP-style mix (named for the five, hex for the rest).
+ */
+function htmlForms(value: string): string[] {
+  const chars = [...value];
+  const special = (c: string): boolean => !/^[A-Za-z0-9]$/.test(c);
+  const dec = (c: string): string => `&#${c.codePointAt(0)};`;
+  const hex = (c: string): string => `&#x${c.codePointAt(0)!.toString(16)};`;
+  const hexUpper = (c: string): string => `&#x${c.codePointAt(0)!.toString(16).toUpperCase()};`;
+  const named = chars.map((c) => NAMED_ENTITIES[c] ?? c).join('');
+  const forms = [named, named.replace(/&#39;/g, '&#x27;'), named.replace(/&#39;/g, '&apos;')];
+  for (const encode of [dec, hex, hexUpper]) {
+    forms.push(chars.map((c) => (special(c) ? encode(c) : c)).join(''), chars.map(encode).join(''), chars.map((c) => NAMED_ENTITIES[c] ?? (special(c) ? encode(c) : c)).join(''));
+  }
+  return forms;
+}
+
 /** Every byte sequence that reveals `value`: the value and its encodings, longest first, no duplicates. */
 export function maskForms(value: string): Buffer[] {
   if (value.length === 0) return [];
@@ -55,6 +82,10 @@ export function maskForms(value: string): Buffer[] {
     url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
     url.replace(/%20/g, '+'),
     ...jsonForms(value),
+    // JSON with an escaped solidus (PHP json_encode, many Java encoders): `/` as `\/`.
+    ...jsonForms(value).map((f) => f.replace(/\//g, '\\/')),
+    ...fullUnicodeEscapes(value),
+    ...htmlForms(value),
   ];
   const unique = [...new Set(forms.filter((f) => f.length > 0))];
   return unique.map((f) => Buffer.from(f, 'utf8')).sort((a, b) => b.length - a.length);

@@ -49,7 +49,7 @@ beforeAll(async () => {
   printer = await writePrinter(home.dir);
   await setConfig(home.configPath, {
     use: {
-      commands: { allow: [{ executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print', '0'] }] },
+      commands: { allow: [{ executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print', '0'], env: { S: '**' } }] },
       http: { rules: [{ namespaces: 'canary/**', allowed_hosts: [`127.0.0.1:${receiver.port}`], schemes: ['http'] }] },
     },
     'server.log_level': 'debug',

@@ -238,3 +238,28 @@ describe('use (use without reveal): tiers and approvals apply as to read', () =>
     expect(decide('read', 'critical', ['secrets:use:dev/K'])).toBe('deny');
   });
 });
+
+describe('a read deny also denies use (H12-6: use is reveal-equivalent)', () => {
+  // A pre-use config: "everything, but never production values".
+  const legacy = compileAgent({ id: 'legacy', grants: ['secrets:*:**'], deny: ['secrets:read:production/**'] });
+  const decide = (action: Action, namespace: string) => evaluate({ agent: legacy, action, namespace, key: 'K', tier: 'standard', approvedScopes: [] }, policy, NOW);
+
+  it('secrets:* still covers use, but a read deny refuses use of the denied secrets', () => {
+    expect(decide('use', 'dev').effect).toBe('allow');
+    const denied = decide('use', 'production/db');
+    expect(denied.effect).toBe('deny');
+    expect(denied.rule).toBe('agent:legacy:deny:secrets:read:production/**');
+    expect(decide('read', 'production/db').effect).toBe('deny');
+  });
+
+  it('an approved use scope does not lift a read deny', () => {
+    const d = evaluate({ agent: legacy, action: 'use', namespace: 'production/db', key: 'K', tier: 'critical', approvedScopes: [parseScope('secrets:use:production/db/K')] }, policy, NOW);
+    expect(d.effect).toBe('deny');
+  });
+
+  it('a use deny does not deny read (read stays with the grants)', () => {
+    const a = compileAgent({ id: 'a', grants: ['secrets:*:**'], deny: ['secrets:use:production/**'] });
+    expect(evaluate({ agent: a, action: 'read', namespace: 'production/db', key: 'K', tier: 'standard', approvedScopes: [] }, policy, NOW).effect).toBe('allow');
+    expect(evaluate({ agent: a, action: 'use', namespace: 'production/db', key: 'K', tier: 'standard', approvedScopes: [] }, policy, NOW).effect).toBe('deny');
+  });
+});

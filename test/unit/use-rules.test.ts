@@ -88,6 +88,31 @@ describe('http rules', () => {
   });
 });
 
+describe('command allow-list: positional rules, argument flags, variables (H12-5, H12-2)', () => {
+  const psql: CommandRule[] = [{ executable: '/usr/bin/psql', args: ['-h', 'db', '-c', 'select [a-z ]+'], positional: true, env: { PGPASSWORD: ['prod/db/PGPASSWORD'] } }];
+  it('a positional rule keeps options paired with their values and the count exact', () => {
+    expect(allowCommand(psql, ['/usr/bin/psql', '-h', 'db', '-c', 'select now'], undefined).args).toEqual(['-h', 'db', '-c', 'select now']);
+    expect(code(() => allowCommand(psql, ['/usr/bin/psql', '-c', 'db', '-h', 'select now'], undefined))).toBe('POLICY_DENIED');
+    expect(code(() => allowCommand(psql, ['/usr/bin/psql', '-h', 'db'], undefined))).toBe('POLICY_DENIED');
+    expect(code(() => allowCommand(psql, ['/usr/bin/psql', '-h', 'db', '-c', 'select now', '-h'], undefined))).toBe('POLICY_DENIED');
+  });
+  it('variables must be listed and bound; denied names are refused even if a rule lists them', () => {
+    const cmd = ['/usr/bin/psql', '-h', 'db', '-c', 'select now'];
+    expect(allowCommand(psql, cmd, undefined, [['PGPASSWORD', { namespace: 'prod/db', key: 'PGPASSWORD' }]]).executable).toBe('/usr/bin/psql');
+    expect(code(() => allowCommand(psql, cmd, undefined, [['PGPASSWORD', { namespace: 'prod/api', key: 'TOKEN' }]]))).toBe('POLICY_DENIED');
+    expect(code(() => allowCommand(psql, cmd, undefined, [['PGUSER', { namespace: 'prod/db', key: 'PGPASSWORD' }]]))).toBe('POLICY_DENIED');
+    const loose: CommandRule[] = [{ executable: '/usr/bin/node', args: ['.*'], env: { NODE_OPTIONS: ['**'] } }];
+    expect(code(() => allowCommand(loose, ['/usr/bin/node', 'x.js'], undefined, [['NODE_OPTIONS', { namespace: 'scratch', key: 'x' }]]))).toBe('POLICY_DENIED');
+    expect(code(() => allowCommand(loose, ['/usr/bin/node', 'x.js'], undefined, [['LD_PRELOAD', null]]))).toBe('POLICY_DENIED');
+  });
+  it('config: a pattern valid only without the u flag is refused at load (it would throw at run time), and env may not name a denied variable', () => {
+    const bad = UseConfigSchema.safeParse({ commands: { allow: [{ executable: '/usr/bin/psql', args: ['\\-h'], env: { NODE_OPTIONS: 'x/y' } }] } });
+    expect(bad.success).toBe(false);
+    const paths = bad.error!.issues.map((i) => i.path.join('.'));
+    expect(paths).toEqual(expect.arrayContaining(['commands.allow.0.args.0', 'commands.allow.0.env.NODE_OPTIONS']));
+  });
+});
+
 describe('use config', () => {
   it('refuses a relative executable, a bad argument pattern and an empty rule list with clear messages', () => {
     const bad = UseConfigSchema.safeParse({ commands: { allow: [{ executable: 'psql', args: ['(unclosed'] }] }, http: { rules: [] } });

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAgent, admin, baseEnv, CLI, initHome, REPO_ROOT, removeHome, runCli, type Home } from '../helpers/cli.js';
+import { addAgent, admin, baseEnv, CLI, initHome, REPO_ROOT, removeHome, runCli, setConfig, type Home } from '../helpers/cli.js';
 import { MASK_MARKER } from '../../src/use/mask.js';
 import { createTestClock, type TestClock } from '../helpers/test-clock.js';
 import { encodings, writePrinter } from './helpers.js';
@@ -21,12 +21,16 @@ let clock: TestClock;
 let printer: string;
 let userKey: string;
 let nobodyKey: string;
+let readerKey: string;
+let narrowKey: string;
 
 function expectNoValue(text: string): void {
   for (const v of [VALUE, CRITICAL]) for (const e of encodings(v)) expect(text.includes(e), `an encoding leaked: ${text.slice(0, 300)}`).toBe(false);
 }
 
-const asUser = (args: string[], input?: string) => runCli(['--config', home.configPath, ...args], { env: { ...clock.env, ASS_AGENT_KEY: userKey }, input });
+const asAgent = (key: string, args: string[], input?: string, env: Record<string, string> = {}) => runCli(['--config', home.configPath, ...args], { env: { ...clock.env, ...env, ASS_AGENT_KEY: key }, input });
+const asUser = (args: string[], input?: string) => asAgent(userKey, args, input);
+const asReader = (args: string[]) => asAgent(readerKey, args);
 
 /** Spawns `run` itself, to see signals and talk to it while it runs. */
 function spawnRun(args: string[], key: string) {
@@ -53,6 +57,20 @@ beforeAll(async () => {
   }
   userKey = await addAgent(home, 'user', ['secrets:use:prod/**']);
   nobodyKey = await addAgent(home, 'nobody', ['secrets:read:other/**']);
+  readerKey = await addAgent(home, 'reader', ['secrets:read:prod/**']);
+  narrowKey = await addAgent(home, 'narrow', ['secrets:use:prod/**'], ['--tool', 'get_secret']);
+  // As an agent, run passes the same allow-list as run_with_secrets (H12-1). node with any
+  // argument is an unsafe rule in real life (docs/use.md); here it lets the tests print.
+  await setConfig(home.configPath, {
+    use: {
+      commands: {
+        allow: [
+          { executable: process.execPath, args: ['.*'], env: { S: 'prod/db/*' } },
+          { executable: path.join(home.dir, 'no-such-command') },
+        ],
+      },
+    },
+  });
 });
 
 afterAll(() => {
@@ -66,7 +84,9 @@ describe('run', () => {
     expect(r.code, r.stderr).toBe(7);
     expectNoValue(r.stdout + r.stderr);
     const lines = r.stdout.split('\n').filter(Boolean);
-    expect(lines.length).toBe(encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
+    // As an agent, stderr is masked with stdout as one stream, into stdout (H12-4): both copies are here.
+    expect(r.stderr).not.toContain(MASK_MARKER);
+    expect(lines.length).toBe(2 * encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
     expect(lines.every((l) => l === MASK_MARKER)).toBe(true);
   });
 
@@ -124,13 +144,13 @@ describe('run', () => {
     expect(again.stdout).toBe(MASK_MARKER);
     const template = path.join(home.dir, 'root.tpl');
     await writeFile(template, 'root={{ass://prod/db/ROOT}}');
+    // …but an approval for use never lets inject (a read: the file is the value) render it…
     const injected = await asUser(['inject', '-i', template, '-o', path.join(home.dir, 'root.conf')]);
-    expect(injected.code, injected.stderr).toBe(0);
-    expect(await readFile(path.join(home.dir, 'root.conf'), 'utf8')).toBe(`root=${CRITICAL}`);
-    // …and after it, both need a human again.
+    expect(injected.code).toBe(2);
+    expect(injected.stderr).toContain('POLICY_DENIED');
+    // …and after it, run needs a human again.
     clock.advance(60 * 60 * 1000 + 1000);
     expect((await asUser(['run', '--env', 'S=ass://prod/db/ROOT', '--', process.execPath, '-e', '0'])).code).toBe(75);
-    expect((await asUser(['inject', '-i', template])).code).toBe(75);
   });
 
   it('as a human (ASS_ADMIN_KEY, no agent key) it runs too, audited as secrets.use', async () => {
@@ -140,17 +160,91 @@ describe('run', () => {
   });
 });
 
+describe('run and inject as an agent obey the allow-lists (H12-1, H12-2)', () => {
+  it('a command outside use.commands.allow is refused with exit 2 and never starts', async () => {
+    const r = await asUser(['run', '--env', 'X=ass://prod/db/PASS', '--', '/bin/sh', '-c', 'printenv X']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('POLICY_DENIED');
+    expect(r.stdout).toBe('');
+    expectNoValue(r.stdout + r.stderr);
+    const relative = await asUser(['run', '--', 'node', '-e', 'console.log("started")']);
+    expect(relative.code).toBe(2);
+    expect(relative.stdout).toBe('');
+  });
+
+  it("an agent whose tools list lacks run_with_secrets cannot run", async () => {
+    const r = await asAgent(narrowKey, ['run', '--', process.execPath, '-e', 'console.log("started")']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('not in its tool allow-list');
+    expect(r.stdout).toBe('');
+  });
+
+  it('inject as an agent needs a read grant: use alone prints nothing (exit 2)', async () => {
+    const template = path.join(home.dir, 'steal.tpl');
+    await writeFile(template, 'x={{ass://prod/db/PASS}}');
+    const r = await asUser(['inject', '-i', template]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('POLICY_DENIED');
+    expect(r.stdout).toBe('');
+    expectNoValue(r.stdout + r.stderr);
+  });
+
+  it('a variable the rule does not list, or a denied name, or a secret not bound to the name is refused before starting', async () => {
+    const started = path.join(home.dir, 'never-created');
+    for (const env of ['PGUSER=ass://prod/db/PASS', 'NODE_OPTIONS=ass://prod/db/PASS', 'NODE_OPTIONS=--require=/nonexistent', 'LD_PRELOAD=x', 'S=ass://other/db/PASS']) {
+      const r = await asUser(['run', '--env', env, '--', process.execPath, '-e', `require("fs").writeFileSync(${JSON.stringify(started)}, "x")`]);
+      expect(r.code, `${env}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('POLICY_DENIED');
+    }
+    await expect(stat(started)).rejects.toThrow();
+  });
+
+  it("the command never gets the caller's environment (PATH, GIT_*, NODE_*): only the tool's", async () => {
+    const r = await asAgent(userKey, ['run', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify([process.env.PATH, process.env.GIT_SSH_COMMAND, process.env.HOME]))'], undefined, { GIT_SSH_COMMAND: 'echo leak' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', null, null]);
+  });
+});
+
+describe('a read deny also denies use (H12-6)', () => {
+  it('an agent with secrets:*:** and deny secrets:read:prod/** cannot run with a prod secret (exit 2)', async () => {
+    const legacyKey = await addAgent(home, 'legacy', ['secrets:*:**'], ['--deny', 'secrets:read:prod/**']);
+    const r = await asAgent(legacyKey, ['run', '--env', 'S=ass://prod/db/PASS', '--', process.execPath, '-e', 'process.stdout.write(String(process.env.S))']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('secrets:read:prod/**');
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('run needs use.commands as an agent (H12-1)', () => {
+  it('without use.commands an agent with a use grant cannot run anything (exit 2, nothing starts)', async () => {
+    const bare = await initHome();
+    try {
+      const r = await admin(bare, ['secrets', 'set', 'prod/db', 'PASS'], { input: VALUE });
+      expect(r.code, r.stderr).toBe(0);
+      const key = await addAgent(bare, 'user', ['secrets:use:prod/**']);
+      const run = await runCli(['--config', bare.configPath, 'run', '--env', 'X=ass://prod/db/PASS', '--', '/bin/sh', '-c', 'printenv X'], { env: { ASS_AGENT_KEY: key } });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('use.commands');
+      expect(run.stdout).toBe('');
+      expectNoValue(run.stdout + run.stderr);
+    } finally {
+      removeHome(bare);
+    }
+  });
+});
+
 describe('inject', () => {
   it('renders placeholders into a 0600 file, atomically, or to stdout', async () => {
     const template = path.join(home.dir, 'app.conf.tpl');
     const out = path.join(home.dir, 'app.conf');
     await writeFile(template, 'password = {{ ass://prod/db/PASS }}\nother = {{ass://prod/db/PASS}}\n');
-    const r = await asUser(['inject', '-i', template, '-o', out]);
+    const r = await asReader(['inject', '-i', template, '-o', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(await readFile(out, 'utf8')).toBe(`password = ${VALUE}\nother = ${VALUE}\n`);
     expect((await stat(out)).mode & 0o777).toBe(0o600);
     expectNoValue(r.stdout + r.stderr);
-    const printed = await asUser(['inject', '-i', template]);
+    const printed = await asReader(['inject', '-i', template]);
     expect(printed.stdout).toBe(`password = ${VALUE}\nother = ${VALUE}\n`);
   });
 
@@ -158,8 +252,8 @@ describe('inject', () => {
     const audit = await readFile(path.join(home.dir, 'audit.log'), 'utf8');
     expectNoValue(audit);
     const records = audit.trim().split('\n').map((l) => JSON.parse(l));
-    expect(records.some((x) => x.actor === 'agent:user' && x.action === 'run' && x.outcome === 'error' && x.reason === 'command node: exit 7')).toBe(true);
-    expect(records.some((x) => x.actor === 'agent:user' && x.action === 'inject' && x.outcome === 'ok' && x.reason === 'inject app.conf: written')).toBe(true);
+    expect(records.some((x) => x.actor === 'agent:user' && x.action === 'run' && x.outcome === 'error' && x.reason === `command ${process.execPath}: exit 7`)).toBe(true);
+    expect(records.some((x) => x.actor === 'agent:reader' && x.action === 'inject' && x.outcome === 'ok' && x.reason === 'inject app.conf: written')).toBe(true);
     expect(records.some((x) => x.actor === 'admin:admin' && x.action === 'secrets.use' && x.key === 'ROOT' && x.outcome === 'ok')).toBe(true);
     expect(records.some((x) => x.actor === 'agent:nobody' && x.action === 'run' && x.outcome === 'denied')).toBe(true);
   });

@@ -5,6 +5,7 @@
  * sees the value, and neither do the audit log, the server's stderr or the MCP transcript.
  */
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -67,7 +68,14 @@ describe('use without reveal over stdio', () => {
   it('with use.commands and use.http, run_with_secrets and http_request are added (and obey the tool allow-list)', async () => {
     await setConfig(home.configPath, {
       use: {
-        commands: { allow: [{ executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print|stdin|signal', '[0-9]{1,3}'] }], timeout: '30s', output_cap: 1_000_000 },
+        commands: {
+          allow: [
+            { executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print|stdin|signal', '[0-9]{1,3}'], env: { S: 'prod/**', TOKEN: 'prod/api/*' } },
+            { executable: '/bin/sh', args: ['-c', 'sleep 987 & echo started'] },
+          ],
+          timeout: '30s',
+          output_cap: 1_000_000,
+        },
         http: { rules: [{ namespaces: 'prod/**', allowed_hosts: [`127.0.0.1:${allowed.port}`], schemes: ['http'], methods: ['GET', 'POST'] }] },
       },
     });
@@ -124,8 +132,10 @@ describe('use without reveal over stdio', () => {
     expectNoValue(result.stdout);
     expectNoValue(result.stderr);
     // Each printed line is one encoding; each must have become exactly one marker.
-    expect(result.stdout.split('\n').filter(Boolean).every((line: string) => line === MASK_MARKER)).toBe(true);
-    expect(result.stdout.split('\n').filter(Boolean)).toHaveLength(encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
+    expect(result.stdout.split('\n').filter((line: string) => line && line !== MASK_MARKER)).toEqual([]);
+    // stderr is masked with stdout as one stream, into stdout (H12-4): both copies are here.
+    expect(result.stderr).toBe('');
+    expect(result.stdout.split('\n').filter(Boolean)).toHaveLength(2 * encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
   });
 
   it('run_with_secrets: a signal that ends the command is reported', async () => {
@@ -140,6 +150,23 @@ describe('use without reveal over stdio', () => {
     const badArg = await fails(agent.client, 'run_with_secrets', { command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`] });
     expect(badArg.code).toBe('POLICY_DENIED');
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it('variables: a denied name (NODE_OPTIONS) or a secret not bound to the name is refused before starting (H12-2)', async () => {
+    for (const env of [{ NODE_OPTIONS: 'ass://prod/api/TOKEN' }, { TOKEN: 'ass://prod/vault/ROOT' }, { OTHER: 'ass://prod/api/TOKEN' }]) {
+      const refused = await fails(agent.client, 'run_with_secrets', { command: [process.execPath, printer, 'print', '0'], env });
+      expect(refused.code, JSON.stringify(env)).toBe('POLICY_DENIED');
+    }
+    const bound = await ok(agent.client, 'run_with_secrets', { command: [process.execPath, printer, 'print', '0'], env: { TOKEN: 'ass://prod/api/TOKEN' } });
+    expect(bound.exit_code).toBe(0);
+  });
+
+  it('a timeout kills the whole process group and the tool returns even while a grandchild holds the pipe (H12-4)', async () => {
+    const result = await ok(agent.client, 'run_with_secrets', { command: ['/bin/sh', '-c', 'sleep 987 & echo started'], timeout: 1 });
+    expect(result.stdout).toContain('started');
+    // No `sleep 987` of ours is left (it would keep the secrets in its environment).
+    const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() === 'sleep 987');
+    expect(left).toEqual([]);
   });
 
   it('a critical secret needs an approval for use; after it, the use works within the approved ttl only', async () => {

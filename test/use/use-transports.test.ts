@@ -30,7 +30,7 @@ beforeAll(async () => {
     agents: [{ id: 'user', grants: ['secrets:use:prod/**'] }],
     extra: {
       use: {
-        commands: { allow: [{ executable: process.execPath, args: ['.*printer\\.mjs', 'print|trap', '[0-9]'] }], output_cap: 1024 },
+        commands: { allow: [{ executable: process.execPath, args: ['.*printer\\.mjs', 'print|trap', '[0-9]'], env: { S: 'prod/**' } }], output_cap: 1024 },
         http: { rules: [{ namespaces: 'prod/**', allowed_hosts: [`127.0.0.1:${allowed.port}`], schemes: ['http'] }] },
       },
     },

@@ -7,7 +7,8 @@ import { authenticateAgent } from '../../server/authenticate.js';
 import { humanUseSession } from '../../server/human-use.js';
 import type { Runtime } from '../../server/runtime.js';
 import type { UseSession, UseTool } from '../../server/secret-service.js';
-import { ENV_NAME } from '../../server/use-calls.js';
+import { ENV_NAME, INHERITED_ENV } from '../../server/use-calls.js';
+import { allowCommand } from '../../use/command-allowlist.js';
 import { writeFileAtomic } from '../../shared/durable-file.js';
 import { parseReference, placeholderReferences, renderPlaceholders, REFERENCE_PREFIX, type SecretReference } from '../../use/reference.js';
 import { runMasked } from '../../use/runner.js';
@@ -37,6 +38,24 @@ async function envFileAssignments(file: string): Promise<Array<[string, string]>
     throw new AssError('INVALID_ARGUMENT', `--env-file ${JSON.stringify(file)} cannot be read.`);
   });
   return Object.entries(parseDotenv(text)).map(([name, value]) => parseAssignment(`${name}=${value}`, file));
+}
+
+/** Where an agent's command looks up other programs: fixed, never the caller's PATH (H12-1). */
+const AGENT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * As an agent, `run` is run_with_secrets from a shell (H12-1): the command, its arguments and its
+ * variables must pass use.commands.allow (refused when use.commands is absent), and the command
+ * gets the tool's environment (LANG, LC_ALL, TZ, a fixed PATH, the requested variables), never
+ * the caller's (an agent could set NODE_OPTIONS, PATH or LD_PRELOAD there). Throws POLICY_DENIED.
+ */
+function agentCommand(runtime: Runtime, command: string[], named: ReadonlyArray<readonly [string, string, SecretReference | null]>): NodeJS.ProcessEnv {
+  const config = runtime.settings.config.use?.commands;
+  if (!config) throw new AssError('POLICY_DENIED', 'run with an agent key needs use.commands in the config (the same allow-list as run_with_secrets); nothing was started.');
+  allowCommand(config.allow, command, undefined, named.map(([name, , ref]) => [name, ref]));
+  const env: NodeJS.ProcessEnv = { PATH: AGENT_PATH };
+  for (const name of INHERITED_ENV) if (name !== 'PATH' && process.env[name] !== undefined) env[name] = process.env[name];
+  return env;
 }
 
 /** Who resolves: the agent of ASS_AGENT_KEY (its grants, action `use`), else a human with the admin key. */
@@ -92,19 +111,30 @@ export function registerUse(program: Command): void {
       const named = assignments.map(([name, value]) => [name, value, value.startsWith(REFERENCE_PREFIX) ? parseReference(value) : null] as const);
       const refs = named.flatMap(([, , ref]) => (ref ? [ref] : []));
       const [executable, ...args] = command;
-      const how = `command ${path.basename(executable!)}`;
+      // The full path as given (an agent's must be absolute): the audit says exactly what ran.
+      const how = `command ${executable!}`;
       let signal: NodeJS.Signals | null = null;
       await withRuntime(settings, (runtime) =>
         useAs(runtime, 'run', async (session, agentId) => {
+          let env: NodeJS.ProcessEnv;
+          if (agentId === null) {
+            env = { ...process.env };
+            // Security: the child gets the secrets it was given, never our own credentials.
+            delete env.ASS_AGENT_KEY;
+            delete env.ASS_ADMIN_KEY;
+          } else {
+            try {
+              env = agentCommand(runtime, command, named);
+            } catch (error) {
+              if (error instanceof AssError && error.code === 'POLICY_DENIED') return session.refuse(refs, how, error);
+              throw error;
+            }
+          }
           const values = await resolveWaiting(runtime, session, agentId, refs, how, Boolean(options.wait));
           if (!values) return;
-          const env: NodeJS.ProcessEnv = { ...process.env };
-          // Security: the child gets the secrets it was given, never our own credentials.
-          delete env.ASS_AGENT_KEY;
-          delete env.ASS_ADMIN_KEY;
           for (const [name, value, ref] of named) env[name] = ref ? values.get(ref.text)! : value;
           try {
-            const result = await runMasked({ executable: executable!, args, env, values: [...values.values()], stdin: 'inherit', stdout: process.stdout, stderr: process.stderr, forwardSignals: FORWARDED });
+            const result = await runMasked({ executable: executable!, args, env, values: [...values.values()], stdin: 'inherit', stdout: process.stdout, stderr: process.stderr, forwardSignals: FORWARDED, merge: agentId !== null });
             signal = result.signal;
             await session.finished(refs, how, result.exitCode === 0, signal ? `signal ${signal}` : `exit ${result.exitCode}`);
             process.exitCode = result.exitCode ?? 1;

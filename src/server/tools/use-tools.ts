@@ -10,7 +10,8 @@ export const runWithSecretsTool = defineTool({
   description:
     'Run an allowed command (executable by absolute path, no shell) with secrets in its environment, without ever seeing them: ' +
     'env maps variable names to references such as "ass://production/db/PGPASSWORD". Only commands, arguments and working directories ' +
-    'in the server\'s allow-list run. stdout and stderr come back with every secret (and its base64, hex, URL and JSON forms) replaced by a marker. ' +
+    'in the server\'s allow-list run, and each variable only with the secrets the allow-list binds to it. The command\'s stdout and stderr come back merged in stdout (stderr is always empty), ' +
+      'with every secret (and its base64, hex, URL, JSON and HTML forms) replaced by a marker. ' +
     'A secret that needs approval answers an error with an approval ID: call get_approval_status, then retry.',
   inputSchema: z
     .object({
