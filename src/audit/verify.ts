@@ -65,16 +65,20 @@ export async function verifyAuditLog(path: string, expectedHead?: string, option
     return result;
   }
   const current = await verifyFile(path, result, options.key ?? null);
-  if (current.continues !== undefined) {
-    result.continues = { file: current.continues, present: olderFileState(path, current.continues) === 'present' };
-    await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, Boolean(options.all), options.key ?? null);
-  }
+  await linkToOlder(path, current, result, Boolean(options.all), options.key ?? null);
   if (expectedHead && current.head !== expectedHead) {
     result.problems.push({ file: basename(path), line: current.count, problem: `the last record's hash is not the expected head ${expectedHead.slice(0, 12)}… (the tail was cut or extended)` });
   }
   result.head = current.head;
   result.ok = result.problems.length === 0;
   return result;
+}
+
+/** When the log continues an older file (after `audit rotate`): checks the link (and, with `all`, the older files). */
+export async function linkToOlder(path: string, current: FileCheck, result: AuditVerification, all: boolean, key: AuditKey | null): Promise<void> {
+  if (current.continues === undefined) return;
+  result.continues = { file: current.continues, present: olderFileState(path, current.continues) === 'present' };
+  await checkOlder(path, current.continues, current.firstPrev, current.firstSeq, result, all, key);
 }
 
 /** Whether a `continues` name is a regular file beside the log (never a link, FIFO or folder). */
@@ -119,7 +123,7 @@ async function checkOlder(path: string, name: string, prev: string, seq: number,
   }
 }
 
-interface FileCheck {
+export interface FileCheck {
   count: number;
   head: string | null;
   /** Set when the first record is an `audit.rotate` record. */
@@ -128,54 +132,74 @@ interface FileCheck {
   firstSeq: number;
 }
 
+/** Where a chain check stands after some lines: enough to go on with the next line. */
+export interface ChainState extends FileCheck {
+  prev: string;
+  expectedSeq: number;
+  /** Line number of the last line that was not JSON (0: none). */
+  badJson: number;
+  keyedSeen: boolean;
+  missingKeyReported: boolean;
+}
+
+export function newChainState(): ChainState {
+  return { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1, prev: GENESIS, expectedSeq: 1, badJson: 0, keyedSeen: false, missingKeyReported: false };
+}
+
+/**
+ * Checks one line against the chain so far (its JSON, `seq`, `prev`, keyed-ness and hash) and
+ * moves the state on; problems are pushed to `problems`. Shared by the full check below and the
+ * dashboard's incremental one (incremental-verify.ts), so both judge a line the same way.
+ */
+export function checkChainLine(check: ChainState, line: string, file: string, key: AuditKey | null, problems: AuditVerification['problems']): void {
+  check.count++;
+  let record: AuditRecord;
+  try {
+    record = JSON.parse(line) as AuditRecord;
+  } catch {
+    problems.push({ file, line: check.count, problem: 'not valid JSON' });
+    check.badJson = check.count;
+    return;
+  }
+  if (check.count === 1 && record.action === 'audit.rotate' && typeof record.continues === 'string') {
+    // The chain goes on from an older file: start from where that file ended.
+    check.continues = record.continues;
+    check.firstPrev = check.prev = String(record.prev);
+    check.firstSeq = check.expectedSeq = record.seq;
+  }
+  const { hash, ...body } = record;
+  if (record.seq !== check.expectedSeq) problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${check.expectedSeq} was expected (a line was inserted or deleted)` });
+  if (record.prev !== check.prev) problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
+  if (record.v !== undefined) check.keyedSeen = true;
+  else if (check.keyedSeen || (key && typeof record.seq === 'number' && record.seq >= key.keyedFromSeq)) {
+    // Security: an unkeyed record where the key was in use is a chain recomputed without it.
+    problems.push({ file, line: check.count, problem: 'an unkeyed record where keyed records were written (the chain was recomputed without the audit key: records were deleted, inserted or edited)' });
+  }
+  const expected = hashRecord(body, key?.key);
+  if (expected === null) {
+    if (record.v !== KEYED_VERSION) problems.push({ file, line: check.count, problem: `unknown record version ${String(record.v)}` });
+    else if (!check.missingKeyReported) {
+      check.missingKeyReported = true;
+      problems.push({ file, line: check.count, problem: 'keyed records, but no audit key to check them with (audit.key beside the data is missing or unreadable)' });
+    }
+  } else if (expected !== hash) problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited, or the chain was recomputed without the audit key)' });
+  check.prev = hash;
+  check.head = hash;
+  check.expectedSeq = (typeof record.seq === 'number' ? record.seq : check.expectedSeq) + 1;
+}
+
+/** The problem a cut-short last line gets (what a crash in the middle of a write leaves). */
+export function tornLastLineProblem(path: string): string {
+  return `the last line is incomplete (a write was cut short by a full disk or a crash). The next record written keeps it aside in ${basename(tornPathOf(path))} and goes on; nothing needs removing by hand`;
+}
+
 async function verifyFile(path: string, result: AuditVerification, key: AuditKey | null): Promise<FileCheck> {
   const file = basename(path);
-  const check: FileCheck = { count: 0, head: null, firstPrev: GENESIS, firstSeq: 1 };
-  let prev = GENESIS;
-  let expectedSeq = 1;
-  let badJson = 0;
-  let keyedSeen = false;
-  let missingKeyReported = false;
+  const check = newChainState();
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
-    check.count++;
-    let record: AuditRecord;
-    try {
-      record = JSON.parse(line) as AuditRecord;
-    } catch {
-      result.problems.push({ file, line: check.count, problem: 'not valid JSON' });
-      badJson = check.count;
-      continue;
-    }
-    if (check.count === 1 && record.action === 'audit.rotate' && typeof record.continues === 'string') {
-      // The chain goes on from an older file: start from where that file ended.
-      check.continues = record.continues;
-      check.firstPrev = prev = String(record.prev);
-      check.firstSeq = expectedSeq = record.seq;
-    }
-    const { hash, ...body } = record;
-    if (record.seq !== expectedSeq) result.problems.push({ file, line: check.count, problem: `sequence ${record.seq} where ${expectedSeq} was expected (a line was inserted or deleted)` });
-    if (record.prev !== prev) result.problems.push({ file, line: check.count, problem: 'does not chain to the previous line (a line was inserted, deleted or edited)' });
-    if (record.v !== undefined) keyedSeen = true;
-    else if (keyedSeen || (key && typeof record.seq === 'number' && record.seq >= key.keyedFromSeq)) {
-      // Security: an unkeyed record where the key was in use is a chain recomputed without it.
-      result.problems.push({ file, line: check.count, problem: 'an unkeyed record where keyed records were written (the chain was recomputed without the audit key: records were deleted, inserted or edited)' });
-    }
-    const expected = hashRecord(body, key?.key);
-    if (expected === null) {
-      if (record.v !== KEYED_VERSION) result.problems.push({ file, line: check.count, problem: `unknown record version ${String(record.v)}` });
-      else if (!missingKeyReported) {
-        missingKeyReported = true;
-        result.problems.push({ file, line: check.count, problem: 'keyed records, but no audit key to check them with (audit.key beside the data is missing or unreadable)' });
-      }
-    } else if (expected !== hash) result.problems.push({ file, line: check.count, problem: 'content does not match its hash (the line was edited, or the chain was recomputed without the audit key)' });
-    prev = hash;
-    check.head = hash;
-    expectedSeq = (typeof record.seq === 'number' ? record.seq : expectedSeq) + 1;
-  }
-  if (badJson === check.count && check.count > 0) {
-    // The last line, cut short: what a crash in the middle of a write leaves.
-    result.problems.at(-1)!.problem = `the last line is incomplete (a write was cut short by a full disk or a crash). The next record written keeps it aside in ${basename(tornPathOf(path))} and goes on; nothing needs removing by hand`;
+  for await (const line of lines) checkChainLine(check, line, file, key, result.problems);
+  if (check.badJson === check.count && check.count > 0) {
+    result.problems.at(-1)!.problem = tornLastLineProblem(path);
   }
   result.count += check.count;
   result.files.unshift(file);

@@ -9,6 +9,8 @@ import type { Runtime } from '../server/runtime.js';
 export function runUntilSignal(runtime: Runtime, handle: { close(): Promise<void> }, dashboardUrl: string): void {
   runtime.links.announce(dashboardUrl);
   runtime.notifier?.start();
+  // Agents, admins and policy edited in the config (dashboard, `agents add`) apply without a restart.
+  runtime.live.watch();
   const stop = async (): Promise<void> => {
     await handle.close();
     await runtime.close();

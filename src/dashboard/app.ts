@@ -6,7 +6,6 @@ import type { Runtime } from '../server/runtime.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { registerAssets } from './assets.js';
 import { sendPage, type DashboardDeps, type DashboardEnv } from './context.js';
-import { currentSettingsSource } from './current-settings.js';
 import { html } from './html.js';
 import { BASE } from './layout.js';
 import { LiveChanges } from './live-changes.js';
@@ -49,11 +48,13 @@ const STATUS: Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 500> = {
 };
 
 export function createDashboard(runtime: Runtime, options: DashboardOptions): Dashboard {
-  const settings = currentSettingsSource(runtime.settings);
+  const publicUrl = runtime.settings.config.dashboard?.public_url;
   const deps: DashboardDeps = {
     runtime,
     scheme: options.scheme,
-    settings,
+    browserScheme: options.scheme === 'https' || publicUrl?.startsWith('https:') ? 'https' : 'http',
+    publicUrl: publicUrl ? { origin: new URL(publicUrl).origin.toLowerCase(), host: new URL(publicUrl).host.toLowerCase() } : null,
+    settings: () => runtime.live.refresh(),
     sessions: new SessionStore(runtime.clock, options.sessionLimits),
     throttle: new SignInThrottle(runtime.clock),
     live: new LiveChanges(runtime, () => [runtime.settings.statePath, runtime.settings.loaded.file]),

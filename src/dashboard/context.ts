@@ -11,7 +11,15 @@ import type { SignInThrottle } from './sign-in-throttle.js';
 /** What every dashboard page shares. One per dashboard (per process). */
 export interface DashboardDeps {
   runtime: Runtime;
+  /** This server's own scheme (TLS in the config or not). */
   scheme: 'http' | 'https';
+  /**
+   * The scheme the browser sees: https under TLS, or behind a TLS-terminating proxy when
+   * `dashboard.public_url` is https. Decides the cookies' `Secure` flag and `__Host-` prefix.
+   */
+  browserScheme: 'http' | 'https';
+  /** `dashboard.public_url`'s origin and host (lower case): accepted as this dashboard's own. */
+  publicUrl: { origin: string; host: string } | null;
   /** The config as on disk now (admins and agents added by the CLI show up without a restart). */
   settings: () => Settings;
   sessions: SessionStore;

@@ -25,9 +25,9 @@ export const CSP = [
   "base-uri 'none'",
 ].join('; ');
 
-export function cookieName(scheme: 'http' | 'https'): string {
+export function cookieName(scheme: 'http' | 'https', name: 'session' | 'signin' = 'session'): string {
   // Security: under TLS the __Host- prefix binds the cookie to this host, path / and Secure.
-  return scheme === 'https' ? '__Host-ass_session' : 'ass_session';
+  return scheme === 'https' ? `__Host-ass_${name}` : `ass_${name}`;
 }
 
 export function securityHeaders(): MiddlewareHandler<DashboardEnv> {
@@ -52,7 +52,7 @@ const PUBLIC = new Set([`${BASE}/sign-in`]);
 export function requireSession(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (PUBLIC.has(c.req.path) || c.req.path.startsWith(`${BASE}/assets/`)) return next();
-    const id = getCookie(c, cookieName(deps.scheme));
+    const id = getCookie(c, cookieName(deps.browserScheme));
     const session = deps.sessions.touch(id);
     if (session) {
       // An admin removed from the config, or whose key was replaced, loses every session at its next request.
@@ -77,8 +77,10 @@ export function checkCsrf(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> 
   return async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const origin = c.req.header('origin');
-    const own = `${deps.scheme}://${c.req.header('host') ?? ''}`.toLowerCase();
-    // Security: a browser always names a cross-site request; refuse it even with a token.
+    const host = (c.req.header('host') ?? '').toLowerCase();
+    // Security: a browser always names a cross-site request; refuse it even with a token. Through
+    // the public URL's host (a TLS-terminating proxy in front) only the public origin is ours.
+    const own = deps.publicUrl?.host === host ? deps.publicUrl.origin : `${deps.scheme}://${host}`;
     if (origin !== undefined && origin.toLowerCase() !== own) return c.text('Cross-site request refused.', 403);
     const site = c.req.header('sec-fetch-site');
     if (site !== undefined && site !== 'same-origin' && site !== 'none') return c.text('Cross-site request refused.', 403);

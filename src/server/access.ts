@@ -41,7 +41,8 @@ export function restrictionScopes(token: TokenRestriction | undefined): { tokenS
  */
 export class Access {
   constructor(
-    private readonly settings: Settings,
+    /** The settings in force now (they follow the config file; see live-settings.ts). */
+    private readonly current: () => Settings,
     private readonly approvals: Approvals,
     private readonly clock: Clock,
   ) {}
@@ -52,7 +53,7 @@ export class Access {
    */
   async refuseEarly(agent: AgentSettings, action: Action, namespace: string, key: string, token?: TokenRestriction): Promise<Decision | null> {
     const { tokenScopes, approvedScopes } = restrictionScopes(token);
-    const tier = effectiveTier(this.settings.policy, namespace, null);
+    const tier = effectiveTier(this.current().policy, namespace, null);
     if (tokenScopes && !tokenScopes.some((s) => scopeMatches(s, action, namespace, key))) {
       return { effect: 'deny', rule: `token:${token!.token_id}`, tier, reason: `the token's scopes do not include secrets:${action}:${namespace}/${key}` };
     }
@@ -68,13 +69,13 @@ export class Access {
   /** The full decision, for a secret of this stored tier (null: none stored). */
   async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null, token?: TokenRestriction): Promise<Decision> {
     const early = await this.refuseEarly(agent, action, namespace, key, token);
-    if (early) return { ...early, tier: effectiveTier(this.settings.policy, namespace, tier) };
+    if (early) return { ...early, tier: effectiveTier(this.current().policy, namespace, tier) };
     const { approvedScopes } = restrictionScopes(token);
     const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes };
-    const first = evaluate(request, this.settings.policy, this.clock());
+    const first = evaluate(request, this.current().policy, this.clock());
     if (first.effect !== 'require_approval') return first;
     const approved = await this.activeGrants(agent);
-    return approved.length ? evaluate({ ...request, approvedScopes: [...approvedScopes, ...approved] }, this.settings.policy, this.clock()) : first;
+    return approved.length ? evaluate({ ...request, approvedScopes: [...approvedScopes, ...approved] }, this.current().policy, this.clock()) : first;
   }
 
   private async activeGrants(agent: AgentSettings): Promise<Scope[]> {

@@ -20,6 +20,8 @@ const INSTRUCTIONS =
  */
 export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
   const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS });
-  registerTools(server, { service: deps.service, agent: deps.agent }, deps.readOnly, new ClientLog(server));
+  // The agent is looked up again at each call: grants edited in the config apply to open sessions.
+  const context = { service: deps.service, get agent() { return deps.service.currentAgent(deps.agent); } };
+  registerTools(server, context, deps.readOnly, new ClientLog(server));
   return server;
 }

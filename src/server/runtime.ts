@@ -11,11 +11,15 @@ import { createLinks, type Links } from './links.js';
 import { createNotifier } from './notifications.js';
 import type { Notifier } from '../notify/notifier.js';
 import { testClockFromEnv } from './test-clock.js';
-import type { Settings } from './settings.js';
+import { loadSettings, type Settings } from './settings.js';
+import { LiveSettings } from './live-settings.js';
 
 /** Everything a server process or a human CLI command works with, built from Settings. */
 export interface Runtime {
-  settings: Settings;
+  /** The settings in force: agents, admins and policy follow the config file (live-settings.ts). */
+  readonly settings: Settings;
+  /** Reloads the config when its file changes; `watch()` is started by the serving commands. */
+  live: LiveSettings;
   backend: SecretBackend;
   state: StateStore;
   approvals: Approvals;
@@ -35,7 +39,9 @@ export interface Runtime {
 export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
   // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
-  const backend = await createBackend(settings.backend, options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const backend = await createBackend(settings.backend, env);
+  const live = new LiveSettings(settings, logger, (file) => loadSettings(file, env));
   try {
     const state = createFileStateStore(settings.statePath, clock);
     const links = createLinks(settings);
@@ -49,8 +55,9 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
     const audit = createAuditLog(settings.auditPath, clock, { fsync: settings.config.audit.fsync, keyPath: settings.auditKeyPath });
-    const service = new SecretService({ settings, backend, approvals, tokens, audit, state, clock, logger, links });
-    return { settings, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+    const service = new SecretService({ get settings() { return live.current; }, refreshSettings: () => live.refresh(), backend, approvals, tokens, audit, state, clock, logger, links });
+    return { get settings() { return live.current; }, live, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+        live.stop();
         // A command that just decided something delivers its events before exiting (bounded).
         await notifier?.close();
         links.withdraw();

@@ -27,7 +27,10 @@ import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, ty
 const onBehalfOf = new AsyncLocalStorage<string | undefined>();
 
 export interface ServiceDeps {
-  settings: Settings;
+  /** The settings in force (a getter in a runtime: they follow the config file). */
+  readonly settings: Settings;
+  /** Reloads the config if its file changed; returns the settings in force. */
+  refreshSettings?: () => Settings;
   backend: SecretBackend;
   approvals: Approvals;
   tokens: Tokens;
@@ -56,8 +59,23 @@ export class SecretService {
   private readonly links: Links;
 
   constructor(private readonly deps: ServiceDeps) {
-    this.access = new Access(deps.settings, deps.approvals, deps.clock);
+    this.access = new Access(() => this.deps.settings, deps.approvals, deps.clock);
     this.links = deps.links ?? createLinks(deps.settings);
+  }
+
+  /**
+   * The agent as the config has it now, for a session that authenticated earlier: a grant
+   * changed since counts at the next call.
+   * @throws AssError UNAUTHENTICATED when the agent left the config or was given another key
+   * (security: a session lives only as long as the key it authenticated with).
+   */
+  currentAgent(agent: AgentSettings): AgentSettings {
+    const settings = this.deps.refreshSettings?.() ?? this.deps.settings;
+    const now = settings.agents.find((a) => a.config.id === agent.config.id);
+    if (!now || now.config.key_sha256 !== agent.config.key_sha256) {
+      throw new AssError('UNAUTHENTICATED', 'This agent is no longer in the server\'s config (removed, or given a new key). Ask a human for a new key.');
+    }
+    return now;
   }
 
   async getSecret(agent: AgentSettings, input: { namespace: string; key: string; reason?: string }, token?: TokenRestriction): Promise<GetSecretResult> {

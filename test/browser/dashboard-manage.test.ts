@@ -18,7 +18,7 @@ const audit = (home: Home) => readFileSync(path.join(home.dir, 'audit.log'), 'ut
 async function confirm(page: Page, button: string, yes: string): Promise<void> {
   await page.getByRole('button', { name: button, exact: true }).click();
   const dialog = page.getByRole('dialog');
-  await expect.poll(() => dialog.isVisible()).toBe(true);
+  await dialog.waitFor({ state: 'visible' });
   const before = page.url();
   await dialog.getByRole('button', { name: yes }).click();
   // The action answers with a redirect to a page that says what happened (`?done=…`).

@@ -107,7 +107,7 @@ if (missing) {
         await page.goto(`${served.origin}/dashboard/sign-in`);
         await page.getByLabel('Admin key').fill(key);
         await page.getByRole('button', { name: 'Sign in' }).click();
-        await expect.poll(() => page.getByRole('alert').textContent()).toMatch(message);
+        await page.getByRole('alert').filter({ hasText: message }).waitFor();
         expect(page.url()).toContain('/dashboard/sign-in');
       }
       await signIn(page, served.origin, home.adminKey);
@@ -142,7 +142,7 @@ if (missing) {
       expect(text).toContain(id);
       expect(await page.evaluate(() => (globalThis as unknown as { noReload?: number }).noReload)).toBe(1);
       await decide(page, request, 'Approve');
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Approved/);
+      await page.getByRole('status').filter({ hasText: /Approved/ }).waitFor();
       expect((await ok(agent.client, 'get_approval_status', { approval_id: id })).status).toBe('approved');
       expect((await ok(agent.client, 'get_secret', SECRETS.stripe)).value).toBe(valueOf('stripe'));
       expect(seen).toEqual({ dialogs: [], errors: [] });
@@ -159,7 +159,7 @@ if (missing) {
       expect(old.headers.location).toBe(`/dashboard/approvals/${id}`);
       await page.goto(`${served.origin}/dashboard/approvals/${id.slice(0, 8)}`);
       await decide(page, card(page, SECRETS.denied), 'Deny');
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Denied/);
+      await page.getByRole('status').filter({ hasText: /Denied/ }).waitFor();
       expect((await ok(agent.client, 'get_approval_status', { approval_id: id })).status).toBe('denied');
       const retry = await call(agent.client, 'get_secret', SECRETS.denied);
       expect(retry.ok).toBe(false);
@@ -172,7 +172,7 @@ if (missing) {
       const id = approvalIdOf((await fails(agent.client, 'get_secret', SECRETS.pair)).error);
       await page.goto(`${served.origin}/dashboard/approvals/${id}`);
       await decide(page, card(page, SECRETS.pair), 'Approve');
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/more approvers are needed/);
+      await page.getByRole('status').filter({ hasText: /more approvers are needed/ }).waitFor();
       expect(await ok(agent.client, 'get_approval_status', { approval_id: id })).toMatchObject({ status: 'pending', approvals_received: 1, approvals_required: 2 });
       expect((await call(agent.client, 'get_secret', SECRETS.pair)).ok).toBe(false);
       // The same admin cannot count twice: no Approve button for them any more.
@@ -184,7 +184,7 @@ if (missing) {
       await signIn(page2, served.origin, second.admin_key);
       await page2.goto(`${served.origin}/dashboard/approvals/${id}`);
       await decide(page2, card(page2, SECRETS.pair), 'Approve');
-      await expect.poll(() => page2.getByRole('status').textContent()).toMatch(/Approved/);
+      await page2.getByRole('status').filter({ hasText: /Approved/ }).waitFor();
       expect((await ok(agent.client, 'get_secret', SECRETS.pair)).value).toBe(valueOf('pair'));
       await other.close();
       await page.close();
@@ -196,10 +196,10 @@ if (missing) {
       const id = approvalIdOf((await fails(agent.client, 'get_secret', SECRETS.slow)).error);
       await page.goto(`${served.origin}/dashboard/approvals/${id}`);
       await decide(page, card(page, SECRETS.slow), 'Approve');
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/takes effect when the delay ends/);
+      await page.getByRole('status').filter({ hasText: /takes effect when the delay ends/ }).waitFor();
       expect((await ok(agent.client, 'get_approval_status', { approval_id: id })).status).toBe('pending');
       await decide(page, card(page, SECRETS.slow), 'Cancel');
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/Cancelled/);
+      await page.getByRole('status').filter({ hasText: /Cancelled/ }).waitFor();
       expect(await card(page, SECRETS.slow).textContent()).toMatch(/Cancelled/);
       expect((await ok(agent.client, 'get_approval_status', { approval_id: id })).status).toBe('denied');
       expect((await call(agent.client, 'get_secret', SECRETS.slow)).ok).toBe(false);

@@ -107,7 +107,9 @@ export async function liveReady(page: Page): Promise<void> {
 export async function decide(page: Page, scope: ReturnType<Page['locator']> | Page, verb: 'Approve' | 'Deny' | 'Cancel'): Promise<void> {
   await scope.getByRole('button', { name: verb, exact: true }).click();
   const dialog = page.getByRole('dialog');
-  await expect.poll(() => dialog.isVisible()).toBe(true);
+  // Event-driven (Playwright waits for the dialog to open), not a 1 s poll: under load the
+  // click's handler can take longer than that.
+  await dialog.waitFor({ state: 'visible' });
   const before = page.url();
   await dialog.getByRole('button', { name: `Yes, ${verb.toLowerCase()}` }).click();
   // The action answers with a redirect to a page that says what happened (`?done=…`).

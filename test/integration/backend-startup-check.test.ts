@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startAwsPeer, MOTO_INSTALL_HINT, type AwsPeer } from '../helpers/aws-peer.js';
+import { startAwsPeer, startMotoWithIam, MOTO_INSTALL_HINT, type AwsPeer } from '../helpers/aws-peer.js';
 import { startVaultPeer, VAULT_INSTALL_HINT, type VaultPeer } from '../helpers/vault-peer.js';
 import { call, connectAgent, initHome, ok, pollUntil, removeHome, type AgentConnection, type Home } from '../helpers/cli.js';
 
@@ -89,4 +89,37 @@ describe('backend check at start-up', () => {
     await ok(healthy.client, 'set_secret', { namespace: 'ops', key: 'K', value: 'v' });
     expect(healthy.stderr()).not.toMatch(/not usable/);
   }, 120_000);
+
+  it('AWS refusing the credentials (moto enforcing IAM): said at start-up without them; served again once the identity is allowed', async () => {
+    const peer = await startMotoWithIam();
+    if ('skipReason' in peer) return void missing(peer.skipReason, MOTO_INSTALL_HINT);
+    cleanups.push(() => peer.stop());
+    const home = await initHome({ backend: { type: 'aws', region: peer.region, endpoint: peer.endpoint, prefix: `iam${randomBytes(3).toString('hex')}` }, 'server.backend_recheck': '1s' });
+    cleanups.push(() => removeHome(home));
+    const secrets = (creds: { accessKeyId: string; secretAccessKey: string }) => [creds.accessKeyId, creds.secretAccessKey];
+
+    // Credentials AWS never issued: refused as unknown.
+    const wrong = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') };
+    const stranger = await serve(home, { AWS_ACCESS_KEY_ID: wrong.accessKeyId, AWS_SECRET_ACCESS_KEY: wrong.secretAccessKey, AWS_REGION: peer.region });
+    expect(await pollUntil(async () => /warning: AWS Secrets Manager is not usable/.test(stranger.stderr()), 60_000)).toBe(true);
+    expect(stranger.stderr()).toMatch(/AWS Secrets Manager is not usable: .*credentials/i);
+    expect(stranger.stderr()).toMatch(/keeps serving/);
+    for (const value of secrets(wrong)) expect(stranger.stderr()).not.toContain(value);
+    // Still serving: the call is answered, with a refusal that names no credential either.
+    const refused = await call(stranger.client, 'get_secret', { namespace: 'ops', key: 'K' });
+    expect(refused.ok).toBe(false);
+    for (const value of secrets(wrong)) expect(JSON.stringify(refused)).not.toContain(value);
+
+    // The proxy's real identity, with no permission yet: refused (access denied) at start-up,
+    // then usable by itself once the operator allows it.
+    const proxy = await serve(home, { AWS_ACCESS_KEY_ID: peer.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: peer.credentials.secretAccessKey, AWS_REGION: peer.region });
+    expect(await pollUntil(async () => /warning: AWS Secrets Manager is not usable/.test(proxy.stderr()), 60_000)).toBe(true);
+    expect(proxy.stderr()).toMatch(/not usable: .*(refused|denied|permission)/i);
+    for (const value of [...secrets(peer.credentials), ...secrets(peer.operator)]) expect(proxy.stderr()).not.toContain(value);
+    await peer.grantProxy(['secretsmanager:*']);
+    expect(await pollUntil(async () => /AWS Secrets Manager is usable again/.test(proxy.stderr()), 60_000)).toBe(true);
+    await ok(proxy.client, 'set_secret', { namespace: 'ops', key: 'K', value: 'after-iam-fix' });
+    expect((await ok(proxy.client, 'get_secret', { namespace: 'ops', key: 'K' })).value).toBe('after-iam-fix');
+    for (const value of secrets(peer.credentials)) expect(proxy.stderr()).not.toContain(value);
+  }, 180_000);
 });

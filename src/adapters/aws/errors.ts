@@ -49,6 +49,9 @@ const ACCESS = new Set([
   'CredentialsProviderError',
 ]);
 
+/** Vendor errors with a meaning of their own, whatever their HTTP status. */
+const KNOWN = new Set([...THROTTLING, ...TRANSIENT, 'ResourceNotFoundException', 'DecryptionFailure', 'EncryptionFailure']);
+
 export function isNotFound(error: unknown): boolean {
   return vendorFault(error).name === 'ResourceNotFoundException';
 }
@@ -84,11 +87,13 @@ export function mapAwsError(error: unknown, what: string): AssError {
       details,
     );
   }
-  if (ACCESS.has(fault.name)) {
+  // A 401/403 whose body the SDK could not read (an emulator's or a proxy's XML/HTML refusal
+  // where AWS sends JSON) is a refusal all the same, not an "unexpected" error.
+  if (ACCESS.has(fault.name) || (!KNOWN.has(fault.name) && (fault.status === 401 || fault.status === 403))) {
     // Not retryable: more attempts with the same identity cannot succeed.
     return new AssError(
       'INTERNAL',
-      `${what}: AWS refused the proxy's own credentials (${fault.name}). An operator must grant the proxy's IAM identity this permission (see docs/aws.md); retrying will not help.`,
+      `${what}: AWS refused the proxy's own credentials (${ACCESS.has(fault.name) ? fault.name : `HTTP ${fault.status}`}). An operator must grant the proxy's IAM identity this permission (see docs/aws.md); retrying will not help.`,
       details,
     );
   }

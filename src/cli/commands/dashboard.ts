@@ -21,9 +21,9 @@ export function registerDashboard(program: Command): void {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       // Security: this command is for one person on this machine; a shared dashboard is `serve --http` with allowed_origins.
       if (!isLoopbackHost(options.host)) throw new AssError('CONFIG_INVALID', `The dashboard command binds loopback only ('${options.host}' is not). For a shared dashboard use \`serve --http\` with http.allowed_origins.`);
-      const { resolveHttpOptions } = await import('../../server/http/options.js');
+      const { resolveHttpOptions, trustPublicUrl } = await import('../../server/http/options.js');
       const { startStandaloneDashboard } = await import('../../dashboard/standalone.js');
-      const httpOptions = resolveHttpOptions(settings.config.http, { host: options.host, port: options.port !== undefined ? Number(options.port) : DASHBOARD_PORT });
+      const httpOptions = trustPublicUrl(resolveHttpOptions(settings.config.http, { host: options.host, port: options.port !== undefined ? Number(options.port) : DASHBOARD_PORT }), settings.config.dashboard?.public_url);
       const runtime = await openRuntime(settings, createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level));
       const handle = await startStandaloneDashboard(runtime, httpOptions).catch(async (error: unknown) => {
         await runtime.close();

@@ -18,10 +18,13 @@ export function registerServe(program: Command): void {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       if (options.http) {
         // Loaded only here: a stdio server, spawned per MCP session, starts without the HTTP stack.
-        const { resolveHttpOptions } = await import('../../server/http/options.js');
+        const { resolveHttpOptions, trustPublicUrl } = await import('../../server/http/options.js');
         const { startHttpServer } = await import('../../server/http/server.js');
         // Validate everything (non-loopback bind, TLS files) before opening the backend.
-        const httpOptions = resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) });
+        const httpOptions = trustPublicUrl(
+          resolveHttpOptions(settings.config.http, { ...(options.host ? { host: options.host } : {}), ...(options.port !== undefined ? { port: Number(options.port) } : {}) }),
+          settings.config.dashboard?.public_url,
+        );
         const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
         const runtime = await openRuntime(settings, logger);
         const { createDashboard } = await import('../../dashboard/app.js');
@@ -46,6 +49,8 @@ export function registerServe(program: Command): void {
       process.once('SIGTERM', () => process.exit(0));
       // Retries and expiry announcements for webhooks, while this server runs.
       runtime.notifier?.start();
+      // A grant edited in the config applies to this session's next call (live-settings.ts).
+      runtime.live.watch();
       // After the transport is up, so `initialize` is never kept waiting by the backend.
       setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
       await serveStdio(runtime, agent);

@@ -75,6 +75,13 @@
       })
       .then(function (text) {
         if (text === null || text === undefined) return;
+        // The person started something while this was loading (a confirmation is open, or they
+        // are typing): swapping now would detach the form the dialog is about to submit, and
+        // the "Yes" would do nothing. Keep the page; refresh once they are done.
+        if (busy()) {
+          stale = true;
+          return;
+        }
         var focusedId = document.activeElement && document.activeElement.id;
         var focusedAction = document.activeElement && document.activeElement.closest && document.activeElement.closest('form') && document.activeElement.closest('form').getAttribute('action');
         var parsed = new DOMParser().parseFromString('<main>' + text + '</main>', 'text/html').body.firstElementChild;

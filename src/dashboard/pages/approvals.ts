@@ -43,7 +43,7 @@ ${decided.length === 0
 <tbody>${decided.map((a) => {
   const status = humanStatus(a, now);
   const by = status === 'expired' ? 'nobody (expired)' : a.status === 'denied' ? (a.denied_by ?? '') : a.approvals.map((x) => x.admin_id).join(', ');
-  return html`<tr><td>${statusBadge(status)}</td><td><a href="${BASE}/approvals/${encodeURIComponent(a.id)}"><code>${a.agent_id}</code></a></td><td>${a.scopes.map((s) => html`<code>${s}</code> `)}</td><td>${by}</td><td>${when(a.resolved_at ?? a.expires_at, now)}</td></tr>`;
+  return html`<tr><td data-label="Status">${statusBadge(status)}</td><td data-label="Agent"><a href="${BASE}/approvals/${encodeURIComponent(a.id)}"><code>${a.agent_id}</code></a></td><td data-label="Scopes">${a.scopes.map((s) => html`<code>${s}</code> `)}</td><td data-label="Decided by">${by}</td><td data-label="When">${when(a.resolved_at ?? a.expires_at, now)}</td></tr>`;
 })}</tbody></table></div>`}
 </section>`;
     return sendPage(c, { title: 'Approvals', section: 'approvals', live: true, body, notice: doneNotice(c) });

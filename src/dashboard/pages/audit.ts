@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
 import { readAuditKey } from '../../audit/audit-key.js';
-import { verifyAuditLog } from '../../audit/verify.js';
+import { IncrementalAuditVerifier } from '../../audit/incremental-verify.js';
 import { AssError } from '../../shared/errors.js';
 import { readAuditRecords, type AuditFilter } from '../audit-reader.js';
 import { sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
@@ -28,6 +28,9 @@ function isoOrUndefined(value: string | undefined, name: string): string | undef
 }
 
 export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): void {
+  // The chain's status is cached per dashboard and checked from where it stopped (a long log
+  // is not re-read at each view); the records shown are read backwards from the end.
+  const verifier = new IncrementalAuditVerifier();
   app.get(`${BASE}/audit`, async (c) => {
     const q = FilterSchema.safeParse(c.req.query());
     if (!q.success) throw new AssError('INVALID_ARGUMENT', 'A filter is too long.');
@@ -42,7 +45,7 @@ export function registerAudit(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     if (to) filter.to = to;
     const { auditPath: path, auditKeyPath } = deps.settings();
     // The chain is keyed (audit.key beside the data): verified with the key, as `audit verify` does.
-    const [{ records, matched }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifyAuditLog(path, undefined, { key: readAuditKey(auditKeyPath) })]);
+    const [{ records, more }, verification] = await Promise.all([readAuditRecords(path, filter, LIMIT), verifier.verify(path, readAuditKey(auditKeyPath))]);
     const field = (name: keyof typeof q.data, label: string, type = 'text') =>
       html`<p><label for="f-${name}">${label}</label><input id="f-${name}" name="${name}" type="${type}" value="${q.data[name] ?? ''}" spellcheck="false"></p>`;
     const body = html`<section class="card verify" aria-labelledby="verify-title"><h2 id="verify-title">Chain</h2>
@@ -53,10 +56,10 @@ ${verification.ok
 <form method="get" action="${BASE}/audit" class="card filters" aria-label="Filter the log"><div class="grid">
 ${field('agent', 'Agent')}${field('action', 'Action')}${field('outcome', 'Outcome')}${field('from', 'From (UTC)', 'datetime-local')}${field('to', 'To (UTC)', 'datetime-local')}
 </div><button type="submit">Filter</button> <a href="${BASE}/audit">Clear</a></form>
-<p>${matched} matching record(s)${matched > LIMIT ? html`, the newest ${LIMIT} shown` : ''}.</p>
+<p>${more ? html`More than ${LIMIT} records match: the newest ${LIMIT} are shown. Narrow the filters (agent, action, time) to see older ones.` : html`${records.length} matching record(s).`}</p>
 ${records.length === 0 ? html`<p class="empty">No record matches.</p>` : html`<div class="table-wrap"><table><caption class="visually-hidden">Audit records, newest first</caption>
 <thead><tr><th scope="col">#</th><th scope="col">Time (UTC)</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Reason</th></tr></thead>
-<tbody>${records.map((r) => html`<tr><td>${r.seq}</td><td><time datetime="${r.ts}">${r.ts.replace('T', ' ').slice(0, 19)}</time></td><td><code>${r.actor}</code>${r.on_behalf_of ? html` <span class="muted">for <code>${r.on_behalf_of}</code></span>` : ''}</td><td>${r.action}</td><td>${r.namespace ? html`<code>${r.namespace}/${r.key ?? ''}</code>` : r.approval_id ? html`<a href="${BASE}/approvals/${encodeURIComponent(r.approval_id)}"><code>${r.approval_id.slice(0, 8)}</code></a>` : ''}</td><td>${r.outcome}</td><td>${r.reason ?? r.error_code ?? ''}</td></tr>`)}</tbody></table></div>`}`;
+<tbody>${records.map((r) => html`<tr><td data-label="#">${r.seq}</td><td data-label="Time (UTC)"><time datetime="${r.ts}">${r.ts.replace('T', ' ').slice(0, 19)}</time></td><td data-label="Actor"><code>${r.actor}</code>${r.on_behalf_of ? html` <span class="muted">for <code>${r.on_behalf_of}</code></span>` : ''}</td><td data-label="Action">${r.action}</td><td data-label="Target">${r.namespace ? html`<code>${r.namespace}/${r.key ?? ''}</code>` : r.approval_id ? html`<a href="${BASE}/approvals/${encodeURIComponent(r.approval_id)}"><code>${r.approval_id.slice(0, 8)}</code></a>` : ''}</td><td data-label="Outcome">${r.outcome}</td><td data-label="Reason">${r.reason ?? r.error_code ?? ''}</td></tr>`)}</tbody></table></div>`}`;
     return sendPage(c, { title: 'Audit log', section: 'audit', body });
   });
 }

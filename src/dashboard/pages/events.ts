@@ -26,7 +26,7 @@ export function registerEvents(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
       await stream.writeSSE({ event: 'ready', data: '0', retry: 1000 });
       let sent = 0;
       let beats = 0;
-      const cookie = getCookie(c, cookieName(deps.scheme));
+      const cookie = getCookie(c, cookieName(deps.browserScheme));
       // Security: the stream ends with its session (sign-out, expiry, the admin removed).
       while (!stream.aborted && !stream.closed && deps.sessions.isAlive(cookie)) {
         await new Promise<void>((resolve) => {

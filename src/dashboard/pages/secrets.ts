@@ -60,7 +60,7 @@ ${items.length === 0
   ? html`<div class="empty"><p><strong>No secrets here yet.</strong></p><p>Add one below, or with <code>agent-secret-store secrets set &lt;namespace&gt; &lt;key&gt;</code>. Agents with a write grant can store them with <code>set_secret</code>.</p></div>`
   : html`<div class="table-wrap"><table><caption class="visually-hidden">Secrets (values are never listed)</caption>
 <thead><tr><th scope="col">Secret</th><th scope="col">Type</th><th scope="col">Tier</th><th scope="col">Version</th><th scope="col">Updated</th></tr></thead>
-<tbody>${items.map((s) => html`<tr><td><a href="${secretHref(s.namespace, s.key)}"><code>${s.namespace}/${s.key}</code></a></td><td>${s.secret_type}</td><td><span class="tier tier-${s.access_tier}">${s.access_tier}</span></td><td>${s.version}</td><td>${when(s.updated_at, now)}</td></tr>`)}</tbody></table></div>`}
+<tbody>${items.map((s) => html`<tr><td data-label="Secret"><a href="${secretHref(s.namespace, s.key)}"><code>${s.namespace}/${s.key}</code></a></td><td data-label="Type">${s.secret_type}</td><td data-label="Tier"><span class="tier tier-${s.access_tier}">${s.access_tier}</span></td><td data-label="Version">${s.version}</td><td data-label="Updated">${when(s.updated_at, now)}</td></tr>`)}</tbody></table></div>`}
 </section>
 <section aria-labelledby="add-title" class="card"><h2 id="add-title">Store a secret</h2>
 <form method="post" action="${BASE}/secrets" data-confirm="Store this secret? An existing one with the same name gets a new version." data-confirm-yes="Yes, store">${csrfField(session.csrf)}

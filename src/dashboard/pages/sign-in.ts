@@ -17,7 +17,6 @@ import { tokensMatch } from '../sessions.js';
  * audited and slowed per client address.
  */
 
-const PRE_COOKIE = 'ass_signin';
 
 /** Where to go after sign-in: only a dashboard path, never another site. */
 function safeNext(next: string | undefined): string {
@@ -26,7 +25,7 @@ function safeNext(next: string | undefined): string {
 
 function form(c: DashboardContext, deps: DashboardDeps, error?: string, status: 200 | 401 | 429 = 200): Response {
   const token = randomBytes(24).toString('base64url');
-  setCookie(c, PRE_COOKIE, token, { httpOnly: true, sameSite: 'Strict', secure: deps.scheme === 'https', path: '/' });
+  setCookie(c, cookieName(deps.browserScheme, 'signin'), token, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });
   const next = safeNext(c.req.query('next'));
   const body = html`<form method="post" action="${BASE}/sign-in" class="card sign-in">
 <input type="hidden" name="_signin" value="${token}">
@@ -48,7 +47,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
     const wait = deps.throttle.waitSeconds(address);
     if (wait > 0) return form(c, deps, `Too many wrong keys from this address. Wait ${wait} s and try again.`, 429);
     // Security: the form's token must match the cookie set with it, so another site cannot sign a browser in.
-    const pre = getCookie(c, PRE_COOKIE);
+    const pre = getCookie(c, cookieName(deps.browserScheme, 'signin'));
     if (!pre || !tokensMatch(body._signin, pre)) return form(c, deps, 'The sign-in form expired. Enter the key again.', 401);
     const key = typeof body.admin_key === 'string' ? body.admin_key.trim() : '';
     let adminId: string;
@@ -67,8 +66,8 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
     deps.throttle.succeed(address);
     const { id } = deps.sessions.create(adminId, hashKey(key));
     await deps.runtime.audit.append({ actor: `admin:${adminId}`, action: 'dashboard.sign_in', outcome: 'ok', reason: `from ${address.slice(0, 64)}` });
-    deleteCookie(c, PRE_COOKIE, { path: '/' });
-    setCookie(c, cookieName(deps.scheme), id, { httpOnly: true, sameSite: 'Strict', secure: deps.scheme === 'https', path: '/' });
+    deleteCookie(c, cookieName(deps.browserScheme, 'signin'), { path: '/', secure: deps.browserScheme === 'https' });
+    setCookie(c, cookieName(deps.browserScheme), id, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });
     return c.redirect(safeNext(typeof body.next === 'string' ? body.next : undefined), 303);
   });
 
@@ -76,7 +75,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
     const session = c.get('session');
     deps.sessions.end(c.get('sessionId'));
     await deps.runtime.audit.append({ actor: `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
-    deleteCookie(c, cookieName(deps.scheme), { path: '/', secure: deps.scheme === 'https' });
+    deleteCookie(c, cookieName(deps.browserScheme), { path: '/', secure: deps.browserScheme === 'https' });
     return c.redirect(`${BASE}/sign-in?done=signed_out`, 303);
   });
 }

@@ -44,7 +44,7 @@ export function agentFromHeader(ctx: HttpContext, req: IncomingMessage): AgentSe
   if (!key && req.headers.authorization) {
     throw new AssError('UNAUTHENTICATED', 'MCP over HTTP authenticates with the x-agent-key header, not Authorization: Bearer.');
   }
-  return authenticateAgent(ctx.runtime.settings, key);
+  return authenticateAgent(ctx.runtime.live.refresh(), key);
 }
 
 /** Takes `count` calls (default one) from the agent's budget, or refuses before anything else runs. */
@@ -83,7 +83,7 @@ export async function credentialFrom(ctx: HttpContext, req: IncomingMessage): Pr
     throw new AssError('UNAUTHENTICATED', 'Send Authorization: Bearer <agent key> to POST /v1/tokens, then Authorization: Bearer <token> on the other routes.');
   }
   const presented = match[1]!;
-  const settings = ctx.runtime.settings;
+  const settings = ctx.runtime.live.refresh();
   if (presented.startsWith(ADMIN_KEY_PREFIX)) return { kind: 'admin', adminId: authenticateAdmin(settings, presented) };
   if (presented.startsWith(AGENT_KEY_PREFIX)) return { kind: 'agent', agent: authenticateAgent(settings, presented) };
   const token = await ctx.runtime.tokens.verify(presented);

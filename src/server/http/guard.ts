@@ -31,7 +31,8 @@ export function checkRequest(req: IncomingMessage, url: URL, options: HttpOption
   const origin = req.headers.origin;
   if (origin !== undefined) {
     const lower = origin.toLowerCase();
-    const own = `${scheme}://${host.toLowerCase()}`;
+    // Through the public host (a TLS-terminating proxy), only the public origin is ours.
+    const own = options.publicUrl?.host === host.toLowerCase() ? options.publicUrl.origin : `${scheme}://${host.toLowerCase()}`;
     // Security: `null` is what sandboxed frames and file:// pages send; never trust it.
     if (lower === 'null' || (lower !== own && !options.allowedOrigins.includes(lower))) {
       throw new HttpError(403, 'FORBIDDEN_ORIGIN', 'This Origin is not allowed. Add it to http.allowed_origins if it is yours.');

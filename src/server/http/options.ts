@@ -22,6 +22,8 @@ export interface HttpOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Connection caps, the credential reserve and the header/request timeouts. */
   connections: ConnectionLimits;
+  /** `dashboard.public_url`'s origin and host (lower case), when it is set: see trustPublicUrl. */
+  publicUrl?: { origin: string; host: string };
 }
 
 /** True for 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach. */
@@ -68,6 +70,26 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     resume: { retryMs: parseTtl(http.resume.retry), maxEvents: http.resume.max_events, maxBytes: http.resume.max_bytes },
     connections: connectionLimits(http.connections),
     ...(tls ? { tls } : {}),
+  };
+}
+
+/**
+ * Behind a TLS-terminating reverse proxy the browser is at `dashboard.public_url`
+ * (e.g. https://secrets.example.com/dashboard) while this server listens on plain loopback
+ * HTTP: that URL's origin is trusted as the server's own, and its host as a Host the proxy
+ * forwards. No other origin or host is added, and a request for the public host must come from
+ * exactly the public origin (not its http:// twin, which the Host alone would suggest).
+ */
+export function trustPublicUrl(options: HttpOptions, publicUrl: string | undefined): HttpOptions {
+  if (!publicUrl) return options;
+  const url = new URL(publicUrl);
+  const origin = url.origin.toLowerCase();
+  const host = url.host.toLowerCase();
+  return {
+    ...options,
+    allowedOrigins: options.allowedOrigins.includes(origin) ? options.allowedOrigins : [...options.allowedOrigins, origin],
+    allowedHosts: options.allowedHosts.includes(host) ? options.allowedHosts : [...options.allowedHosts, host],
+    publicUrl: { origin, host },
   };
 }
 
