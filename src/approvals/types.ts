@@ -57,5 +57,7 @@ export interface TokenRecord {
   key_sha256?: string;
   /** Client addresses (IPs or CIDR blocks) the REST API accepts the token from; absent: any. */
   ip_allowlist?: string[];
+  /** The OAuth grant the token was asked for under: it dies with that grant. */
+  grant_id?: string;
   revoked_at?: string;
 }

@@ -18,10 +18,12 @@ const INSTRUCTIONS =
  * authenticated as. Transports call it per connection; tests build as many as they like.
  * It declares `tools` and `logging`: `logging/setLevel` is honoured per session (ClientLog).
  */
-export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
+export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean; current?: () => AgentSettings }): McpServer {
   const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions: INSTRUCTIONS });
   // The agent is looked up again at each call: grants edited in the config apply to open sessions.
-  const context = { service: deps.service, get agent() { return deps.service.currentAgent(deps.agent); } };
+  // A transport whose principal is not a configured agent as such (an OAuth grant) says how.
+  const current = deps.current ?? (() => deps.service.currentAgent(deps.agent));
+  const context = { service: deps.service, get agent() { return current(); } };
   registerTools(server, context, deps.readOnly, new ClientLog(server));
   return server;
 }

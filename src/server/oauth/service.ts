@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { OAuthConfig } from '../../config/auth-schema.js';
-import { compileAgent, parseTtl } from '../../policy/index.js';
+import { AssError } from '../../shared/errors.js';
+import { compileAgent, parseScope, parseTtl, scopeCovers } from '../../policy/index.js';
 import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { OAuthClientRecord, OAuthGrantRecord, OAuthStore } from './store.js';
@@ -50,6 +51,8 @@ interface CodeRecord {
   resource: string;
   issuer: string;
   human: string;
+  /** The consenting admin's key hash: the grant dies when that admin is removed or re-keyed. */
+  humanKeySha256?: string;
   agentId: string;
   template?: string;
   agentKeySha256?: string;
@@ -318,6 +321,7 @@ export class OAuthService {
       resource: pending.resource,
       issuer: pending.issuer,
       human,
+      ...(this.adminKeyHash(human) ? { humanKeySha256: this.adminKeyHash(human)! } : {}),
       agentId: agent.id,
       ...(agent.template ? { template: agent.template } : {}),
       ...(agent.keySha256 ? { agentKeySha256: agent.keySha256 } : {}),
@@ -385,6 +389,7 @@ export class OAuthService {
       ...(record.template ? { template: record.template } : {}),
       ...(record.agentKeySha256 ? { agent_key_sha256: record.agentKeySha256 } : {}),
       human: record.human,
+      ...(record.humanKeySha256 ? { human_key_sha256: record.humanKeySha256 } : {}),
       scopes: record.scopes,
       resource: record.resource,
       created_at: new Date(now).toISOString(),
@@ -417,6 +422,13 @@ export class OAuthService {
         }
         if (grant.refresh_sha256 !== hash) continue;
         if (grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now() || grant.client_id !== clientId) return null;
+        // Security: a removed or re-keyed admin's connectors end with their dashboard sessions.
+        const gone = this.consenterGone(grant);
+        if (gone) {
+          grant.revoked_at = new Date(this.now()).toISOString();
+          grant.revoked_by = `system: ${gone}`;
+          return null;
+        }
         const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
         grant.used_refresh_sha256 = [...grant.used_refresh_sha256, hash].slice(-MAX_USED_REFRESH);
         grant.refresh_sha256 = sha256(refresh);
@@ -485,6 +497,7 @@ export class OAuthService {
    * @throws OAuthError 401 invalid_token.
    */
   async authenticate(token: string, origin: string): Promise<OAuthPrincipal> {
+    this.runtime.live.refresh();
     const resource = this.resourceFor(origin);
     let payload;
     try {
@@ -499,23 +512,71 @@ export class OAuthService {
     return { agent: this.agentFor(grant), grant };
   }
 
+  /**
+   * The agent a running session acts as at this tool call (H8-1): the grant re-resolved against
+   * the config in force now, never the configured agent as a whole — the consented subset and
+   * `onBehalfOf` stay, a template agent keeps working, and a removed agent, template or admin
+   * ends the session. The grant's revocation is checked by `authenticate` on every HTTP request.
+   * @throws AssError UNAUTHENTICATED.
+   */
+  currentAgent(grant: OAuthGrantRecord): AgentSettings {
+    this.runtime.live.refresh();
+    try {
+      return this.agentFor(grant);
+    } catch (error) {
+      if (error instanceof OAuthError) throw new AssError('UNAUTHENTICATED', error.description);
+      throw error;
+    }
+  }
+
+  private adminKeyHash(human: string): string | undefined {
+    const id = human.startsWith('admin:') ? human.slice('admin:'.length) : undefined;
+    return this.runtime.settings.config.admins.find((a) => a.id === id)?.key_sha256;
+  }
+
+  /** Why the person who consented no longer may (removed from `admins`, or given a new key), or undefined. */
+  private consenterGone(grant: OAuthGrantRecord): string | undefined {
+    const now = this.adminKeyHash(grant.human);
+    if (!now) return `${grant.human} is no longer an admin`;
+    if (grant.human_key_sha256 && grant.human_key_sha256 !== now) return `${grant.human} has a new key since the consent`;
+    return undefined;
+  }
+
   /** The agent a grant acts as, limited to what the human consented to. */
   private agentFor(grant: OAuthGrantRecord): AgentSettings {
+    const gone = this.consenterGone(grant);
+    if (gone) throw new OAuthError(401, 'invalid_token', `The person who signed this connector in can no longer (${gone}). Sign in again.`);
     if (grant.template) {
       const template = this.config.templates[grant.template];
       if (!template) throw new OAuthError(401, 'invalid_token', 'The agent template of this grant was removed from the config. Sign in again.');
       const grants = grant.scopes.filter((s) => template.grants.includes(s));
       const config = { id: grant.agent_id, key_sha256: sha256(`oauth-grant:${grant.id}`), grants, deny: template.deny, limits: { max_token_ttl: this.config.access_token_ttl }, description: `per-person agent of ${grant.human}` };
-      return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human };
+      return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human, oauthGrant: { id: grant.id, endsAtMs: Date.parse(grant.refresh_expires_at) } };
     }
     const agent = this.runtime.settings.agents.find((a) => a.config.id === grant.agent_id);
     if (!agent) throw new OAuthError(401, 'invalid_token', 'The agent of this grant no longer exists. Sign in again.');
     // Security: replacing or revoking an agent's key ends the grants made for it too.
     if (grant.agent_key_sha256 && grant.agent_key_sha256 !== agent.config.key_sha256) throw new OAuthError(401, 'invalid_token', 'The agent of this grant has a new key since the consent. Sign in again.');
-    // Security: never more than consented, even if the agent's grants grew since.
-    const grants = agent.config.grants.filter((s) => grant.scopes.includes(s));
+    // Security: never more than consented (even if the agent's grants grew since), and never more
+    // than the agent holds now: a consented scope stays while one of the agent's grants covers it.
+    const held = agent.config.grants.map((g) => parseScope(g));
+    const grants = grant.scopes.filter((s) => held.some((g) => scopeCovers(g, parseScope(s))));
     const config = { ...agent.config, grants };
-    return { ...agent, config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), onBehalfOf: grant.human };
+    return { ...agent, config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), onBehalfOf: grant.human, oauthGrant: { id: grant.id, endsAtMs: Date.parse(grant.refresh_expires_at) } };
+  }
+
+  /**
+   * The agent behind a scoped token asked for under an OAuth grant (H13-3): the grant must still
+   * hold (not revoked, not expired, its person still an admin), and the token acts as the grant
+   * does (consented subset, on_behalf_of in every audit record).
+   * @throws AssError UNAUTHENTICATED.
+   */
+  async tokenAgent(grantId: string): Promise<AgentSettings> {
+    const grant = (await this.store.read()).grants[grantId];
+    if (!grant || grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now()) {
+      throw new AssError('UNAUTHENTICATED', 'The sign-in this token was asked under has ended (revoked or expired). Sign in again and call request_token.');
+    }
+    return this.currentAgent(grant);
   }
 
   async listGrants(): Promise<OAuthGrantRecord[]> {

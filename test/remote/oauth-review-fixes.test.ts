@@ -1,0 +1,185 @@
+/**
+ * The security review's findings on OAuth (issue 13) and its merge with config reload (h8),
+ * without the browser: the sign-in's human step is the OAuth service's `decide` (what the
+ * dashboard's consent page calls), everything else goes over real HTTP to the in-process
+ * server with the SDK's own Client.
+ *
+ *  H8-1  a running session re-resolves its grant at each call, never the whole configured agent
+ *  H13-3 tokens asked for under a grant die with it, end no later, and keep on_behalf_of on REST
+ *  H13-4 `auth.agent_keys: false` holds on REST too
+ *  H13-5 a grant dies when the admin who consented is removed or re-keyed
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { oauthFor, type AgentChoice } from '../../src/server/oauth/index.js';
+import { generateAdminKey, hashKey } from '../../src/server/keys.js';
+import { call } from '../helpers/cli.js';
+import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+
+/** Registers a client, has `admin:admin` consent to `choice`, and exchanges the code. */
+async function signIn(server: InProcessServer, choice: AgentChoice): Promise<{ access: string; refresh: string; clientId: string }> {
+  const oauth = (await oauthFor(server.runtime))!;
+  const { client_id: clientId } = (await oauth.register({ client_name: 'review test', redirect_uris: [REDIRECT] })) as { client_id: string };
+  const verifier = randomBytes(32).toString('base64url');
+  const params = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', state: 's' });
+  const begun = await oauth.beginAuthorization(params, server.url);
+  if (!('pending' in begun)) throw new Error(`authorize refused: ${begun.redirect}`);
+  const back = new URL(await oauth.decide(begun.pending.id, 'admin:admin', { approve: true, agent: choice }));
+  const tokens = await oauth.token(new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }), server.url);
+  return { access: tokens.access_token, refresh: tokens.refresh_token, clientId };
+}
+
+async function connect(server: InProcessServer, access: string): Promise<Client> {
+  const client = new Client({ name: 'review', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${access}` } } }));
+  return client;
+}
+
+/** Rewrites the config file (JSON is YAML) as an operator or the dashboard would; the running server follows it. */
+async function editConfig(server: InProcessServer, change: (config: Record<string, any>) => void): Promise<void> {
+  const config = JSON.parse(readFileSync(server.configPath, 'utf8')) as Record<string, any>;
+  change(config);
+  // A new size and mtime: the live settings see the change at the next request.
+  await writeFile(server.configPath, `${JSON.stringify(config, null, 2)}\n${' '.repeat(Math.floor(Math.random() * 50) + 1)}`, { mode: 0o600 });
+}
+
+const auditRecords = (server: InProcessServer): Record<string, unknown>[] =>
+  readFileSync(path.join(server.dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+const put = (server: InProcessServer, namespace: string, key: string) =>
+  server.runtime.backend.put({ namespace, key, value: `value-of-${namespace}/${key}`, secret_type: 'custom', access_tier: 'standard', metadata: {} });
+
+const rest = (server: InProcessServer, p: string, bearer: string, init: RequestInit = {}) =>
+  fetch(`${server.url}${p}`, { ...init, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', ...(init.headers ?? {}) } });
+
+const OAUTH = { auth: { oauth: { templates: { reader: { grants: ['secrets:read:team/**'] } } } } };
+
+describe('OAuth review fixes', () => {
+  let server: InProcessServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('H8-1: an open OAuth session keeps the consented grants and on_behalf_of after the agent gains grants', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    await put(server, 'a', 'X');
+    await put(server, 'b', 'X');
+    const { access } = await signIn(server, { kind: 'existing', id: 'ops' });
+    const client = await connect(server, access);
+    expect((await call(client, 'get_secret', { namespace: 'a', key: 'X' })).ok).toBe(true);
+    // The operator widens ops; the connector was consented for a/** only.
+    await editConfig(server, (c) => { c.agents[0].grants = ['secrets:read:**']; });
+    const outside = await call(client, 'get_secret', { namespace: 'b', key: 'X' });
+    expect(outside).toMatchObject({ ok: false, code: 'POLICY_DENIED' });
+    expect((await call(client, 'get_secret', { namespace: 'a', key: 'X' })).ok).toBe(true);
+    const reads = auditRecords(server).filter((r) => r.action === 'get_secret');
+    expect(reads.length).toBe(3);
+    for (const r of reads) expect(r).toMatchObject({ actor: 'agent:ops', on_behalf_of: 'admin:admin' });
+    // Removing the agent ends the session at the next call.
+    await editConfig(server, (c) => { c.agents[0].id = 'other'; });
+    expect((await call(client, 'get_secret', { namespace: 'a', key: 'X' })).ok).toBe(false);
+    await client.close().catch(() => undefined);
+  });
+
+  it('H8-1: a per-person template agent keeps working in an open session after a config reload', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    await put(server, 'team', 'T');
+    const { access } = await signIn(server, { kind: 'template', name: 'reader' });
+    const client = await connect(server, access);
+    expect((await call(client, 'get_secret', { namespace: 'team', key: 'T' })).ok).toBe(true);
+    await editConfig(server, (c) => { c.agents[0].grants = ['secrets:read:**']; });
+    const again = await call(client, 'get_secret', { namespace: 'team', key: 'T' });
+    expect(again.ok, JSON.stringify(again)).toBe(true);
+    const reads = auditRecords(server).filter((r) => r.action === 'get_secret');
+    for (const r of reads) expect(r).toMatchObject({ actor: 'agent:reader.admin', on_behalf_of: 'admin:admin', outcome: 'allowed' });
+    await client.close();
+  });
+
+  it('H13-3: a token asked for under a grant dies with the grant, keeps on_behalf_of on REST, and ends no later than the grant', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: { auth: { oauth: { refresh_token_ttl: '2h', templates: { reader: { grants: ['secrets:read:team/**'] } } } }, tokens: { max_ttl: '24h' } } });
+    await put(server, 'team', 'T');
+    for (const choice of [{ kind: 'existing', id: 'ops' }, { kind: 'template', name: 'reader' }] as AgentChoice[]) {
+      const { access } = await signIn(server, choice);
+      const client = await connect(server, access);
+      // Longer than the grant's remaining life (2 h): refused with the cap named.
+      const tooLong = await call(client, 'request_token', { scopes: ['secrets:read:team/**'], ttl: '3h' });
+      expect(tooLong).toMatchObject({ ok: false, code: 'INVALID_ARGUMENT' });
+      const issued = await call(client, 'request_token', { scopes: ['secrets:read:team/**'], ttl: '1h' });
+      expect(issued.ok, JSON.stringify(issued)).toBe(true);
+      const token = (issued as { data: { token: string } }).data.token;
+      const read = await rest(server, '/v1/secrets/team/T', token);
+      expect(read.status).toBe(200);
+      const last = auditRecords(server).filter((r) => r.action === 'get_secret').at(-1)!;
+      expect(last).toMatchObject({ on_behalf_of: 'admin:admin', outcome: 'allowed' });
+      // The person revokes the sign-in in the dashboard: the token stops at once.
+      const oauth = (await oauthFor(server.runtime))!;
+      const grant = (await oauth.listGrants()).find((g) => !g.revoked_at)!;
+      expect(await oauth.revokeGrant(grant.id, 'admin:admin')).toBe(true);
+      const after = await rest(server, '/v1/secrets/team/T', token);
+      expect(after.status).toBe(401);
+      expect(await after.text()).not.toContain('value-of');
+      await client.close().catch(() => undefined);
+    }
+  });
+
+  it('H13-4: auth.agent_keys: false refuses an agent key on REST (POST /v1/tokens) and tokens it asked for earlier', async () => {
+    server = await startInProcess({ agents: [{ id: 'bot', grants: ['secrets:read:team/**'] }], extra: { auth: { agent_keys: true, oauth: {} } } });
+    await put(server, 'team', 'T');
+    const key = server.keys.bot!;
+    const asked = await rest(server, '/v1/tokens', key, { method: 'POST', body: JSON.stringify({ scopes: ['secrets:read:team/**'], ttl: '1h' }) });
+    expect(asked.status).toBe(200);
+    const { token } = (await asked.json()) as { token: string };
+    expect((await rest(server, '/v1/secrets/team/T', token)).status).toBe(200);
+    await editConfig(server, (c) => { c.auth.agent_keys = false; });
+    // auth is a restart-only section: start a second runtime on the edited file, as a restart would.
+    await server.close();
+    server = undefined;
+    server = await startInProcess({ agents: [{ id: 'bot', grants: ['secrets:read:team/**'] }], extra: { auth: { agent_keys: false, oauth: {} } } });
+    const off = await rest(server, '/v1/tokens', server.keys.bot!, { method: 'POST', body: JSON.stringify({ scopes: ['secrets:read:team/**'], ttl: '1h' }) });
+    expect(off.status).toBe(401);
+    expect(((await off.json()) as { error: { message: string } }).error.message).toMatch(/auth\.agent_keys: false/);
+  });
+
+  it('H13-4: a token an agent key asked for stops when agent keys are turned off', async () => {
+    server = await startInProcess({ agents: [{ id: 'bot', grants: ['secrets:read:team/**'] }], extra: { auth: { agent_keys: false, oauth: {} } } });
+    await put(server, 'team', 'T');
+    // Issued directly (as it would have been before the switch): the same signing key and state.
+    const issued = await server.runtime.tokens.issue({ agentId: 'bot', keySha256: hashKey(server.keys.bot!), scopes: ['secrets:read:team/**'], ttlMs: 3_600_000 });
+    const read = await rest(server, '/v1/secrets/team/T', issued.token);
+    expect(read.status).toBe(401);
+    expect(await read.text()).toMatch(/auth\.agent_keys: false/);
+  });
+
+  it('H13-5: a grant dies when the consenting admin is removed or given a new key (calls 401, refresh invalid_grant)', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: OAUTH });
+    await put(server, 'team', 'T');
+    const oauth = (await oauthFor(server.runtime))!;
+    const mcpStatus = async (access: string) => (await fetch(`${server!.url}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } }) })).status;
+    const refresh = (r: string, clientId: string) => oauth.token(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: r, client_id: clientId }), server!.url);
+
+    // Re-keyed: the same id, a new key.
+    const first = await signIn(server, { kind: 'existing', id: 'ops' });
+    expect(await mcpStatus(first.access)).toBe(200);
+    const client = await connect(server, first.access);
+    await editConfig(server, (c) => { c.admins = [{ id: 'admin', key_sha256: hashKey(generateAdminKey()) }]; });
+    expect(await mcpStatus(first.access)).toBe(401);
+    expect((await call(client, 'get_secret', { namespace: 'team', key: 'T' })).ok).toBe(false);
+    await expect(refresh(first.refresh, first.clientId)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await client.close().catch(() => undefined);
+
+    // Removed: another admin stays, the consenting one goes.
+    const second = await signIn(server, { kind: 'template', name: 'reader' });
+    expect(await mcpStatus(second.access)).toBe(200);
+    await editConfig(server, (c) => { c.admins = [{ id: 'someone-else', key_sha256: hashKey(generateAdminKey()) }]; });
+    expect(await mcpStatus(second.access)).toBe(401);
+    await expect(refresh(second.refresh, second.clientId)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+});
