@@ -16,10 +16,15 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { oauthFor, type AgentChoice } from '../../src/server/oauth/index.js';
+import { checkOAuthOrigin, oauthFor, type AgentChoice } from '../../src/server/oauth/index.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { call } from '../helpers/cli.js';
-import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { makeConfig, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { loadSettings } from '../../src/server/settings.js';
+import { openRuntime } from '../../src/server/runtime.js';
+import { createLogger } from '../../src/server/logger.js';
+import { startHttpServer } from '../../src/server/http/server.js';
+import { resolveHttpOptions } from '../../src/server/http/options.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 
@@ -181,5 +186,41 @@ describe('OAuth review fixes', () => {
     await editConfig(server, (c) => { c.admins = [{ id: 'someone-else', key_sha256: hashKey(generateAdminKey()) }]; });
     expect(await mcpStatus(second.access)).toBe(401);
     await expect(refresh(second.refresh, second.clientId)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('H13×H8: issuer, endpoints and audience come from dashboard.public_url behind a TLS proxy', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], dashboard: { public_url: 'https://secrets.example.test/' }, extra: OAUTH });
+    const as = (await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as Record<string, string>;
+    expect(as).toMatchObject({ issuer: 'https://secrets.example.test', authorization_endpoint: 'https://secrets.example.test/oauth/authorize', token_endpoint: 'https://secrets.example.test/oauth/token' });
+    const pr = (await (await fetch(`${server.url}/.well-known/oauth-protected-resource/mcp`)).json()) as { resource: string; authorization_servers: string[] };
+    expect(pr).toMatchObject({ resource: 'https://secrets.example.test/mcp', authorization_servers: ['https://secrets.example.test'] });
+    // resource_url, when set, wins.
+    await server.close();
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], dashboard: { public_url: 'https://secrets.example.test/' }, extra: { auth: { oauth: { resource_url: 'https://mcp.example.test/mcp' } } } });
+    expect(((await (await fetch(`${server.url}/.well-known/oauth-authorization-server`)).json()) as { issuer: string }).issuer).toBe('https://mcp.example.test');
+  });
+
+  it('H13×H8: OAuth on a non-loopback plain-http listener without a public URL refuses to start', async () => {
+    for (const [extra, host, refused] of [
+      [{}, '0.0.0.0', true],
+      [{}, '127.0.0.1', false],
+      [{ dashboard: { public_url: 'https://secrets.example.test' } }, '0.0.0.0', false],
+    ] as const) {
+      const config = await makeConfig({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], http: { allowed_origins: ['https://secrets.example.test'] }, ...extra, extra: OAUTH });
+      const settings = loadSettings(config.configPath, {});
+      const runtime = await openRuntime(settings, createLogger('error'));
+      try {
+        if (refused) {
+          // Refused before it listens.
+          await expect(startHttpServer(runtime, resolveHttpOptions(settings.config.http, { host, port: 0 }))).rejects.toThrow(/auth\.oauth on a plain-http listener \(0\.0\.0\.0\) needs the public https URL/);
+        } else {
+          // Checked without listening: the test binds nothing beyond loopback.
+          expect(() => checkOAuthOrigin(settings, 'http', host)).not.toThrow();
+        }
+      } finally {
+        await runtime.close();
+        await config.cleanup();
+      }
+    }
   });
 });

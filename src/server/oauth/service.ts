@@ -119,14 +119,25 @@ export class OAuthService {
     return this.runtime.clock().getTime();
   }
 
+  /**
+   * The MCP URL fixed by the config: `auth.oauth.resource_url`, else `dashboard.public_url`'s
+   * origin + /mcp (behind a TLS proxy the listener's scheme and Host are the proxy's, and
+   * metadata built from them would send codes and refresh tokens over plain http).
+   */
+  private configuredResource(): string | undefined {
+    const publicUrl = this.runtime.settings.config.dashboard?.public_url;
+    return this.config.resource_url ?? (publicUrl ? `${new URL(publicUrl).origin}/mcp` : undefined);
+  }
+
   /** The MCP endpoint's URL: the token audience. */
   resourceFor(origin: string): string {
-    return this.config.resource_url ?? `${origin}/mcp`;
+    return this.configuredResource() ?? `${origin}/mcp`;
   }
 
   /** The authorization server's issuer identifier: this server's origin. */
   issuerFor(origin: string): string {
-    return this.config.resource_url ? new URL(this.config.resource_url).origin : origin;
+    const fixed = this.configuredResource();
+    return fixed ? new URL(fixed).origin : origin;
   }
 
   /** RFC 9728 protected resource metadata. */
