@@ -11,12 +11,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkOAuthOrigin, oauthFor, type AgentChoice } from '../../src/server/oauth/index.js';
+import { checkOAuthOrigin, oauthFor, OAuthError, type AgentChoice } from '../../src/server/oauth/index.js';
+import { DOCUMENT_REFUSED } from '../../src/server/oauth/service.js';
+import { documentAddressAllowed } from '../../src/server/oauth/clients.js';
+import { loopbackDocumentsFromEnv, TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { call } from '../helpers/cli.js';
 import { makeConfig, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
@@ -221,6 +226,85 @@ describe('OAuth review fixes', () => {
         await runtime.close();
         await config.cleanup();
       }
+    }
+  });
+
+  /** A loopback TCP listener that only counts connections (nothing may reach it). */
+  async function connectionCounter(): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const listener = createTcpServer((socket) => {
+      connections += 1;
+      sockets.add(socket);
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    return { port: (listener.address() as AddressInfo).port, count: () => connections, close: () => new Promise((resolve) => listener.close(() => resolve())) };
+  }
+
+  const authorizeWith = async (server: InProcessServer, clientId: string): Promise<unknown> => {
+    const oauth = (await oauthFor(server.runtime))!;
+    const params = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+    return oauth.beginAuthorization(params, server.url).then(() => 'accepted', (error: unknown) => error);
+  };
+
+  it('H13-2: a client_id naming a loopback, private or link-local address is refused before any connection, with one generic error', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: OAUTH });
+    const counter = await connectionCounter();
+    try {
+      for (const id of [`https://127.0.0.1:${counter.port}/doc`, `https://localhost:${counter.port}/doc`, `https://127.9.9.9:${counter.port}/doc`, `https://[::1]:${counter.port}/doc`, 'https://10.0.0.5:8443/x', 'https://169.254.169.254/latest/meta-data', 'https://[::ffff:a9fe:a9fe]/x', 'https://[fd00::1]/x', 'https://100.64.0.1/x', 'https://0.0.0.0/x']) {
+        const error = await authorizeWith(server, id);
+        expect(error, id).toBeInstanceOf(OAuthError);
+        expect((error as OAuthError).description, id).toBe(DOCUMENT_REFUSED);
+      }
+      expect(counter.count()).toBe(0);
+    } finally {
+      await counter.close();
+    }
+  });
+
+  it('H13-2: the address check (after DNS) refuses every non-public range; loopback only with the test switch', () => {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '::', '::ffff:127.0.0.1', '::ffff:10.0.0.1', 'fd00::1', 'fc00::1', 'fe80::1', 'ff02::1', '64:ff9b::a00:1', '2002:a00:1::1', 'not-an-ip']) {
+      expect(documentAddressAllowed(address), address).toBe(false);
+    }
+    for (const address of ['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111']) expect(documentAddressAllowed(address), address).toBe(true);
+    expect(documentAddressAllowed('127.0.0.1', true)).toBe(true);
+    expect(documentAddressAllowed('::1', true)).toBe(true);
+    for (const address of ['10.0.0.5', '169.254.169.254', '::ffff:127.0.0.1', 'fd00::1']) expect(documentAddressAllowed(address, true), address).toBe(false);
+  });
+
+  it('H13-2: the loopback test switch is refused unless it names a private marker file in the temp folder; with it, loopback is reached', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ass-loopback-switch-'));
+    const saved = process.env[TEST_LOOPBACK_DOCUMENTS_ENV];
+    const counter = await connectionCounter();
+    try {
+      const file = path.join(dir, 'switch.json');
+      expect(loopbackDocumentsFromEnv({})).toBe(false);
+      expect(() => loopbackDocumentsFromEnv({ [TEST_LOOPBACK_DOCUMENTS_ENV]: '1' })).toThrow(/test-only setting/);
+      await writeFile(file, JSON.stringify({ purpose: 'something else' }), { mode: 0o600 });
+      expect(() => loopbackDocumentsFromEnv({ [TEST_LOOPBACK_DOCUMENTS_ENV]: file })).toThrow(/does not say "purpose"/);
+      await writeFile(file, JSON.stringify({ purpose: TEST_LOOPBACK_DOCUMENTS_PURPOSE }), { mode: 0o600 });
+      await chmod(file, 0o644);
+      expect(() => loopbackDocumentsFromEnv({ [TEST_LOOPBACK_DOCUMENTS_ENV]: file })).toThrow(/not private/);
+      await chmod(file, 0o600);
+      expect(loopbackDocumentsFromEnv({ [TEST_LOOPBACK_DOCUMENTS_ENV]: file })).toBe(true);
+      // A half-set switch refuses the start of serve --http.
+      process.env[TEST_LOOPBACK_DOCUMENTS_ENV] = path.join(dir, 'missing.json');
+      await expect(startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: OAUTH })).rejects.toThrow(/not a regular file/);
+      // Set: a loopback document URL is fetched (the counter sees it; it is no TLS server, so still refused), private ranges still are not.
+      process.env[TEST_LOOPBACK_DOCUMENTS_ENV] = file;
+      server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: OAUTH });
+      expect(((await authorizeWith(server, `https://127.0.0.1:${counter.port}/doc`)) as OAuthError).description).toBe(DOCUMENT_REFUSED);
+      expect(counter.count()).toBe(1);
+      // Cached: a second authorize naming the same URL does not fetch again.
+      expect(((await authorizeWith(server, `https://127.0.0.1:${counter.port}/doc`)) as OAuthError).description).toBe(DOCUMENT_REFUSED);
+      expect(counter.count()).toBe(1);
+      expect(((await authorizeWith(server, 'https://10.0.0.5:8443/x')) as OAuthError).description).toBe(DOCUMENT_REFUSED);
+    } finally {
+      if (saved === undefined) delete process.env[TEST_LOOPBACK_DOCUMENTS_ENV];
+      else process.env[TEST_LOOPBACK_DOCUMENTS_ENV] = saved;
+      await counter.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

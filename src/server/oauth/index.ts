@@ -3,6 +3,7 @@ import { loadOrCreateSigningKey } from '../../approvals/tokens.js';
 import type { Runtime } from '../runtime.js';
 import type { Settings } from '../settings.js';
 import { AssError } from '../../shared/errors.js';
+import { loopbackDocumentsFromEnv } from './test-loopback-documents.js';
 import { OAuthService } from './service.js';
 import { FileOAuthStore } from './store.js';
 
@@ -14,6 +15,8 @@ import { FileOAuthStore } from './store.js';
  */
 export function checkOAuthOrigin(settings: Settings, scheme: 'http' | 'https', host: string): void {
   const oauth = settings.config.auth.oauth;
+  // A half-set test switch refuses the start rather than the first sign-in.
+  if (oauth) loopbackDocumentsFromEnv();
   if (!oauth || scheme === 'https' || oauth.resource_url || settings.config.dashboard?.public_url) return;
   const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare)) return;
@@ -36,7 +39,7 @@ export function oauthFor(runtime: Runtime): Promise<OAuthService | null> {
   if (!service) {
     const config = runtime.settings.config.auth.oauth;
     service = config
-      ? loadOrCreateSigningKey(runtime.settings.signingKeyPath).then((key) => new OAuthService(runtime, config, key, new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json'))))
+      ? loadOrCreateSigningKey(runtime.settings.signingKeyPath).then((key) => new OAuthService(runtime, config, key, new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json')), loopbackDocumentsFromEnv()))
       : Promise.resolve(null);
     services.set(runtime, service);
   }

@@ -82,6 +82,12 @@ const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
 const MAX_CLIENTS = 1000;
 const MAX_USED_REFRESH = 50;
+const MAX_DOCUMENTS = 200;
+const DOCUMENT_MIN_CACHE_MS = 5 * 60_000;
+const DOCUMENT_MAX_CACHE_MS = 24 * 3_600_000;
+const DOCUMENT_FAILURE_CACHE_MS = 60_000;
+/** The one answer for every reason a client ID metadata document is refused. */
+export const DOCUMENT_REFUSED = 'The client ID metadata document could not be fetched or is not a valid document.';
 const REFRESH_PREFIX = 'oauth_rt_';
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -102,6 +108,8 @@ export function personAgentId(template: string, human: string): string {
 export class OAuthService {
   private readonly pendingRequests = new Map<string, PendingAuthorization>();
   private readonly codes = new Map<string, CodeRecord>();
+  /** Client ID metadata documents by URL, oldest first (a bounded LRU). */
+  private readonly documents = new Map<string, { client?: OAuthClientRecord; until: number }>();
   readonly accessTtlMs: number;
   private readonly refreshTtlMs: number;
 
@@ -110,6 +118,8 @@ export class OAuthService {
     private readonly config: OAuthConfig,
     private readonly key: Uint8Array,
     private readonly store: OAuthStore,
+    /** TEST-ONLY (test-loopback-documents.ts): documents may come from loopback. */
+    private readonly loopbackDocuments = false,
   ) {
     this.accessTtlMs = parseTtl(config.access_token_ttl);
     this.refreshTtlMs = parseTtl(config.refresh_token_ttl);
@@ -225,11 +235,39 @@ export class OAuthService {
   private async client(clientId: string): Promise<OAuthClientRecord | undefined> {
     if (isClientMetadataUrl(clientId)) {
       if (!this.config.client_id_metadata_documents) return undefined;
-      const doc = await fetchClientMetadataDocument(clientId);
-      this.checkRedirects(doc.redirect_uris, 'invalid_client');
-      return { client_id: clientId, ...(doc.client_name ? { client_name: doc.client_name.slice(0, 200) } : {}), ...(doc.client_uri ? { client_uri: doc.client_uri } : {}), redirect_uris: doc.redirect_uris, kind: 'metadata_document', registered_at: new Date(this.now()).toISOString() };
+      return this.documentClient(clientId);
     }
     return (await this.store.read()).clients[clientId];
+  }
+
+  /**
+   * A client named by a metadata document URL, from the cache or fetched (clients.ts checks the
+   * address, the size and the document). Cached by URL, successes for the document's max-age
+   * within 5 min..24 h, failures for 1 min, at most 200 entries: repeated authorize requests
+   * naming a URL cost one fetch. The browser gets one generic error whatever went wrong (a
+   * distinct text per cause would make the server an internal network scanner); the cause goes
+   * to the operator's log.
+   */
+  private async documentClient(clientId: string): Promise<OAuthClientRecord> {
+    const now = this.now();
+    let entry = this.documents.get(clientId);
+    if (!entry || entry.until <= now) {
+      try {
+        const { document, maxAgeS } = await fetchClientMetadataDocument(clientId, { allowLoopback: this.loopbackDocuments });
+        this.checkRedirects(document.redirect_uris, 'invalid_client');
+        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
+        entry = { client, until: now + Math.min(Math.max((maxAgeS ?? 0) * 1000, DOCUMENT_MIN_CACHE_MS), DOCUMENT_MAX_CACHE_MS) };
+      } catch (error) {
+        const detail = error instanceof OAuthError ? error.description : String((error as Error)?.message ?? error);
+        this.runtime.logger.warn({ client_id: clientId.slice(0, 300), problem: detail.slice(0, 300) }, 'client ID metadata document refused');
+        entry = { until: now + DOCUMENT_FAILURE_CACHE_MS };
+      }
+    }
+    this.documents.delete(clientId);
+    this.documents.set(clientId, entry);
+    while (this.documents.size > MAX_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
+    if (!entry.client) throw new OAuthError(400, 'invalid_client', DOCUMENT_REFUSED);
+    return entry.client;
   }
 
   /**
@@ -246,10 +284,7 @@ export class OAuthService {
     };
     const clientId = single('client_id');
     if (!clientId) throw new OAuthError(400, 'invalid_request', 'client_id is required.');
-    const client = await this.client(clientId).catch((error: unknown) => {
-      if (error instanceof OAuthError) throw error;
-      throw new OAuthError(400, 'invalid_client', `The client ID metadata document could not be used: ${(error as Error).message}`.slice(0, 300));
-    });
+    const client = await this.client(clientId);
     if (!client) throw new OAuthError(400, 'invalid_client', 'Unknown client_id. Register the client first (dynamic registration) or use a client ID metadata document URL.');
     const redirectUri = single('redirect_uri');
     // Security: exact string match against a registered URI, never a prefix or a pattern.
