@@ -307,4 +307,47 @@ describe('OAuth review fixes', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('H13-6: a per-person agent id is never cut short, and a configured agent taking its id ends the grant', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    const oauth = (await oauthFor(server.runtime))!;
+    const { client_id: clientId } = (await oauth.register({ client_name: 'long', redirect_uris: [REDIRECT] })) as { client_id: string };
+    const begin = async () => {
+      const begun = await oauth.beginAuthorization(new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }), server!.url);
+      return (begun as { pending: { id: string } }).pending.id;
+    };
+    // reader.<63 chars> would be 70 characters: two such people would share an agent if it were cut to 64.
+    await expect(oauth.decide(await begin(), `admin:${'a'.repeat(62)}1`, { approve: true, agent: { kind: 'template', name: 'reader' } })).rejects.toMatchObject({ error: 'invalid_request' });
+    const { access } = await signIn(server, { kind: 'template', name: 'reader' });
+    const client = await connect(server, access);
+    await put(server, 'team', 'T');
+    expect((await call(client, 'get_secret', { namespace: 'team', key: 'T' })).ok).toBe(true);
+    await editConfig(server, (c) => { c.agents.push({ id: 'reader.admin', key_sha256: hashKey('ass_agent_' + 'x'.repeat(40)), grants: ['secrets:read:**'], deny: [] }); });
+    expect((await call(client, 'get_secret', { namespace: 'team', key: 'T' })).ok).toBe(false);
+    await client.close().catch(() => undefined);
+  });
+
+  it('H13-7: errors for a dynamic client no person allowed are shown, not redirected; register and authorize are limited per address', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    const oauth = (await oauthFor(server.runtime))!;
+    const { client_id: clientId } = (await oauth.register({ client_name: 'fresh', redirect_uris: [REDIRECT] })) as { client_id: string };
+    const noPkce = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code' });
+    await expect(oauth.beginAuthorization(noPkce, server.url)).rejects.toMatchObject({ error: 'invalid_request' });
+    // Once a person allowed the client, its errors go back to it (RFC 6749 §4.1.2.1).
+    const known = await signIn(server, { kind: 'existing', id: 'ops' });
+    const back = await oauth.beginAuthorization(new URLSearchParams({ client_id: known.clientId, redirect_uri: REDIRECT, response_type: 'code' }), server.url);
+    expect('redirect' in back && new URL(back.redirect).searchParams.get('error')).toBe('invalid_request');
+
+    // The burst goes through, then the address is refused (bounded loops: refill is slow, not timed).
+    const statuses: number[] = [];
+    while (statuses.length < 200 && statuses.at(-1) !== 429) {
+      statuses.push((await fetch(`${server.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: `c${statuses.length}`, redirect_uris: [REDIRECT] }) })).status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 201)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
+    const authorize: number[] = [];
+    while (authorize.length < 1000 && authorize.at(-1) !== 429) authorize.push((await fetch(`${server.url}/oauth/authorize?client_id=x`, { redirect: 'manual' })).status);
+    expect(authorize.slice(0, 60).includes(429)).toBe(false);
+    expect(authorize.at(-1)).toBe(429);
+  });
 });

@@ -99,11 +99,17 @@ const sameText = (a: string, b: string): boolean => {
   return timingSafeEqual(x, y);
 };
 
-/** The per-person agent id for a template and a human (`admin:alice` → `<template>.alice`). */
+/**
+ * The per-person agent id for a template and a human (`admin:alice` → `<template>.alice`).
+ * Never cut short: two people whose ids share a prefix would become one agent (shared approvals,
+ * tokens and limits); consent refuses an id longer than an agent id may be (H13-6).
+ */
 export function personAgentId(template: string, human: string): string {
   const person = human.replace(/^[a-z]+:/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
-  return `${template}.${person}`.slice(0, 64);
+  return `${template}.${person}`;
 }
+
+const MAX_AGENT_ID = 64;
 
 export class OAuthService {
   private readonly pendingRequests = new Map<string, PendingAuthorization>();
@@ -290,7 +296,12 @@ export class OAuthService {
     // Security: exact string match against a registered URI, never a prefix or a pattern.
     if (!redirectUri || !client.redirect_uris.includes(redirectUri)) throw new OAuthError(400, 'invalid_request', 'redirect_uri is missing or is not exactly one of the client’s registered redirect URIs.');
     const state = single('state');
+    // Security: anyone may register a client with any https redirect URI; redirecting errors to
+    // one that no person ever allowed would make this origin an open redirector (RFC 9700 §4.11.2).
+    // A client a person allowed once (its grant may since be revoked) has a redirect URI a person saw.
+    const trusted = client.kind !== 'dynamic' || Object.values((await this.store.read()).grants).some((g) => g.client_id === client.client_id);
     const back = (error: string, description: string): { redirect: string } => {
+      if (!trusted) throw new OAuthError(400, error, description);
       const url = new URL(redirectUri);
       url.searchParams.set('error', error);
       url.searchParams.set('error_description', description);
@@ -389,6 +400,7 @@ export class OAuthService {
     const template = Object.hasOwn(this.config.templates, choice.name) ? this.config.templates[choice.name] : undefined;
     if (!template) throw new OAuthError(400, 'invalid_request', 'No such agent template.');
     const id = personAgentId(choice.name, human);
+    if (id.length > MAX_AGENT_ID) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id.slice(0, 70)}… would be longer than ${MAX_AGENT_ID} characters; choose an existing agent or ask an operator for a template with a shorter name.`);
     // Security: a per-person agent never takes over a configured agent's identity.
     if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
     return { id, template: choice.name, scopes: [...template.grants] };
@@ -595,6 +607,8 @@ export class OAuthService {
     if (grant.template) {
       const template = this.config.templates[grant.template];
       if (!template) throw new OAuthError(401, 'invalid_token', 'The agent template of this grant was removed from the config. Sign in again.');
+      // Security: a configured agent added later under this id must not share its approvals, tokens and limits.
+      if (this.runtime.settings.agents.some((a) => a.config.id === grant.agent_id)) throw new OAuthError(401, 'invalid_token', `A configured agent now has this sign-in's agent id (${grant.agent_id}). Sign in again.`);
       const grants = grant.scopes.filter((s) => template.grants.includes(s));
       const config = { id: grant.agent_id, key_sha256: sha256(`oauth-grant:${grant.id}`), grants, deny: template.deny, limits: { max_token_ttl: this.config.access_token_ttl }, description: `per-person agent of ${grant.human}` };
       return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human, oauthGrant: { id: grant.id, endsAtMs: Date.parse(grant.refresh_expires_at) } };
