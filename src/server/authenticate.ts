@@ -6,7 +6,8 @@ export const AGENT_KEYS_OFF = 'Agent keys are turned off on this server (auth.ag
 
 /** False when `auth.agent_keys: false`: no transport (stdio, MCP over HTTP, REST) accepts an agent key or a token asked for with one. */
 export function agentKeysAccepted(settings: Settings): boolean {
-  return settings.config.auth.agent_keys !== false;
+  // Partial settings (unit fixtures, older callers) without an auth section mean the default: on.
+  return settings.config.auth?.agent_keys !== false;
 }
 
 /**

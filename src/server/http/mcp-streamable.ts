@@ -9,7 +9,6 @@ import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 import { BoundedEventStore } from './event-store.js';
 import { mcpPrincipal, type McpPrincipal } from './mcp-auth.js';
-import type { AgentSettings } from '../settings.js';
 
 interface Session {
   id: string;
