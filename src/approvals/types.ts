@@ -22,6 +22,8 @@ export interface ApprovalRecord {
    * 500 characters). Untrusted text: every surface renders it inert, never as markup.
    */
   agent_reason?: string;
+  /** Set when the agent is an OAuth connector: the person it acts for (`admin:alice`). */
+  on_behalf_of?: string;
   rule: string;
   created_at: string;
   /** A pending request expires then. */

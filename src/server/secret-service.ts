@@ -231,6 +231,7 @@ export class SecretService {
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
         reason: `request_token ${why} (${scopes.length} scope${scopes.length === 1 ? '' : 's'})`, rule, approvers, delayMs,
         ...(input.reason ? { agentReason: input.reason } : {}),
+        ...(agent.onBehalfOf ? { onBehalfOf: agent.onBehalfOf } : {}),
       });
       await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopesDigest(scopes) }, started);
       const url = this.links.approval(approval.id);
@@ -272,6 +273,7 @@ export class SecretService {
         reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)`, rule: decision.rule,
         approvers: decision.approval?.approvers ?? 1, delayMs: decision.approval?.delayMs ?? 0,
         ...(agentReason ? { agentReason } : {}),
+        ...(agent.onBehalfOf ? { onBehalfOf: agent.onBehalfOf } : {}),
       });
       await this.record({ actor, action: tool, namespace, key, outcome: 'approval_requested', rule: decision.rule, approval_id: approval.id }, started);
       const url = this.links.approval(approval.id);

@@ -24,6 +24,8 @@ import { documentAddressAllowed } from '../../src/server/oauth/clients.js';
 import { loopbackDocumentsFromEnv, TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { call } from '../helpers/cli.js';
+import { describeApproval } from '../../src/server/approval-details.js';
+import { approvalCard } from '../../src/dashboard/pages/approval-card.js';
 import { makeConfig, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 import { loadSettings } from '../../src/server/settings.js';
 import { openRuntime } from '../../src/server/runtime.js';
@@ -349,5 +351,23 @@ describe('OAuth review fixes', () => {
     while (authorize.length < 1000 && authorize.at(-1) !== 429) authorize.push((await fetch(`${server.url}/oauth/authorize?client_id=x`, { redirect: 'manual' })).status);
     expect(authorize.slice(0, 60).includes(429)).toBe(false);
     expect(authorize.at(-1)).toBe(429);
+  });
+
+  it('H13-8: an approval an OAuth connector asks for names the person, and the approval page tells that person it is their own app', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:team/**'] }], extra: OAUTH });
+    await server.runtime.backend.put({ namespace: 'team', key: 'ROOT', value: 'critical-value', secret_type: 'custom', access_tier: 'critical', metadata: {} });
+    const { access } = await signIn(server, { kind: 'existing', id: 'ops' });
+    const client = await connect(server, access);
+    expect(await call(client, 'get_secret', { namespace: 'team', key: 'ROOT' })).toMatchObject({ ok: false, code: 'APPROVAL_REQUIRED' });
+    await client.close();
+    const approval = (await server.runtime.approvals.list())[0]?.approval;
+    expect(approval!.on_behalf_of).toBe('admin:admin');
+    const details = await describeApproval(server.runtime, approval!);
+    const own = approvalCard(details, new Date(), { csrf: 'c', adminId: 'admin' }, { heading: 'h2', link: false }).toString();
+    expect(own).toContain('for <code>admin:admin</code>');
+    expect(own).toContain('This app acts for you');
+    const other = approvalCard(details, new Date(), { csrf: 'c', adminId: 'bob' }, { heading: 'h2', link: false }).toString();
+    expect(other).toContain('for <code>admin:admin</code>');
+    expect(other).not.toContain('This app acts for you');
   });
 });
