@@ -19,6 +19,8 @@ export interface ApprovalRequestInput {
   reason: string;
   /** The agent's own words (untrusted, at most 500 characters), kept for the human. */
   agentReason?: string;
+  /** The person an OAuth connector acts for (`admin:alice`), shown to approvers. */
+  onBehalfOf?: string;
   rule: string;
   approvers: number;
   delayMs: number;
@@ -64,6 +66,7 @@ export class Approvals {
       ...(input.maxUses !== undefined ? { max_uses: input.maxUses } : {}),
       reason: input.reason,
       ...(input.agentReason ? { agent_reason: input.agentReason } : {}),
+      ...(input.onBehalfOf ? { on_behalf_of: input.onBehalfOf } : {}),
       rule: input.rule,
       created_at: now.toISOString(),
       expires_at: iso(now.getTime() + this.pendingTtlMs),

@@ -34,6 +34,8 @@ export interface VerifiedToken {
   uses: number;
   /** Client addresses (IPs or CIDR blocks) the token may be used from; absent: any. */
   ip_allowlist?: string[];
+  /** The OAuth grant the token was asked for under; callers check the grant still holds. */
+  grant_id?: string;
 }
 
 /** What a new token is made from. */
@@ -45,6 +47,8 @@ export interface TokenInput {
   maxUses?: number;
   /** Client addresses (IPs or CIDR blocks) the REST API will accept it from. */
   ipAllowlist?: string[];
+  /** The OAuth grant of the session that asks (the token dies with it). */
+  grantId?: string;
 }
 
 /**
@@ -96,6 +100,7 @@ export class Tokens {
       ...(input.approvalId ? { approval_id: input.approvalId } : {}),
       ...(input.keySha256 ? { key_sha256: input.keySha256 } : {}),
       ...(input.ipAllowlist?.length ? { ip_allowlist: input.ipAllowlist } : {}),
+      ...(input.grantId ? { grant_id: input.grantId } : {}),
     };
   }
 
@@ -153,6 +158,7 @@ export class Tokens {
       ...(record.key_sha256 ? { key_sha256: record.key_sha256 } : {}),
       ...(record.max_uses !== undefined ? { max_uses: record.max_uses } : {}),
       ...(record.ip_allowlist ? { ip_allowlist: record.ip_allowlist } : {}),
+      ...(record.grant_id ? { grant_id: record.grant_id } : {}),
     };
   }
 

@@ -31,7 +31,7 @@ export const AuthSchema = z
         resource_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
         access_token_ttl: Duration.default('1h'),
         refresh_token_ttl: Duration.default('30d'),
-        /** Accept `client_id` URLs pointing at a client ID metadata document (fetched over https, or loopback http). */
+        /** Accept `client_id` URLs pointing at a client ID metadata document (fetched over https from a public address; docs/remote-auth.md). */
         client_id_metadata_documents: z.boolean().default(true),
         /** Dynamic client registration (RFC 7591) at /oauth/register. */
         dynamic_registration: z.boolean().default(true),

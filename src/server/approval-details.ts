@@ -40,6 +40,8 @@ export interface ApprovalDetails {
   max_uses: number | null;
   /** The agent's own words (untrusted), or null when it gave none. */
   agent_reason: string | null;
+  /** The person an OAuth connector acts for, or null. */
+  on_behalf_of: string | null;
   /** The server's description: which tool, which secret, which rule asked. */
   server_reason: string;
   rule: string;
@@ -86,6 +88,7 @@ export async function describeApproval(runtime: Runtime, approval: ApprovalRecor
     ttl: formatTtl(approval.ttl_ms),
     max_uses: approval.max_uses ?? null,
     agent_reason: approval.agent_reason ?? null,
+    on_behalf_of: approval.on_behalf_of ?? null,
     server_reason: approval.reason,
     rule: approval.rule,
     requested_at: approval.created_at,

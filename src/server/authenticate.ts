@@ -2,8 +2,20 @@ import { AssError } from '../shared/errors.js';
 import { ADMIN_KEY_PREFIX, matchKey } from './keys.js';
 import type { AgentSettings, Settings } from './settings.js';
 
-/** Resolves an agent key to its agent (constant-time per entry), or throws UNAUTHENTICATED. */
+export const AGENT_KEYS_OFF = 'Agent keys are turned off on this server (auth.agent_keys: false); connect with an OAuth sign-in.';
+
+/** False when `auth.agent_keys: false`: no transport (stdio, MCP over HTTP, REST) accepts an agent key or a token asked for with one. */
+export function agentKeysAccepted(settings: Settings): boolean {
+  // Partial settings (unit fixtures, older callers) without an auth section mean the default: on.
+  return settings.config.auth?.agent_keys !== false;
+}
+
+/**
+ * Resolves an agent key to its agent (constant-time per entry), or throws UNAUTHENTICATED.
+ * The one place every transport checks an agent key, so `auth.agent_keys: false` holds for all.
+ */
 export function authenticateAgent(settings: Settings, key: string | undefined): AgentSettings {
+  if (!agentKeysAccepted(settings)) throw new AssError('UNAUTHENTICATED', AGENT_KEYS_OFF);
   if (!key) throw new AssError('UNAUTHENTICATED', 'No agent key given. Set ASS_AGENT_KEY (stdio) or send the x-agent-key header (HTTP).');
   const match = matchKey(key, settings.agents.map((a) => ({ key_sha256: a.config.key_sha256, agent: a })));
   if (match) return match.agent;

@@ -22,12 +22,14 @@ const USE_INSTRUCTIONS =
   ' To use a secret without seeing it, prefer http_request ({{ass://<namespace>/<key>}} placeholders) or run_with_secrets (env references ass://<namespace>/<key>): ' +
   'the value never enters this conversation.';
 
-export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean }): McpServer {
+export function createMcpServer(deps: { service: SecretService; agent: AgentSettings; name: string; readOnly: boolean; current?: () => AgentSettings }): McpServer {
   const use = deps.service.settings.config.use;
   const instructions = INSTRUCTIONS + (use?.commands || use?.http ? USE_INSTRUCTIONS : '');
   const server = new McpServer({ name: deps.name, version: SERVER_VERSION }, { capabilities: { tools: {}, logging: {} }, instructions });
   // The agent is looked up again at each call: grants edited in the config apply to open sessions.
-  const context = { service: deps.service, get agent() { return deps.service.currentAgent(deps.agent); } };
+  // A transport whose principal is not a configured agent as such (an OAuth grant) says how.
+  const current = deps.current ?? (() => deps.service.currentAgent(deps.agent));
+  const context = { service: deps.service, get agent() { return current(); } };
   registerTools(server, context, deps.readOnly, new ClientLog(server));
   return server;
 }

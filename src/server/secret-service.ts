@@ -233,7 +233,9 @@ export class SecretService {
       const { scopes, parsed } = tokenRequestScopes(agent, input.scopes);
       const ttlText = input.ttl ?? formatTtl(this.deps.settings.tokenDefaultTtlMs);
       const ttlMs = parseTtl(ttlText);
-      const capMs = Math.min(agent.maxTokenTtlMs, this.deps.settings.tokenMaxTtlMs);
+      // Security: a token asked for under an OAuth grant ends no later than the grant (and dies with it, context.ts).
+      const grantLeftMs = agent.oauthGrant ? agent.oauthGrant.endsAtMs - this.deps.clock().getTime() : Infinity;
+      const capMs = Math.min(agent.maxTokenTtlMs, this.deps.settings.tokenMaxTtlMs, grantLeftMs);
       if (ttlMs > capMs) throw new AssError('INVALID_ARGUMENT', `ttl ${ttlText} is longer than this agent may hold (${formatTtl(capMs)}). Ask for ${formatTtl(capMs)} or less.`);
       const actor = `agent:${agent.config.id}`;
       const covered = parsed.every((req) => agent.compiled.grants.some((g) => scopeCovers(g, req)));
@@ -241,7 +243,7 @@ export class SecretService {
       const tierNeed = covered ? await tokenTierApproval(this.deps, agent, parsed) : null;
       const ipAllowlist = input.ip_allowlist;
       if (covered && !tierNeed) {
-        const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist });
+        const issued = await this.deps.tokens.issue({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, ...(agent.oauthGrant ? { grantId: agent.oauthGrant.id } : {}) });
         // Fail closed: the token is handed out only once its issue is on record.
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'grant:covers', token_id: issued.token_id, reason: scopesDigest(scopes) }, started);
         return { ...issued, requires_approval: false, scopes, ttl: ttlText };
@@ -249,7 +251,7 @@ export class SecretService {
       // Beyond the standing grants, or reaching a tier that needs a human: only a human can say
       // yes, and each approval yields one token.
       const redeemed = await this.deps.approvals.redeemTokenApproval(agent.config.id, scopes, ttlMs, input.max_uses, this.deps.tokens.maxActive, (approval) =>
-        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id }),
+        this.deps.tokens.newRecord({ agentId: agent.config.id, keySha256: agent.config.key_sha256, scopes, ttlMs, maxUses: input.max_uses, ipAllowlist, approvalId: approval.id, ...(agent.oauthGrant ? { grantId: agent.oauthGrant.id } : {}) }),
       );
       if (redeemed) {
         await this.record({ actor, action: 'request_token', outcome: 'token_issued', rule: 'approval', approval_id: redeemed.approval_id, token_id: redeemed.id, reason: scopesDigest(scopes) }, started);
@@ -263,6 +265,7 @@ export class SecretService {
         kind: 'token', agentId: agent.config.id, scopes, ttlMs, maxUses: input.max_uses,
         reason: `request_token ${why} (${scopes.length} scope${scopes.length === 1 ? '' : 's'})`, rule, approvers, delayMs,
         ...(input.reason ? { agentReason: input.reason } : {}),
+        ...(agent.onBehalfOf ? { onBehalfOf: agent.onBehalfOf } : {}),
       });
       await this.record({ actor, action: 'request_token', outcome: 'approval_requested', rule, approval_id: approval.id, reason: scopesDigest(scopes) }, started);
       const url = this.links.approval(approval.id);
@@ -348,6 +351,7 @@ export class SecretService {
         reason: `${tool} on ${namespace}/${key} (${decision.tier} tier)${how ? ` — ${how}` : ''}`, rule: decision.rule,
         approvers: decision.approval?.approvers ?? 1, delayMs: decision.approval?.delayMs ?? 0,
         ...(agentReason ? { agentReason } : {}),
+        ...(agent.onBehalfOf ? { onBehalfOf: agent.onBehalfOf } : {}),
       });
       await this.record({ actor, action: tool, namespace, key, outcome: 'approval_requested', rule: decision.rule, approval_id: approval.id }, started);
       const url = this.links.approval(approval.id);

@@ -14,6 +14,8 @@ export interface AgentSettings {
   maxTokenTtlMs: number;
   /** Set when a person signed in for this agent (OAuth consent), e.g. `admin:alice`: recorded in every audit record. */
   onBehalfOf?: string;
+  /** Set with onBehalfOf: the OAuth grant and when it ends (ms); tokens it asks for carry the id and end no later. */
+  oauthGrant?: { id: string; endsAtMs: number };
 }
 
 /** Everything `serve` and the CLI need, validated as a whole; paths are absolute. */

@@ -22,6 +22,8 @@ export interface ApprovalRecord {
    * 500 characters). Untrusted text: every surface renders it inert, never as markup.
    */
   agent_reason?: string;
+  /** Set when the agent is an OAuth connector: the person it acts for (`admin:alice`). */
+  on_behalf_of?: string;
   rule: string;
   created_at: string;
   /** A pending request expires then. */
@@ -57,5 +59,7 @@ export interface TokenRecord {
   key_sha256?: string;
   /** Client addresses (IPs or CIDR blocks) the REST API accepts the token from; absent: any. */
   ip_allowlist?: string[];
+  /** The OAuth grant the token was asked for under: it dies with that grant. */
+  grant_id?: string;
   revoked_at?: string;
 }

@@ -28,7 +28,7 @@
  * agent token can never sign in or consent.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -44,6 +44,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
 import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
+import { DOCUMENT_REFUSED } from '../../src/server/oauth/service.js';
+import { TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
 
 /** A loopback listener standing in for the client's redirect URI: records what comes back. */
 class RedirectReceiver {
@@ -134,6 +136,8 @@ if (missing) {
     /** An https origin on loopback serving client ID metadata documents (its certificate trusted by the server through NODE_EXTRA_CA_CERTS). */
     let documents: Server;
     let documentsOrigin: string;
+    let hugeSent = 0;
+    let hugeClosedEarly = false;
 
     const post = (p: string, body: Record<string, string>, headers: Record<string, string> = {}) =>
       fetch(`${origin}${p}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });
@@ -189,6 +193,29 @@ if (missing) {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(home.dir, 'doc-key.pem'), '-out', path.join(home.dir, 'doc-cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
       documents = createHttpsServer({ key: readFileSync(path.join(home.dir, 'doc-key.pem')), cert: readFileSync(path.join(home.dir, 'doc-cert.pem')) }, (req, res) => {
         const self = `${documentsOrigin}${req.url}`;
+        if (req.url === '/missing.json') {
+          res.writeHead(404).end('no');
+          return;
+        }
+        if (req.url === '/not-json.json') {
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{not json');
+          return;
+        }
+        if (req.url === '/huge.json') {
+          // 10 MB in 64 KiB writes, as fast as the reader takes them: counts what left before the server hung up.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(65_536, 0x20);
+          const pump = (): void => {
+            while (hugeSent < 10 * 1024 * 1024) {
+              hugeSent += chunk.length;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+            res.end();
+          };
+          res.on('close', () => (hugeClosedEarly = hugeSent < 10 * 1024 * 1024));
+          pump();
+          return;
+        }
         const body = req.url === '/client.json'
           ? { client_id: self, client_name: 'Documented desktop app', redirect_uris: [receiver.url], token_endpoint_auth_method: 'none' }
           : { client_id: `${documentsOrigin}/someone-else.json`, client_name: 'Impostor', redirect_uris: [receiver.url] };
@@ -197,7 +224,10 @@ if (missing) {
       });
       await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
       documentsOrigin = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
-      served = await startServing(home.configPath, 'serve', { NODE_EXTRA_CA_CERTS: path.join(home.dir, 'doc-cert.pem') });
+      // Documents on loopback need the TEST-ONLY switch (src/server/oauth/test-loopback-documents.ts).
+      const loopbackSwitch = path.join(home.dir, 'loopback-documents.json');
+      writeFileSync(loopbackSwitch, JSON.stringify({ purpose: TEST_LOOPBACK_DOCUMENTS_PURPOSE }), { mode: 0o600 });
+      served = await startServing(home.configPath, 'serve', { NODE_EXTRA_CA_CERTS: path.join(home.dir, 'doc-cert.pem'), [TEST_LOOPBACK_DOCUMENTS_ENV]: loopbackSwitch });
       origin = served.origin;
       resource = `${origin}/mcp`;
       browser = await launchBrowser();
@@ -377,9 +407,27 @@ if (missing) {
       expect((await mcpWith(((await r.json()) as OAuthTokens).access_token)).status).toBe(200);
       const impostor = await fetch(authorizeUrl({ response_type: 'code', client_id: `${documentsOrigin}/impostor.json`, redirect_uri: receiver.url, code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
       expect(impostor.status).toBe(400);
-      expect(await impostor.text()).toMatch(/its client_id is not the URL it was fetched from/);
+      expect(await impostor.text()).toContain(DOCUMENT_REFUSED);
       const elsewhere = await fetch(authorizeUrl({ response_type: 'code', client_id: docId, redirect_uri: `${receiver.url}2`, code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
       expect(elsewhere.status).toBe(400);
+    });
+
+    it('a document that is missing, not JSON, unreachable or 10 MB long gets the same generic page, and the 10 MB one is not read (H13-2)', async () => {
+      const { challenge } = pkce();
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const closedPort = (closed.address() as AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      for (const id of [`${documentsOrigin}/missing.json`, `${documentsOrigin}/not-json.json`, `https://127.0.0.1:${closedPort}/gone.json`, `${documentsOrigin}/huge.json`]) {
+        const r = await fetch(authorizeUrl({ response_type: 'code', client_id: id, redirect_uri: receiver.url, code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
+        expect(r.status, id).toBe(400);
+        const text = await r.text();
+        expect(text, id).toContain(DOCUMENT_REFUSED);
+        expect(text, id).not.toMatch(/HTTP 404|not JSON|ECONNREFUSED|fetch failed|64 KiB|larger than/);
+      }
+      // The server hung up long before the 10 MB were sent (it reads at most 64 KiB).
+      await expect.poll(() => hugeClosedEarly, { timeout: 15_000 }).toBe(true);
+      expect(hugeSent).toBeLessThan(10 * 1024 * 1024);
     });
 
     it('registration refuses redirect URIs that are not https or loopback, or carry a fragment (AS3)', async () => {

@@ -48,7 +48,8 @@ export function approvalCard(d: ApprovalDetails, now: Date, session: { csrf: str
   return html`<article class="request" aria-labelledby="${titleId}">
 ${options.heading === 'h2' ? html`<h2 id="${titleId}">${heading}</h2>` : html`<h3 id="${titleId}">${heading}</h3>`}
 <dl class="facts">
-<dt>Agent</dt><dd><code>${d.agent_id}</code></dd>
+<dt>Agent</dt><dd><code>${d.agent_id}</code>${d.on_behalf_of ? html` <span class="muted">for <code>${d.on_behalf_of}</code></span>` : ''}</dd>
+${d.on_behalf_of === `admin:${session.adminId}` ? html`<dt>You</dt><dd><p class="warn">This app acts for you: you signed it in. Approving here approves your own app’s request; ask another admin to judge it if you can.</p></dd>` : ''}
 <dt>Scopes</dt><dd><ul class="scopes">${d.scopes.map((s) => html`<li><code>${s}</code></li>`)}</ul></dd>
 <dt>Reaches now</dt><dd>${reaches(d)}</dd>
 <dt>For</dt><dd>${d.ttl}${d.max_uses !== null ? html`, at most ${d.max_uses} use(s)` : ''}</dd>

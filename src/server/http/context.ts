@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { VerifiedToken } from '../../approvals/tokens.js';
 import { AssError } from '../../shared/errors.js';
 import { ADMIN_KEY_PREFIX, AGENT_KEY_PREFIX } from '../keys.js';
-import { authenticateAdmin, authenticateAgent } from '../authenticate.js';
+import { AGENT_KEYS_OFF, agentKeysAccepted, authenticateAdmin, authenticateAgent } from '../authenticate.js';
+import { oauthFor } from '../oauth/index.js';
 import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { Metrics } from './metrics.js';
@@ -87,6 +88,16 @@ export async function credentialFrom(ctx: HttpContext, req: IncomingMessage): Pr
   if (presented.startsWith(ADMIN_KEY_PREFIX)) return { kind: 'admin', adminId: authenticateAdmin(settings, presented) };
   if (presented.startsWith(AGENT_KEY_PREFIX)) return { kind: 'agent', agent: authenticateAgent(settings, presented) };
   const token = await ctx.runtime.tokens.verify(presented);
+  if (token.grant_id) {
+    // Security: a token asked for under an OAuth sign-in dies with that grant (H13-3).
+    const oauth = await oauthFor(ctx.runtime);
+    if (!oauth) throw new AssError('UNAUTHENTICATED', 'This token was asked for under an OAuth sign-in, and OAuth is off on this server.');
+    const agent = await oauth.tokenAgent(token.grant_id);
+    if (agent.config.id !== token.agent_id || (token.key_sha256 && token.key_sha256 !== agent.config.key_sha256)) throw new AssError('UNAUTHENTICATED', 'The sign-in this token was asked under now acts as another agent. Call request_token again.');
+    return { kind: 'token', agent, token };
+  }
+  // Security: with agent keys off, a token an agent key asked for (before the switch) is off too.
+  if (!agentKeysAccepted(settings)) throw new AssError('UNAUTHENTICATED', AGENT_KEYS_OFF);
   const agent = settings.agents.find((a) => a.config.id === token.agent_id);
   if (!agent) throw new AssError('UNAUTHENTICATED', 'The agent this token was issued to no longer exists.');
   // Security: a token dies with the key that asked for it, even if its agent id is reused.

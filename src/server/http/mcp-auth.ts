@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { OAuthError, oauthFor } from '../oauth/index.js';
 import { PROTECTED_RESOURCE_PATH } from '../oauth/routes.js';
+import { AGENT_KEYS_OFF } from '../authenticate.js';
 import type { AgentSettings } from '../settings.js';
 import { agentFromHeader, baseUrl, type HttpContext } from './context.js';
 import { HttpError } from './respond.js';
@@ -10,6 +11,11 @@ export interface McpPrincipal {
   agent: AgentSettings;
   /** The agent id for an agent key; agent id + grant for a signed-in person (a session answers only its owner). */
   owner: string;
+  /**
+   * The agent at each tool call of a session this request opens (grants edited in the config
+   * count at once). For a signed-in person it re-resolves the grant, never the configured agent.
+   */
+  current: () => AgentSettings;
 }
 
 /**
@@ -29,20 +35,23 @@ export async function mcpPrincipal(ctx: HttpContext, req: IncomingMessage): Prom
     if (!match) throw challenge(origin, 'invalid_request', 'Send Authorization: Bearer <access token>.');
     try {
       const { agent, grant } = await oauth.authenticate(match[1]!, origin);
-      return { agent, owner: `${agent.config.id}#${grant.id}` };
+      return { agent, owner: `${agent.config.id}#${grant.id}`, current: () => oauth.currentAgent(grant) };
     } catch (error) {
       if (error instanceof OAuthError) throw challenge(origin, error.error, error.description);
       throw error;
     }
   }
   if (req.headers['x-agent-key'] !== undefined) {
-    if (!agentKeys) throw challenge(origin, 'invalid_request', 'Agent keys are turned off on this server (auth.agent_keys: false); connect with an OAuth sign-in.');
-    const agent = agentFromHeader(ctx, req);
-    return { agent, owner: agent.config.id };
+    if (!agentKeys) throw challenge(origin, 'invalid_request', AGENT_KEYS_OFF);
+    return keyPrincipal(ctx, req);
   }
   if (oauth) throw challenge(origin);
+  return keyPrincipal(ctx, req);
+}
+
+function keyPrincipal(ctx: HttpContext, req: IncomingMessage): McpPrincipal {
   const agent = agentFromHeader(ctx, req);
-  return { agent, owner: agent.config.id };
+  return { agent, owner: agent.config.id, current: () => ctx.runtime.service.currentAgent(agent) };
 }
 
 /** 401 with the RFC 6750 / RFC 9728 challenge that starts a client's discovery. */

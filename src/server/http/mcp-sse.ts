@@ -37,13 +37,13 @@ export class SseEndpoint {
 
   async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/sse takes GET.', { allow: 'GET' });
-    const { agent, owner } = await mcpPrincipal(this.ctx, req);
+    const { agent, owner, current } = await mcpPrincipal(this.ctx, req);
     rateLimit(this.ctx, agent.config.id, 'sse');
     if ([...this.streams.values()].filter((s) => s.owner === owner).length >= MAX_STREAMS_PER_AGENT) {
       throw new HttpError(429, 'RATE_LIMITED', `This agent already has ${MAX_STREAMS_PER_AGENT} open SSE streams; close one first.`);
     }
     const { runtime } = this.ctx;
-    const server = createMcpServer({ service: runtime.service, agent, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
+    const server = createMcpServer({ service: runtime.service, agent, current, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
     const transport = new SSEServerTransport(SSE_MESSAGE_PATH, res);
     const id = transport.sessionId;
     this.streams.set(id, { owner, transport, server });

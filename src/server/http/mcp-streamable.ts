@@ -8,8 +8,7 @@ import { approvalPage, rateLimit, rateLimitBatch, type HttpContext } from './con
 import { instrumentSession } from './instrument.js';
 import { HttpError, readJson } from './respond.js';
 import { BoundedEventStore } from './event-store.js';
-import { mcpPrincipal } from './mcp-auth.js';
-import type { AgentSettings } from '../settings.js';
+import { mcpPrincipal, type McpPrincipal } from './mcp-auth.js';
 
 interface Session {
   id: string;
@@ -50,7 +49,8 @@ export class StreamableEndpoint {
     if (req.method !== 'POST' && req.method !== 'GET' && req.method !== 'DELETE') {
       throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/mcp takes POST, GET and DELETE.', { allow: 'GET, POST, DELETE' });
     }
-    const { agent, owner } = await mcpPrincipal(this.ctx, req);
+    const principal = await mcpPrincipal(this.ctx, req);
+    const { agent, owner } = principal;
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
@@ -69,7 +69,7 @@ export class StreamableEndpoint {
       rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');
-        session = await this.open(agent, owner, req, negotiatedVersion(body));
+        session = await this.open(principal, req, negotiatedVersion(body));
       }
       session.lastSeen = Date.now();
       followNegotiatedVersion(req, session);
@@ -85,10 +85,10 @@ export class StreamableEndpoint {
     await session.transport.handleRequest(req, res);
   }
 
-  private async open(agent: AgentSettings, owner: string, req: IncomingMessage, protocolVersion: string): Promise<Session> {
+  private async open({ agent, owner, current }: McpPrincipal, req: IncomingMessage, protocolVersion: string): Promise<Session> {
     const { runtime } = this.ctx;
     this.evictFor(owner);
-    const server = createMcpServer({ service: runtime.service, agent, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
+    const server = createMcpServer({ service: runtime.service, agent, current, name: runtime.settings.config.server.name, readOnly: runtime.settings.config.server.read_only });
     const id = randomUUID();
     const { keepaliveMs, resume } = this.ctx.options;
     const events = new BoundedEventStore(resume);

@@ -16,7 +16,7 @@ import { RateLimiter } from '../rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
-import { oauthFor } from '../oauth/index.js';
+import { checkOAuthOrigin, oauthFor } from '../oauth/index.js';
 import { handleOAuthRoute, isOAuthPath } from '../oauth/routes.js';
 import { renderOutboxMetrics } from '../../notify/metrics.js';
 
@@ -56,6 +56,7 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.ch
  */
 export async function startHttpServer(runtime: Runtime, options: HttpOptions, mounts: HttpMount[] = []): Promise<HttpServerHandle> {
   const scheme = options.tls ? 'https' : 'http';
+  checkOAuthOrigin(runtime.settings, scheme, options.host);
   const metrics = new Metrics();
   const ctx: HttpContext = { runtime, options, metrics, limiter: new RateLimiter(options.rateLimit.perMinute, options.rateLimit.burst), logger: runtime.logger, scheme };
   const streamable = new StreamableEndpoint(ctx);

@@ -1,3 +1,6 @@
+import { lookup } from 'node:dns/promises';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { OAuthClientMetadataSchema, type OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 
 /**
@@ -36,24 +39,95 @@ export function isClientMetadataUrl(clientId: string): boolean {
 }
 
 const MAX_DOCUMENT_BYTES = 64 * 1024;
+const FETCH_TIMEOUT_MS = 5000;
 
 /**
- * Fetches and validates a client ID metadata document: https only, no redirects, 5 s, 64 KiB,
- * JSON whose `client_id` is exactly the URL it was fetched from.
+ * Addresses a client ID metadata document may never be fetched from: anyone can name any URL as
+ * a client_id (no sign-in needed), so without this the server is a request forger and port
+ * scanner for its own network. Loopback, private (RFC 1918), CGNAT, link-local (cloud metadata),
+ * ULA, multicast, reserved and documentation ranges, and IPv6 forms that embed an IPv4 address
+ * (mapped, NAT64, 6to4, Teredo).
  */
-export async function fetchClientMetadataDocument(url: string): Promise<OAuthClientMetadata & { client_id: string }> {
-  const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000), headers: { accept: 'application/json' } });
-  if (!response.ok) throw new Error(`fetching it answered HTTP ${response.status}`);
-  const text = await response.text();
-  if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new Error('it is larger than 64 KiB');
-  let body: unknown;
+// Two lists: a BlockList also matches IPv4 addresses against IPv6 rules in their mapped form.
+const NOT_PUBLIC_V4 = new BlockList();
+const NOT_PUBLIC_V6 = new BlockList();
+for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) NOT_PUBLIC_V4.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]] as const) NOT_PUBLIC_V6.addSubnet(net, prefix, 'ipv6');
+const LOOPBACK_V4 = new BlockList();
+LOOPBACK_V4.addSubnet('127.0.0.0', 8, 'ipv4');
+const LOOPBACK_V6 = new BlockList();
+LOOPBACK_V6.addAddress('::1', 'ipv6');
+
+/** True when a document may be fetched from `address` (loopback only with the test-only allowance). */
+export function documentAddressAllowed(address: string, allowLoopback = false): boolean {
+  const family = isIP(address);
+  if (family === 0) return false;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  if (allowLoopback && (family === 4 ? LOOPBACK_V4 : LOOPBACK_V6).check(address, type)) return true;
+  return !(family === 4 ? NOT_PUBLIC_V4 : NOT_PUBLIC_V6).check(address, type);
+}
+
+/** Why a document could not be used: for the operator's log only, never the browser (it would be a scanner's oracle). */
+export class ClientDocumentError extends Error {
+  override readonly name = 'ClientDocumentError';
+}
+
+/**
+ * Fetches and validates a client ID metadata document: https only, no redirects, 5 s, at most
+ * 64 KiB read (the body is streamed and the connection dropped past it), JSON whose `client_id`
+ * is exactly the URL it was fetched from. The host is resolved first, every address must be
+ * public, and the connection goes to the address that was checked (no second DNS answer).
+ * @returns the document and how long it may be cached (Cache-Control max-age, in seconds).
+ * @throws ClientDocumentError with the detail for the log.
+ */
+export async function fetchClientMetadataDocument(url: string, options: { allowLoopback?: boolean } = {}): Promise<{ document: OAuthClientMetadata & { client_id: string }; maxAgeS?: number }> {
+  const target = new URL(url);
+  if (target.protocol !== 'https:') throw new ClientDocumentError('not https');
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true, verbatim: true }).catch(() => []);
+  if (addresses.length === 0) throw new ClientDocumentError(`${host} does not resolve`);
+  const refused = addresses.find((a) => !documentAddressAllowed(a.address, options.allowLoopback));
+  if (refused) throw new ClientDocumentError(`${host} resolves to ${refused.address}, which is not a public address`);
+  const pinned = addresses[0]!;
+  const { status, body, cacheControl } = await getCapped(target, pinned);
+  if (status !== 200) throw new ClientDocumentError(`fetching it answered HTTP ${status}`);
+  let parsedJson: unknown;
   try {
-    body = JSON.parse(text);
+    parsedJson = JSON.parse(body);
   } catch {
-    throw new Error('it is not JSON');
+    throw new ClientDocumentError('it is not JSON');
   }
-  const parsed = OAuthClientMetadataSchema.safeParse(body);
-  if (!parsed.success) throw new Error(`it is not valid client metadata (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
-  if ((body as { client_id?: unknown }).client_id !== url) throw new Error('its client_id is not the URL it was fetched from');
-  return { ...parsed.data, client_id: url };
+  const parsed = OAuthClientMetadataSchema.safeParse(parsedJson);
+  if (!parsed.success) throw new ClientDocumentError(`it is not valid client metadata (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
+  if ((parsedJson as { client_id?: unknown }).client_id !== url) throw new ClientDocumentError('its client_id is not the URL it was fetched from');
+  const maxAge = /(?:^|,)\s*max-age=(\d{1,9})/i.exec(cacheControl ?? '');
+  return { document: { ...parsed.data, client_id: url }, ...(maxAge && !/no-store|no-cache/i.test(cacheControl ?? '') ? { maxAgeS: Number(maxAge[1]) } : {}) };
+}
+
+/** One GET to the checked address (TLS still verified against the URL's host name), the body read up to the cap. */
+function getCapped(target: URL, pinned: { address: string; family: number }): Promise<{ status: number; body: string; cacheControl?: string }> {
+  return new Promise((resolve, reject) => {
+    const pin: LookupFunction = (_hostname, opts, callback) => {
+      // Node asks for every address when it races families (autoSelectFamily): answer the checked one only.
+      if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
+      else callback(null, pinned.address, pinned.family);
+    };
+    const req = httpsRequest(target, { method: 'GET', lookup: pin, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_DOCUMENT_BYTES) {
+          // Security: stop reading at the cap; a document server streaming gigabytes costs us 64 KiB.
+          req.destroy(new ClientDocumentError('it is larger than 64 KiB'));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(typeof res.headers['cache-control'] === 'string' ? { cacheControl: res.headers['cache-control'] } : {}) }));
+      res.on('error', reject);
+    });
+    req.on('error', (error) => reject(error instanceof ClientDocumentError ? error : new ClientDocumentError(`fetching it failed: ${(error as Error).message}`)));
+    req.end();
+  });
 }

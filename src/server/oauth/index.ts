@@ -1,8 +1,27 @@
 import { dirname, join } from 'node:path';
 import { loadOrCreateSigningKey } from '../../approvals/tokens.js';
 import type { Runtime } from '../runtime.js';
+import type { Settings } from '../settings.js';
+import { AssError } from '../../shared/errors.js';
+import { loopbackDocumentsFromEnv } from './test-loopback-documents.js';
 import { OAuthService } from './service.js';
 import { FileOAuthStore } from './store.js';
+
+/**
+ * Refuses `auth.oauth` on a plain-http listener reachable beyond loopback when nothing fixes
+ * the public URL (`auth.oauth.resource_url` or `dashboard.public_url`): the metadata would
+ * advertise http:// endpoints and clients would send codes and refresh tokens in clear text.
+ * @throws AssError CONFIG_INVALID.
+ */
+export function checkOAuthOrigin(settings: Settings, scheme: 'http' | 'https', host: string): void {
+  const oauth = settings.config.auth.oauth;
+  // A half-set test switch refuses the start rather than the first sign-in.
+  if (oauth) loopbackDocumentsFromEnv();
+  if (!oauth || scheme === 'https' || oauth.resource_url || settings.config.dashboard?.public_url) return;
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare)) return;
+  throw new AssError('CONFIG_INVALID', `auth.oauth on a plain-http listener (${host}) needs the public https URL clients use: set dashboard.public_url (behind a TLS proxy) or auth.oauth.resource_url, or listen on loopback, or give http.tls.`);
+}
 
 export { OAuthError, OAuthService, type AgentChoice, type OAuthPrincipal, type PendingAuthorization } from './service.js';
 export type { OAuthGrantRecord } from './store.js';
@@ -20,7 +39,7 @@ export function oauthFor(runtime: Runtime): Promise<OAuthService | null> {
   if (!service) {
     const config = runtime.settings.config.auth.oauth;
     service = config
-      ? loadOrCreateSigningKey(runtime.settings.signingKeyPath).then((key) => new OAuthService(runtime, config, key, new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json'))))
+      ? loadOrCreateSigningKey(runtime.settings.signingKeyPath).then((key) => new OAuthService(runtime, config, key, new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json')), loopbackDocumentsFromEnv()))
       : Promise.resolve(null);
     services.set(runtime, service);
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { baseUrl, type HttpContext } from '../http/context.js';
 import { HttpError, readBody, sendJson } from '../http/respond.js';
+import { RateLimiter } from '../rate-limit.js';
 import { OAuthError, type OAuthService } from './service.js';
 
 /**
@@ -31,6 +32,25 @@ async function form(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams((await readBody(req, BODY_LIMIT)).toString('utf8'));
 }
 
+/** Per client address, for the two endpoints anyone may call without credentials (H13-7). */
+const ADDRESS_LIMITS = { '/oauth/register': { perMinute: 10, burst: 10 }, '/oauth/authorize': { perMinute: 60, burst: 60 } } as const;
+const addressLimiters = new WeakMap<HttpContext, Map<string, RateLimiter>>();
+
+/**
+ * Refuses a caller that registers clients or opens sign-ins faster than a person would, so no
+ * one fills the registration or pending-sign-in tables and locks everyone else out.
+ * Behind a reverse proxy every caller is the proxy's address (docs/remote-auth.md).
+ * @throws OAuthError 429 temporarily_unavailable.
+ */
+function limitByAddress(ctx: HttpContext, req: IncomingMessage, path: '/oauth/register' | '/oauth/authorize'): void {
+  let limiters = addressLimiters.get(ctx);
+  if (!limiters) addressLimiters.set(ctx, (limiters = new Map()));
+  let limiter = limiters.get(path);
+  if (!limiter) limiters.set(path, (limiter = new RateLimiter(ADDRESS_LIMITS[path].perMinute, ADDRESS_LIMITS[path].burst)));
+  const verdict = limiter.take(`ip:${req.socket.remoteAddress ?? 'unknown'}`);
+  if (!verdict.ok) throw new OAuthError(429, 'temporarily_unavailable', `Too many requests from this address; retry in ${verdict.retryAfterS}s.`);
+}
+
 const escapeHtml = (s: string): string => s.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export async function handleOAuthRoute(ctx: HttpContext, oauth: OAuthService | null, req: IncomingMessage, res: ServerResponse, url: URL, consentPage: ((id: string) => string) | undefined): Promise<void> {
@@ -41,6 +61,7 @@ export async function handleOAuthRoute(ctx: HttpContext, oauth: OAuthService | n
     if (req.method !== method) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} takes ${method}.`, { allow: method });
   };
   try {
+    if (path === '/oauth/register' || path === '/oauth/authorize') limitByAddress(ctx, req, path);
     if (path.startsWith(PROTECTED_RESOURCE_PATH)) {
       expect('GET');
       return sendJson(res, 200, oauth.protectedResourceMetadata(origin), { 'cache-control': 'max-age=300' });

@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { OAuthConfig } from '../../config/auth-schema.js';
-import { compileAgent, parseTtl } from '../../policy/index.js';
+import { AssError } from '../../shared/errors.js';
+import { compileAgent, parseScope, parseTtl, scopeCovers } from '../../policy/index.js';
 import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { OAuthClientRecord, OAuthGrantRecord, OAuthStore } from './store.js';
@@ -50,6 +51,8 @@ interface CodeRecord {
   resource: string;
   issuer: string;
   human: string;
+  /** The consenting admin's key hash: the grant dies when that admin is removed or re-keyed. */
+  humanKeySha256?: string;
   agentId: string;
   template?: string;
   agentKeySha256?: string;
@@ -79,6 +82,12 @@ const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
 const MAX_CLIENTS = 1000;
 const MAX_USED_REFRESH = 50;
+const MAX_DOCUMENTS = 200;
+const DOCUMENT_MIN_CACHE_MS = 5 * 60_000;
+const DOCUMENT_MAX_CACHE_MS = 24 * 3_600_000;
+const DOCUMENT_FAILURE_CACHE_MS = 60_000;
+/** The one answer for every reason a client ID metadata document is refused. */
+export const DOCUMENT_REFUSED = 'The client ID metadata document could not be fetched or is not a valid document.';
 const REFRESH_PREFIX = 'oauth_rt_';
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -90,15 +99,23 @@ const sameText = (a: string, b: string): boolean => {
   return timingSafeEqual(x, y);
 };
 
-/** The per-person agent id for a template and a human (`admin:alice` → `<template>.alice`). */
+/**
+ * The per-person agent id for a template and a human (`admin:alice` → `<template>.alice`).
+ * Never cut short: two people whose ids share a prefix would become one agent (shared approvals,
+ * tokens and limits); consent refuses an id longer than an agent id may be (H13-6).
+ */
 export function personAgentId(template: string, human: string): string {
   const person = human.replace(/^[a-z]+:/, '').replace(/[^A-Za-z0-9_.-]/g, '_');
-  return `${template}.${person}`.slice(0, 64);
+  return `${template}.${person}`;
 }
+
+const MAX_AGENT_ID = 64;
 
 export class OAuthService {
   private readonly pendingRequests = new Map<string, PendingAuthorization>();
   private readonly codes = new Map<string, CodeRecord>();
+  /** Client ID metadata documents by URL, oldest first (a bounded LRU). */
+  private readonly documents = new Map<string, { client?: OAuthClientRecord; until: number }>();
   readonly accessTtlMs: number;
   private readonly refreshTtlMs: number;
 
@@ -107,6 +124,8 @@ export class OAuthService {
     private readonly config: OAuthConfig,
     private readonly key: Uint8Array,
     private readonly store: OAuthStore,
+    /** TEST-ONLY (test-loopback-documents.ts): documents may come from loopback. */
+    private readonly loopbackDocuments = false,
   ) {
     this.accessTtlMs = parseTtl(config.access_token_ttl);
     this.refreshTtlMs = parseTtl(config.refresh_token_ttl);
@@ -116,14 +135,25 @@ export class OAuthService {
     return this.runtime.clock().getTime();
   }
 
+  /**
+   * The MCP URL fixed by the config: `auth.oauth.resource_url`, else `dashboard.public_url`'s
+   * origin + /mcp (behind a TLS proxy the listener's scheme and Host are the proxy's, and
+   * metadata built from them would send codes and refresh tokens over plain http).
+   */
+  private configuredResource(): string | undefined {
+    const publicUrl = this.runtime.settings.config.dashboard?.public_url;
+    return this.config.resource_url ?? (publicUrl ? `${new URL(publicUrl).origin}/mcp` : undefined);
+  }
+
   /** The MCP endpoint's URL: the token audience. */
   resourceFor(origin: string): string {
-    return this.config.resource_url ?? `${origin}/mcp`;
+    return this.configuredResource() ?? `${origin}/mcp`;
   }
 
   /** The authorization server's issuer identifier: this server's origin. */
   issuerFor(origin: string): string {
-    return this.config.resource_url ? new URL(this.config.resource_url).origin : origin;
+    const fixed = this.configuredResource();
+    return fixed ? new URL(fixed).origin : origin;
   }
 
   /** RFC 9728 protected resource metadata. */
@@ -211,11 +241,39 @@ export class OAuthService {
   private async client(clientId: string): Promise<OAuthClientRecord | undefined> {
     if (isClientMetadataUrl(clientId)) {
       if (!this.config.client_id_metadata_documents) return undefined;
-      const doc = await fetchClientMetadataDocument(clientId);
-      this.checkRedirects(doc.redirect_uris, 'invalid_client');
-      return { client_id: clientId, ...(doc.client_name ? { client_name: doc.client_name.slice(0, 200) } : {}), ...(doc.client_uri ? { client_uri: doc.client_uri } : {}), redirect_uris: doc.redirect_uris, kind: 'metadata_document', registered_at: new Date(this.now()).toISOString() };
+      return this.documentClient(clientId);
     }
     return (await this.store.read()).clients[clientId];
+  }
+
+  /**
+   * A client named by a metadata document URL, from the cache or fetched (clients.ts checks the
+   * address, the size and the document). Cached by URL, successes for the document's max-age
+   * within 5 min..24 h, failures for 1 min, at most 200 entries: repeated authorize requests
+   * naming a URL cost one fetch. The browser gets one generic error whatever went wrong (a
+   * distinct text per cause would make the server an internal network scanner); the cause goes
+   * to the operator's log.
+   */
+  private async documentClient(clientId: string): Promise<OAuthClientRecord> {
+    const now = this.now();
+    let entry = this.documents.get(clientId);
+    if (!entry || entry.until <= now) {
+      try {
+        const { document, maxAgeS } = await fetchClientMetadataDocument(clientId, { allowLoopback: this.loopbackDocuments });
+        this.checkRedirects(document.redirect_uris, 'invalid_client');
+        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
+        entry = { client, until: now + Math.min(Math.max((maxAgeS ?? 0) * 1000, DOCUMENT_MIN_CACHE_MS), DOCUMENT_MAX_CACHE_MS) };
+      } catch (error) {
+        const detail = error instanceof OAuthError ? error.description : String((error as Error)?.message ?? error);
+        this.runtime.logger.warn({ client_id: clientId.slice(0, 300), problem: detail.slice(0, 300) }, 'client ID metadata document refused');
+        entry = { until: now + DOCUMENT_FAILURE_CACHE_MS };
+      }
+    }
+    this.documents.delete(clientId);
+    this.documents.set(clientId, entry);
+    while (this.documents.size > MAX_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
+    if (!entry.client) throw new OAuthError(400, 'invalid_client', DOCUMENT_REFUSED);
+    return entry.client;
   }
 
   /**
@@ -232,16 +290,18 @@ export class OAuthService {
     };
     const clientId = single('client_id');
     if (!clientId) throw new OAuthError(400, 'invalid_request', 'client_id is required.');
-    const client = await this.client(clientId).catch((error: unknown) => {
-      if (error instanceof OAuthError) throw error;
-      throw new OAuthError(400, 'invalid_client', `The client ID metadata document could not be used: ${(error as Error).message}`.slice(0, 300));
-    });
+    const client = await this.client(clientId);
     if (!client) throw new OAuthError(400, 'invalid_client', 'Unknown client_id. Register the client first (dynamic registration) or use a client ID metadata document URL.');
     const redirectUri = single('redirect_uri');
     // Security: exact string match against a registered URI, never a prefix or a pattern.
     if (!redirectUri || !client.redirect_uris.includes(redirectUri)) throw new OAuthError(400, 'invalid_request', 'redirect_uri is missing or is not exactly one of the client’s registered redirect URIs.');
     const state = single('state');
+    // Security: anyone may register a client with any https redirect URI; redirecting errors to
+    // one that no person ever allowed would make this origin an open redirector (RFC 9700 §4.11.2).
+    // A client a person allowed once (its grant may since be revoked) has a redirect URI a person saw.
+    const trusted = client.kind !== 'dynamic' || Object.values((await this.store.read()).grants).some((g) => g.client_id === client.client_id);
     const back = (error: string, description: string): { redirect: string } => {
+      if (!trusted) throw new OAuthError(400, error, description);
       const url = new URL(redirectUri);
       url.searchParams.set('error', error);
       url.searchParams.set('error_description', description);
@@ -318,6 +378,7 @@ export class OAuthService {
       resource: pending.resource,
       issuer: pending.issuer,
       human,
+      ...(this.adminKeyHash(human) ? { humanKeySha256: this.adminKeyHash(human)! } : {}),
       agentId: agent.id,
       ...(agent.template ? { template: agent.template } : {}),
       ...(agent.keySha256 ? { agentKeySha256: agent.keySha256 } : {}),
@@ -339,6 +400,7 @@ export class OAuthService {
     const template = Object.hasOwn(this.config.templates, choice.name) ? this.config.templates[choice.name] : undefined;
     if (!template) throw new OAuthError(400, 'invalid_request', 'No such agent template.');
     const id = personAgentId(choice.name, human);
+    if (id.length > MAX_AGENT_ID) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id.slice(0, 70)}… would be longer than ${MAX_AGENT_ID} characters; choose an existing agent or ask an operator for a template with a shorter name.`);
     // Security: a per-person agent never takes over a configured agent's identity.
     if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
     return { id, template: choice.name, scopes: [...template.grants] };
@@ -385,6 +447,7 @@ export class OAuthService {
       ...(record.template ? { template: record.template } : {}),
       ...(record.agentKeySha256 ? { agent_key_sha256: record.agentKeySha256 } : {}),
       human: record.human,
+      ...(record.humanKeySha256 ? { human_key_sha256: record.humanKeySha256 } : {}),
       scopes: record.scopes,
       resource: record.resource,
       created_at: new Date(now).toISOString(),
@@ -417,6 +480,13 @@ export class OAuthService {
         }
         if (grant.refresh_sha256 !== hash) continue;
         if (grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now() || grant.client_id !== clientId) return null;
+        // Security: a removed or re-keyed admin's connectors end with their dashboard sessions.
+        const gone = this.consenterGone(grant);
+        if (gone) {
+          grant.revoked_at = new Date(this.now()).toISOString();
+          grant.revoked_by = `system: ${gone}`;
+          return null;
+        }
         const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
         grant.used_refresh_sha256 = [...grant.used_refresh_sha256, hash].slice(-MAX_USED_REFRESH);
         grant.refresh_sha256 = sha256(refresh);
@@ -485,6 +555,7 @@ export class OAuthService {
    * @throws OAuthError 401 invalid_token.
    */
   async authenticate(token: string, origin: string): Promise<OAuthPrincipal> {
+    this.runtime.live.refresh();
     const resource = this.resourceFor(origin);
     let payload;
     try {
@@ -499,23 +570,73 @@ export class OAuthService {
     return { agent: this.agentFor(grant), grant };
   }
 
+  /**
+   * The agent a running session acts as at this tool call (H8-1): the grant re-resolved against
+   * the config in force now, never the configured agent as a whole — the consented subset and
+   * `onBehalfOf` stay, a template agent keeps working, and a removed agent, template or admin
+   * ends the session. The grant's revocation is checked by `authenticate` on every HTTP request.
+   * @throws AssError UNAUTHENTICATED.
+   */
+  currentAgent(grant: OAuthGrantRecord): AgentSettings {
+    this.runtime.live.refresh();
+    try {
+      return this.agentFor(grant);
+    } catch (error) {
+      if (error instanceof OAuthError) throw new AssError('UNAUTHENTICATED', error.description);
+      throw error;
+    }
+  }
+
+  private adminKeyHash(human: string): string | undefined {
+    const id = human.startsWith('admin:') ? human.slice('admin:'.length) : undefined;
+    return this.runtime.settings.config.admins.find((a) => a.id === id)?.key_sha256;
+  }
+
+  /** Why the person who consented no longer may (removed from `admins`, or given a new key), or undefined. */
+  private consenterGone(grant: OAuthGrantRecord): string | undefined {
+    const now = this.adminKeyHash(grant.human);
+    if (!now) return `${grant.human} is no longer an admin`;
+    if (grant.human_key_sha256 && grant.human_key_sha256 !== now) return `${grant.human} has a new key since the consent`;
+    return undefined;
+  }
+
   /** The agent a grant acts as, limited to what the human consented to. */
   private agentFor(grant: OAuthGrantRecord): AgentSettings {
+    const gone = this.consenterGone(grant);
+    if (gone) throw new OAuthError(401, 'invalid_token', `The person who signed this connector in can no longer (${gone}). Sign in again.`);
     if (grant.template) {
       const template = this.config.templates[grant.template];
       if (!template) throw new OAuthError(401, 'invalid_token', 'The agent template of this grant was removed from the config. Sign in again.');
+      // Security: a configured agent added later under this id must not share its approvals, tokens and limits.
+      if (this.runtime.settings.agents.some((a) => a.config.id === grant.agent_id)) throw new OAuthError(401, 'invalid_token', `A configured agent now has this sign-in's agent id (${grant.agent_id}). Sign in again.`);
       const grants = grant.scopes.filter((s) => template.grants.includes(s));
       const config = { id: grant.agent_id, key_sha256: sha256(`oauth-grant:${grant.id}`), grants, deny: template.deny, limits: { max_token_ttl: this.config.access_token_ttl }, description: `per-person agent of ${grant.human}` };
-      return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human };
+      return { config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), maxTokenTtlMs: this.accessTtlMs, onBehalfOf: grant.human, oauthGrant: { id: grant.id, endsAtMs: Date.parse(grant.refresh_expires_at) } };
     }
     const agent = this.runtime.settings.agents.find((a) => a.config.id === grant.agent_id);
     if (!agent) throw new OAuthError(401, 'invalid_token', 'The agent of this grant no longer exists. Sign in again.');
     // Security: replacing or revoking an agent's key ends the grants made for it too.
     if (grant.agent_key_sha256 && grant.agent_key_sha256 !== agent.config.key_sha256) throw new OAuthError(401, 'invalid_token', 'The agent of this grant has a new key since the consent. Sign in again.');
-    // Security: never more than consented, even if the agent's grants grew since.
-    const grants = agent.config.grants.filter((s) => grant.scopes.includes(s));
+    // Security: never more than consented (even if the agent's grants grew since), and never more
+    // than the agent holds now: a consented scope stays while one of the agent's grants covers it.
+    const held = agent.config.grants.map((g) => parseScope(g));
+    const grants = grant.scopes.filter((s) => held.some((g) => scopeCovers(g, parseScope(s))));
     const config = { ...agent.config, grants };
-    return { ...agent, config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), onBehalfOf: grant.human };
+    return { ...agent, config, compiled: compileAgent({ id: config.id, grants, deny: config.deny }), onBehalfOf: grant.human, oauthGrant: { id: grant.id, endsAtMs: Date.parse(grant.refresh_expires_at) } };
+  }
+
+  /**
+   * The agent behind a scoped token asked for under an OAuth grant (H13-3): the grant must still
+   * hold (not revoked, not expired, its person still an admin), and the token acts as the grant
+   * does (consented subset, on_behalf_of in every audit record).
+   * @throws AssError UNAUTHENTICATED.
+   */
+  async tokenAgent(grantId: string): Promise<AgentSettings> {
+    const grant = (await this.store.read()).grants[grantId];
+    if (!grant || grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now()) {
+      throw new AssError('UNAUTHENTICATED', 'The sign-in this token was asked under has ended (revoked or expired). Sign in again and call request_token.');
+    }
+    return this.currentAgent(grant);
   }
 
   async listGrants(): Promise<OAuthGrantRecord[]> {

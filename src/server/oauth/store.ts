@@ -31,6 +31,8 @@ export interface OAuthGrantRecord {
   agent_key_sha256?: string;
   /** Who consented, e.g. `admin:alice`. */
   human: string;
+  /** The consenting admin's key hash at consent: the grant dies when that admin is removed or re-keyed. */
+  human_key_sha256?: string;
   scopes: string[];
   resource: string;
   created_at: string;
