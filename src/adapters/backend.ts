@@ -1,3 +1,4 @@
+import { AssError } from '../shared/errors.js';
 import type { SecretRecord, SecretSummary, SecretWrite } from '../shared/types.js';
 
 /** What a `put` returns: the write as stored, without its value, with the backend's own fields. */
@@ -72,4 +73,15 @@ export interface SecretBackend {
   delete(namespace: string, key: string, options?: DeleteOptions): Promise<boolean>;
   health(): Promise<BackendHealth>;
   close(): Promise<void>;
+}
+
+/** The CONFLICT a check-and-set write gets when the secret is not at the version it expected. */
+export function versionConflict(namespace: string, key: string, expected: number, newest: number): AssError {
+  return new AssError(
+    'CONFLICT',
+    newest === 0
+      ? `${namespace}/${key} does not exist (expected version ${expected}). Read it again before writing.`
+      : `${namespace}/${key} is at version ${newest}, not ${expected}: someone else wrote it. Read it again before writing.`,
+    { expected_version: expected, current_version: newest },
+  );
 }

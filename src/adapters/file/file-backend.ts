@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
-import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
+import { versionConflict, type BackendCapabilities, type BackendHealth, type PutOptions, type SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
 import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
@@ -79,13 +79,7 @@ export class FileBackend implements SecretBackend {
       const current = await this.read(namespace, key);
       const newest = current?.versions.at(-1)?.version ?? 0;
       if (options.expectedVersion !== undefined && options.expectedVersion !== newest) {
-        throw new AssError(
-          'CONFLICT',
-          newest === 0
-            ? `${namespace}/${key} does not exist (expected version ${options.expectedVersion}). Read it again before writing.`
-            : `${namespace}/${key} is at version ${newest}, not ${options.expectedVersion}: someone else wrote it. Read it again before writing.`,
-          { expected_version: options.expectedVersion, current_version: newest },
-        );
+        throw versionConflict(namespace, key, options.expectedVersion, newest);
       }
       const now = this.clock().toISOString();
       const next: StoredSecret = {

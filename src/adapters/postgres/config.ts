@@ -1,6 +1,7 @@
 /** Config block of the PostgreSQL secret backend (`backend: { type: postgres, … }` in the YAML). */
 import { z } from 'zod';
 import { PgConnectionShape } from '../../shared/pg/config.js';
+import { EncryptedStoreShape, exactlyOneKeySource } from '../file/config.js';
 
 /**
  * The connection (`url`, `ssl`, timeouts, `pool_max`, `migrate_on_start`, shared with
@@ -13,14 +14,9 @@ export const PostgresBackendConfigSchema = z
   .object({
     type: z.literal('postgres'),
     ...PgConnectionShape,
-    key_file: z.string().optional(),
-    passphrase_env: z.string().optional(),
-    max_versions: z.number().int().min(1).max(1000).default(20),
+    ...EncryptedStoreShape,
   })
   .strict()
-  .refine((config) => (config.key_file === undefined) !== (config.passphrase_env === undefined), {
-    message: 'Set exactly one of key_file or passphrase_env.',
-    path: ['key_file'],
-  });
+  .refine(...exactlyOneKeySource);
 
 export type PostgresBackendConfig = z.input<typeof PostgresBackendConfigSchema>;

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { BackendCapabilities, BackendHealth, PutOptions, SecretBackend } from '../backend.js';
+import { versionConflict, type BackendCapabilities, type BackendHealth, type PutOptions, type SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
 import { ensureSchema } from '../../shared/pg/migrations.js';
 import type { PgDatabase } from '../../shared/pg/pool.js';
@@ -138,13 +138,7 @@ export class PostgresBackend implements SecretBackend {
         const newest = head.newest_version;
         if (options.expectedVersion !== undefined && options.expectedVersion !== newest) {
           // Thrown inside the transaction: a row created just now for this write is rolled back.
-          throw new AssError(
-            'CONFLICT',
-            newest === 0
-              ? `${namespace}/${key} does not exist (expected version ${options.expectedVersion}). Read it again before writing.`
-              : `${namespace}/${key} is at version ${newest}, not ${options.expectedVersion}: someone else wrote it. Read it again before writing.`,
-            { expected_version: options.expectedVersion, current_version: newest },
-          );
+          throw versionConflict(namespace, key, options.expectedVersion, newest);
         }
         const row = { namespace, key, id: head.id, version: newest + 1, secret_type: write.secret_type, access_tier: write.access_tier, metadata: JSON.stringify(write.metadata), updated_at: now };
         const plaintext = Buffer.from(write.value, 'utf8');
