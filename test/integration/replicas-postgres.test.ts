@@ -24,9 +24,8 @@ import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js
 
 const missing = postgresPeerMissing();
 const AGENTS = ['bot', 'quorum', 'counter', 'leaver', 'writer'] as const;
-/** How long the kill loop may run (the issue asks 50 rounds; as many as fit here). */
-const KILL_BUDGET_MS = 60_000;
-const MAX_KILL_ROUNDS = 50;
+/** The issue asks for 50 kills of a replica during writes: all 50 run (about 3 s each here). */
+const KILL_ROUNDS = 50;
 
 interface Cluster {
   root: string;
@@ -197,7 +196,7 @@ if (missing) {
       }
     });
 
-    it(`SIGKILL of a replica during writes (up to ${MAX_KILL_ROUNDS} rounds in ${KILL_BUDGET_MS / 1000} s): every acknowledged token and use is there`, async () => {
+    it(`SIGKILL of a replica during writes, ${KILL_ROUNDS} times: every acknowledged token and use is there`, async () => {
       const started = Date.now();
       let rounds = 0;
       let acknowledged = 0;
@@ -209,7 +208,7 @@ if (missing) {
       const countedId = json(counted.body).token_id as string;
       let usesAcknowledged = 0;
       try {
-        while (rounds < MAX_KILL_ROUNDS && Date.now() - started < KILL_BUDGET_MS) {
+        while (rounds < KILL_ROUNDS) {
           rounds++;
           const tokens: string[] = [];
           let killed = false;
@@ -247,7 +246,7 @@ if (missing) {
       const verify = await cli(c.configs.a, c.adminKey, ['audit', 'verify']);
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       console.log(`[replicas] ${rounds} SIGKILL rounds in ${Math.round((Date.now() - started) / 1000)} s: ${acknowledged} acknowledged tokens and ${usesAcknowledged} acknowledged uses, none lost`);
-      expect(rounds).toBeGreaterThanOrEqual(5);
-    }, 240_000);
+      expect(rounds).toBe(KILL_ROUNDS);
+    }, 900_000);
   });
 }
