@@ -4,11 +4,10 @@
  * deleted, edited or cut from the end makes verify fail; a replica with another audit key is
  * refused; PostgreSQL stopped → AUDIT_UNAVAILABLE (fail closed), then appends go on when it is back.
  */
-import { spawn } from 'node:child_process';
+import { runTsWorker } from '../helpers/ts-worker.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditKey, readAuditKey } from '../../src/audit/audit-key.js';
 import { AUDIT_MIGRATIONS, createPgAuditLog, verifyPgAuditLog } from '../../src/audit/pg-audit-log.js';
@@ -17,7 +16,6 @@ import { applyMigrations, createPgDatabase, PgConnectionSchema, type PgDatabase 
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const missing = postgresPeerMissing();
 
 if (missing) {
@@ -52,20 +50,7 @@ if (missing) {
       async () => {
         const { url, db, keyPath } = await freshChain();
         const PER = 1000;
-        const run = (id: number) =>
-          new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/pg-audit-worker.ts', keyPath, String(id), String(PER)], {
-              cwd: repoRoot,
-              env: { ...process.env, ASS_PG_URL: url },
-              stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            let stdout = '';
-            let stderr = '';
-            child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-            child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-            child.on('error', reject);
-            child.on('close', (code) => resolve({ code, stdout, stderr }));
-          });
+        const run = (id: number) => runTsWorker('test/helpers/pg-audit-worker.ts', [keyPath, String(id), String(PER)], { ASS_PG_URL: url });
         const started = performance.now();
         const results = await Promise.all([run(1), run(2)]);
         console.log(`[pg audit] 2 processes x ${PER} appends took ${((performance.now() - started) / 1000).toFixed(1)} s`);

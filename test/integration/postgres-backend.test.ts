@@ -5,12 +5,11 @@
  * refused (tier lowered, value moved), the key checks, the schema gate, 8 processes x 200 puts
  * losing nothing, and PostgreSQL stopped mid-run (BACKEND_UNAVAILABLE, then recovery).
  */
-import { spawn } from 'node:child_process';
+import { runTsWorker } from '../helpers/ts-worker.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyFile } from '../../src/adapters/file/index.js';
@@ -20,7 +19,6 @@ import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const missing = postgresPeerMissing();
 const FAST_KDF = { N: 2 ** 10, r: 8, p: 1 };
 
@@ -170,20 +168,7 @@ if (missing) {
         const setup = await createPostgresBackend({ type: 'postgres', url: mpUrl, key_file: mpKey, migrate_on_start: true });
         const WORKERS = 8;
         const PUTS = 200;
-        const runWorker = (id: number) =>
-          new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/pg-put-worker.ts', mpKey, String(id), String(PUTS)], {
-              cwd: repoRoot,
-              env: { ...process.env, ASS_PG_URL: mpUrl },
-              stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            let stdout = '';
-            let stderr = '';
-            child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-            child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-            child.on('error', reject);
-            child.on('close', (code) => resolve({ code, stdout, stderr }));
-          });
+        const runWorker = (id: number) => runTsWorker('test/helpers/pg-put-worker.ts', [mpKey, String(id), String(PUTS)], { ASS_PG_URL: mpUrl });
         const started = performance.now();
         const results = await Promise.all(Array.from({ length: WORKERS }, (_, id) => runWorker(id)));
         console.log(`[pg multiprocess] ${WORKERS} workers x ${PUTS} puts took ${((performance.now() - started) / 1000).toFixed(1)} s`);

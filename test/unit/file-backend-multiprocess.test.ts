@@ -3,7 +3,7 @@
  * their own. Cross-process locking must lose nothing: the shared key ends at version 1600 and
  * all 1600 own keys exist.
  */
-import { spawn } from 'node:child_process';
+import { runTsWorker, type WorkerResult } from '../helpers/ts-worker.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,6 @@ import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.
 
 const WORKERS = 8;
 const PUTS = 200;
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 
 let root: string;
 let storeDir: string;
@@ -32,19 +31,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function runWorker(id: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/file-put-worker.ts', storeDir, keyFile, String(id), String(PUTS)], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runWorker(id: number): Promise<WorkerResult> {
+  return runTsWorker('test/helpers/file-put-worker.ts', [storeDir, keyFile, String(id), String(PUTS)]);
 }
 
 describe('file backend across processes', () => {
