@@ -12,22 +12,8 @@ if [ -x "$CHROMIUM" ] && "$CHROMIUM" --headless --no-sandbox --version >/dev/nul
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-chromium: apt-get not found; install Chromium yourself and set ASS_CHROMIUM to its path" >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "install-chromium: not root and no sudo; run 'apt-get install -y chromium' as root" >&2
-    exit 1
-  fi
-fi
-
-echo "install-chromium: apt-get update && apt-get install -y chromium" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q >&2 || { echo "install-chromium: apt-get update failed" >&2; exit 1; }
-$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core >&2 || { echo "install-chromium: apt-get install chromium failed" >&2; exit 1; }
+. "$(dirname "$0")/apt-peer.sh"
+apt_peer_install install-chromium "install Chromium yourself and set ASS_CHROMIUM to its path" chromium fonts-dejavu-core
 
 if ! [ -x "$CHROMIUM" ]; then
   echo "install-chromium: $CHROMIUM missing after install" >&2

@@ -15,20 +15,8 @@ if have dockerd && have containerd && have runc && { have busybox || [ -x /bin/b
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if have sudo; then SUDO="sudo -n"; else
-    echo "install-docker: not root and no sudo; install it yourself: apt-get install docker.io busybox-static" >&2
-    exit 1
-  fi
-fi
-if ! have apt-get; then
-  echo "install-docker: no apt-get on this machine; install docker.io (dockerd, containerd, runc) and busybox-static with your package manager" >&2
-  exit 1
-fi
-
-$SUDO apt-get update
+. "$(dirname "$0")/apt-peer.sh"
 # The tests never use a system dockerd (where the package's postinst starts one): they start
 # their own, isolated one (test/helpers/docker-engine.ts).
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io busybox-static
+apt_peer_install install-docker "install docker.io (dockerd, containerd, runc) and busybox-static with your package manager" docker.io busybox-static
 dockerd --version >&2

@@ -17,20 +17,8 @@ if [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] && [ -x "$PG_BIN/postgres"
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
-    echo "install-postgres: not root and no sudo; install it yourself: apt-get install postgresql-15" >&2
-    exit 1
-  fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-postgres: no apt-get on this machine; install PostgreSQL 15 with your package manager and set ASS_PG_BIN to its bin directory" >&2
-  exit 1
-fi
-
-$SUDO apt-get update
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
+. "$(dirname "$0")/apt-peer.sh"
+apt_peer_install install-postgres "install PostgreSQL 15 with your package manager and set ASS_PG_BIN to its bin directory" postgresql-15
 if [ ! -x "$PG_BIN/initdb" ]; then
   echo "install-postgres: initdb missing in $PG_BIN after install" >&2
   exit 1

@@ -10,18 +10,6 @@ if command -v strace >/dev/null 2>&1; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
-    echo "install-strace: not root and no sudo; install it yourself: apt-get install strace" >&2
-    exit 1
-  fi
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-strace: no apt-get on this machine; install strace with your package manager" >&2
-  exit 1
-fi
-
-$SUDO apt-get update
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends strace
+. "$(dirname "$0")/apt-peer.sh"
+apt_peer_install install-strace "install strace with your package manager" strace
 strace -V | head -1 >&2
