@@ -48,6 +48,12 @@ export const UseCommandSchema = z
      * (`namespace/key` patterns, whole-segment globs). Absent: no secret variables at all.
      */
     env: z.record(EnvName, z.union([SecretPattern, z.array(SecretPattern).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]))).optional(),
+    /**
+     * Plain (non-secret) variables an agent's `run` may set, each with the full-match patterns of
+     * its allowed values. Absent: none. (Variables that redirect a command — hosts, proxies, CA
+     * bundles — are better fixed in the command's arguments than allowed here.)
+     */
+    env_plain: z.record(EnvName, z.union([Pattern, z.array(Pattern).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]))).optional(),
   })
   .strict();
 

@@ -6,6 +6,7 @@
 import { AssError } from '../shared/errors.js';
 import { parseTtl } from '../policy/index.js';
 import { allowCommand } from '../use/command-allowlist.js';
+import { scratchHomeEnv, withScratchHome } from '../use/scratch-home.js';
 import { destinationOf, planRequest, requestReferences, sendRequest, type HttpAnswer, type HttpRequestInput } from '../use/http-broker.js';
 import { parseReference, type SecretReference } from '../use/reference.js';
 import { runMasked } from '../use/runner.js';
@@ -73,7 +74,10 @@ export async function runWithSecrets(service: SecretService, agent: AgentSetting
     for (const [name, ref] of named) env[name] = values.get(ref.text)!;
     let result;
     try {
-      result = await runMasked({ executable: allowed.executable, args: allowed.args, env, cwd: allowed.cwd, values: [...values.values()], stdin: 'ignore', outputCap: config.output_cap, timeoutMs, merge: true, group: true });
+      // Security: HOME and the working directory are an empty private directory, never a place the agent writes (R-3).
+      result = await withScratchHome((home) =>
+        runMasked({ executable: allowed.executable, args: allowed.args, env: { ...env, ...scratchHomeEnv(home) }, cwd: allowed.cwd ?? home, values: [...values.values()], stdin: 'ignore', outputCap: config.output_cap, timeoutMs, merge: true, group: true }),
+      );
     } catch (error) {
       const code = String((error as NodeJS.ErrnoException)?.code ?? 'error');
       await use.finished(references, how, false, `could not start (${code})`);

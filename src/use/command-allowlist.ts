@@ -1,8 +1,11 @@
 /**
  * The run_with_secrets (and agent `run`) allow-list: a command runs only if its executable is
  * listed by absolute path, each argument fully matches one of that entry's patterns, its working
- * directory is listed, and every environment variable it is given is one the entry names, bound to
- * the secrets it may carry. Checked before any secret is resolved and before anything starts.
+ * directory is listed, and every environment variable it is given is one the entry names: bound to
+ * the secrets it may carry (`env`), or, for a plain value, to the values it may take (`env_plain`).
+ * Plain variables are denied by default: PGHOST, HTTPS_PROXY or SSL_CERT_FILE under an agent's
+ * control would send an allowed command, with its secret, to the agent's own server (R-2).
+ * Checked before any secret is resolved and before anything starts.
  */
 import { isAbsolute, normalize } from 'node:path';
 import { matchSegments, parsePathPattern } from '../policy/index.js';
@@ -17,6 +20,8 @@ export interface CommandRule {
   positional?: boolean;
   /** Variable name → secret path patterns (`namespace/key`, whole-segment globs) it may carry. */
   env?: Record<string, string[]>;
+  /** Variable name → full-match patterns of the plain (non-secret) values it may take. */
+  env_plain?: Record<string, string[]>;
 }
 
 export interface AllowedCommand {
@@ -25,8 +30,8 @@ export interface AllowedCommand {
   cwd: string | undefined;
 }
 
-/** A variable the caller wants set: from a secret (its namespace and key), or a plain value (null). */
-export type RequestedVariable = [name: string, secret: { namespace: string; key: string } | null];
+/** A variable the caller wants set: from a secret (its namespace and key), or a plain value (null, then the value). */
+export type RequestedVariable = [name: string, secret: { namespace: string; key: string } | null, plain?: string];
 
 /** Cut and JSON-quote agent text for a message (it is untrusted). */
 const quote = (text: string): string => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
@@ -40,10 +45,18 @@ export function refuseDeniedNames(variables: readonly RequestedVariable[]): void
   if (bad) throw new AssError('POLICY_DENIED', `The variable ${quote(bad[0])} may not be set (it changes what the command runs: ${DENIED_ENV_SUMMARY}). Nothing was started.`);
 }
 
+const fullMatch = (pattern: string | undefined, text: string): boolean => pattern !== undefined && new RegExp(`^(?:${pattern})$`, ARG_PATTERN_FLAGS).test(text);
+
 /** Why `rule` does not allow these variables, or null when it does. */
 function envProblem(rule: CommandRule, variables: readonly RequestedVariable[]): string | null {
-  for (const [name, secret] of variables) {
-    if (!secret) continue;
+  for (const [name, secret, plain] of variables) {
+    if (!secret) {
+      // Security: a plain value is allowed only where the rule names the variable and its values.
+      const values = rule.env_plain?.[name];
+      if (!values) return `the plain variable ${quote(name)} is not in the env_plain list of ${rule.executable}${rule.env_plain && Object.keys(rule.env_plain).length ? ` (allowed: ${Object.keys(rule.env_plain).join(', ')})` : ' (it lists none)'}`;
+      if (!values.some((p) => fullMatch(p, plain ?? ''))) return `the value given to ${quote(name)} matches none of its allowed patterns for ${rule.executable}`;
+      continue;
+    }
     const patterns = rule.env?.[name];
     if (!patterns) return `the variable ${quote(name)} is not in the env list of ${rule.executable}${rule.env && Object.keys(rule.env).length ? ` (allowed: ${Object.keys(rule.env).join(', ')})` : ' (it lists none)'}`;
     const path = [...secret.namespace.split('/'), secret.key];
@@ -70,12 +83,11 @@ export function allowCommand(rules: readonly CommandRule[], command: readonly st
   refuseDeniedNames(variables);
   let problem = '';
   for (const rule of candidates) {
-    const fits = (p: string | undefined, a: string): boolean => p !== undefined && new RegExp(`^(?:${p})$`, ARG_PATTERN_FLAGS).test(a);
     if (rule.positional && args.length !== rule.args.length) {
       problem = `${executable} takes exactly ${rule.args.length} arguments here (positional rule), not ${args.length}`;
       continue;
     }
-    const bad = rule.positional ? args.find((a, i) => !fits(rule.args[i], a)) : args.find((a) => !rule.args.some((p) => fits(p, a)));
+    const bad = rule.positional ? args.find((a, i) => !fullMatch(rule.args[i], a)) : args.find((a) => !rule.args.some((p) => fullMatch(p, a)));
     if (bad !== undefined) {
       problem = `the argument ${quote(bad)} matches none of the allowed argument patterns for ${executable}`;
       continue;

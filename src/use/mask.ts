@@ -29,11 +29,29 @@ function base64Cores(bytes: Buffer, url: boolean): string[] {
   return out;
 }
 
-/** JSON string escaping as JSON.stringify does it, and as ASCII-only encoders (Python's json) do it. */
+/**
+ * The characters HTML-safe JSON encoders write as `\uXXXX` by default (R-1): Go's encoding/json
+ * and Rails escape & < > and U+2028/2029; .NET's System.Text.Json also escapes + ' " and `.
+ */
+const HTML_SAFE_SETS = ['&<>\u2028\u2029', '&<>+\'"`\u2028\u2029'];
+
+/**
+ * JSON string escaping as JSON.stringify does it, as ASCII-only encoders (Python's json) do it,
+ * and as HTML-safe encoders do it (on either), each with lower- and upper-case hex.
+ */
 function jsonForms(value: string): string[] {
+  const escape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   const plain = JSON.stringify(value).slice(1, -1);
-  const ascii = plain.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return [plain, ascii, ascii.replace(/\\u([0-9a-f]{4})/g, (_m, h: string) => `\\u${h.toUpperCase()}`)];
+  const ascii = plain.replace(/[\u007f-\uffff]/g, escape);
+  const forms = [plain, ascii];
+  for (const set of HTML_SAFE_SETS) {
+    for (const base of [plain, ascii]) {
+      // The escaping applies to the stringified text, where a `"` is `\"` (.NET writes `\u0022`).
+      const quoted = set.includes('"') ? base.replace(/\\"/g, escape('"')) : base;
+      forms.push([...quoted].map((c) => (set.includes(c) ? escape(c) : c)).join(''));
+    }
+  }
+  return forms.flatMap((f) => [f, f.replace(/\\u([0-9a-f]{4})/g, (_m, h: string) => `\\u${h.toUpperCase()}`)]);
 }
 
 /** `\uXXXX` for every UTF-16 unit, lower and upper hex (encoders that escape everything). */

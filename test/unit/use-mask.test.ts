@@ -86,3 +86,25 @@ describe('masking stream', () => {
     expect(Buffer.concat(chunks).toString()).toBe(`pass: ${MASK_MARKER} ok`);
   });
 });
+
+describe('HTML-safe JSON encoders (R-1)', () => {
+  // What Go's encoding/json (SetEscapeHTML default), Rails' to_json and .NET's System.Text.Json
+  // default encoder write for a string, built here character by character from their documented rules.
+  const u = (c: string, upper = false): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')[upper ? 'toUpperCase' : 'toLowerCase']()}`;
+  const goJson = (v: string): string => JSON.stringify(v).slice(1, -1).replace(/[&<>\u2028\u2029]/g, (c) => u(c));
+  const dotnetJson = (v: string): string =>
+    [...v].map((c) => (c === '\\' ? '\\\\' : /[&<>+'"`]/.test(c) || c.charCodeAt(0) > 0x7e || c.charCodeAt(0) < 0x20 ? u(c, true) : c)).join('');
+  const VALUES = ['wJalr+XUtnFEMI/K7MDENG&bPxRfi<CYEXAMPLEKEY>', `p@ss'word"with+all&<>\`é`, 'a+b=c/d'];
+
+  it.each(VALUES)('masks the Go/Rails and .NET forms of %j inside an echoed error', (value) => {
+    for (const form of [goJson(value), dotnetJson(value), goJson(value).replace(/\//g, '\\/')]) {
+      const text = `{"error":"bad key ${form}"}`;
+      const out = maskInPieces([value], Buffer.from(text), [7, 23]);
+      expect(out, `${form} survived`).toBe(`{"error":"bad key ${MASK_MARKER}"}`);
+    }
+  });
+
+  it('the forms are built from the value alone: a different value with the same shape is not masked', () => {
+    expect(maskInPieces(['a+b&c'], Buffer.from('x\\u002Bb\\u0026c'), [])).toBe('x\\u002Bb\\u0026c');
+  });
+});

@@ -65,6 +65,10 @@ if (mode === 'print') {
   process.exit(Number(code ?? 0));
 } else if (mode === 'stdin') {
   process.stdin.pipe(process.stdout);
+} else if (mode === 'where') {
+  const { readdirSync, realpathSync } = await import('node:fs');
+  const home = process.env.HOME ?? null;
+  writeSync(1, JSON.stringify({ home, xdg: process.env.XDG_CONFIG_HOME ?? null, cwdIsHome: home !== null && realpathSync(process.cwd()) === realpathSync(home), entries: readdirSync(process.cwd()) }));
 } else if (mode === 'signal') {
   process.kill(process.pid, 'SIGTERM');
 } else if (mode === 'trap') {

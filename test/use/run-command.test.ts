@@ -4,7 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addAgent, admin, baseEnv, CLI, initHome, REPO_ROOT, removeHome, runCli, setConfig, type Home } from '../helpers/cli.js';
@@ -65,7 +67,7 @@ beforeAll(async () => {
     use: {
       commands: {
         allow: [
-          { executable: process.execPath, args: ['.*'], env: { S: 'prod/db/*' } },
+          { executable: process.execPath, args: ['.*'], env: { S: 'prod/db/*' }, env_plain: { PLAIN: 'kept' } },
           { executable: path.join(home.dir, 'no-such-command') },
         ],
       },
@@ -103,6 +105,11 @@ describe('run', () => {
     await writeFile(file, '# comment\nS="ass://prod/db/PASS"\nPLAIN=kept\n');
     const r = await asUser(['run', '--env-file', file, '--', process.execPath, '-e', 'process.stdout.write(process.env.S + "|" + process.env.PLAIN)']);
     expect(r.stdout).toBe(`${MASK_MARKER}|kept`);
+    // A plain value the rule's env_plain does not allow is refused before starting (R-2).
+    await writeFile(file, 'S="ass://prod/db/PASS"\nPLAIN=changed\n');
+    const refused = await asUser(['run', '--env-file', file, '--', process.execPath, '-e', 'process.stdout.write("started")']);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
   });
 
   it('a command ended by a signal ends run by the same signal; a signal sent to run reaches the command', async () => {
@@ -199,10 +206,27 @@ describe('run and inject as an agent obey the allow-lists (H12-1, H12-2)', () =>
     await expect(stat(started)).rejects.toThrow();
   });
 
-  it("the command never gets the caller's environment (PATH, GIT_*, NODE_*): only the tool's", async () => {
-    const r = await asAgent(userKey, ['run', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify([process.env.PATH, process.env.GIT_SSH_COMMAND, process.env.HOME]))'], undefined, { GIT_SSH_COMMAND: 'echo leak' });
+  it("the command never gets the caller's environment (PATH, GIT_*, NODE_*, HOME): only the tool's", async () => {
+    const r = await asAgent(userKey, ['run', '--', process.execPath, '-e', 'process.stdout.write(JSON.stringify([process.env.PATH, process.env.GIT_SSH_COMMAND, process.env.HOME === process.env.CALLER_HOME]))'], undefined, { GIT_SSH_COMMAND: 'echo leak', CALLER_HOME: home.dir, HOME: home.dir });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual(['/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', null, null]);
+    expect(JSON.parse(r.stdout)).toEqual(['/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', null, false]);
+  });
+
+  it("HOME and the working directory are an empty private directory, removed afterwards (R-3: the agent's ~/.psqlrc, .git/config); --cwd only where the rule allows", async () => {
+    const script = 'const fs = require("fs"); process.stdout.write(JSON.stringify({ home: process.env.HOME, xdg: process.env.XDG_CONFIG_HOME, cwdIsHome: fs.realpathSync(process.cwd()) === fs.realpathSync(process.env.HOME), entries: fs.readdirSync(process.cwd()) }))';
+    const r = await asAgent(userKey, ['run', '--', process.execPath, '-e', script], undefined, { HOME: home.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const where = JSON.parse(r.stdout) as { home: string; xdg: string; cwdIsHome: boolean; entries: string[] };
+    expect(where.xdg).toBe(where.home);
+    expect(where.cwdIsHome).toBe(true);
+    expect(where.entries).toEqual([]);
+    for (const other of [userInfo().homedir, home.dir, REPO_ROOT]) expect(where.home).not.toBe(other);
+    expect(existsSync(where.home)).toBe(false);
+    // A working directory the rule does not list is refused before anything starts.
+    const refused = await asAgent(userKey, ['run', '--cwd', home.dir, '--', process.execPath, '-e', script]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('working directory');
+    expect(refused.stdout).toBe('');
   });
 });
 

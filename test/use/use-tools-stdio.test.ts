@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,7 +71,7 @@ describe('use without reveal over stdio', () => {
       use: {
         commands: {
           allow: [
-            { executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print|stdin|signal', '[0-9]{1,3}'], env: { S: 'prod/**', TOKEN: 'prod/api/*' } },
+            { executable: process.execPath, args: [printer.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'print|stdin|signal|where', '[0-9]{1,3}'], env: { S: 'prod/**', TOKEN: 'prod/api/*' } },
             { executable: '/bin/sh', args: ['-c', 'sleep 987 & echo started'] },
           ],
           timeout: '30s',
@@ -136,6 +137,17 @@ describe('use without reveal over stdio', () => {
     // stderr is masked with stdout as one stream, into stdout (H12-4): both copies are here.
     expect(result.stderr).toBe('');
     expect(result.stdout.split('\n').filter(Boolean)).toHaveLength(2 * encodings(VALUE).reduce((n, e) => n + e.length + 1, 0));
+  });
+
+  it("run_with_secrets: HOME and the working directory are an empty private directory, removed afterwards, never the server's or the user's (R-3: ~/.psqlrc)", async () => {
+    const result = await ok(agent.client, 'run_with_secrets', { command: [process.execPath, printer, 'where', '0'], env: { S: 'ass://prod/api/TOKEN' } });
+    const where = JSON.parse(result.stdout) as { home: string | null; xdg: string | null; cwdIsHome: boolean; entries: string[] };
+    expect(where.home).toBeTruthy();
+    expect(where.xdg).toBe(where.home);
+    expect(where.cwdIsHome).toBe(true);
+    expect(where.entries).toEqual([]);
+    for (const other of [userInfo().homedir, homedir(), home.dir, process.cwd()]) expect(where.home).not.toBe(other);
+    expect(existsSync(where.home!)).toBe(false);
   });
 
   it('run_with_secrets: a signal that ends the command is reported', async () => {

@@ -12,6 +12,7 @@ import { allowCommand } from '../../use/command-allowlist.js';
 import { writeFileAtomic } from '../../shared/durable-file.js';
 import { parseReference, placeholderReferences, renderPlaceholders, REFERENCE_PREFIX, type SecretReference } from '../../use/reference.js';
 import { runMasked } from '../../use/runner.js';
+import { scratchHomeEnv, withScratchHome } from '../../use/scratch-home.js';
 import { adminFor, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
 
 /** `run` / `inject` exit with this when a secret needs a human approval (and --wait was not given). */
@@ -47,12 +48,14 @@ const AGENT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
  * As an agent, `run` is run_with_secrets from a shell (H12-1): the command, its arguments and its
  * variables must pass use.commands.allow (refused when use.commands is absent), and the command
  * gets the tool's environment (LANG, LC_ALL, TZ, a fixed PATH, the requested variables), never
- * the caller's (an agent could set NODE_OPTIONS, PATH or LD_PRELOAD there). Throws POLICY_DENIED.
+ * the caller's (an agent could set NODE_OPTIONS, PATH or LD_PRELOAD there); HOME and the working
+ * directory are an empty private directory unless --cwd names one the rule allows (R-3).
+ * Throws POLICY_DENIED.
  */
-function agentCommand(runtime: Runtime, command: string[], named: ReadonlyArray<readonly [string, string, SecretReference | null]>): NodeJS.ProcessEnv {
+function agentCommand(runtime: Runtime, command: string[], cwd: string | undefined, named: ReadonlyArray<readonly [string, string, SecretReference | null]>): NodeJS.ProcessEnv {
   const config = runtime.settings.config.use?.commands;
   if (!config) throw new AssError('POLICY_DENIED', 'run with an agent key needs use.commands in the config (the same allow-list as run_with_secrets); nothing was started.');
-  allowCommand(config.allow, command, undefined, named.map(([name, , ref]) => [name, ref]));
+  allowCommand(config.allow, command, cwd, named.map(([name, value, ref]) => (ref ? [name, ref] : [name, null, value])));
   const env: NodeJS.ProcessEnv = { PATH: AGENT_PATH };
   for (const name of INHERITED_ENV) if (name !== 'PATH' && process.env[name] !== undefined) env[name] = process.env[name];
   return env;
@@ -104,8 +107,9 @@ export function registerUse(program: Command): void {
     .option('--env <NAME=ass://ns/key>', 'set NAME to the secret (repeatable)', collect, [])
     .option('--env-file <file>', 'NAME=ass://ns/key lines (# comments; other values are passed as they are)')
     .option('--wait', 'when a secret needs a human approval, wait for the decision instead of exiting 75')
+    .option('--cwd <dir>', "the command's working directory (absolute; as an agent, one the rule's cwd list allows; default: an empty private directory)")
     .addHelpText('after', `\nAs ASS_AGENT_KEY's agent (action "use" in its grants), else as a human (ASS_ADMIN_KEY).\nExit: the command's own code (or its signal); ${EXIT_APPROVAL_REQUIRED} when approval is needed; 2 refused; 126/127 cannot start.\nSee docs/use.md for what masking cannot catch.`)
-    .action(async (command: string[], options: { env: string[]; envFile?: string; wait?: boolean }, cmd: Command) => {
+    .action(async (command: string[], options: { env: string[]; envFile?: string; wait?: boolean; cwd?: string }, cmd: Command) => {
       const settings = settingsFor(cmd.optsWithGlobals<GlobalOptions>());
       const assignments = [...(options.envFile ? await envFileAssignments(options.envFile) : []), ...options.env.map((e) => parseAssignment(e, '--env'))];
       const named = assignments.map(([name, value]) => [name, value, value.startsWith(REFERENCE_PREFIX) ? parseReference(value) : null] as const);
@@ -124,7 +128,7 @@ export function registerUse(program: Command): void {
             delete env.ASS_ADMIN_KEY;
           } else {
             try {
-              env = agentCommand(runtime, command, named);
+              env = agentCommand(runtime, command, options.cwd, named);
             } catch (error) {
               if (error instanceof AssError && error.code === 'POLICY_DENIED') return session.refuse(refs, how, error);
               throw error;
@@ -134,7 +138,10 @@ export function registerUse(program: Command): void {
           if (!values) return;
           for (const [name, value, ref] of named) env[name] = ref ? values.get(ref.text)! : value;
           try {
-            const result = await runMasked({ executable: executable!, args, env, values: [...values.values()], stdin: 'inherit', stdout: process.stdout, stderr: process.stderr, forwardSignals: FORWARDED, merge: agentId !== null });
+            const start = (cwd: string | undefined, extra: NodeJS.ProcessEnv) =>
+              runMasked({ executable: executable!, args, env: { ...env, ...extra }, cwd, values: [...values.values()], stdin: 'inherit', stdout: process.stdout, stderr: process.stderr, forwardSignals: FORWARDED, merge: agentId !== null });
+            // An agent's command gets an empty private HOME (and working directory), never its own (R-3).
+            const result = agentId === null ? await start(options.cwd, {}) : await withScratchHome((home) => start(options.cwd ?? home, scratchHomeEnv(home)));
             signal = result.signal;
             await session.finished(refs, how, result.exitCode === 0, signal ? `signal ${signal}` : `exit ${result.exitCode}`);
             process.exitCode = result.exitCode ?? 1;

@@ -115,6 +115,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
   }
 
   /** A page for the human: the CLI command, and the dashboard when one is configured. Looks nothing up. */
+  const APPROVAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
   function approvalPage(_req: IncomingMessage, res: ServerResponse, path: string): void {
     let id: string;
     try {
@@ -122,13 +123,16 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
     } catch {
       throw new HttpError(400, 'INVALID_ARGUMENT', 'Bad approval id.');
     }
-    const moved = mounts.find((m) => m.approvalPage)?.approvalPage!(id.slice(0, 100));
+    // Security: only an id of the form approvals have is shown, since the page prints it inside a
+    // shell command for the admin to copy (a link ending `1; curl …|sh` would otherwise be echoed; R-10).
+    if (!APPROVAL_ID.test(id)) throw new HttpError(404, 'APPROVAL_NOT_FOUND', 'No such approval request: an approval id is a UUID.');
+    const moved = mounts.find((m) => m.approvalPage)?.approvalPage!(id);
     if (moved) {
       res.writeHead(302, { location: moved, 'cache-control': 'no-store' });
       res.end();
       return;
     }
-    const safe = escapeHtml(id.slice(0, 100));
+    const safe = escapeHtml(id);
     const html = `<!doctype html><meta charset="utf-8"><title>Approve ${safe}</title><h1>Approval request ${safe}</h1>` +
       `<p>An agent is waiting for a human to approve this request. With the admin key, run:</p>` +
       `<pre>agent-secret-store approvals approve ${safe}</pre><p>or deny it with <code>agent-secret-store approvals deny ${safe}</code>. ` +
