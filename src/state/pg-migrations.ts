@@ -8,6 +8,9 @@
  * - `ass_state_revoked_keys`: revoked agent key hashes.
  * - `ass_state_outbox`: the webhook outbox (one row, bounded by notifications.queue_size; its row
  *   lock makes claims and settlements exclusive across replicas).
+ * - v2 `ass_state_rate_buckets`: one token bucket per rate-limit key (`http:<agent>`), shared by
+ *   every replica; `full_at` is when it will have refilled, after which the row is the same as
+ *   none and is pruned.
  */
 import type { ComponentMigrations } from '../shared/pg/migrations.js';
 
@@ -45,6 +48,20 @@ export const STATE_MIGRATIONS: ComponentMigrations = {
           data jsonb NOT NULL
         );
         INSERT INTO ass_state_outbox (id, data) VALUES (1, '{"outbox": []}');
+      `,
+    },
+    {
+      version: 2,
+      name: 'create rate-limit buckets shared by every replica',
+      sql: `
+        CREATE TABLE ass_state_rate_buckets (
+          key text PRIMARY KEY,
+          tokens double precision NOT NULL CHECK (tokens >= 0),
+          at timestamptz NOT NULL,
+          full_at timestamptz NOT NULL,
+          allowed boolean NOT NULL
+        );
+        CREATE INDEX ass_state_rate_buckets_full_at ON ass_state_rate_buckets (full_at);
       `,
     },
   ],
