@@ -10,7 +10,9 @@
  *   lock makes claims and settlements exclusive across replicas).
  * - v2 `ass_state_rate_buckets`: one token bucket per rate-limit key (`http:<agent>`), shared by
  *   every replica; `full_at` is when it will have refilled, after which the row is the same as
- *   none and is pruned.
+ *   none and is pruned. UNLOGGED: a take is paid on every HTTP request and a bucket is worth no
+ *   WAL flush — after a PostgreSQL crash (or on a failed-over standby) the buckets start full,
+ *   as a replica's in-memory buckets did after a restart.
  */
 import type { ComponentMigrations } from '../shared/pg/migrations.js';
 
@@ -54,7 +56,7 @@ export const STATE_MIGRATIONS: ComponentMigrations = {
       version: 2,
       name: 'create rate-limit buckets shared by every replica',
       sql: `
-        CREATE TABLE ass_state_rate_buckets (
+        CREATE UNLOGGED TABLE ass_state_rate_buckets (
           key text PRIMARY KEY,
           tokens double precision NOT NULL CHECK (tokens >= 0),
           at timestamptz NOT NULL,
