@@ -14,7 +14,7 @@ const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const cli = (): string[] => (process.env.ASS_BENCH_FROM_SRC === '1' ? ['--import', 'tsx', join(ROOT, 'src', 'cli', 'main.ts')] : [CLI]);
 
 /** Starts a child and resolves with the port it reports (`port N` on stdout, or `listening on URL` on stderr). */
-function start(command: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+export function start(command: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(command, args, { cwd: ROOT, env: { ...(process.env as Record<string, string>), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -29,7 +29,7 @@ function start(command: string, args: string[], env: Record<string, string> = {}
   });
 }
 
-async function mcpClient(port: number, headers: Record<string, string>): Promise<Client> {
+export async function mcpClient(port: number, headers: Record<string, string>): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' });
   await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers } }));
   return client;

@@ -6,6 +6,7 @@ import { runExternalBench } from './external.js';
 import { runNotifyBench } from './notify.js';
 import { runPostgresBench } from './postgres.js';
 import { runRemoteBench } from './remote.js';
+import { runReplicasBench } from './replicas.js';
 import { runStateBench } from './state.js';
 import { recordedFigures } from './stats.js';
 import { runTokenTimeBench } from './token-time.js';
@@ -35,6 +36,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['bounds', () => runBoundsBench()],
   ['state', () => runStateBench()],
   ['postgres', () => runPostgresBench()],
+  ['replicas', () => runReplicasBench()],
 ];
 for (const [name, run] of sections) {
   try {

@@ -16,7 +16,7 @@ import { applyMigrations, createPgDatabase } from '../src/shared/pg/index.js';
 import { STATE_MIGRATIONS } from '../src/state/pg-migrations.js';
 import { createPgStateStore } from '../src/state/pg-store.js';
 import { postgresPeerMissing, startPostgresPeer } from '../test/helpers/postgres-peer.js';
-import { measure, ms, ratio, table, type Summary } from './stats.js';
+import { figure, measure, ms, ratio, table, type Summary } from './stats.js';
 
 function decided(i: number, now: Date): ApprovalRecord {
   const at = new Date(now.getTime() - 60_000).toISOString();
@@ -52,6 +52,8 @@ export interface StateOpTimes {
   readToken: Summary;
   openAndDeny: Summary;
   issueToken: Summary;
+  /** One HTTP request's rate-limit take (every request on `serve --http` pays it). */
+  takeRate: Summary;
 }
 
 /** Times the hot operations on `store` (seeded already), n of each. */
@@ -73,7 +75,9 @@ export async function timeStateOps(store: StateStore, n: number): Promise<StateO
   const issueToken = await measure(n, 5, async () => {
     await store.issueToken(token(`issued-${tag}-${k++}`, `issuer-${tag}-${k}`, now()), now(), 200);
   });
-  return { consumeUse, readToken, openAndDeny, issueToken };
+  const limits = { perMinute: 1_000_000_000, burst: 1_000_000_000 };
+  const takeRate = await measure(n, 5, () => store.takeRateLimit(`http:bench-${tag}`, 1, limits));
+  return { consumeUse, readToken, openAndDeny, issueToken, takeRate };
 }
 
 export function stateRows(label: string, ours: StateOpTimes, base: StateOpTimes): string[][] {
@@ -83,6 +87,7 @@ export function stateRows(label: string, ours: StateOpTimes, base: StateOpTimes)
     row('read a token (every token-authenticated call)', ours.readToken, base.readToken),
     row('open a request + deny it', ours.openAndDeny, base.openAndDeny),
     row('issue a token', ours.issueToken, base.issueToken),
+    row('take a rate-limit call (every HTTP request)', ours.takeRate, base.takeRate),
   ];
 }
 
@@ -123,6 +128,10 @@ export async function runStateBench(options: { operations?: number } = {}): Prom
           const pgOurs = await timeStateOps(pgLarge, n);
           rows.push(...stateRows('postgres', pgOurs, pgBase));
           rows.push(...stateRows('postgres vs file store (10,000 kept, same run)', pgOurs, ours).map((r) => [r[0]!, ...r.slice(1)]));
+          // Issue 10's figures, for --json: a state operation on PostgreSQL ÷ the same on the file store (p50).
+          figure('state: open a request + deny it, postgres vs file store (p50)', pgOurs.openAndDeny.p50, ours.openAndDeny.p50, 'ms');
+          figure('state: consume a token use, postgres vs file store (p50)', pgOurs.consumeUse.p50, ours.consumeUse.p50, 'ms');
+          figure('state: take a rate-limit call, postgres (shared) vs file store (in memory) (p50)', pgOurs.takeRate.p50, ours.takeRate.p50, 'ms');
         } finally {
           await Promise.all([pgSmall.close(), pgLarge.close()]);
         }

@@ -1,33 +1,42 @@
 /**
- * Per-agent token buckets: `burst` calls at once, refilled at `perMinute` a minute. Checked
- * before a request reaches a transport or the service, so a refused call reaches no backend.
- * Shared by every transport: HTTP (`http.rate_limit`, every JSON-RPC message of a batch counts)
- * and stdio (`server.rate_limit`, every tools/call counts).
+ * Per-agent rate limits. Checked before a request reaches a transport or the service, so a
+ * refused call reaches no backend.
+ *
+ * - `RateLimiter`: buckets in this process's memory (stdio's `server.rate_limit`, where every
+ *   tools/call counts; the OAuth routes' per-address limits).
+ * - `stateRateLimiter`: `http.rate_limit` (every JSON-RPC message of a batch counts), kept by the
+ *   state store: in memory with the embedded file store, one shared row per agent with
+ *   `state.type: postgres`, so an agent's budget is the same whichever replica it reaches.
  */
-export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+import { MemoryRateBuckets, type RateLimits, type RateVerdict } from '../state/rate-limit.js';
+import type { StateStore } from '../state/store.js';
 
-  constructor(
-    private readonly perMinute: number,
-    private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+export type { RateVerdict } from '../state/rate-limit.js';
+
+export class RateLimiter {
+  private readonly buckets: MemoryRateBuckets;
+  private readonly limits: RateLimits;
+
+  constructor(perMinute: number, burst: number, now: () => number = () => performance.now()) {
+    this.limits = { perMinute, burst };
+    this.buckets = new MemoryRateBuckets(now);
+  }
 
   /**
    * Takes `count` tokens for `agentId` at once (all or none); returns the seconds to wait when
    * there are not enough. A count above `burst` can never be served and is refused.
    */
-  take(agentId: string, count = 1): { ok: true } | { ok: false; retryAfterS: number } {
-    const t = this.now();
-    const bucket = this.buckets.get(agentId) ?? { tokens: this.burst, at: t };
-    bucket.tokens = Math.min(this.burst, bucket.tokens + ((t - bucket.at) / 60_000) * this.perMinute);
-    bucket.at = t;
-    this.buckets.set(agentId, bucket);
-    if (bucket.tokens >= count) {
-      bucket.tokens -= count;
-      return { ok: true };
-    }
-    const missing = Math.min(count, this.burst) - bucket.tokens;
-    return { ok: false, retryAfterS: Math.max(1, Math.ceil((missing * 60) / this.perMinute)) };
+  take(agentId: string, count = 1): RateVerdict {
+    return this.buckets.take(agentId, count, this.limits);
   }
+}
+
+/** A limiter whose buckets the state store keeps (shared by every replica on PostgreSQL). */
+export interface SharedRateLimiter {
+  take(agentId: string, count?: number): Promise<RateVerdict>;
+}
+
+/** `scope` keeps one limit's buckets apart from another's in the store (e.g. 'http'). */
+export function stateRateLimiter(state: StateStore, scope: string, limits: RateLimits): SharedRateLimiter {
+  return { take: (agentId, count = 1) => state.takeRateLimit(`${scope}:${agentId}`, count, limits) };
 }

@@ -24,6 +24,7 @@ import path from 'node:path';
 import type { OutboxState } from '../shared/approval-events.js';
 import { ensurePrivateDir, isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
 import { AssError } from '../shared/errors.js';
+import { MemoryRateBuckets, type RateLimits, type RateVerdict } from './rate-limit.js';
 import type { ApprovalRecord, TokenRecord } from './records.js';
 import type { RecordBackend, RecordTx } from './store.js';
 import { StateStore } from './store.js';
@@ -104,6 +105,8 @@ class RecordCache {
 
 export class FileRecordBackend implements RecordBackend {
   private readonly cache = new RecordCache();
+  /** Rate-limit buckets stay in this process's memory, as they always have with the embedded store. */
+  private readonly rates = new MemoryRateBuckets();
   private ready: Promise<void> | null = null;
 
   constructor(private readonly options: FileStateStoreOptions) {}
@@ -274,6 +277,14 @@ export class FileRecordBackend implements RecordBackend {
   async changeMarker(): Promise<string> {
     await this.ensureReady();
     return readSmallFileSync(this.abs(VERSION)) ?? '';
+  }
+
+  async takeRate(key: string, count: number, limits: RateLimits): Promise<RateVerdict> {
+    return this.rates.take(key, count, limits);
+  }
+
+  async pruneRates(): Promise<number> {
+    return this.rates.prune();
   }
 
   async close(): Promise<void> {}

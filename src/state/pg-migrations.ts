@@ -8,6 +8,11 @@
  * - `ass_state_revoked_keys`: revoked agent key hashes.
  * - `ass_state_outbox`: the webhook outbox (one row, bounded by notifications.queue_size; its row
  *   lock makes claims and settlements exclusive across replicas).
+ * - v2 `ass_state_rate_buckets`: one token bucket per rate-limit key (`http:<agent>`), shared by
+ *   every replica; `full_at` is when it will have refilled, after which the row is the same as
+ *   none and is pruned. UNLOGGED: a take is paid on every HTTP request and a bucket is worth no
+ *   WAL flush — after a PostgreSQL crash (or on a failed-over standby) the buckets start full,
+ *   as a replica's in-memory buckets did after a restart.
  */
 import type { ComponentMigrations } from '../shared/pg/migrations.js';
 
@@ -45,6 +50,20 @@ export const STATE_MIGRATIONS: ComponentMigrations = {
           data jsonb NOT NULL
         );
         INSERT INTO ass_state_outbox (id, data) VALUES (1, '{"outbox": []}');
+      `,
+    },
+    {
+      version: 2,
+      name: 'create rate-limit buckets shared by every replica',
+      sql: `
+        CREATE UNLOGGED TABLE ass_state_rate_buckets (
+          key text PRIMARY KEY,
+          tokens double precision NOT NULL CHECK (tokens >= 0),
+          at timestamptz NOT NULL,
+          full_at timestamptz NOT NULL,
+          allowed boolean NOT NULL
+        );
+        CREATE INDEX ass_state_rate_buckets_full_at ON ass_state_rate_buckets (full_at);
       `,
     },
   ],

@@ -17,6 +17,7 @@ import type pg from 'pg';
 import type { OutboxState } from '../shared/approval-events.js';
 import { AssError } from '../shared/errors.js';
 import type { PgClient, PgDatabase } from '../shared/pg/pool.js';
+import { retryAfterS, type RateLimits, type RateVerdict } from './rate-limit.js';
 import type { ApprovalRecord, TokenRecord } from './records.js';
 import { StateStore, type RecordBackend, type RecordTx } from './store.js';
 
@@ -26,6 +27,27 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 
 type Row = { record: ApprovalRecord | TokenRecord };
+
+/*
+ * One rate-limit take as one statement ($1 key, $2 count, $3 burst, $4 per minute). A new key
+ * starts full; an existing bucket is refilled for the time since its last take, then the count
+ * is taken if it fits. Concurrent takes on one key queue on the row (ON CONFLICT locks it), so
+ * of racing replicas no more than the bucket holds pass. Time is the database's (one clock for
+ * every replica); a take that waited for the row never refills backwards (greatest(0, …)).
+ */
+const REFILLED = `least($3::float8, b.tokens + greatest(0, extract(epoch FROM statement_timestamp() - b.at)) * $4::float8 / 60)`;
+const LEFT = `(CASE WHEN ${REFILLED} >= $2::float8 THEN ${REFILLED} - $2::float8 ELSE ${REFILLED} END)`;
+const TAKE_RATE_SQL = `
+  INSERT INTO ass_state_rate_buckets AS b (key, tokens, at, full_at, allowed)
+  VALUES ($1, CASE WHEN $2::float8 <= $3::float8 THEN $3::float8 - $2::float8 ELSE $3::float8 END, statement_timestamp(),
+          statement_timestamp() + make_interval(secs => CASE WHEN $2::float8 <= $3::float8 THEN $2::float8 ELSE 0 END * 60 / $4::float8),
+          $2::float8 <= $3::float8)
+  ON CONFLICT (key) DO UPDATE SET
+    tokens = ${LEFT},
+    at = greatest(b.at, statement_timestamp()),
+    full_at = greatest(b.at, statement_timestamp()) + make_interval(secs => ($3::float8 - ${LEFT}) * 60 / $4::float8),
+    allowed = ${REFILLED} >= $2::float8
+  RETURNING tokens, allowed`;
 
 /** A token as stored: the record, with `uses` from its column (the one a use updates). */
 function tokenOf(row: { record: TokenRecord; uses: number }): TokenRecord {
@@ -232,6 +254,17 @@ export class PgRecordBackend implements RecordBackend {
     const current = await this.token(tokenId);
     if (!current || current.revoked_at) throw new AssError('UNAUTHENTICATED', 'The token is not valid any more.');
     throw new AssError('UNAUTHENTICATED', `The token has been used its ${current.max_uses} allowed times.`);
+  }
+
+  /** One atomic statement (TAKE_RATE_SQL); not NOTIFYed: a bucket is nothing a dashboard shows. */
+  async takeRate(key: string, count: number, limits: RateLimits): Promise<RateVerdict> {
+    const [row] = await this.rows<{ tokens: number; allowed: boolean }>(TAKE_RATE_SQL, [key, count, limits.burst, limits.perMinute]);
+    if (!row) throw new AssError('STATE_UNAVAILABLE', 'The state store (PostgreSQL) returned no rate-limit bucket.');
+    return row.allowed ? { ok: true } : { ok: false, retryAfterS: retryAfterS(Number(row.tokens), count, limits) };
+  }
+
+  async pruneRates(): Promise<number> {
+    return (await this.db.query('DELETE FROM ass_state_rate_buckets WHERE full_at <= statement_timestamp()')).rowCount ?? 0;
   }
 
   /** A counter moved by every NOTIFY on the channel (from any replica), and by every reconnect of the listener. */

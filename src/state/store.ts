@@ -1,7 +1,7 @@
 /**
  * The state store as the operations the domain needs: open or reuse a request, record a
  * decision, redeem a token approval, issue a token, consume a use, revoke an agent, the webhook
- * outbox, prune. Every operation that must happen once happens inside one transaction of the
+ * outbox, rate-limit buckets, prune. Every operation that must happen once happens inside one transaction of the
  * implementation (the file store's lock; PostgreSQL's row and advisory locks), so it happens
  * once across processes and replicas. An operation touches only the records it names and the
  * records of one agent: its cost does not grow with the history the store keeps.
@@ -12,6 +12,7 @@
 import type { ApprovalEvent, OutboxState } from '../shared/approval-events.js';
 import { AssError } from '../shared/errors.js';
 import { approvalEvent, isLapsedUnannounced, type ApprovalEventSink } from './events.js';
+import { checkTake, type RateLimits, type RateVerdict } from './rate-limit.js';
 import type { ApprovalRecord, TokenRecord } from './records.js';
 import {
   applyApprove, applyDeny, approvalIsStale, checkPendingCap, checkTokenCap, findCooldownDenial, findReusable, isGrantActive, revokeApproval, revokeToken, sameScopes, tokenIsStale,
@@ -53,6 +54,13 @@ export interface RecordBackend {
   outbox(): Promise<OutboxState>;
   /** Changes whenever anything was committed, by any process (cheap: polled by open dashboards). */
   changeMarker(): Promise<string>;
+  /**
+   * Takes `count` calls from the rate-limit bucket `key` (all or none), atomically: of callers
+   * racing on the instances that share the buckets, no more than the bucket holds pass.
+   */
+  takeRate(key: string, count: number, limits: RateLimits): Promise<RateVerdict>;
+  /** Drops buckets that have refilled (a full bucket is the same as none); returns how many. */
+  pruneRates(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -305,6 +313,7 @@ export class StateStore {
    * not per request (every agent operation prunes that agent's records already). Returns how many went.
    */
   async prune(now: Date): Promise<{ approvals: number; tokens: number }> {
+    await this.records.pruneRates();
     const approvals = (await this.records.listApprovals()).filter((a) => approvalIsStale(a, now));
     const tokens = (await this.records.listTokens()).filter((t) => tokenIsStale(t, now));
     if (approvals.length === 0 && tokens.length === 0) return { approvals: 0, tokens: 0 };
@@ -330,6 +339,18 @@ export class StateStore {
 
   changeMarker(): Promise<string> {
     return this.records.changeMarker();
+  }
+
+  /**
+   * A rate limit's token bucket (`limits.burst` at once, refilled at `limits.perMinute`): takes
+   * `count` from `key` or answers how many seconds to wait. The file store keeps its buckets in
+   * this process's memory (each process counts its own); PostgreSQL keeps one row per key, updated
+   * by one atomic statement, so every replica counts against the same bucket.
+   * @throws AssError INVALID_ARGUMENT for a bad key, count or limits (nothing is counted).
+   */
+  async takeRateLimit(key: string, count: number, limits: RateLimits): Promise<RateVerdict> {
+    checkTake(key, count, limits);
+    return this.records.takeRate(key, count, limits);
   }
 
   close(): Promise<void> {

@@ -40,7 +40,16 @@ const queueAll = (outbox: OutboxState, event: ApprovalEvent): void => {
 const open = (store: StateStore, c: ApprovalRecord, now = at(), over: { cooldownMs?: number; limits?: typeof DEFAULT_PENDING_LIMITS } = {}) =>
   store.openApproval({ candidate: c, now, cooldownMs: over.cooldownMs ?? 0, limits: over.limits ?? DEFAULT_PENDING_LIMITS, sink: queueAll });
 
-export function runStateContract(name: string, factory: () => Promise<StateTarget>): void {
+/** What an implementation shares between instances beyond the records. */
+export interface StateContractOptions {
+  /** Rate-limit buckets are seen by every instance (PostgreSQL), or kept per instance, as per process (the file store). */
+  sharedRateLimits: boolean;
+}
+
+/** One token per 1,000 minutes: nothing refills while a case runs, however slow the machine. */
+const NO_REFILL = { perMinute: 0.001, burst: 10 };
+
+export function runStateContract(name: string, factory: () => Promise<StateTarget>, options: StateContractOptions): void {
   describe(`state store contract: ${name}`, () => {
     let target: StateTarget | null = null;
     const setup = async (): Promise<StateTarget> => (target = await factory());
@@ -222,6 +231,77 @@ export function runStateContract(name: string, factory: () => Promise<StateTarge
       expect(await s.prune(at(8 * 24 * 60 * MIN))).toEqual({ approvals: 1, tokens: 1 });
       expect(await s.listApprovals()).toEqual([]);
     });
+
+    it('rate limit: 20 racing takes of a burst of 10 pass exactly 10 times; the rest say when to retry; keys are separate', async () => {
+      const t = await setup();
+      const s = await t.open();
+      const verdicts = await Promise.all(Array.from({ length: 20 }, () => s.takeRateLimit('http:bot', 1, NO_REFILL)));
+      expect(verdicts.filter((v) => v.ok)).toHaveLength(10);
+      for (const v of verdicts) if (!v.ok) expect(v.retryAfterS).toBe(60_000);
+      expect(await s.takeRateLimit('http:other', 10, NO_REFILL)).toEqual({ ok: true });
+      expect(await s.takeRateLimit('http:other', 1, NO_REFILL)).toMatchObject({ ok: false });
+    });
+
+    it('rate limit: a count is taken all or none, a count above the burst is never served, a bad input is refused and counts nothing', async () => {
+      const t = await setup();
+      const s = await t.open();
+      expect(await s.takeRateLimit('k', 11, NO_REFILL)).toMatchObject({ ok: false });
+      expect(await s.takeRateLimit('k', 7, NO_REFILL)).toEqual({ ok: true });
+      expect(await s.takeRateLimit('k', 4, NO_REFILL)).toMatchObject({ ok: false });
+      for (const [key, count, limits] of [['', 1, NO_REFILL], ['k', 0, NO_REFILL], ['k', 1.5, NO_REFILL], ['k', 1, { perMinute: 0, burst: 10 }], ['k', 1, { perMinute: 1, burst: -1 }]] as const) {
+        await expect(s.takeRateLimit(key, count, limits)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      }
+      expect(await s.takeRateLimit('k', 3, NO_REFILL)).toEqual({ ok: true });
+      expect(await s.takeRateLimit('k', 1, NO_REFILL)).toMatchObject({ ok: false });
+    });
+
+    it('rate limit: a bucket refills at its rate, never beyond its burst', async () => {
+      const t = await setup();
+      const s = await t.open();
+      const fast = { perMinute: 600, burst: 2 }; // ten a second
+      expect(await s.takeRateLimit('r', 2, fast)).toEqual({ ok: true });
+      let again = await s.takeRateLimit('r', 1, fast);
+      for (let i = 0; i < 400 && !again.ok; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        again = await s.takeRateLimit('r', 1, fast);
+      }
+      expect(again).toEqual({ ok: true });
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await s.takeRateLimit('r', 3, fast)).toMatchObject({ ok: false });
+    });
+
+    it('rate limit: prune drops the buckets that refilled and keeps the ones still counting', async () => {
+      const t = await setup();
+      const s = await t.open();
+      expect(await s.takeRateLimit('p:slow', 10, NO_REFILL)).toEqual({ ok: true });
+      expect(await s.takeRateLimit('p:fast', 1, { perMinute: 6_000_000, burst: 1 })).toEqual({ ok: true });
+      let dropped = await s.records.pruneRates();
+      for (let i = 0; i < 200 && dropped === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        dropped = await s.records.pruneRates();
+      }
+      expect(dropped).toBe(1);
+      await s.prune(at());
+      expect(await s.takeRateLimit('p:slow', 1, NO_REFILL)).toMatchObject({ ok: false });
+    });
+
+    if (options.sharedRateLimits) {
+      it('rate limit: one bucket for every instance — 20 takes racing on 4 instances pass exactly 10 times', async () => {
+        const t = await setup();
+        const stores = await Promise.all(Array.from({ length: 4 }, () => t.open()));
+        const verdicts = await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 4]!.takeRateLimit('http:bot', 1, NO_REFILL)));
+        expect(verdicts.filter((v) => v.ok)).toHaveLength(10);
+        expect(await stores[3]!.takeRateLimit('http:bot', 1, NO_REFILL)).toMatchObject({ ok: false });
+      });
+    } else {
+      it('rate limit: each instance (each process) counts its own bucket, as the embedded store always has', async () => {
+        const t = await setup();
+        const [a, b] = [await t.open(), await t.open()];
+        expect(await a.takeRateLimit('http:bot', 10, NO_REFILL)).toEqual({ ok: true });
+        expect(await a.takeRateLimit('http:bot', 1, NO_REFILL)).toMatchObject({ ok: false });
+        expect(await b.takeRateLimit('http:bot', 10, NO_REFILL)).toEqual({ ok: true });
+      });
+    }
 
     it('changes its change marker on a commit of another instance (at once, or as soon as its notice arrives), and not on reads', async () => {
       const t = await setup();

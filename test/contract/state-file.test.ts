@@ -8,4 +8,4 @@ import { runStateContract } from './state-contract.js';
 runStateContract('file', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'ass-state-contract-'));
   return { open: async () => createFileStateStore({ dir: path.join(root, 'state') }), cleanup: () => rm(root, { recursive: true, force: true }) };
-});
+}, { sharedRateLimits: false });

@@ -44,7 +44,7 @@ if (missing) {
         await Promise.all(stores.map((s) => s.close()));
       },
     };
-  });
+  }, { sharedRateLimits: true });
 
   describe('postgres state store: what the database itself enforces', () => {
     it('a use beyond max_uses cannot be stored, even by a write that skips the store (CHECK constraint)', async () => {
@@ -64,6 +64,30 @@ if (missing) {
       }
     });
 
+    it('upgrade from state schema 1: migrate applies only version 2 (the rate-limit buckets), keeps every record, and the buckets work', async () => {
+      const url = await (await peer()).newDatabase('stateupgrade');
+      const db = createPgDatabase({ url, statement_timeout_ms: 5000, pool_max: 1, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
+      try {
+        const v1 = { component: 'state', migrations: STATE_MIGRATIONS.migrations.filter((m) => m.version === 1) };
+        expect(await applyMigrations(db, [v1])).toEqual([{ component: 'state', version: 1, name: STATE_MIGRATIONS.migrations[0]!.name }]);
+        const old = createPgStateStore(createPgDatabase({ url, statement_timeout_ms: 5000, pool_max: 2, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' }));
+        const now = new Date();
+        await old.issueToken({ id: 'tok-old', agent_id: 'bot', scopes: ['secrets:read:a/*'], issued_at: now.toISOString(), expires_at: new Date(now.getTime() + 600_000).toISOString(), uses: 1, max_uses: 3 }, now, 200);
+        await old.close();
+        expect((await applyMigrations(db, [STATE_MIGRATIONS])).map((m) => m.version)).toEqual([2]);
+        const store = await openStore(url, false);
+        try {
+          expect((await store.getToken('tok-old'))?.uses).toBe(1);
+          expect(await store.takeRateLimit('http:bot', 1, { perMinute: 1, burst: 1 })).toEqual({ ok: true });
+          expect(await store.takeRateLimit('http:bot', 1, { perMinute: 1, burst: 1 })).toMatchObject({ ok: false, retryAfterS: 60 });
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await db.close();
+      }
+    });
+
     it('PostgreSQL stopped: STATE_UNAVAILABLE naming neither password nor address; started again: the same store works, no restart', async () => {
       const pgPeer = await peer();
       const url = await pgPeer.newDatabase('stateoutage');
@@ -78,6 +102,8 @@ if (missing) {
         expect(error!.message).not.toContain(pgPeer.password);
         expect(error!.message).not.toContain(String(pgPeer.port));
         await expect(store.isRevoked('ab'.repeat(32))).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+        // A rate limit that cannot be counted lets nothing through.
+        await expect(store.takeRateLimit('http:bot', 1, { perMinute: 60, burst: 5 })).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
         await pgPeer.start();
         // Recovery: bounded retries while the server finishes starting.
         let uses = -1;

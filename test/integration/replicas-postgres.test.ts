@@ -23,7 +23,11 @@ import { raw } from '../helpers/remote-http.js';
 import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js';
 
 const missing = postgresPeerMissing();
-const AGENTS = ['bot', 'quorum', 'counter', 'leaver', 'writer'] as const;
+const AGENTS = ['bot', 'quorum', 'counter', 'leaver', 'writer', 'limited'] as const;
+/** The replicas under test count writes, not the limiter: the limiter has its own pair (RATE_LIMIT). */
+const UNLIMITED = { per_minute: 1_000_000, burst: 10_000 };
+/** Ten calls, then one a minute: nothing refills while the rate case runs (it allows for a refill only if it ran past a minute). */
+const RATE_LIMIT = { per_minute: 1, burst: 10 };
 /** The issue asks for 50 kills of a replica during writes: all 50 run (about 3 s each here). */
 const KILL_ROUNDS = 50;
 
@@ -33,13 +37,16 @@ interface Cluster {
   keys: Record<string, string>;
   adminKey: string;
   configs: { a: string; b: string };
+  shared: SharedSetup;
   a: SpawnedServer;
   b: SpawnedServer;
   /** A store of the test's own on the same database, to look at what the replicas stored. */
   store: PgStateStore;
 }
 
-async function writeReplicaConfig(dir: string, shared: { url: string; secrets: string; keyFile: string; adminKey: string; keys: Record<string, string> }): Promise<string> {
+interface SharedSetup { url: string; secrets: string; keyFile: string; adminKey: string; keys: Record<string, string> }
+
+async function writeReplicaConfig(dir: string, shared: SharedSetup, rateLimit: { per_minute: number; burst: number } = UNLIMITED): Promise<string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const config = {
     version: 1,
@@ -47,6 +54,7 @@ async function writeReplicaConfig(dir: string, shared: { url: string; secrets: s
     backend: { type: 'file', path: shared.secrets, key_file: shared.keyFile },
     state: { type: 'postgres', url: shared.url, migrate_on_start: true, statement_timeout_ms: 5000, connect_timeout_ms: 2000 },
     server: { log_level: 'warn' },
+    http: { rate_limit: rateLimit },
     policy: { tiers: { standard: 'auto', sensitive: { effect: 'approval', approvers: 2 }, critical: 'approval' } },
     admins: [
       { id: 'alice', key_sha256: hashKey(shared.adminKey) },
@@ -104,7 +112,7 @@ if (missing) {
     const [a, b] = await Promise.all([spawnHttpServer(configs.a), spawnHttpServer(configs.b)]);
     const db = createPgDatabase({ url, statement_timeout_ms: 10_000, pool_max: 3, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
     await applyMigrations(db, [STATE_MIGRATIONS]);
-    c = { root, url, keys, adminKey, configs, a, b, store: createPgStateStore(db) };
+    c = { root, url, keys, adminKey, configs, shared, a, b, store: createPgStateStore(db) };
   }, 180_000);
 
   afterAll(async () => {
@@ -173,6 +181,41 @@ if (missing) {
       expect(json(after.body).error.message).toMatch(/revoked/);
       expect((await get(c.b.url, '/v1/secrets/app/PLAIN', json(before.body).token as string)).status).toBe(401);
     });
+
+    it('http.rate_limit is one budget across replicas: burst 10, 20 calls split over two replicas, exactly 10 pass; the rest get RATE_LIMITED with retry-after', async () => {
+      // Two more replicas on the same database, with a small limit (the pair above has none).
+      const dirs = { c: path.join(c.root, 'c'), d: path.join(c.root, 'd') };
+      const configs = { c: await writeReplicaConfig(dirs.c, c.shared, RATE_LIMIT), d: await writeReplicaConfig(dirs.d, c.shared, RATE_LIMIT) };
+      for (const dir of Object.values(dirs)) for (const key of ['token-signing.key', 'audit.key']) copyFileSync(path.join(c.root, 'a', key), path.join(dir, key));
+      const [rc, rd] = await Promise.all([spawnHttpServer(configs.c), spawnHttpServer(configs.d)]);
+      try {
+        const started = Date.now();
+        // One call to get a token (it counts), then 20 reads, alternated, all at once.
+        const issued = await post(rc.url, '/v1/tokens', c.keys.limited!, { scopes: ['secrets:read:app/*'] });
+        expect(issued.status, issued.body).toBe(200);
+        const token = json(issued.body).token as string;
+        const reads = await Promise.all(Array.from({ length: 20 }, (_, i) => get(i % 2 ? rd.url : rc.url, '/v1/secrets/app/PLAIN', token)));
+        const passed = reads.filter((r) => r.status === 200);
+        const refused = reads.filter((r) => r.status === 429);
+        // A refill of one call a minute could only add a call if this ran past a minute.
+        const refillable = Math.floor((Date.now() - started) / 60_000);
+        expect(passed.length + 1).toBeGreaterThanOrEqual(RATE_LIMIT.burst);
+        expect(passed.length + 1).toBeLessThanOrEqual(RATE_LIMIT.burst + refillable);
+        expect(passed.length + refused.length).toBe(20);
+        // Both replicas refused: the budget ran out for the agent, not for one replica.
+        expect(new Set(refused.map((r) => reads.indexOf(r) % 2)).size).toBe(2);
+        for (const r of refused) {
+          expect(json(r.body).error.code).toBe('RATE_LIMITED');
+          expect(json(r.body).error.message).toMatch(/retry in \d+s/);
+          expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+          expect(Number(r.headers['retry-after'])).toBeLessThanOrEqual(60);
+        }
+        // Another agent's budget is its own, on either replica.
+        expect((await post(rd.url, '/v1/tokens', c.keys.bot!, { scopes: ['secrets:read:app/*'] })).status).toBe(200);
+      } finally {
+        await Promise.all([rc.stop(), rd.stop()]);
+      }
+    }, 180_000);
 
     it('PostgreSQL stopped mid-run: clear STATE_UNAVAILABLE (503) on both replicas, then recovery without restarting them', async () => {
       await peer.stop();

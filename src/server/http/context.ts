@@ -9,14 +9,15 @@ import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { Metrics } from './metrics.js';
 import type { HttpOptions } from './options.js';
-import type { RateLimiter } from '../rate-limit.js';
+import type { SharedRateLimiter } from '../rate-limit.js';
 
 /** What every HTTP handler shares: the runtime (one pipeline), options, metrics and the limiter. */
 export interface HttpContext {
   runtime: Runtime;
   options: HttpOptions;
   metrics: Metrics;
-  limiter: RateLimiter;
+  /** `http.rate_limit`, kept by the state store (shared by every replica on PostgreSQL). */
+  limiter: SharedRateLimiter;
   logger: Logger;
   scheme: 'http' | 'https';
 }
@@ -48,9 +49,13 @@ export function agentFromHeader(ctx: HttpContext, req: IncomingMessage): AgentSe
   return authenticateAgent(ctx.runtime.live.refresh(), key);
 }
 
-/** Takes `count` calls (default one) from the agent's budget, or refuses before anything else runs. */
-export function rateLimit(ctx: HttpContext, agentId: string, transport: string, count = 1): void {
-  const verdict = ctx.limiter.take(agentId, count);
+/**
+ * Takes `count` calls (default one) from the agent's budget, or refuses before anything else runs.
+ * When the budget cannot be read (PostgreSQL down) the request fails with STATE_UNAVAILABLE:
+ * an uncounted call is never let through.
+ */
+export async function rateLimit(ctx: HttpContext, agentId: string, transport: string, count = 1): Promise<void> {
+  const verdict = await ctx.limiter.take(agentId, count);
   if (!verdict.ok) {
     ctx.metrics.observeRateLimited(transport);
     throw new AssError('RATE_LIMITED', `Too many requests for this agent; retry in ${verdict.retryAfterS}s.`, { retry_after_s: verdict.retryAfterS });
@@ -62,8 +67,8 @@ export function rateLimit(ctx: HttpContext, agentId: string, transport: string, 
  * when it arrived, the rest are taken here, all or none, before any message is dispatched.
  * Security: without this a batch of 100 tool calls would pay for one.
  */
-export function rateLimitBatch(ctx: HttpContext, agentId: string, transport: string, body: unknown): void {
-  if (Array.isArray(body) && body.length > 1) rateLimit(ctx, agentId, transport, body.length - 1);
+export async function rateLimitBatch(ctx: HttpContext, agentId: string, transport: string, body: unknown): Promise<void> {
+  if (Array.isArray(body) && body.length > 1) await rateLimit(ctx, agentId, transport, body.length - 1);
 }
 
 export type Credential =

@@ -38,7 +38,7 @@ export class SseEndpoint {
   async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', '/sse takes GET.', { allow: 'GET' });
     const { agent, owner, current } = await mcpPrincipal(this.ctx, req);
-    rateLimit(this.ctx, agent.config.id, 'sse');
+    await rateLimit(this.ctx, agent.config.id, 'sse');
     if ([...this.streams.values()].filter((s) => s.owner === owner).length >= MAX_STREAMS_PER_AGENT) {
       throw new HttpError(429, 'RATE_LIMITED', `This agent already has ${MAX_STREAMS_PER_AGENT} open SSE streams; close one first.`);
     }
@@ -62,9 +62,9 @@ export class SseEndpoint {
     const stream = this.streams.get(url.searchParams.get('sessionId') ?? '');
     if (!stream) throw new HttpError(404, 'SESSION_NOT_FOUND', 'No such SSE session (it ended or never existed). Open GET /sse again.');
     if (stream.owner !== owner) throw new HttpError(403, 'SESSION_FORBIDDEN', 'This SSE session belongs to another agent.');
-    rateLimit(this.ctx, agent.config.id, 'sse');
+    await rateLimit(this.ctx, agent.config.id, 'sse');
     const body = await readJson(req, this.ctx.options.bodyLimit);
-    rateLimitBatch(this.ctx, agent.config.id, 'sse', body);
+    await rateLimitBatch(this.ctx, agent.config.id, 'sse', body);
     await stream.transport.handlePostMessage(req, res, body);
   }
 

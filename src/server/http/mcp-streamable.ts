@@ -64,9 +64,9 @@ export class StreamableEndpoint {
       throw new HttpError(403, 'SESSION_FORBIDDEN', 'This MCP session belongs to another agent.');
     }
     if (req.method === 'POST') {
-      rateLimit(this.ctx, agent.config.id, 'streamable_http');
+      await rateLimit(this.ctx, agent.config.id, 'streamable_http');
       const body = await readJson(req, this.ctx.options.bodyLimit, { jsonRpc: true });
-      rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
+      await rateLimitBatch(this.ctx, agent.config.id, 'streamable_http', body);
       if (!session) {
         if (!isInitializeRequest(body)) throw new HttpError(400, 'INVALID_ARGUMENT', 'Send an initialize request first, or the mcp-session-id header of an open session.');
         session = await this.open(principal, req, negotiatedVersion(body));

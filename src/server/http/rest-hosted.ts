@@ -69,7 +69,7 @@ export const HOSTED_ROUTES: RestRoute[] = [
     async handle(ctx, req, res, params) {
       const credential = await credentialFrom(ctx, req);
       if (credential.kind === 'admin') throw new AssError('POLICY_DENIED', 'This route is for agents; a human reads any approval at GET /v1/approvals/{id}.');
-      rateLimit(ctx, credential.agent.config.id, 'rest');
+      await rateLimit(ctx, credential.agent.config.id, 'rest');
       const view = await ctx.runtime.service.approvalStatus(credential.agent, { approval_id: params.id! });
       sendJson(res, 200, { approval_id: params.id, ...view });
     },
@@ -94,7 +94,7 @@ export const HOSTED_ROUTES: RestRoute[] = [
           // limit, so one import cannot write more than the limit allows separate writes.
           // Likewise one more use of the token: a max_uses token cannot import more than its uses.
           if (i > 0) {
-            rateLimit(ctx, credential.agent.config.id, 'rest');
+            await rateLimit(ctx, credential.agent.config.id, 'rest');
             await ctx.runtime.tokens.consumeUse(restriction.token_id);
           }
           const written = await ctx.runtime.service.setSecret(

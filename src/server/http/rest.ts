@@ -49,7 +49,7 @@ const AGENT_ROUTES: RestRoute[] = [
     async handle(ctx, req, res) {
       const credential = await credentialFrom(ctx, req);
       if (credential.kind !== 'agent') throw new AssError('UNAUTHENTICATED', 'POST /v1/tokens takes the agent key as Authorization: Bearer <agent key>.');
-      rateLimit(ctx, credential.agent.config.id, 'rest');
+      await rateLimit(ctx, credential.agent.config.id, 'rest');
       const input = await body(ctx, req, TokenRequestSchema);
       const answer = await ctx.runtime.service.requestToken(credential.agent, input);
       if (answer.requires_approval) return sendJson(res, 202, { ...answer, message: restWording(answer.message, answer.approval_id) });
@@ -124,7 +124,7 @@ const AGENT_ROUTES: RestRoute[] = [
         sendJson(res, 200, { ...found.view, agent_id: found.approval.agent_id, scopes: found.approval.scopes, reason: found.approval.reason });
         return;
       }
-      rateLimit(ctx, credential.agent.config.id, 'rest');
+      await rateLimit(ctx, credential.agent.config.id, 'rest');
       sendJson(res, 200, await ctx.runtime.service.approvalStatus(credential.agent, { approval_id: params.id! }));
     },
   },

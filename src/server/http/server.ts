@@ -12,7 +12,7 @@ import { Metrics } from './metrics.js';
 import { readCacheFigures } from '../../adapters/cache/read-cache.js';
 import { openApiDocument } from './openapi.js';
 import type { HttpOptions } from './options.js';
-import { RateLimiter } from '../rate-limit.js';
+import { stateRateLimiter } from '../rate-limit.js';
 import { HttpError, sendError, sendJson } from './respond.js';
 import { restWorded } from './rest-wording.js';
 import { REST_ROUTES } from './rest.js';
@@ -58,7 +58,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
   const scheme = options.tls ? 'https' : 'http';
   checkOAuthOrigin(runtime.settings, scheme, options.host);
   const metrics = new Metrics();
-  const ctx: HttpContext = { runtime, options, metrics, limiter: new RateLimiter(options.rateLimit.perMinute, options.rateLimit.burst), logger: runtime.logger, scheme };
+  const ctx: HttpContext = { runtime, options, metrics, limiter: stateRateLimiter(runtime.state, 'http', options.rateLimit), logger: runtime.logger, scheme };
   const streamable = new StreamableEndpoint(ctx);
   const sse = new SseEndpoint(ctx);
 

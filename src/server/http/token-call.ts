@@ -15,7 +15,7 @@ export async function tokenCall(ctx: HttpContext, req: IncomingMessage): Promise
   const credential = await credentialFrom(ctx, req);
   if (credential.kind === 'admin') throw new AssError('POLICY_DENIED', 'Admin keys are for human operations; they do not read or write secrets through the API.');
   if (credential.kind === 'agent') throw new AssError('UNAUTHENTICATED', 'This route takes a scoped token: exchange the agent key at POST /v1/tokens and send Authorization: Bearer <token>.');
-  rateLimit(ctx, credential.agent.config.id, 'rest');
+  await rateLimit(ctx, credential.agent.config.id, 'rest');
   // Security: the address check comes before the use is counted, so a stolen token replayed from
   // elsewhere cannot even spend the owner's uses.
   checkTokenAddress(credential.token.ip_allowlist, req.socket.remoteAddress);
