@@ -39,7 +39,7 @@ export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
   app.get(`${CONSENT_PATH}/:id`, async (c) => {
     const oauth = await service(c, deps);
     if (oauth instanceof Response) return oauth;
-    const pending = oauth.pending(c.req.param('id'));
+    const pending = await oauth.pending(c.req.param('id'));
     if (!pending) return sendPage(c, { title: 'Sign-in request expired', body: html`<p>This request has expired or was already answered. Start again from the app that sent you here.</p>` }, 404);
     const session = c.get('session');
     const human = `admin:${session.adminId}`;
