@@ -39,6 +39,8 @@ export interface PendingAuthorization {
   resource: string;
   issuer: string;
   createdAt: number;
+  /** The address the authorize request came from, when known. */
+  address?: string;
 }
 
 /** The pending sign-in with its id (the id itself is never stored, only its hash). */
@@ -263,7 +265,7 @@ export class OAuthService {
    * client's redirect URI with `error` and `state`.
    * @returns the pending request's id (the consent page) or a redirect URL carrying an error.
    */
-  async beginAuthorization(params: URLSearchParams, origin: string): Promise<{ pending: PendingAuthorization } | { redirect: string }> {
+  async beginAuthorization(params: URLSearchParams, origin: string, address?: string): Promise<{ pending: PendingAuthorization } | { redirect: string }> {
     const single = (name: string): string | undefined => {
       const all = params.getAll(name);
       if (all.length > 1) throw new OAuthError(400, 'invalid_request', `${name} was given more than once.`);
@@ -313,6 +315,7 @@ export class OAuthService {
       issuer: this.issuerFor(origin),
       createdAt: now,
       expiresAt: now + PENDING_TTL_MS,
+      ...(address ? { address: address.slice(0, 64) } : {}),
     };
     // Kept in the store, not in this process: the consent may be answered on another replica or after a restart.
     if (!(await this.store.addPending(id, record, MAX_PENDING))) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
@@ -371,7 +374,7 @@ export class OAuthService {
       expiresAt: this.now() + CODE_TTL_MS,
     };
     await this.store.addCode(sha256(code), codeRecord);
-    await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'ok', reason: `client ${pending.client.client_id.slice(0, 200)} as agent ${agent.id}` });
+    await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'ok', reason: `client ${pending.client.client_id.slice(0, 200)} as agent ${agent.id}${pending.address ? `, asked from ${pending.address}` : ''}` });
     url.searchParams.set('code', code);
     return url.toString();
   }

@@ -62,6 +62,8 @@ export interface OAuthPendingRecord {
   issuer: string;
   createdAt: number;
   expiresAt: number;
+  /** The address the authorize request came from (client-address.ts), shown on the consent page. */
+  address?: string;
 }
 
 /** An authorization code, as stored under the sha256 of the code. */
