@@ -52,7 +52,6 @@ function pendingOf(id: string, record: OAuthPendingRecord): PendingAuthorization
 /** The agent a consent makes the client act as. */
 export type AgentChoice = { kind: 'existing'; id: string } | { kind: 'template'; name: string };
 
-
 export interface TokenResponse {
   access_token: string;
   token_type: 'Bearer';
