@@ -1,4 +1,5 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
+import { clientAddressOf, trustedProxies } from '../server/http/client-address.js';
 import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { DashboardDeps, DashboardEnv } from './context.js';
@@ -92,11 +93,16 @@ export function checkCsrf(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> 
   };
 }
 
-/** The client's address, for throttling wrong keys. */
-export function clientAddress(c: Parameters<MiddlewareHandler<DashboardEnv>>[0]): string {
+/**
+ * The client's address, for throttling wrong keys and for audit records: the TCP peer, or with
+ * `trusted` (dashboard.trusted_proxies) the address a trusted proxy forwarded (client-address.ts).
+ */
+export function clientAddress(c: Parameters<MiddlewareHandler<DashboardEnv>>[0], trusted?: readonly string[]): string {
+  let peer: string | undefined;
   try {
-    return getConnInfo(c).remote.address ?? 'unknown';
+    peer = getConnInfo(c).remote.address;
   } catch {
-    return 'unknown';
+    peer = undefined;
   }
+  return clientAddressOf(peer, c.req.header('x-forwarded-for'), trustedProxies(trusted));
 }

@@ -9,6 +9,7 @@ import { AUDIT_MIGRATIONS, createPgAuditLog, verifyPgAuditLog } from '../audit/p
 import { createPgAuditVerifier, type PgAuditVerifier } from '../audit/pg-audit-view.js';
 import { verifyAuditLog, type AuditVerification } from '../audit/verify.js';
 import { STATE_MIGRATIONS } from '../state/pg-migrations.js';
+import { OAUTH_MIGRATIONS } from './oauth/pg-migrations.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
@@ -49,6 +50,8 @@ export function pgTargets(settings: Settings): PgTarget[] {
       same.label = 'backend + state';
       same.components.push(...STATE_DATABASE_COMPONENTS);
     } else targets.push({ label: 'state', connection: state, unavailableCode: 'STATE_UNAVAILABLE', components: [...STATE_DATABASE_COMPONENTS] });
+    // OAuth sign-ins (src/server/oauth/pg-store.ts) live in the state database when OAuth is on.
+    if (settings.config.auth.oauth) targets.find((t) => t.connection.url === state.url)!.components.push(OAUTH_MIGRATIONS);
   }
   return targets;
 }

@@ -103,12 +103,6 @@ export function loadSettings(file: string, env: Record<string, string | undefine
   for (const [name, template] of Object.entries(config.auth.oauth?.templates ?? {})) {
     check(problems, ['auth', 'oauth', 'templates', name], () => compileAgent({ id: name, grants: template.grants, deny: template.deny }));
   }
-  // OAuth sign-ins (clients, grants, refresh tokens) live in a file beside the state: with the
-  // state in PostgreSQL, replicas would each keep their own, and a revocation on one would not
-  // reach the others. Refused until they move into the shared state.
-  if (config.auth.oauth && config.state.type === 'postgres') {
-    problems.push({ path: ['auth', 'oauth'], message: 'OAuth sign-in is not yet supported with `state: { type: postgres }` (sign-ins would be kept per replica); use agent keys with several replicas, or the file state with one server' });
-  }
   config.use?.commands?.allow.forEach((rule, i) =>
     Object.entries(rule.env ?? {}).forEach(([name, patterns]) => patterns.forEach((p, j) => check(problems, ['use', 'commands', 'allow', i, 'env', name, j], () => parsePathPattern(p)))),
   );

@@ -12,8 +12,10 @@ import type { AddressInfo, Socket } from 'node:net';
 
 export interface HeaderProxy {
   url: string;
-  /** Requests seen, as `METHOD path` plus the Last-Event-ID they carried. */
-  seen: Array<{ method: string; path: string; lastEventId?: string }>;
+  /** Requests seen, as `METHOD path` plus the Last-Event-ID they carried and the upstream (host:port) that served them. */
+  seen: Array<{ method: string; path: string; lastEventId?: string; upstream: string }>;
+  /** Sends the next requests to another upstream (a load balancer picking another replica). */
+  retarget(target: string): void;
   /** Destroys every open client and upstream connection at once. */
   dropAll(): void;
   /** Holds new requests (not forwarded, not answered) until `resume()`: the network is down. */
@@ -22,8 +24,12 @@ export interface HeaderProxy {
   close(): Promise<void>;
 }
 
-export async function startHeaderProxy(target: string, headers: Record<string, string>): Promise<HeaderProxy> {
-  const upstream = new URL(target);
+/**
+ * `options.freshUpstream`: one upstream connection per request (no keep-alive pool), for a relay
+ * that `retarget`s between servers and forwards clients' `connection: close` requests.
+ */
+export async function startHeaderProxy(target: string, headers: Record<string, string>, options: { freshUpstream?: boolean } = {}): Promise<HeaderProxy> {
+  let upstream = new URL(target);
   const sockets = new Set<Socket>();
   const seen: HeaderProxy['seen'] = [];
   const track = (socket: Socket): void => {
@@ -42,9 +48,9 @@ export async function startHeaderProxy(target: string, headers: Record<string, s
   });
   function forward(req: IncomingMessage, res: ServerResponse): void {
     const lastEventId = req.headers['last-event-id'];
-    seen.push({ method: req.method ?? '', path: req.url ?? '', ...(typeof lastEventId === 'string' ? { lastEventId } : {}) });
+    seen.push({ method: req.method ?? '', path: req.url ?? '', ...(typeof lastEventId === 'string' ? { lastEventId } : {}), upstream: upstream.host });
     const out = request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, ...headers } },
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, ...headers }, ...(options.freshUpstream ? { agent: false } : {}) },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -60,6 +66,9 @@ export async function startHeaderProxy(target: string, headers: Record<string, s
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    retarget(to: string) {
+      upstream = new URL(to);
+    },
     dropAll() {
       for (const socket of sockets) socket.destroy();
     },

@@ -39,7 +39,7 @@ export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
   app.get(`${CONSENT_PATH}/:id`, async (c) => {
     const oauth = await service(c, deps);
     if (oauth instanceof Response) return oauth;
-    const pending = oauth.pending(c.req.param('id'));
+    const pending = await oauth.pending(c.req.param('id'));
     if (!pending) return sendPage(c, { title: 'Sign-in request expired', body: html`<p>This request has expired or was already answered. Start again from the app that sent you here.</p>` }, 404);
     const session = c.get('session');
     const human = `admin:${session.adminId}`;
@@ -58,6 +58,7 @@ export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
 <dt>App (its own description)</dt><dd><strong class="client-name">${pending.client.client_name ?? 'unnamed client'}</strong></dd>
 ${pending.client.client_uri ? html`<dt>App website (its own claim)</dt><dd><code>${pending.client.client_uri}</code></dd>` : ''}
 <dt>Client ID</dt><dd><code>${pending.client.client_id}</code> (${pending.client.kind === 'dynamic' ? 'registered itself' : 'metadata document'})</dd>
+${pending.address ? html`<dt>Asked from</dt><dd><code>${pending.address}</code></dd>` : ''}
 <dt>Sends you back to</dt><dd><code>${redirect.protocol}//${redirect.host}</code></dd>
 <dt>Acts on</dt><dd><code>${pending.resource}</code></dd>
 <dt>Signed in as</dt><dd><code>${human}</code>: every call it makes is recorded with your name.</dd>

@@ -93,7 +93,7 @@ ${items.length === 0
       const target = secretPath(c, '/reveal');
       // Security: a reveal needs the admin key again, and the same admin as the session. Wrong
       // keys here are slowed and audited as at sign-in, so a stolen session cannot guess keys.
-      const address = clientAddress(c);
+      const address = clientAddress(c, deps.settings().config.dashboard?.trusted_proxies);
       const wait = deps.throttle.waitSeconds(address);
       if (wait > 0) throw new AssError('RATE_LIMITED', `Too many wrong keys from this address. Wait ${wait} s and try again.`);
       let again: string | undefined;

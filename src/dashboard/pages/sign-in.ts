@@ -43,7 +43,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
 
   app.post(`${BASE}/sign-in`, async (c) => {
     const body = await c.req.parseBody();
-    const address = clientAddress(c);
+    const address = clientAddress(c, deps.settings().config.dashboard?.trusted_proxies);
     const wait = deps.throttle.waitSeconds(address);
     if (wait > 0) return form(c, deps, `Too many wrong keys from this address. Wait ${wait} s and try again.`, 429);
     // Security: the form's token must match the cookie set with it, so another site cannot sign a browser in.

@@ -57,6 +57,8 @@ const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.ch
 export async function startHttpServer(runtime: Runtime, options: HttpOptions, mounts: HttpMount[] = []): Promise<HttpServerHandle> {
   const scheme = options.tls ? 'https' : 'http';
   checkOAuthOrigin(runtime.settings, scheme, options.host);
+  // The sign-in store is opened (its PostgreSQL schema checked or migrated) before serving, as the state store is.
+  await oauthFor(runtime);
   const metrics = new Metrics();
   const ctx: HttpContext = { runtime, options, metrics, limiter: stateRateLimiter(runtime.state, 'http', options.rateLimit), logger: runtime.logger, scheme };
   const streamable = new StreamableEndpoint(ctx);

@@ -5,7 +5,10 @@ import type { Settings } from '../settings.js';
 import { AssError } from '../../shared/errors.js';
 import { loopbackDocumentsFromEnv } from './test-loopback-documents.js';
 import { OAuthService } from './service.js';
-import { FileOAuthStore } from './store.js';
+import { FileOAuthStore, type OAuthStore } from './store.js';
+import { PgOAuthStore } from './pg-store.js';
+import { OAUTH_MIGRATIONS } from './pg-migrations.js';
+import { createPgDatabase, ensureSchema } from '../../shared/pg/index.js';
 
 /**
  * Refuses `auth.oauth` on a plain-http listener reachable beyond loopback when nothing fixes
@@ -39,9 +42,37 @@ export function oauthFor(runtime: Runtime): Promise<OAuthService | null> {
   if (!service) {
     const config = runtime.settings.config.auth.oauth;
     service = config
-      ? loadOrCreateSigningKey(runtime.settings.signingKeyPath).then((key) => new OAuthService(runtime, config, key, new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json')), loopbackDocumentsFromEnv()))
+      ? Promise.all([loadOrCreateSigningKey(runtime.settings.signingKeyPath), openOAuthStore(runtime)]).then(([key, store]) => new OAuthService(runtime, config, key, store, loopbackDocumentsFromEnv()))
       : Promise.resolve(null);
     services.set(runtime, service);
+    // A failure (PostgreSQL unreachable, schema behind) is retried at the next request, not cached.
+    service.catch(() => {
+      if (services.get(runtime) === service) services.delete(runtime);
+    });
   }
   return service;
+}
+
+/**
+ * Where sign-ins are kept: with `state: { type: postgres }` in the shared database (component
+ * 'oauth', migrated with the rest or at start with `migrate_on_start`), so every replica serves
+ * every sign-in; otherwise `oauth.json` beside the state. The PostgreSQL pool closes with the runtime.
+ */
+async function openOAuthStore(runtime: Runtime): Promise<OAuthStore> {
+  const state = runtime.settings.config.state;
+  if (state.type !== 'postgres') return new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json'));
+  const db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 4) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', baseDir: dirname(runtime.settings.loaded.file), applicationName: 'agent-secret-store oauth' });
+  try {
+    await ensureSchema(db, [OAUTH_MIGRATIONS], { migrateOnStart: state.migrate_on_start, configHint: runtime.settings.loaded.file });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const store = new PgOAuthStore(db);
+  const close = runtime.close.bind(runtime);
+  runtime.close = async () => {
+    await close();
+    await store.close();
+  };
+  return store;
 }

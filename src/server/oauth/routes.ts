@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { baseUrl, type HttpContext } from '../http/context.js';
 import { HttpError, readBody, sendJson } from '../http/respond.js';
 import { RateLimiter } from '../rate-limit.js';
+import { clientAddressOf, trustedProxies } from '../http/client-address.js';
 import { OAuthError, type OAuthService } from './service.js';
 
 /**
@@ -39,15 +40,16 @@ const addressLimiters = new WeakMap<HttpContext, Map<string, RateLimiter>>();
 /**
  * Refuses a caller that registers clients or opens sign-ins faster than a person would, so no
  * one fills the registration or pending-sign-in tables and locks everyone else out.
- * Behind a reverse proxy every caller is the proxy's address (docs/remote-auth.md).
+ * Behind a reverse proxy every caller is the proxy's address unless the proxy is listed in
+ * `dashboard.trusted_proxies` (client-address.ts, docs/remote-auth.md).
  * @throws OAuthError 429 temporarily_unavailable.
  */
-function limitByAddress(ctx: HttpContext, req: IncomingMessage, path: '/oauth/register' | '/oauth/authorize'): void {
+function limitByAddress(ctx: HttpContext, address: string, path: '/oauth/register' | '/oauth/authorize'): void {
   let limiters = addressLimiters.get(ctx);
   if (!limiters) addressLimiters.set(ctx, (limiters = new Map()));
   let limiter = limiters.get(path);
   if (!limiter) limiters.set(path, (limiter = new RateLimiter(ADDRESS_LIMITS[path].perMinute, ADDRESS_LIMITS[path].burst)));
-  const verdict = limiter.take(`ip:${req.socket.remoteAddress ?? 'unknown'}`);
+  const verdict = limiter.take(`ip:${address}`);
   if (!verdict.ok) throw new OAuthError(429, 'temporarily_unavailable', `Too many requests from this address; retry in ${verdict.retryAfterS}s.`);
 }
 
@@ -61,7 +63,8 @@ export async function handleOAuthRoute(ctx: HttpContext, oauth: OAuthService | n
     if (req.method !== method) throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} takes ${method}.`, { allow: method });
   };
   try {
-    if (path === '/oauth/register' || path === '/oauth/authorize') limitByAddress(ctx, req, path);
+    const address = clientAddressOf(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustedProxies(ctx.runtime.settings.config.dashboard?.trusted_proxies));
+    if (path === '/oauth/register' || path === '/oauth/authorize') limitByAddress(ctx, address, path);
     if (path.startsWith(PROTECTED_RESOURCE_PATH)) {
       expect('GET');
       return sendJson(res, 200, oauth.protectedResourceMetadata(origin), { 'cache-control': 'max-age=300' });
@@ -92,7 +95,7 @@ export async function handleOAuthRoute(ctx: HttpContext, oauth: OAuthService | n
     }
     expect('GET');
     if (!consentPage) throw new HttpError(503, 'UNAVAILABLE', 'Sign-in needs the dashboard, which this server does not serve.');
-    const begun = await oauth.beginAuthorization(url.searchParams, origin);
+    const begun = await oauth.beginAuthorization(url.searchParams, origin, address);
     const location = 'redirect' in begun ? begun.redirect : consentPage(begun.pending.id);
     res.writeHead(303, { location, 'cache-control': 'no-store' });
     res.end();

@@ -6,7 +6,7 @@ import { AssError } from '../../shared/errors.js';
 import { compileAgent, parseScope, parseTtl, scopeCovers } from '../../policy/index.js';
 import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
-import type { OAuthClientRecord, OAuthGrantRecord, OAuthStore } from './store.js';
+import type { OAuthClientRecord, OAuthCodeRecord, OAuthGrantRecord, OAuthPendingRecord, OAuthStore } from './store.js';
 import { checkRedirectUri, fetchClientMetadataDocument, isClientMetadataUrl } from './clients.js';
 
 /**
@@ -39,29 +39,18 @@ export interface PendingAuthorization {
   resource: string;
   issuer: string;
   createdAt: number;
+  /** The address the authorize request came from, when known. */
+  address?: string;
+}
+
+/** The pending sign-in with its id (the id itself is never stored, only its hash). */
+function pendingOf(id: string, record: OAuthPendingRecord): PendingAuthorization {
+  const { expiresAt: _expires, ...rest } = record;
+  return { id, ...rest };
 }
 
 /** The agent a consent makes the client act as. */
 export type AgentChoice = { kind: 'existing'; id: string } | { kind: 'template'; name: string };
-
-interface CodeRecord {
-  clientId: string;
-  redirectUri: string;
-  codeChallenge: string;
-  resource: string;
-  issuer: string;
-  human: string;
-  /** The consenting admin's key hash: the grant dies when that admin is removed or re-keyed. */
-  humanKeySha256?: string;
-  agentId: string;
-  template?: string;
-  agentKeySha256?: string;
-  scopes: string[];
-  clientName: string;
-  expiresAt: number;
-  /** Set once exchanged: a second use revokes this grant (RFC 6749 §4.1.2). */
-  grantId?: string;
-}
 
 export interface TokenResponse {
   access_token: string;
@@ -78,6 +67,8 @@ export interface OAuthPrincipal {
 }
 
 const CODE_TTL_MS = 60_000;
+/** Housekeeping (ended grants, expired codes and sign-ins) runs at most this often per process. */
+const PRUNE_EVERY_MS = 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
 const MAX_CLIENTS = 1000;
@@ -112,8 +103,7 @@ export function personAgentId(template: string, human: string): string {
 const MAX_AGENT_ID = 64;
 
 export class OAuthService {
-  private readonly pendingRequests = new Map<string, PendingAuthorization>();
-  private readonly codes = new Map<string, CodeRecord>();
+  private lastPrune = Number.NEGATIVE_INFINITY;
   /** Client ID metadata documents by URL, oldest first (a bounded LRU). */
   private readonly documents = new Map<string, { client?: OAuthClientRecord; until: number }>();
   readonly accessTtlMs: number;
@@ -206,16 +196,8 @@ export class OAuthService {
       kind: 'dynamic',
       registered_at: new Date(now).toISOString(),
     };
-    await this.store.transact((state) => {
-      // Security: registration is open to anyone; bound it, dropping old clients that never got a grant.
-      if (Object.keys(state.clients).length >= MAX_CLIENTS) {
-        const withGrant = new Set(Object.values(state.grants).map((g) => g.client_id));
-        const spare = Object.values(state.clients).filter((c) => !withGrant.has(c.client_id)).sort((a, b) => a.registered_at.localeCompare(b.registered_at));
-        if (spare.length === 0) throw new OAuthError(400, 'invalid_client_metadata', 'Too many registered clients on this server; an operator must revoke some grants first.');
-        delete state.clients[spare[0]!.client_id];
-      }
-      state.clients[record.client_id] = record;
-    });
+    // Security: registration is open to anyone; bound it, dropping old clients that never got a grant.
+    if (!(await this.store.addClient(record, MAX_CLIENTS))) throw new OAuthError(400, 'invalid_client_metadata', 'Too many registered clients on this server; an operator must revoke some grants first.');
     await this.runtime.audit.append({ actor: 'system', action: 'oauth.register', outcome: 'ok', reason: `client ${record.client_id}` });
     return {
       client_id: record.client_id,
@@ -243,7 +225,7 @@ export class OAuthService {
       if (!this.config.client_id_metadata_documents) return undefined;
       return this.documentClient(clientId);
     }
-    return (await this.store.read()).clients[clientId];
+    return await this.store.client(clientId);
   }
 
   /**
@@ -282,7 +264,7 @@ export class OAuthService {
    * client's redirect URI with `error` and `state`.
    * @returns the pending request's id (the consent page) or a redirect URL carrying an error.
    */
-  async beginAuthorization(params: URLSearchParams, origin: string): Promise<{ pending: PendingAuthorization } | { redirect: string }> {
+  async beginAuthorization(params: URLSearchParams, origin: string, address?: string): Promise<{ pending: PendingAuthorization } | { redirect: string }> {
     const single = (name: string): string | undefined => {
       const all = params.getAll(name);
       if (all.length > 1) throw new OAuthError(400, 'invalid_request', `${name} was given more than once.`);
@@ -299,7 +281,7 @@ export class OAuthService {
     // Security: anyone may register a client with any https redirect URI; redirecting errors to
     // one that no person ever allowed would make this origin an open redirector (RFC 9700 §4.11.2).
     // A client a person allowed once (its grant may since be revoked) has a redirect URI a person saw.
-    const trusted = client.kind !== 'dynamic' || Object.values((await this.store.read()).grants).some((g) => g.client_id === client.client_id);
+    const trusted = client.kind !== 'dynamic' || (await this.store.clientHasGrant(client.client_id));
     const back = (error: string, description: string): { redirect: string } => {
       if (!trusted) throw new OAuthError(400, error, description);
       const url = new URL(redirectUri);
@@ -320,25 +302,29 @@ export class OAuthService {
     const askedResource = single('resource');
     if (askedResource !== undefined && askedResource !== resource) return back('invalid_target', `This server issues tokens only for ${resource}.`);
     if (state !== undefined && state.length > 1000) return back('invalid_request', 'state is too long (at most 1000 characters).');
-    this.sweep();
-    if (this.pendingRequests.size >= MAX_PENDING) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
-    const pending: PendingAuthorization = {
-      id: randomBytes(24).toString('base64url'),
+    await this.prune();
+    const now = this.now();
+    const id = randomBytes(24).toString('base64url');
+    const record: OAuthPendingRecord = {
       client,
       redirectUri,
       ...(state !== undefined ? { state } : {}),
       codeChallenge: challenge,
       resource,
       issuer: this.issuerFor(origin),
-      createdAt: this.now(),
+      createdAt: now,
+      expiresAt: now + PENDING_TTL_MS,
+      ...(address ? { address: address.slice(0, 64) } : {}),
     };
-    this.pendingRequests.set(pending.id, pending);
-    return { pending };
+    // Kept in the store, not in this process: the consent may be answered on another replica or after a restart.
+    if (!(await this.store.addPending(id, record, MAX_PENDING))) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
+    return { pending: pendingOf(id, record) };
   }
 
-  pending(id: string): PendingAuthorization | undefined {
-    this.sweep();
-    return this.pendingRequests.get(id);
+  /** A sign-in waiting for consent (any replica may have begun it), or undefined once expired or answered. */
+  async pending(id: string): Promise<PendingAuthorization | undefined> {
+    const record = await this.store.pending(id, this.now());
+    return record ? pendingOf(id, record) : undefined;
   }
 
   /** Existing agents and templates a human may choose from at consent. */
@@ -356,9 +342,9 @@ export class OAuthService {
    * @returns where the browser goes next (the client's redirect URI).
    */
   async decide(id: string, human: string, decision: { approve: true; agent: AgentChoice } | { approve: false }): Promise<string> {
-    const pending = this.pending(id);
+    // Answered once: of two answers (two tabs, two replicas) only one takes it.
+    const pending = await this.store.takePending(id, this.now());
     if (!pending) throw new OAuthError(400, 'invalid_request', 'This sign-in request has expired or was already answered. Start again from the app.');
-    this.pendingRequests.delete(id);
     const url = new URL(pending.redirectUri);
     if (pending.state !== undefined) url.searchParams.set('state', pending.state);
     url.searchParams.set('iss', pending.issuer);
@@ -371,7 +357,7 @@ export class OAuthService {
     }
     const agent = this.resolveChoice(decision.agent, human);
     const code = randomBytes(32).toString('base64url');
-    this.codes.set(sha256(code), {
+    const codeRecord: OAuthCodeRecord = {
       clientId: pending.client.client_id,
       redirectUri: pending.redirectUri,
       codeChallenge: pending.codeChallenge,
@@ -385,8 +371,9 @@ export class OAuthService {
       scopes: agent.scopes,
       clientName: clientName.slice(0, 200),
       expiresAt: this.now() + CODE_TTL_MS,
-    });
-    await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'ok', reason: `client ${pending.client.client_id.slice(0, 200)} as agent ${agent.id}` });
+    };
+    await this.store.addCode(sha256(code), codeRecord);
+    await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'ok', reason: `client ${pending.client.client_id.slice(0, 200)} as agent ${agent.id}${pending.address ? `, asked from ${pending.address}` : ''}` });
     url.searchParams.set('code', code);
     return url.toString();
   }
@@ -417,16 +404,9 @@ export class OAuthService {
   private async exchangeCode(form: URLSearchParams, origin: string): Promise<TokenResponse> {
     const code = form.get('code') ?? '';
     const key = sha256(code);
-    const record = this.codes.get(key);
-    if (!record || record.expiresAt <= this.now()) {
-      this.codes.delete(key);
-      throw new OAuthError(400, 'invalid_grant', 'The authorization code is unknown or expired.');
-    }
-    if (record.grantId) {
-      // Security: a code presented twice was intercepted; the tokens issued from it stop working.
-      await this.revokeGrant(record.grantId, 'system', 'authorization code reused');
-      throw new OAuthError(400, 'invalid_grant', 'The authorization code was already used; the grant made from it is revoked.');
-    }
+    const record = await this.store.code(key, this.now());
+    if (!record) throw new OAuthError(400, 'invalid_grant', 'The authorization code is unknown or expired.');
+    if (record.grantId) return this.codeReused(record.grantId);
     if (form.get('client_id') !== record.clientId) throw new OAuthError(400, 'invalid_grant', 'The code was issued to another client.');
     if (form.get('redirect_uri') !== record.redirectUri) throw new OAuthError(400, 'invalid_grant', 'redirect_uri does not match the one of the authorization request.');
     const verifier = form.get('code_verifier');
@@ -455,45 +435,49 @@ export class OAuthService {
       refresh_expires_at: new Date(now + this.refreshTtlMs).toISOString(),
       used_refresh_sha256: [],
     };
-    record.grantId = grant.id;
-    await this.store.transact((state) => {
-      state.grants[grant.id] = grant;
-      this.pruneGrants(state.grants);
-    });
+    // Marked used and the grant stored in one step: a redemption racing this one (any replica) sees the grant to revoke.
+    const redeemed = await this.store.redeemCode(key, now, grant);
+    if ('reusedGrantId' in redeemed) return this.codeReused(redeemed.reusedGrantId);
+    if ('unknown' in redeemed) throw new OAuthError(400, 'invalid_grant', 'The authorization code is unknown or expired.');
+    await this.prune();
     await this.runtime.audit.append({ actor: `agent:${grant.agent_id}`, action: 'oauth.token', outcome: 'ok', reason: `grant ${grant.id} for ${grant.human}` });
     return this.respond(grant, refresh, origin);
+  }
+
+  /** Security: a code presented twice was intercepted; the tokens issued from it stop working. */
+  private async codeReused(grantId: string): Promise<never> {
+    await this.revokeGrant(grantId, 'system', 'authorization code reused');
+    throw new OAuthError(400, 'invalid_grant', 'The authorization code was already used; the grant made from it is revoked.');
   }
 
   private async refresh(form: URLSearchParams, origin: string): Promise<TokenResponse> {
     const presented = form.get('refresh_token') ?? '';
     const hash = sha256(presented);
     const clientId = form.get('client_id');
-    const outcome = await this.store.transact((state): { grant: OAuthGrantRecord; refresh: string } | { reused: OAuthGrantRecord } | null => {
-      for (const grant of Object.values(state.grants)) {
-        if (grant.used_refresh_sha256.includes(hash)) {
-          // Security: an old refresh token came back: it was copied. End the whole grant.
-          if (!grant.revoked_at) {
-            grant.revoked_at = new Date(this.now()).toISOString();
-            grant.revoked_by = 'system: refresh token reused';
-          }
-          return { reused: grant };
-        }
-        if (grant.refresh_sha256 !== hash) continue;
-        if (grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now() || grant.client_id !== clientId) return null;
-        // Security: a removed or re-keyed admin's connectors end with their dashboard sessions.
-        const gone = this.consenterGone(grant);
-        if (gone) {
+    // The grant is locked while it rotates (across replicas): one token rotates once, and the
+    // second presentation of it finds it among the used ones.
+    const outcome = await this.store.updateGrant({ refreshSha256: hash }, (grant): { grant: OAuthGrantRecord; refresh: string } | { reused: OAuthGrantRecord } | null => {
+      if (grant.used_refresh_sha256.includes(hash)) {
+        // Security: an old refresh token came back: it was copied. End the whole grant.
+        if (!grant.revoked_at) {
           grant.revoked_at = new Date(this.now()).toISOString();
-          grant.revoked_by = `system: ${gone}`;
-          return null;
+          grant.revoked_by = 'system: refresh token reused';
         }
-        const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
-        grant.used_refresh_sha256 = [...grant.used_refresh_sha256, hash].slice(-MAX_USED_REFRESH);
-        grant.refresh_sha256 = sha256(refresh);
-        grant.refresh_expires_at = new Date(this.now() + this.refreshTtlMs).toISOString();
-        return { grant, refresh };
+        return { reused: grant };
       }
-      return null;
+      if (grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now() || grant.client_id !== clientId) return null;
+      // Security: a removed or re-keyed admin's connectors end with their dashboard sessions.
+      const gone = this.consenterGone(grant);
+      if (gone) {
+        grant.revoked_at = new Date(this.now()).toISOString();
+        grant.revoked_by = `system: ${gone}`;
+        return null;
+      }
+      const refresh = REFRESH_PREFIX + randomBytes(32).toString('base64url');
+      grant.used_refresh_sha256 = [...grant.used_refresh_sha256, hash].slice(-MAX_USED_REFRESH);
+      grant.refresh_sha256 = sha256(refresh);
+      grant.refresh_expires_at = new Date(this.now() + this.refreshTtlMs).toISOString();
+      return { grant, refresh };
     });
     if (outcome && 'reused' in outcome) {
       await this.runtime.audit.append({ actor: `agent:${outcome.reused.agent_id}`, action: 'oauth.refresh', outcome: 'denied', reason: `refresh token reused: grant ${outcome.reused.id} revoked` });
@@ -521,13 +505,15 @@ export class OAuthService {
     return { access_token: access, token_type: 'Bearer', expires_in: Math.floor(this.accessTtlMs / 1000), refresh_token: refresh, scope };
   }
 
-  /** Keeps revoked and expired grants from piling up: dropped a day after they ended. */
-  private pruneGrants(grants: Record<string, OAuthGrantRecord>): void {
-    const cutoff = this.now() - 86_400_000;
-    for (const [id, g] of Object.entries(grants)) {
-      const ended = g.revoked_at ? Date.parse(g.revoked_at) : Date.parse(g.refresh_expires_at);
-      if (ended < cutoff) delete grants[id];
-    }
+  /**
+   * Keeps the store from piling up (at most once a minute per process): grants dropped a day
+   * after they ended, pending sign-ins and codes a code's lifetime after they expired.
+   */
+  private async prune(): Promise<void> {
+    const now = this.now();
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = now;
+    await this.store.prune({ grantsEndedBefore: now - 86_400_000, expiredBefore: now - CODE_TTL_MS });
   }
 
   /** RFC 7009: a refresh token (or an access token) ends its grant. Unknown tokens are not an error. */
@@ -536,7 +522,8 @@ export class OAuthService {
     let grantId: string | undefined;
     if (token.startsWith(REFRESH_PREFIX)) {
       const hash = sha256(token);
-      grantId = Object.values((await this.store.read()).grants).find((g) => g.refresh_sha256 === hash)?.id;
+      // Only the live refresh token names its grant here (a used one is not a credential any more).
+      grantId = await this.store.updateGrant({ refreshSha256: hash }, (g) => (g.refresh_sha256 === hash ? g.id : undefined));
     } else {
       try {
         const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], typ: 'at+jwt', currentDate: this.runtime.clock() });
@@ -564,7 +551,7 @@ export class OAuthService {
       const expired = error instanceof joseErrors.JWTExpired;
       throw new OAuthError(401, 'invalid_token', expired ? 'The access token has expired; refresh it.' : 'The access token is not valid for this server (signature, type, issuer or audience).');
     }
-    const grant = typeof payload.grant_id === 'string' ? (await this.store.read()).grants[payload.grant_id] : undefined;
+    const grant = typeof payload.grant_id === 'string' ? await this.store.grant(payload.grant_id) : undefined;
     if (!grant || grant.agent_id !== payload.sub || grant.resource !== resource) throw new OAuthError(401, 'invalid_token', 'The access token’s grant is not known to this server.');
     if (grant.revoked_at) throw new OAuthError(401, 'invalid_token', 'The grant behind this access token was revoked. Sign in again.');
     return { agent: this.agentFor(grant), grant };
@@ -632,7 +619,7 @@ export class OAuthService {
    * @throws AssError UNAUTHENTICATED.
    */
   async tokenAgent(grantId: string): Promise<AgentSettings> {
-    const grant = (await this.store.read()).grants[grantId];
+    const grant = await this.store.grant(grantId);
     if (!grant || grant.revoked_at || Date.parse(grant.refresh_expires_at) <= this.now()) {
       throw new AssError('UNAUTHENTICATED', 'The sign-in this token was asked under has ended (revoked or expired). Sign in again and call request_token.');
     }
@@ -640,25 +627,18 @@ export class OAuthService {
   }
 
   async listGrants(): Promise<OAuthGrantRecord[]> {
-    return Object.values((await this.store.read()).grants).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    return (await this.store.listGrants()).sort((a, b) => b.created_at.localeCompare(a.created_at));
   }
 
   /** Ends a grant: its access and refresh tokens fail from the next request. */
   async revokeGrant(id: string, by: string, why = 'revoked by a human'): Promise<boolean> {
-    const revoked = await this.store.transact((state) => {
-      const grant = state.grants[id];
-      if (!grant || grant.revoked_at) return false;
+    const revoked = await this.store.updateGrant({ id }, (grant) => {
+      if (grant.revoked_at) return false;
       grant.revoked_at = new Date(this.now()).toISOString();
       grant.revoked_by = `${by}: ${why}`;
       return true;
     });
     if (revoked) await this.runtime.audit.append({ actor: by.includes(':') ? by : 'system', action: 'oauth.revoke', outcome: 'ok', reason: `grant ${id}: ${why}` });
-    return revoked;
-  }
-
-  private sweep(): void {
-    const now = this.now();
-    for (const [id, p] of this.pendingRequests) if (now - p.createdAt > PENDING_TTL_MS) this.pendingRequests.delete(id);
-    for (const [key, c] of this.codes) if (c.expiresAt <= now - CODE_TTL_MS) this.codes.delete(key);
+    return revoked === true;
   }
 }

@@ -1,10 +1,16 @@
+import { createHash } from 'node:crypto';
 import { withFileLock, writeFileAtomic, readSmallFileSync } from '../../shared/durable-file.js';
 import { AssError } from '../../shared/errors.js';
 
 /**
- * What the authorization server keeps across restarts: registered clients and grants (one per
- * consent). Authorization codes and pending consents live in memory only (minutes long).
- * Behind this small interface so it can move into the state store (src/state/) unchanged.
+ * What the authorization server keeps: registered clients, grants (one per consent), sign-ins
+ * waiting for a human (pending authorizations) and authorization codes. Two implementations of
+ * one interface: `oauth.json` beside the state (FileOAuthStore, one server) and PostgreSQL
+ * (pg-store.ts, `state: { type: postgres }`, shared by every replica). Every must-happen-once
+ * rule is an operation here, done atomically by the store: a code redeemed once, a refresh token
+ * rotated once, a pending sign-in answered once.
+ * Security: codes and refresh tokens are kept as sha256 only, pending sign-ins by the sha256 of
+ * their id (the consent page's URL): nothing stored can be presented back.
  */
 
 export interface OAuthClientRecord {
@@ -46,40 +52,241 @@ export interface OAuthGrantRecord {
   last_used_at?: string;
 }
 
+/** A sign-in waiting for the human's consent (the consent page), as stored. */
+export interface OAuthPendingRecord {
+  client: OAuthClientRecord;
+  redirectUri: string;
+  state?: string;
+  codeChallenge: string;
+  resource: string;
+  issuer: string;
+  createdAt: number;
+  expiresAt: number;
+  /** The address the authorize request came from (client-address.ts), shown on the consent page. */
+  address?: string;
+}
+
+/** An authorization code, as stored under the sha256 of the code. */
+export interface OAuthCodeRecord {
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  resource: string;
+  issuer: string;
+  human: string;
+  /** The consenting admin's key hash: the grant dies when that admin is removed or re-keyed. */
+  humanKeySha256?: string;
+  agentId: string;
+  template?: string;
+  agentKeySha256?: string;
+  scopes: string[];
+  clientName: string;
+  expiresAt: number;
+  /** Set once exchanged: a second use revokes this grant (RFC 6749 §4.1.2). */
+  grantId?: string;
+}
+
 export interface OAuthState {
   clients: Record<string, OAuthClientRecord>;
   grants: Record<string, OAuthGrantRecord>;
 }
 
-export interface OAuthStore {
-  read(): Promise<OAuthState>;
-  /** Runs `fn` on the current state under a lock and saves what it changed. */
-  transact<T>(fn: (state: OAuthState) => T): Promise<T>;
+/** Which grant `updateGrant` works on: by id, or by a refresh token's hash (the live one or one already used). */
+export type GrantLookup = { id: string } | { refreshSha256: string };
+
+/** What redeeming a code did: issued the grant, or found the code already used (by that grant), or nothing (unknown, expired). */
+export type Redemption = { issued: true } | { reusedGrantId: string } | { unknown: true };
+
+export interface OAuthPruneCutoffs {
+  /** Grants revoked or expired before this instant (ms) are dropped. */
+  grantsEndedBefore: number;
+  /** Pending sign-ins and codes whose expiry is before this instant (ms) are dropped. */
+  expiredBefore: number;
 }
 
-const empty = (): OAuthState => ({ clients: {}, grants: {} });
+export interface OAuthStore {
+  /** Every client and grant (the dashboard's list; whole-state reads). */
+  read(): Promise<OAuthState>;
+  /** Runs `fn` on clients and grants under the store's exclusive lock and saves what it changed (rare, whole-state changes). */
+  transact<T>(fn: (state: OAuthState) => T): Promise<T>;
+  client(clientId: string): Promise<OAuthClientRecord | undefined>;
+  /**
+   * Registers a client. At `max` clients the oldest one without any grant is dropped first.
+   * @returns false (nothing stored) when every one of `max` clients has a grant.
+   */
+  addClient(record: OAuthClientRecord, max: number): Promise<boolean>;
+  /** Whether any grant (even revoked) was made for this client: a person saw its redirect URI. */
+  clientHasGrant(clientId: string): Promise<boolean>;
+  grant(id: string): Promise<OAuthGrantRecord | undefined>;
+  listGrants(): Promise<OAuthGrantRecord[]>;
+  /**
+   * Locks one grant (across replicas), runs `fn` on it (which may change it) and saves it.
+   * @returns what `fn` returned, or undefined when no grant matches.
+   */
+  updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined>;
+  /** Keeps a sign-in for the consent page. @returns false when `max` live ones are waiting already. */
+  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean>;
+  /** A live pending sign-in (not expired at `now`). */
+  pending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
+  /** Removes and returns a live pending sign-in: of two answers (any replica) only one gets it. */
+  takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
+  addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void>;
+  /** A live code (not expired at `now`), redeemed or not. */
+  code(codeSha256: string, now: number): Promise<OAuthCodeRecord | undefined>;
+  /**
+   * Redeems a live code: marks it used by `grant` and stores `grant`, in one step. A code already
+   * used returns the grant it made (the caller revokes it), whichever replica redeemed it.
+   */
+  redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption>;
+  /** Drops ended grants, and pending sign-ins and codes past their expiry. */
+  prune(cutoffs: OAuthPruneCutoffs): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The key a pending sign-in is stored under: its id is the consent URL, a capability. */
+export const pendingKey = (id: string): string => createHash('sha256').update(`oauth-pending:${id}`).digest('hex');
+
+/** The grant a lookup names in a list of grants. */
+export function findGrant(grants: Iterable<OAuthGrantRecord>, lookup: GrantLookup): OAuthGrantRecord | undefined {
+  for (const grant of grants) {
+    if ('id' in lookup ? grant.id === lookup.id : grant.refresh_sha256 === lookup.refreshSha256 || grant.used_refresh_sha256.includes(lookup.refreshSha256)) return grant;
+  }
+  return undefined;
+}
+
+/** The instant a grant ended (revoked, or its refresh token expired), in ms. */
+export const grantEndedAt = (g: OAuthGrantRecord): number => (g.revoked_at ? Date.parse(g.revoked_at) : Date.parse(g.refresh_expires_at));
+
+/** oauth.json: clients and grants (the first format), plus pending sign-ins and codes since they survive restarts. */
+interface FileData extends OAuthState {
+  pending: Record<string, OAuthPendingRecord>;
+  codes: Record<string, OAuthCodeRecord>;
+}
 
 /** `oauth.json` beside state.json, written atomically under a file lock (durable-file.ts). */
 export class FileOAuthStore implements OAuthStore {
   constructor(private readonly path: string) {}
 
-  async read(): Promise<OAuthState> {
+  private load(): FileData {
     const text = readSmallFileSync(this.path);
-    if (text === null) return empty();
+    if (text === null) return { clients: {}, grants: {}, pending: {}, codes: {} };
     try {
-      const parsed = JSON.parse(text) as Partial<OAuthState>;
-      return { clients: parsed.clients ?? {}, grants: parsed.grants ?? {} };
+      const parsed = JSON.parse(text) as Partial<FileData>;
+      // A file written before pending sign-ins and codes were kept has neither: both start empty.
+      return { clients: parsed.clients ?? {}, grants: parsed.grants ?? {}, pending: parsed.pending ?? {}, codes: parsed.codes ?? {} };
     } catch {
       throw new AssError('INTEGRITY_ERROR', 'The OAuth grant file (oauth.json) is not valid JSON; restore it from a backup or delete it (every remote sign-in ends).');
     }
   }
 
-  transact<T>(fn: (state: OAuthState) => T): Promise<T> {
+  private change<T>(fn: (data: FileData) => T): Promise<T> {
     return withFileLock(this.path, async () => {
-      const state = await this.read();
-      const out = fn(state);
-      await writeFileAtomic(this.path, JSON.stringify(state));
+      const data = this.load();
+      const out = fn(data);
+      await writeFileAtomic(this.path, JSON.stringify(data));
       return out;
     });
   }
+
+  async read(): Promise<OAuthState> {
+    const { clients, grants } = this.load();
+    return { clients, grants };
+  }
+
+  transact<T>(fn: (state: OAuthState) => T): Promise<T> {
+    return this.change(fn);
+  }
+
+  async client(clientId: string): Promise<OAuthClientRecord | undefined> {
+    const { clients } = this.load();
+    return Object.hasOwn(clients, clientId) ? clients[clientId] : undefined;
+  }
+
+  addClient(record: OAuthClientRecord, max: number): Promise<boolean> {
+    return this.change((data) => {
+      if (Object.keys(data.clients).length >= max) {
+        const withGrant = new Set(Object.values(data.grants).map((g) => g.client_id));
+        const spare = Object.values(data.clients).filter((c) => !withGrant.has(c.client_id)).sort((a, b) => a.registered_at.localeCompare(b.registered_at));
+        if (spare.length === 0) return false;
+        delete data.clients[spare[0]!.client_id];
+      }
+      data.clients[record.client_id] = record;
+      return true;
+    });
+  }
+
+  async clientHasGrant(clientId: string): Promise<boolean> {
+    return Object.values(this.load().grants).some((g) => g.client_id === clientId);
+  }
+
+  async grant(id: string): Promise<OAuthGrantRecord | undefined> {
+    const { grants } = this.load();
+    return Object.hasOwn(grants, id) ? grants[id] : undefined;
+  }
+
+  async listGrants(): Promise<OAuthGrantRecord[]> {
+    return Object.values(this.load().grants);
+  }
+
+  async updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined> {
+    return this.change((data) => {
+      const grant = findGrant(Object.values(data.grants), lookup);
+      return grant ? fn(grant) : undefined;
+    });
+  }
+
+  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean> {
+    return this.change((data) => {
+      const live = Object.values(data.pending).filter((p) => p.expiresAt > record.createdAt).length;
+      if (live >= max) return false;
+      data.pending[pendingKey(id)] = record;
+      return true;
+    });
+  }
+
+  async pending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
+    const record = this.load().pending[pendingKey(id)];
+    return record && record.expiresAt > now ? record : undefined;
+  }
+
+  takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
+    return this.change((data) => {
+      const key = pendingKey(id);
+      const record = data.pending[key];
+      delete data.pending[key];
+      return record && record.expiresAt > now ? record : undefined;
+    });
+  }
+
+  async addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void> {
+    await this.change((data) => {
+      data.codes[codeSha256] = record;
+    });
+  }
+
+  async code(codeSha256: string, now: number): Promise<OAuthCodeRecord | undefined> {
+    const record = this.load().codes[codeSha256];
+    return record && record.expiresAt > now ? record : undefined;
+  }
+
+  redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption> {
+    return this.change((data): Redemption => {
+      const record = data.codes[codeSha256];
+      if (!record || record.expiresAt <= now) return { unknown: true };
+      if (record.grantId) return { reusedGrantId: record.grantId };
+      record.grantId = grant.id;
+      data.grants[grant.id] = grant;
+      return { issued: true };
+    });
+  }
+
+  async prune(cutoffs: OAuthPruneCutoffs): Promise<void> {
+    await this.change((data) => {
+      for (const [id, g] of Object.entries(data.grants)) if (grantEndedAt(g) < cutoffs.grantsEndedBefore) delete data.grants[id];
+      for (const [key, p] of Object.entries(data.pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.pending[key];
+      for (const [key, c] of Object.entries(data.codes)) if (c.expiresAt < cutoffs.expiredBefore) delete data.codes[key];
+    });
+  }
+
+  async close(): Promise<void> {}
 }
