@@ -34,7 +34,7 @@ export const OidcSchema = z
     client_secret: z.string().min(1).max(1000).optional(),
     /** A file holding the client secret (trailing newline ignored); relative to the config file's folder. */
     client_secret_file: z.string().min(1).optional(),
-    scopes: z.array(z.string().regex(/^[!#-[]-~]+$/, 'must be an OAuth scope token')).default(['openid', 'email', 'profile']),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope token')).default(['openid', 'email', 'profile']),
     groups_claim: z.string().min(1).max(100).default('groups'),
     /** Group name → the template (or templates) of `auth.oauth.templates` its members may consent with. */
     groups: z.record(z.string().min(1).max(200), z.union([AgentId, z.array(AgentId).min(1)])).default({}),
