@@ -5,12 +5,15 @@
  * its OAuth provider, and Debian's chromium for every human step.
  *
  * Each refusal names the one-line bug it was checked against (the test failed with it):
- *  - tampered ID token   ← `oidcClient.enableNonRepudiationChecks(config)` removed (signature not checked)
- *  - wrong nonce         ← `expectedNonce: entry.nonce` given the token's own nonce (see the commit message)
- *  - wrong audience      ← `client_id` given to discovery as the token's audience (see the commit message)
- *  - no allowed group    ← `if (templates.length === 0)` turned into `if (false)`
- *  - provider down       ← the discovery `catch` returning to the sign-in form (no clear page)
+ *  - tampered ID token   ← `oidcClient.enableNonRepudiationChecks(config)` removed (signature not checked:
+ *                          omar's edited token, now in engineering, signed him in)
+ *  - wrong nonce         ← the nonce comparison is openid-client's (oauth4webapi `validateIdTokenNonce`);
+ *                          with it disabled in node_modules (`if (false && claims.nonce !== expected)`) jane got a session
+ *  - wrong audience      ← likewise oauth4webapi's `validateAudience` step of `validateIdTokenClaims` removed
+ *  - no allowed group    ← `if (templates.length === 0)` turned into `if (templates.length < 0)`
+ *  - provider down       ← every failure reported as `refused` (no "could not be reached" page)
  *  - limited session     ← `else if (session.person && !limitedMayReach(...))` removed in security.ts
+ *  - own sign-ins only   ← the `if (!own) return …404` of the revoke route disabled (kim revoked jane's)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -268,7 +271,8 @@ if (missing) {
           const page = await newPage();
           await page.goto(`${origin}/dashboard/sign-in`);
           const issued = idp.issuedIdTokens.length;
-          await signInAtIdp(page, 'jane');
+          // Tampering: omar (sales only) edits his ID token to be in engineering.
+          await signInAtIdp(page, mode === 'tampered' ? 'omar' : 'jane');
           await expect.poll(() => page.locator('main').textContent()).toContain('could not be verified');
           // The provider did answer with an ID token: the refusal is ours.
           expect(idp.issuedIdTokens.length).toBe(issued + 1);

@@ -3,8 +3,8 @@
  * devDependency) with its own login and consent pages, test users with group claims, and a
  * signing key generated per run. It listens behind a small loopback proxy that is the issuer's
  * address, so a test can make the provider's answers go wrong the way an attacker or an outage
- * would: `down` (connections reset), `tampered` (ID token payload edited, signature left as it
- * was), `wrong-nonce` / `wrong-audience` (ID token re-signed with the provider's own key but a
+ * would: `down` (connections reset), `tampered` (groups and email added to the ID token payload,
+ * signature left as it was), `wrong-nonce` / `wrong-audience` (ID token re-signed with the provider's own key but a
  * nonce or audience of another sign-in).
  */
 import { randomBytes } from 'node:crypto';
@@ -104,8 +104,10 @@ export class OidcPeer {
     const [header, payload, signature] = body.id_token.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
     if (this.mode === 'tampered') {
-      // Someone on the path edits who signed in; the provider's signature no longer fits.
-      claims.sub = 'someone-else';
+      // Someone on the path gives themselves a group (and an email, so no UserInfo call would
+      // contradict it); the provider's signature no longer fits.
+      claims.groups = ['engineering'];
+      claims.email = 'mallory@example.com';
       body.id_token = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
       return JSON.stringify(body);
     }
