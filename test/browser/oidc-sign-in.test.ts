@@ -14,6 +14,7 @@
  *  - provider down       ← every failure reported as `refused` (no "could not be reached" page)
  *  - limited session     ← `else if (session.person && !limitedMayReach(...))` removed in security.ts
  *  - own sign-ins only   ← the `if (!own) return …404` of the revoke route disabled (kim revoked jane's)
+ *  - bounded starts      ← the per-address `starts.take(...)` check removed (25 starts, no 429)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -310,6 +311,16 @@ if (missing) {
       await other.goto(callback);
       await expect.poll(() => other.locator('main').textContent()).toContain('expired or was already used');
       expect(await hasSession(other)).toBe(false);
+    });
+
+    // Last: it spends this address's sign-in starts.
+    it('one address cannot start sign-ins without bound (each costs a request to the provider)', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 25 && !statuses.includes(429); i++) {
+        statuses.push((await fetch(`${origin}/dashboard/sign-in/oidc`, { redirect: 'manual' })).status);
+      }
+      expect(statuses.at(-1)).toBe(429);
+      expect(statuses.slice(0, -1).every((s) => s === 303)).toBe(true);
     });
   });
 }

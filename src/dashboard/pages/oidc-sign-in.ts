@@ -5,6 +5,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import * as oidcClient from 'openid-client';
 import type { OidcConfig } from '../../config/auth-schema.js';
 import { cleanLabel, isValidSubject, oidcHuman, oidcIssuerHash, templatesForGroups } from '../../server/oauth/oidc-person.js';
+import { RateLimiter } from '../../server/rate-limit.js';
 import { sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
 import { html } from '../html.js';
 import { BASE } from '../layout.js';
@@ -24,6 +25,8 @@ export const OIDC_CALLBACK_PATH = `${BASE}/sign-in/oidc/callback`;
 
 const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
+/** Sign-ins a person starts per minute from one address (each one costs a discovery request to the provider). */
+const STARTS_PER_MINUTE = 20;
 
 interface PendingSignIn {
   config: oidcClient.Configuration;
@@ -73,6 +76,7 @@ function isUnreachable(error: unknown): boolean {
 
 export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): void {
   const pending = new Map<string, PendingSignIn>();
+  const starts = new RateLimiter(STARTS_PER_MINUTE, STARTS_PER_MINUTE, () => deps.runtime.clock().getTime());
   const sweep = (now: number): void => {
     for (const [id, p] of pending) if (now - p.createdAt > PENDING_TTL_MS) pending.delete(id);
   };
@@ -83,7 +87,11 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
     if (!oidc) return sendPage(c, { title: 'Not found', body: html`<p>Sign-in with an identity provider is not set up here (auth.oidc).</p>` }, 404);
     const now = deps.runtime.clock().getTime();
     sweep(now);
-    if (pending.size >= MAX_PENDING) return sendPage(c, { title: 'Sign-in failed', body: html``, notice: { kind: 'error', text: 'Too many sign-ins in progress; try again in a few minutes.' } }, 429);
+    // Security: anyone may open this page; bound what one address makes us fetch and keep.
+    const verdict = starts.take(`ip:${clientAddress(c)}`);
+    if (!verdict.ok) return sendPage(c, { title: 'Sign-in failed', body: html``, notice: { kind: 'error', text: `Too many sign-ins from this address; try again in ${verdict.retryAfterS} s.` } }, 429);
+    // Full: the oldest unfinished sign-in makes room, so no one can lock everyone else out.
+    while (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
     const issuer = new URL(oidc.issuer);
     let config: oidcClient.Configuration;
     try {
