@@ -27,7 +27,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, call, initHome, ok, removeHome, type Home } from '../helpers/cli.js';
+import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
 import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { OidcPeer } from '../helpers/oidc-peer.js';
@@ -182,6 +182,8 @@ if (missing) {
       jane = await newPage();
       await jane.goto(janeProvider.authorizationUrl!.toString());
       await jane.waitForURL(/\/dashboard\/sign-in\?next=/);
+      // Saved into docs/ for docs/remote-auth.md, as the OAuth suite does for the consent page.
+      await jane.screenshot({ path: path.join(REPO_ROOT, 'docs', 'remote-auth-oidc-sign-in.png'), fullPage: true });
       await signInAtIdp(jane, 'jane');
       await jane.waitForURL(/\/dashboard\/oauth\/consent\//);
       await expect.poll(() => jane.locator('.who strong').textContent()).toBe(JANE);
