@@ -16,6 +16,36 @@ export const AgentTemplateSchema = z
   .strict();
 
 /**
+ * `auth.oidc` — people sign in to the dashboard's consent page with the team's OpenID Connect
+ * identity provider (docs/remote-auth.md, "Signing in with your identity provider"). Their groups
+ * (the `groups_claim` of the ID token or UserInfo) pick the `auth.oauth.templates` they may
+ * consent with. Such a person gets a limited dashboard session (consent, their own sign-ins), never
+ * an admin's: admins sign in with an admin key. The client secret comes from
+ * `${ENV}` or a file, never from the YAML text itself in a committed config.
+ */
+export const OidcSchema = z
+  .object({
+    /** The provider's issuer URL; discovery is `${issuer}/.well-known/openid-configuration`. */
+    issuer: z.url({ protocol: /^https?$/, error: 'must be the identity provider’s http(s) issuer URL' }),
+    /** The name on the sign-in button ("Sign in with …"); default: the issuer's host. */
+    display_name: z.string().min(1).max(60).optional(),
+    client_id: z.string().min(1).max(300),
+    /** Usually `${OIDC_CLIENT_SECRET}`; or give client_secret_file. */
+    client_secret: z.string().min(1).max(1000).optional(),
+    /** A file holding the client secret (trailing newline ignored); relative to the config file's folder. */
+    client_secret_file: z.string().min(1).optional(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope token')).default(['openid', 'email', 'profile']),
+    groups_claim: z.string().min(1).max(100).default('groups'),
+    /** Group name → the template (or templates) of `auth.oauth.templates` its members may consent with. */
+    groups: z.record(z.string().min(1).max(200), z.union([AgentId, z.array(AgentId).min(1)])).default({}),
+  })
+  .strict()
+  .refine((o) => (o.client_secret === undefined) !== (o.client_secret_file === undefined), { message: 'give exactly one of client_secret (e.g. ${OIDC_CLIENT_SECRET}) or client_secret_file' })
+  .refine((o) => o.scopes.includes('openid'), { message: 'scopes must include openid', path: ['scopes'] })
+  // Plain http would let anyone on the path forge sign-ins; only a provider on loopback may use it.
+  .refine((o) => o.issuer.startsWith('https:') || /^http:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?(\/|$)/i.test(o.issuer), { message: 'the issuer must be https (plain http only on loopback)', path: ['issuer'] });
+
+/**
  * `auth:` — how remote MCP clients authenticate to `serve --http`.
  * - `agent_keys`: the static `x-agent-key` header (default true). A deployment that wants only
  *   signed-in people sets it false.
@@ -40,9 +70,20 @@ export const AuthSchema = z
       })
       .strict()
       .optional(),
+    oidc: OidcSchema.optional(),
   })
   .strict()
-  .refine((a) => a.agent_keys || a.oauth, { message: 'with agent_keys: false, auth.oauth must be set, or no remote client could authenticate' });
+  .refine((a) => a.agent_keys || a.oauth, { message: 'with agent_keys: false, auth.oauth must be set, or no remote client could authenticate' })
+  .superRefine((a, ctx) => {
+    if (!a.oidc) return;
+    if (!a.oauth) return void ctx.addIssue({ code: 'custom', path: ['oidc'], message: 'auth.oidc signs people in for OAuth consent: set auth.oauth too' });
+    for (const [group, names] of Object.entries(a.oidc.groups)) {
+      for (const name of [names].flat()) {
+        if (!Object.hasOwn(a.oauth.templates, name)) ctx.addIssue({ code: 'custom', path: ['oidc', 'groups', group], message: `template ${JSON.stringify(name)} is not in auth.oauth.templates` });
+      }
+    }
+  });
 
 export type AuthConfig = z.infer<typeof AuthSchema>;
 export type OAuthConfig = NonNullable<AuthConfig['oauth']>;
+export type OidcConfig = NonNullable<AuthConfig['oidc']>;

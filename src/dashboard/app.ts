@@ -16,6 +16,7 @@ import { registerEvents } from './pages/events.js';
 import { registerSecrets } from './pages/secrets.js';
 import { registerSignIn } from './pages/sign-in.js';
 import { CONSENT_PATH, registerOAuth } from './pages/oauth.js';
+import { registerOidcSignIn } from './pages/oidc-sign-in.js';
 import { checkCsrf, requireSession, securityHeaders } from './security.js';
 import { SessionStore, type SessionLimits } from './sessions.js';
 import { SignInThrottle } from './sign-in-throttle.js';
@@ -67,6 +68,7 @@ export function createDashboard(runtime: Runtime, options: DashboardOptions): Da
   app.use('*', requireSession(deps));
   app.use('*', checkCsrf(deps));
   registerSignIn(app, deps);
+  registerOidcSignIn(app, deps);
   registerEvents(app, deps);
   registerApprovals(app, deps);
   registerSecrets(app, deps);

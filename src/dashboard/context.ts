@@ -35,7 +35,7 @@ export type DashboardContext = Context<DashboardEnv>;
 /** Renders a page, or only its live region when the shipped script asks (`?partial=1`). */
 export function sendPage(c: DashboardContext, input: Omit<PageInput, 'session'>, status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200): Response {
   const session = c.get('session');
-  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.adminId, csrf: session.csrf } } : {}) };
+  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.person?.human ?? session.adminId, csrf: session.csrf, ...(session.person ? { limited: true } : {}) } } : {}) };
   const body: SafeHtml = c.req.query('partial') === '1' ? liveRegion(full) : page(full);
   return c.html(body.text, status);
 }

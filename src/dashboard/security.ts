@@ -4,7 +4,8 @@ import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { DashboardDeps, DashboardEnv } from './context.js';
 import { BASE } from './layout.js';
-import { tokensMatch } from './sessions.js';
+import { tokensMatch, type Session } from './sessions.js';
+import { oidcIssuerHash } from '../server/oauth/oidc-person.js';
 
 /**
  * The dashboard's browser defences, applied to every response and request:
@@ -47,7 +48,27 @@ export function securityHeaders(): MiddlewareHandler<DashboardEnv> {
   };
 }
 
-const PUBLIC = new Set([`${BASE}/sign-in`]);
+const PUBLIC = new Set([`${BASE}/sign-in`, `${BASE}/sign-in/oidc`, `${BASE}/sign-in/oidc/callback`]);
+
+/**
+ * What a person signed in through the identity provider may reach: the consent page, their own
+ * sign-ins (the page filters to them) and sign-out. Everything else (approvals, secrets, agents,
+ * audit, live events) is an admin's, refused by default.
+ */
+function limitedMayReach(path: string): boolean {
+  return path.startsWith(`${BASE}/oauth/consent/`) || path === `${BASE}/sign-ins` || /^\/dashboard\/sign-ins\/[^/]+\/revoke$/.test(path) || path === `${BASE}/sign-out`;
+}
+
+/** Whether a session still stands under the config in force now. */
+function stillValid(deps: DashboardDeps, session: Session): boolean {
+  const config = deps.settings().config;
+  if (session.person) {
+    // A person's session ends when sign-in with the provider is turned off or points elsewhere.
+    const oidc = config.auth.oidc;
+    return Boolean(oidc && oidcIssuerHash(oidc.issuer) === session.person.issuerHash);
+  }
+  return config.admins.some((a) => a.id === session.adminId && a.key_sha256 === session.keySha256);
+}
 
 /** Loads the session; without one, pages redirect to sign-in and other requests get 401. */
 export function requireSession(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> {
@@ -57,8 +78,10 @@ export function requireSession(deps: DashboardDeps): MiddlewareHandler<Dashboard
     const session = deps.sessions.touch(id);
     if (session) {
       // An admin removed from the config, or whose key was replaced, loses every session at its next request.
-      if (!deps.settings().config.admins.some((a) => a.id === session.adminId && a.key_sha256 === session.keySha256)) {
+      if (!stillValid(deps, session)) {
         deps.sessions.endAllFor(session.adminId);
+      } else if (session.person && !limitedMayReach(c.req.path)) {
+        return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key.', 403);
       } else {
         c.set('session', session);
         c.set('sessionId', id!);

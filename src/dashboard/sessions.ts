@@ -9,8 +9,24 @@ import type { Clock } from '../shared/types.js';
  * a copied cookie stops working at once).
  */
 
+/**
+ * A person signed in through the OpenID Connect provider (auth.oidc): a limited session that may
+ * only consent to OAuth clients and see or revoke its own sign-ins (security.ts allows nothing else).
+ */
+export interface OidcPerson {
+  sub: string;
+  /** `oidc:<sub> (<email or name>)`: how grants and audit records name them. */
+  human: string;
+  /** The templates their groups gave them at sign-in. */
+  templates: string[];
+  /** oidcIssuerHash of the issuer they signed in at: the session ends when auth.oidc changes provider. */
+  issuerHash: string;
+}
+
 export interface Session {
+  /** The admin's id; for an OIDC person, their `human` text (never an admin id: see `person`). */
   adminId: string;
+  person?: OidcPerson;
   /** sha256 of the admin key signed in with: a session ends when that key is replaced in the config. */
   keySha256: string;
   /** Sent back in every form and checked on every state-changing request. */
@@ -37,11 +53,11 @@ export class SessionStore {
   ) {}
 
   /** Starts a session; returns the cookie value (never stored) and the session. */
-  create(adminId: string, keySha256 = ''): { id: string; session: Session } {
+  create(adminId: string, keySha256 = '', person?: OidcPerson): { id: string; session: Session } {
     this.sweep();
     const id = randomBytes(32).toString('base64url');
     const now = this.clock().getTime();
-    const session: Session = { adminId, keySha256, csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
+    const session: Session = { adminId, keySha256, ...(person ? { person } : {}), csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
     this.sessions.set(digest(id), session);
     return { id, session };
   }

@@ -1,6 +1,8 @@
 import type { Hono } from 'hono';
 import { OAuthError, oauthFor, type AgentChoice, type OAuthService } from '../../server/oauth/index.js';
 import { personAgentId } from '../../server/oauth/service.js';
+import { isSamePerson, oidcPersonAgentId } from '../../server/oauth/oidc-person.js';
+import type { Session } from '../sessions.js';
 import { sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
 import { html } from '../html.js';
 import { BASE, csrfField, when } from '../layout.js';
@@ -35,6 +37,20 @@ function parseChoice(value: unknown): AgentChoice | null {
   return null;
 }
 
+/** Who consents: the admin, or the person signed in through the identity provider. */
+function humanOf(session: Session): string {
+  return session.person ? session.person.human : `admin:${session.adminId}`;
+}
+
+/**
+ * The templates a person signed in through the identity provider may use: those their groups gave
+ * them at sign-in that the config in force still maps to a group (the service checks it again).
+ */
+function personTemplates(deps: DashboardDeps, session: Session): string[] {
+  const groups = Object.values(deps.settings().config.auth.oidc?.groups ?? {}).flat();
+  return (session.person?.templates ?? []).filter((t) => groups.includes(t));
+}
+
 export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): void {
   app.get(`${CONSENT_PATH}/:id`, async (c) => {
     const oauth = await service(c, deps);
@@ -42,14 +58,19 @@ export function registerOAuth(app: Hono<DashboardEnv>, deps: DashboardDeps): voi
     const pending = await oauth.pending(c.req.param('id'));
     if (!pending) return sendPage(c, { title: 'Sign-in request expired', body: html`<p>This request has expired or was already answered. Start again from the app that sent you here.</p>` }, 404);
     const session = c.get('session');
-    const human = `admin:${session.adminId}`;
-    const { agents, templates } = oauth.agentChoices();
+    const human = humanOf(session);
+    const choices = oauth.agentChoices();
+    // A person signed in through the identity provider gets only their groups' templates, as their own agent.
+    const allowed = session.person ? personTemplates(deps, session) : undefined;
+    const templates = allowed ? choices.templates.filter((t) => allowed.includes(t.name)) : choices.templates;
+    const agents = session.person ? [] : choices.agents;
+    const agentIdFor = (template: string): string => (session.person ? oidcPersonAgentId(template, session.person.sub) : personAgentId(template, human));
     const redirect = new URL(pending.redirectUri);
     // The form's answer redirects to the client; Chromium checks that redirect against this page's
     // CSP form-action, which must then name exactly that one origin besides our own.
     c.set('formActionOrigin', redirect.origin);
     const options = [
-      ...templates.map((t) => ({ value: choiceValue({ kind: 'template', name: t.name }), label: html`A new agent for you, <code>${personAgentId(t.name, human)}</code>, from template <code>${t.name}</code>`, grants: t.grants, description: t.description })),
+      ...templates.map((t) => ({ value: choiceValue({ kind: 'template', name: t.name }), label: html`A new agent for you, <code>${agentIdFor(t.name)}</code>, from template <code>${t.name}</code>`, grants: t.grants, description: t.description })),
       ...agents.map((a) => ({ value: choiceValue({ kind: 'existing', id: a.id }), label: html`Existing agent <code>${a.id}</code>`, grants: a.grants, description: a.description })),
     ];
     const body = html`<section class="card consent" aria-labelledby="consent-title">
@@ -64,7 +85,9 @@ ${pending.address ? html`<dt>Asked from</dt><dd><code>${pending.address}</code><
 <dt>Signed in as</dt><dd><code>${human}</code>: every call it makes is recorded with your name.</dd>
 </dl>
 ${options.length === 0
-  ? html`<p class="notice notice-error" role="alert">No agent or template to act as. Add an agent, or a template under <code>auth.oauth.templates</code>, first.</p>`
+  ? session.person
+    ? html`<p class="notice notice-error" role="alert">None of your groups may allow apps here any more. Ask an operator (auth.oidc.groups).</p>`
+    : html`<p class="notice notice-error" role="alert">No agent or template to act as. Add an agent, or a template under <code>auth.oauth.templates</code>, first.</p>`
   : html`<form method="post" action="${CONSENT_PATH}/${pending.id}">${csrfField(session.csrf)}
 <fieldset><legend>Act as</legend>
 ${options.map((o, i) => html`<div class="choice"><input type="radio" name="agent" id="choice-${i}" value="${o.value}"${i === 0 ? html` checked` : ''}> <label for="choice-${i}">${o.label}</label>
@@ -86,11 +109,11 @@ ${o.description ? html`<p class="help">${o.description}</p>` : ''}<p class="help
     try {
       let target: string;
       if (form.decision === 'refuse') {
-        target = await oauth.decide(id, `admin:${session.adminId}`, { approve: false });
+        target = await oauth.decide(id, humanOf(session), { approve: false });
       } else {
         const choice = parseChoice(form.agent);
         if (form.decision !== 'approve' || !choice) return sendPage(c, { title: 'Allow access?', body: html`<p><a href="${CONSENT_PATH}/${id}">Back to the request</a></p>`, notice: { kind: 'error', text: 'Choose an agent, then Allow or Refuse.' } }, 400);
-        target = await oauth.decide(id, `admin:${session.adminId}`, { approve: true, agent: choice });
+        target = await oauth.decide(id, humanOf(session), { approve: true, agent: choice, ...(session.person ? { templates: personTemplates(deps, session) } : {}) });
       }
       return c.redirect(target, 303);
     } catch (error) {
@@ -104,7 +127,8 @@ ${o.description ? html`<p class="help">${o.description}</p>` : ''}<p class="help
     if (oauth instanceof Response) return oauth;
     const session = c.get('session');
     const now = deps.runtime.clock();
-    const grants = await oauth.listGrants();
+    // A person signed in through the identity provider sees only the sign-ins they made.
+    const grants = (await oauth.listGrants()).filter((g) => !session.person || isSamePerson(g.human, session.person.sub));
     const done = c.req.query('done') === 'revoked' ? { notice: { kind: 'ok' as const, text: 'Revoked: the app’s next request fails.' } } : {};
     const body = html`<p>Apps that people allowed to use this server through a sign-in (OAuth). Revoking one ends its access at its next request.</p>
 ${grants.length === 0
@@ -120,7 +144,13 @@ ${grants.map((g) => html`<tr><td>${g.client_name} <span class="muted">(${g.redir
   app.post(`${GRANTS_PATH}/:id/revoke`, async (c) => {
     const oauth = await service(c, deps);
     if (oauth instanceof Response) return oauth;
-    await oauth.revokeGrant(c.req.param('id'), `admin:${c.get('session').adminId}`);
+    const session = c.get('session');
+    if (session.person) {
+      const sub = session.person.sub;
+      const own = (await oauth.listGrants()).some((g) => g.id === c.req.param('id') && isSamePerson(g.human, sub));
+      if (!own) return sendPage(c, { title: 'Not found', body: html`<p><a href="${GRANTS_PATH}">Back to your sign-ins</a></p>`, notice: { kind: 'error', text: 'You have no such sign-in.' } }, 404);
+    }
+    await oauth.revokeGrant(c.req.param('id'), humanOf(session));
     return c.redirect(`${GRANTS_PATH}?done=revoked`, 303);
   });
 }

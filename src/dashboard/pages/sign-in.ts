@@ -10,6 +10,7 @@ import { BASE } from '../layout.js';
 import { clientAddress, cookieName } from '../security.js';
 import { hashKey } from '../../server/keys.js';
 import { tokensMatch } from '../sessions.js';
+import { oidcButton } from './oidc-sign-in.js';
 
 /**
  * Sign-in with an admin key (never an agent key or a token), sign-out. The form carries a
@@ -34,7 +35,8 @@ function form(c: DashboardContext, deps: DashboardDeps, error?: string, status: 
 <input id="admin-key" name="admin_key" type="password" autocomplete="current-password" required autofocus spellcheck="false" aria-describedby="admin-key-help">
 <p id="admin-key-help" class="help">The <code>ass_admin_…</code> key printed by <code>agent-secret-store init</code> or <code>admins add</code>. Agent keys and tokens cannot sign in.</p>
 <button type="submit" class="primary">Sign in</button>
-</form>`;
+</form>
+${oidcButton(deps, next)}`;
   return sendPage(c, { title: 'Sign in', body, ...(error ? { notice: { kind: 'error' as const, text: error } } : c.req.query('done') === 'signed_out' ? { notice: { kind: 'ok' as const, text: 'Signed out.' } } : {}) }, status);
 }
 
@@ -74,7 +76,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
   app.post(`${BASE}/sign-out`, async (c) => {
     const session = c.get('session');
     deps.sessions.end(c.get('sessionId'));
-    await deps.runtime.audit.append({ actor: `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
+    await deps.runtime.audit.append({ actor: session.person ? session.person.human : `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
     deleteCookie(c, cookieName(deps.browserScheme), { path: '/', secure: deps.browserScheme === 'https' });
     return c.redirect(`${BASE}/sign-in?done=signed_out`, 303);
   });

@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
 import type { OAuthClientRecord, OAuthCodeRecord, OAuthGrantRecord, OAuthPendingRecord, OAuthStore } from './store.js';
 import { checkRedirectUri, fetchClientMetadataDocument, isClientMetadataUrl } from './clients.js';
+import { isOidcHuman, oidcIssuerHash, oidcPersonAgentId, templateStillMapped } from './oidc-person.js';
 
 /**
  * The built-in OAuth 2.1 authorization server and the protected resource's token check, as the
@@ -341,7 +342,7 @@ export class OAuthService {
    * request is spent.
    * @returns where the browser goes next (the client's redirect URI).
    */
-  async decide(id: string, human: string, decision: { approve: true; agent: AgentChoice } | { approve: false }): Promise<string> {
+  async decide(id: string, human: string, decision: { approve: true; agent: AgentChoice; /** For an OIDC person: the templates their groups give them. */ templates?: readonly string[] } | { approve: false }): Promise<string> {
     // Answered once: of two answers (two tabs, two replicas) only one takes it.
     const pending = await this.store.takePending(id, this.now());
     if (!pending) throw new OAuthError(400, 'invalid_request', 'This sign-in request has expired or was already answered. Start again from the app.');
@@ -355,7 +356,7 @@ export class OAuthService {
       await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'denied', reason: `client ${pending.client.client_id.slice(0, 200)}` });
       return url.toString();
     }
-    const agent = this.resolveChoice(decision.agent, human);
+    const agent = this.resolveChoice(decision.agent, human, decision.templates);
     const code = randomBytes(32).toString('base64url');
     const codeRecord: OAuthCodeRecord = {
       clientId: pending.client.client_id,
@@ -378,7 +379,8 @@ export class OAuthService {
     return url.toString();
   }
 
-  private resolveChoice(choice: AgentChoice, human: string): { id: string; template?: string; keySha256?: string; scopes: string[] } {
+  private resolveChoice(choice: AgentChoice, human: string, allowed?: readonly string[]): { id: string; template?: string; keySha256?: string; scopes: string[] } {
+    if (isOidcHuman(human)) return this.resolveOidcChoice(choice, human, allowed ?? []);
     if (choice.kind === 'existing') {
       const agent = this.runtime.settings.agents.find((a) => a.config.id === choice.id);
       if (!agent) throw new OAuthError(400, 'invalid_request', 'No such agent.');
@@ -390,6 +392,21 @@ export class OAuthService {
     if (id.length > MAX_AGENT_ID) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id.slice(0, 70)}… would be longer than ${MAX_AGENT_ID} characters; choose an existing agent or ask an operator for a template with a shorter name.`);
     // Security: a per-person agent never takes over a configured agent's identity.
     if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
+    return { id, template: choice.name, scopes: [...template.grants] };
+  }
+
+  /**
+   * An OIDC person (auth.oidc) may act only as their own per-person agent, from a template one of
+   * their groups gives them; never as a configured agent (that is an admin's choice).
+   */
+  private resolveOidcChoice(choice: AgentChoice, human: string, allowed: readonly string[]): { id: string; template: string; scopes: string[] } {
+    const oidc = this.runtime.settings.config.auth.oidc;
+    if (!oidc) throw new OAuthError(400, 'access_denied', 'Sign-in with the identity provider is off on this server.');
+    if (choice.kind !== 'template') throw new OAuthError(400, 'access_denied', 'People signed in with the identity provider can act only as their own agent from a template.');
+    const template = Object.hasOwn(this.config.templates, choice.name) ? this.config.templates[choice.name] : undefined;
+    if (!template || !allowed.includes(choice.name) || !templateStillMapped(oidc, choice.name)) throw new OAuthError(400, 'access_denied', 'None of your groups gives you this template.');
+    const id = oidcPersonAgentId(choice.name, human.slice('oidc:'.length).split(' ')[0]!);
+    if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; ask an operator.`);
     return { id, template: choice.name, scopes: [...template.grants] };
   }
 
@@ -575,12 +592,23 @@ export class OAuthService {
   }
 
   private adminKeyHash(human: string): string | undefined {
+    if (isOidcHuman(human)) {
+      const oidc = this.runtime.settings.config.auth.oidc;
+      return oidc ? oidcIssuerHash(oidc.issuer) : undefined;
+    }
     const id = human.startsWith('admin:') ? human.slice('admin:'.length) : undefined;
     return this.runtime.settings.config.admins.find((a) => a.id === id)?.key_sha256;
   }
 
   /** Why the person who consented no longer may (removed from `admins`, or given a new key), or undefined. */
   private consenterGone(grant: OAuthGrantRecord): string | undefined {
+    if (isOidcHuman(grant.human)) {
+      const oidc = this.runtime.settings.config.auth.oidc;
+      if (!oidc) return 'sign-in with the identity provider is off';
+      if (grant.human_key_sha256 !== oidcIssuerHash(oidc.issuer)) return 'the identity provider changed';
+      if (!grant.template || !templateStillMapped(oidc, grant.template)) return 'no group gives this template any more';
+      return undefined;
+    }
     const now = this.adminKeyHash(grant.human);
     if (!now) return `${grant.human} is no longer an admin`;
     if (grant.human_key_sha256 && grant.human_key_sha256 !== now) return `${grant.human} has a new key since the consent`;
