@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { acquireDockerEngine, REPO_ROOT, withImageLock, type DockerEngine } from './docker-engine.js';
@@ -82,8 +83,16 @@ export interface PeerContainer {
   host: string;
   port: number;
   image: string;
+  /** The container's id, for `docker(…)` (stop without removing, start again, kill). */
+  id: string;
+  /** Runs the docker CLI against the container's engine. */
+  docker(args: string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
+  /** Removes the container and gives the engine back. */
   stop(): Promise<void>;
 }
+
+/** Debian's docker.io CLI matches the tests' own dockerd; another docker on PATH otherwise. */
+export const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
 /**
  * Starts `image` with the service listening on `containerPort` (bridge) or on a free loopback
@@ -101,6 +110,8 @@ export async function startPeerContainer(
     user?: string;
     command?: string[];
     tmpfs?: Record<string, string>;
+    /** Bridge networking: map to a fixed free host port, so a `docker start` after a stop keeps it. */
+    fixedHostPort?: boolean;
   },
 ): Promise<PeerContainer> {
   const { GenericContainer, Wait } = await testcontainersFor(engine);
@@ -112,10 +123,12 @@ export async function startPeerContainer(
   if (options.user) container = container.withUser(options.user);
   if (options.command) container = container.withCommand(options.command);
   if (options.tmpfs) container = container.withTmpFs(options.tmpfs);
-  container = engine.hostNetwork ? container.withNetworkMode('host') : container.withExposedPorts(options.containerPort);
+  container = engine.hostNetwork
+    ? container.withNetworkMode('host')
+    : container.withExposedPorts(options.fixedHostPort ? { container: options.containerPort, host: await freePort() } : options.containerPort);
   const name = `${options.namePrefix}-${randomBytes(6).toString('hex')}`;
   const started = await container.withName(name).start().catch(async (error: unknown) => {
-    await run('docker', ['rm', '-f', name], { env: { ...process.env, ...engine.env }, timeout: 60_000 }).catch(() => undefined);
+    await run(DOCKER_CLI, ['rm', '-f', name], { env: { ...process.env, ...engine.env }, timeout: 60_000 }).catch(() => undefined);
     await engine.release();
     throw error;
   });
@@ -123,6 +136,8 @@ export async function startPeerContainer(
     host: engine.hostNetwork ? '127.0.0.1' : started.getHost(),
     port: engine.hostNetwork ? port : started.getMappedPort(options.containerPort),
     image: options.image,
+    id: started.getId(),
+    docker: async (args, timeoutMs = 120_000) => await run(DOCKER_CLI, args, { env: { ...process.env, ...engine.env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }),
     stop: async () => {
       try {
         await started.stop();
