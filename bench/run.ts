@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { runBoundsBench } from './bounds.js';
+import { runContainerBench } from './container.js';
 import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
@@ -35,6 +36,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['bounds', () => runBoundsBench()],
   ['state', () => runStateBench()],
   ['postgres', () => runPostgresBench()],
+  ['container', () => runContainerBench()],
 ];
 for (const [name, run] of sections) {
   try {
