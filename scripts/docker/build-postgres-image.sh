@@ -7,6 +7,8 @@
 # (password from POSTGRES_PASSWORD, scram-sha-256) and then the server in the foreground as the
 # `postgres` user (uid 999). Imported with `docker import` and tagged
 #   agent-secret-store/postgres-peer:<version>
+# POSTGRES_USER, POSTGRES_PASSWORD(_FILE) and POSTGRES_DB as in the official image; pg_isready on
+# PATH (PGHOST=/tmp, the socket directory), for a compose health check.
 # PGPORT and PG_LISTEN choose the port and the listen address (host networking). PGDATA is in
 # the container's own file system, so `docker stop` / `docker start` keep the data (restart and
 # crash-recovery tests) and `docker rm` throws it away.
@@ -23,7 +25,7 @@ PGHOME="$(dirname "$BIN")"
 MAJOR="$(basename "$PGHOME")"
 VERSION="$("$BIN/postgres" --version | grep -o '[0-9][0-9.]*' | head -1)"
 TAG="agent-secret-store/postgres-peer:$VERSION"
-LABEL="postgres=$VERSION"
+LABEL="postgres=$VERSION entrypoint=2"
 
 if [ "$(docker image inspect -f '{{ index .Config.Labels "org.agent-secret-store.postgres" }}' "$TAG" 2>/dev/null || true)" = "$LABEL" ]; then
   log "$TAG already built ($LABEL)"
@@ -50,21 +52,30 @@ find "$ROOT/usr/lib/postgresql" -type f \( -perm -u+x -o -name '*.so*' \) | whil
 printf 'root:x:0:0:root:/root:/bin/sh\npostgres:x:999:999::/var/lib/postgresql:/bin/sh\n' > "$ROOT/etc/passwd"
 printf 'root:x:0:\npostgres:x:999:\n' > "$ROOT/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$ROOT/etc/hosts"
-chown 999:999 "$ROOT/var/lib/postgresql"
-chmod 700 "$ROOT/var/lib/postgresql"
+mkdir -p "$ROOT/var/lib/postgresql/data"
+chown -R 999:999 "$ROOT/var/lib/postgresql"
+chmod 700 "$ROOT/var/lib/postgresql" "$ROOT/var/lib/postgresql/data"
 
 cat > "$ROOT/entrypoint.sh" <<SCRIPT
 #!/bin/sh
-# First start: a cluster with the superuser password from the environment (through a file that
-# is removed at once, never argv). Then the server in the foreground, as PID 1.
+# First start: a cluster whose superuser (POSTGRES_USER, default postgres) has the password from
+# POSTGRES_PASSWORD or the file POSTGRES_PASSWORD_FILE names (through a file removed at once,
+# never argv), and the database POSTGRES_DB when given: the variables of the official image.
+# Then the server in the foreground, as PID 1.
 set -e
 PATH=/usr/lib/postgresql/$MAJOR/bin:/bin
 if [ ! -s "\$PGDATA/PG_VERSION" ]; then
-  [ -n "\$POSTGRES_PASSWORD" ] || { echo 'POSTGRES_PASSWORD is required' >&2; exit 1; }
+  if [ -n "\$POSTGRES_PASSWORD_FILE" ]; then POSTGRES_PASSWORD="\$(cat "\$POSTGRES_PASSWORD_FILE")"; fi
+  [ -n "\$POSTGRES_PASSWORD" ] || { echo 'POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required' >&2; exit 1; }
   printf '%s\n' "\$POSTGRES_PASSWORD" > /tmp/pwfile
-  initdb -D "\$PGDATA" -U postgres --pwfile=/tmp/pwfile --auth=scram-sha-256 -E UTF8 --locale=C --no-sync >/dev/null
+  initdb -D "\$PGDATA" -U "\${POSTGRES_USER:-postgres}" --pwfile=/tmp/pwfile --auth=scram-sha-256 -E UTF8 --locale=C --no-sync >/dev/null
   rm -f /tmp/pwfile
   printf 'host all all all scram-sha-256\n' >> "\$PGDATA/pg_hba.conf"
+  if [ -n "\$POSTGRES_DB" ] && [ "\$POSTGRES_DB" != postgres ]; then
+    pg_ctl -D "\$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/tmp" -w -s start
+    PGPASSWORD="\$POSTGRES_PASSWORD" psql -q -h /tmp -U "\${POSTGRES_USER:-postgres}" -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"\$POSTGRES_DB\""
+    pg_ctl -D "\$PGDATA" -w -s stop
+  fi
 fi
 exec postgres -D "\$PGDATA" -p "\${PGPORT:-5432}" -c listen_addresses="\${PG_LISTEN:-*}" -c unix_socket_directories=/tmp \
   -c shared_buffers=16MB -c max_connections=200 -c fsync=off -c full_page_writes=off "\$@"
@@ -73,7 +84,7 @@ chmod 755 "$ROOT/entrypoint.sh"
 
 log "importing $TAG ($LABEL)"
 tar -C "$ROOT" -c . | docker import \
-  -c 'ENV PGDATA=/var/lib/postgresql/data LC_ALL=C' \
+  -c "ENV PGDATA=/var/lib/postgresql/data LC_ALL=C PGHOST=/tmp PATH=/usr/lib/postgresql/$MAJOR/bin:/bin" \
   -c 'USER 999' \
   -c 'ENTRYPOINT ["/entrypoint.sh"]' \
   -c 'EXPOSE 5432' \

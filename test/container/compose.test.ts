@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startBridgeEngine, type BridgeEngine, type BridgeLeftBehind } from '../helpers/bridge-engine.js';
 import { buildPeerImage, DOCKER_CLI } from '../helpers/container-peer.js';
+import { yamlBlock } from '../helpers/doc-blocks.js';
 import { acquireDockerEngine, buildProjectImage, REPO_ROOT, type DockerEngine } from '../helpers/docker-engine.js';
 
 const run = promisify(execFile);
@@ -39,11 +40,7 @@ let dir: string;
 let keys: { agent_key: string; admin_key: string };
 let left: BridgeLeftBehind | undefined;
 
-function cut(doc: string, marker: string): string {
-  const block = new RegExp(`<!-- ${marker}:start -->\\n\`\`\`yaml\\n([\\s\\S]*?)\`\`\`\\n<!-- ${marker}:end -->`).exec(doc);
-  if (!block) throw new Error(`docs/deploy.md has no yaml block between <!-- ${marker}:start/end --> markers`);
-  return block[1]!;
-}
+const cut = (doc: string, marker: string): string => yamlBlock(doc, marker, 'docs/deploy.md');
 
 async function compose(args: string[], timeoutMs = 300_000): Promise<{ stdout: string; stderr: string }> {
   return await run('docker-compose', ['-p', PROJECT, '-f', path.join(dir, 'compose.yaml'), ...args], {
