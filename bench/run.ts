@@ -1,5 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { runBoundsBench } from './bounds.js';
+import { runContainerBench } from './container.js';
 import { runCoreBench } from './core.js';
 import { runEventStoreBench } from './event-store.js';
 import { runExternalBench } from './external.js';
@@ -37,6 +38,7 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['state', () => runStateBench()],
   ['postgres', () => runPostgresBench()],
   ['replicas', () => runReplicasBench()],
+  ['container', () => runContainerBench()],
 ];
 for (const [name, run] of sections) {
   try {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, REPO_ROOT, tempDir } from '../helpers/cli.js';
+import { startBridgeEngine } from '../helpers/bridge-engine.js';
 import { acquireDockerEngine, buildProjectImage, type DockerEngine } from '../helpers/docker-engine.js';
 
 const run = promisify(execFile);
@@ -63,6 +64,8 @@ test('keys are per agent and the admin key is not an agent key', async () => {
   expect(ass.getAgentKey('reader')).not.toBe(ass.getAgentKey('other'));
   expect(ass.getAdminKey()).toMatch(/^ass_admin_/);
   expect(() => ass.getAgentKey('nobody')).toThrow(/no agent 'nobody'/);
+  // The network mode the run asked for (the outer test sets it): 'bridge' on a CI engine, else 'host'.
+  expect(ass.getNetworkNames()).toEqual([process.env.EXPECT_NETWORK_MODE]);
   const asAgent = await fetch(ass.getMcpUrl(), {
     method: 'POST',
     headers: { 'x-agent-key': ass.getAdminKey(), 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
@@ -156,6 +159,7 @@ describe('@agentsecretstore/mcp/testcontainers from the packed tarball', () => {
         TESTCONTAINERS_RYUK_DISABLED: 'true',
         TESTCONTAINERS_HOST_OVERRIDE: 'localhost',
         ASS_TESTCONTAINERS_NETWORK_MODE: 'host',
+        EXPECT_NETWORK_MODE: 'host',
       });
     for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_ENV') delete env[k];
     before = await testcontainersIds();
@@ -172,4 +176,29 @@ describe('@agentsecretstore/mcp/testcontainers from the packed tarball', () => {
     expect(out).toMatch(/✓ readme-example\.test\.ts > the agent reads its database password/);
     expect(out).toMatch(/✓ approval\.test\.ts > a critical read waits for approve\(id\), over SSE/);
   }, 600_000);
+  it('runs the same project against an engine in default bridge mode, in a network namespace of its own, and leaves the host as it was', async () => {
+    // Users' CI: dockerd with its docker0 bridge, iptables NAT and docker-proxy; the module maps
+    // the port and getMappedPort answers. All of it inside a namespace this test made.
+    const bridge = await startBridgeEngine(engine, ['agent-secret-store:latest']);
+    let result: { stdout: string; stderr: string; code: number };
+    let inside: { interfaces: string[]; iptables: string };
+    try {
+      const env = baseEnv({ ...bridge.env, TESTCONTAINERS_RYUK_DISABLED: 'true', TESTCONTAINERS_HOST_OVERRIDE: 'localhost', EXPECT_NETWORK_MODE: 'bridge' });
+      for (const k of Object.keys(env)) if (k.startsWith('VITEST') || k === 'NODE_ENV' || k === 'ASS_TESTCONTAINERS_NETWORK_MODE') delete env[k];
+      inside = await bridge.insideNetwork();
+      result = await bridge.runInside('npx', ['vitest', 'run', '--reporter=verbose'], { cwd: project, env, timeoutMs: 600_000 });
+      const leftContainers = (await bridge.docker(['ps', '-aq'])).stdout.trim();
+      expect(leftContainers, 'containers the module started in bridge mode and did not stop').toBe('');
+    } finally {
+      const left = await bridge.stop();
+      // Can fail: with `ip netns del` removed from stop(), namespaceLeft is true.
+      expect(left).toEqual({ dockerdAlive: false, newInterfaces: [], iptablesChanged: false, ipForwardChanged: false, namespaceLeft: false, mounts: [] });
+    }
+    expect(inside.interfaces).toContain('docker0');
+    expect(inside.iptables).toMatch(/-A POSTROUTING -s 172\.17\.0\.0\/16 ! -o docker0 -j MASQUERADE/);
+    const out = result.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+    process.stderr.write(`[container] consumer project, bridge mode: ${out.split('\n').filter((l) => /✓|×|Tests|Duration/.test(l)).join(' | ')}\n`);
+    expect(out, result.stderr).toMatch(/Tests\s+3 passed \(3\)/);
+    expect(out).toMatch(/✓ approval\.test\.ts > keys are per agent and the admin key is not an agent key/);
+  }, 900_000);
 });

@@ -1,32 +1,38 @@
 /**
- * An emulator of the AWS Secrets Manager API on loopback for integration tests (not AWS itself:
- * what the emulators do not reproduce, such as throttling, is faked in the tests and named so).
+ * An emulator of the AWS Secrets Manager API for integration tests (not AWS itself: what the
+ * emulator does not reproduce, such as throttling, is faked in the tests and named so). moto's
+ * server, on one of two paths (a `[aws-peer] path:` line on stderr and `kind` say which):
  *
- * - LocalStack through testcontainers, only when a Docker engine answers a ping quickly;
- * - otherwise moto's server from the venv `scripts/peers/install-moto.sh` installs (cached
- *   outside the repo under `$ASS_PEERS_CACHE` or `~/.cache/agent-secret-store/peers`);
+ * - testcontainers: when an engine the user pointed at answers, or with
+ *   `ASS_AWS_PEER=testcontainers` (then the tests' own engine, test/helpers/docker-engine.ts),
+ *   from the image scripts/docker/build-moto-image.sh builds here out of the moto venv below
+ *   (no registry is reachable);
+ * - otherwise, and with `ASS_AWS_PEER=local`, the fallback: moto's server from the venv
+ *   `scripts/peers/install-moto.sh` installs (cached outside the repo under `$ASS_PEERS_CACHE`
+ *   or `~/.cache/agent-secret-store/peers`) on loopback;
  * - neither: `{ skipReason }` naming the install script.
+ * The tests' own engine is not started unasked: the AWS suites are many and run often.
  *
- * Credentials are random per run: both peers accept any, and nothing real is ever used.
+ * Credentials are random per run: moto accepts any, and nothing real is ever used.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { dockerReachable, freePort, peersCacheDir } from './peer-common.js';
+import { buildPeerImage, containerEngine, startPeerContainer } from './container-peer.js';
+import { freePort, peersCacheDir } from './peer-common.js';
 
 export interface AwsPeer {
   /** e.g. http://127.0.0.1:41234 */
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  /** 'moto' or 'localstack', for messages. */
+  /** 'moto' (loopback) or 'moto (testcontainers, <image>)', for messages. */
   kind: string;
   stop(): Promise<void>;
 }
 
 export const MOTO_INSTALL_HINT = 'bash scripts/peers/install-moto.sh';
-const LOCALSTACK_IMAGE = process.env.ASS_LOCALSTACK_IMAGE ?? 'localstack/localstack:3.8.1';
 const REGION = 'us-east-1';
 
 function randomCredentials(): AwsPeer['credentials'] {
@@ -57,7 +63,7 @@ async function startMoto(env: Record<string, string> = {}): Promise<AwsPeer | { 
   const bin = join(peersCacheDir(), 'moto-venv', 'bin', 'moto_server');
   if (!existsSync(bin)) {
     return {
-      skipReason: `AWS peer missing: no Docker engine for LocalStack and no moto server at ${bin}. Install it with: ${MOTO_INSTALL_HINT}`,
+      skipReason: `AWS peer missing: no moto server at ${bin}. Install it with: ${MOTO_INSTALL_HINT}`,
     };
   }
   const port = await freePort();
@@ -87,32 +93,61 @@ async function startMoto(env: Record<string, string> = {}): Promise<AwsPeer | { 
   return { endpoint, region: REGION, credentials: randomCredentials(), kind: 'moto', stop };
 }
 
-async function startLocalStack(): Promise<AwsPeer> {
-  const { GenericContainer, Wait } = await import('testcontainers');
-  const container = await new GenericContainer(LOCALSTACK_IMAGE)
-    .withEnvironment({ SERVICES: 'secretsmanager' })
-    .withExposedPorts(4566)
-    .withWaitStrategy(Wait.forHttp('/_localstack/health', 4566).forStatusCode(200))
-    .withStartupTimeout(120_000)
-    .start();
-  return {
-    endpoint: `http://${container.getHost()}:${container.getMappedPort(4566)}`,
-    region: REGION,
-    credentials: randomCredentials(),
-    kind: 'localstack',
-    stop: async () => {
+/** moto's server in the image built from the venv, through testcontainers; undefined when no engine. */
+async function startMotoContainer(forced: boolean): Promise<AwsPeer | undefined> {
+  const engine = await containerEngine({ startOwn: forced });
+  if (!engine) {
+    if (forced) throw new Error('ASS_AWS_PEER=testcontainers, but no Docker engine answers and dockerd is not installed (run `bash scripts/peers/install-docker.sh`)');
+    return undefined;
+  }
+  if (!existsSync(join(peersCacheDir(), 'moto-venv', 'bin', 'python'))) {
+    await engine.release();
+    throw new Error(`the moto image is built from the moto venv, which is missing. Install it with: ${MOTO_INSTALL_HINT}`);
+  }
+  let image: string;
+  try {
+    image = await buildPeerImage(engine, 'build-moto-image.sh');
+  } catch (error) {
+    await engine.release();
+    throw error;
+  }
+  const container = await startPeerContainer(engine, {
+    image,
+    namePrefix: 'ass-moto-peer',
+    containerPort: 5000,
+    listen: (host, port) => ({ MOTO_HOST: host, MOTO_PORT: String(port) }),
+    wait: /Running on /,
+  });
+  const endpoint = `http://${container.host}:${container.port}`;
+  // The log line comes as the socket opens; the API answers a moment later on a loaded machine.
+  const deadline = Date.now() + 60_000;
+  while (!(await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) {
       await container.stop();
-    },
-  };
+      throw new Error(`moto in ${image} did not answer at ${endpoint}`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return { endpoint, region: REGION, credentials: randomCredentials(), kind: `moto (testcontainers, ${image}, ${engine.kind} engine)`, stop: container.stop };
 }
 
 /**
- * Starts a peer, or says why none can run. LocalStack is used only when Docker answers; a
- * failure to start moto once installed is thrown (a broken peer is not a missing one).
+ * Starts a peer, or says why none can run: moto through testcontainers when an engine answers
+ * (or ASS_AWS_PEER=testcontainers, which fails rather than fall back), else moto on loopback.
+ * A failure to start moto once installed is thrown (a broken peer is not a missing one).
  */
 export async function startAwsPeer(): Promise<AwsPeer | { skipReason: string }> {
-  if (await dockerReachable()) return await startLocalStack();
-  return await startMoto();
+  const forced = process.env.ASS_AWS_PEER;
+  if (forced !== 'local') {
+    const peer = await startMotoContainer(forced === 'testcontainers');
+    if (peer) {
+      console.warn(`[aws-peer] path: testcontainers (${peer.kind})`);
+      return peer;
+    }
+  }
+  const peer = await startMoto();
+  if (!('skipReason' in peer)) console.warn('[aws-peer] path: loopback moto_server');
+  return peer;
 }
 
 export interface IamMotoPeer extends AwsPeer {

@@ -85,7 +85,7 @@ function readPid(file: string): number | undefined {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A cross-process lock: an atomic mkdir holding the owner's pid; a dead owner's lock is taken over. */
-async function withDirLock<T>(dir: string, minutes: number, fn: () => Promise<T>): Promise<T> {
+export async function withDirLock<T>(dir: string, minutes: number, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + minutes * 60_000;
   for (;;) {
     try {

@@ -1,6 +1,18 @@
 /**
- * A throwaway PostgreSQL server for one test file: Debian's server binaries (installed by
- * `scripts/peers/install-postgres.sh`), `initdb` in a temporary directory, `pg_ctl` listening on
+ * A throwaway PostgreSQL server for one test file, Debian's server (installed by
+ * `scripts/peers/install-postgres.sh`), on one of two paths (a `[postgres-peer] path:` line on
+ * stderr and `via` say which):
+ *
+ * - testcontainers: when a Docker engine the user pointed at answers, or with
+ *   `ASS_POSTGRES_PEER=testcontainers` (then the tests' own engine, test/helpers/docker-engine.ts),
+ *   from the image scripts/docker/build-postgres-image.sh builds here out of those binaries (no
+ *   registry is reachable). stop/start/kill are `docker kill -s INT` / `docker start` /
+ *   `docker kill` of the same container on the same port. A peer with `tls` stays on loopback
+ *   (its certificate files are replaced between restarts).
+ * - otherwise, and with `ASS_POSTGRES_PEER=local`, the loopback fallback below.
+ * The tests' own engine is not started unasked: the PostgreSQL suites are many and run often.
+ *
+ * Loopback: `initdb` in a temporary directory, `pg_ctl` listening on
  * 127.0.0.1 only, its unix socket inside that directory, a superuser password generated per run.
  *
  * PostgreSQL cannot listen on port 0, so a free port is found by binding and releasing one, and
@@ -23,6 +35,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { buildPeerImage, containerEngine, startPeerContainer, type ContainerEngine } from './container-peer.js';
 import { freePort } from './peer-common.js';
 
 export const POSTGRES_INSTALL_HINT = 'bash scripts/peers/install-postgres.sh';
@@ -34,8 +47,10 @@ export interface PostgresPeer {
   port: number;
   user: string;
   password: string;
-  /** The temporary directory (data dir, socket dir, server log). */
+  /** The temporary directory (data dir, socket dir, server log; empty on the testcontainers path). */
   dir: string;
+  /** 'loopback' or 'testcontainers, <image>, <engine> engine'. */
+  via: string;
   /** A URL to a new empty database on this server (one per test, to keep tests apart). */
   newDatabase(prefix?: string): Promise<string>;
   /** Starts the server again on the same port after stop() or kill(). */
@@ -126,7 +141,132 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function startPostgresPeer(options: { settings?: Record<string, string | number>; tls?: { certPem: string; keyPem: string } } = {}): Promise<PostgresPeer> {
+type PeerOptions = { settings?: Record<string, string | number>; tls?: { certPem: string; keyPem: string } };
+
+export async function startPostgresPeer(options: PeerOptions = {}): Promise<PostgresPeer> {
+  const forced = process.env.ASS_POSTGRES_PEER;
+  if (forced !== 'local' && options.tls && forced === 'testcontainers') {
+    console.warn('[postgres-peer] a peer with TLS stays on loopback (its certificate files are replaced between restarts)');
+  } else if (forced !== 'local') {
+    const engine = await containerEngine({ startOwn: forced === 'testcontainers' });
+    if (engine) {
+      const peer = await startPostgresContainer(engine, options);
+      console.warn(`[postgres-peer] path: ${peer.via}`);
+      return peer;
+    }
+    if (forced === 'testcontainers') throw new Error('ASS_POSTGRES_PEER=testcontainers, but no Docker engine answers and dockerd is not installed (run `bash scripts/peers/install-docker.sh`)');
+  }
+  const peer = await startLoopback(options);
+  console.warn(`[postgres-peer] path: ${peer.via}`);
+  return peer;
+}
+
+/** Waits (bounded) until the server takes a query with the superuser password. */
+async function waitReady(url: string, describe: () => Promise<string>): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      return;
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > deadline) throw new Error(`PostgreSQL did not take a query: ${(error as Error).message}\n${await describe()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function startPostgresContainer(engine: ContainerEngine, options: PeerOptions): Promise<PostgresPeer> {
+  if (postgresPeerMissing()) {
+    await engine.release();
+    throw new Error(`${postgresPeerMissing()} (the image is built from it)`);
+  }
+  let image: string;
+  try {
+    image = await buildPeerImage(engine, 'build-postgres-image.sh', { ASS_PG_BIN: postgresBinDir() });
+  } catch (error) {
+    await engine.release();
+    throw error;
+  }
+  const password = randomBytes(18).toString('base64url');
+  const user = 'postgres';
+  const container = await startPeerContainer(engine, {
+    image,
+    namePrefix: 'ass-postgres-peer',
+    containerPort: 5432,
+    listen: (listen, port) => ({ PG_LISTEN: listen, PGPORT: String(port), POSTGRES_PASSWORD: password }),
+    wait: /database system is ready to accept connections/,
+    command: Object.entries(options.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${String(v).replace(/^'(.*)'$/, '$1')}`]),
+    fixedHostPort: true,
+  });
+  const { host, port } = container;
+  const dir = await mkdtemp(join(tmpdir(), 'ass-pg-tc-'));
+  const url = `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/postgres`;
+  const logs = async () => {
+    const { stdout, stderr } = await container.docker(['logs', '--tail', '40', container.id]).catch(() => ({ stdout: '', stderr: '' }));
+    return `${stdout}${stderr}`.slice(-3000);
+  };
+  let lastLogs = '';
+  let running = true;
+  const halt = async (signal: 'INT' | 'KILL') => {
+    if (!running) return;
+    // SIGINT is PostgreSQL's fast shutdown (what pg_ctl stop -m fast sends); SIGKILL a crash.
+    await container.docker(['kill', '--signal', signal, container.id]).catch(() => undefined);
+    await container.docker(['wait', container.id], 120_000);
+    lastLogs = await logs();
+    running = false;
+  };
+  try {
+    await waitReady(url, logs);
+  } catch (error) {
+    await container.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const peer: PostgresPeer = {
+    url,
+    host,
+    port,
+    user,
+    password,
+    dir,
+    via: `testcontainers, ${image}, ${engine.kind} engine`,
+    logTail: () => lastLogs,
+    replaceTls: async () => {
+      throw new Error('the testcontainers PostgreSQL peer has no TLS: start it with { tls } (that peer runs on loopback)');
+    },
+    async newDatabase(prefix = 'ass_test') {
+      const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+      return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`;
+    },
+    async start() {
+      if (running) return;
+      await container.docker(['start', container.id]);
+      running = true;
+      await waitReady(url, logs);
+    },
+    stop: () => halt('INT'),
+    kill: () => halt('KILL'),
+    async destroy() {
+      running = false;
+      await container.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return peer;
+}
+
+async function startLoopback(options: PeerOptions): Promise<PostgresPeer> {
   const missing = postgresPeerMissing();
   if (missing) throw new Error(missing);
   const bin = postgresBinDir();
@@ -238,6 +378,7 @@ export async function startPostgresPeer(options: { settings?: Record<string, str
     user,
     password,
     dir,
+    via: 'loopback',
     logTail,
     replaceTls: writeTls,
     async newDatabase(prefix = 'ass_test') {

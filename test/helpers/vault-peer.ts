@@ -28,8 +28,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
-import { acquireDockerEngine, withImageLock, type DockerEngine } from './docker-engine.js';
-import { dockerReachable, freePort, peersCacheDir } from './peer-common.js';
+import { buildPeerImage, containerEngine, testcontainersFor, type ContainerEngine } from './container-peer.js';
+import { freePort, peersCacheDir } from './peer-common.js';
 
 export interface VaultPeer {
   address: string;
@@ -42,7 +42,6 @@ export interface VaultPeer {
 export type VaultPeerResult = VaultPeer | { skipReason: string };
 
 export const VAULT_INSTALL_HINT = 'bash scripts/peers/install-vault.sh';
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 
 export function vaultBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ASS_VAULT_BIN) return env.ASS_VAULT_BIN;
@@ -81,52 +80,10 @@ export async function startVaultPeer(): Promise<VaultPeerResult> {
   return peer;
 }
 
-interface ContainerEngine {
-  kind: 'external' | 'own';
-  env: Record<string, string>;
-  hostNetwork: boolean;
-  release(): Promise<void>;
-}
-
-// The engine the user pointed at, before startContainer points testcontainers at our own.
-const USER_DOCKER_HOST = process.env.DOCKER_HOST;
-
-/** An engine that already answers (bridge networking), else the tests' own (host networking), else none. */
-async function containerEngine(): Promise<ContainerEngine | undefined> {
-  if (await dockerReachable({ ...process.env, DOCKER_HOST: USER_DOCKER_HOST })) return { kind: 'external', env: {}, hostNetwork: process.env.ASS_TESTCONTAINERS_NETWORK_MODE === 'host', release: async () => undefined };
-  let own: DockerEngine;
-  try {
-    own = await acquireDockerEngine();
-  } catch {
-    return undefined;
-  }
-  return { kind: 'own', env: own.env, hostNetwork: true, release: async () => void (await own.release()) };
-}
-
 async function startContainer(engine: ContainerEngine, bin: string): Promise<VaultPeer> {
-  const env = { ...process.env, ...engine.env, ASS_VAULT_BIN: bin };
-  const { stdout } = await withImageLock(() =>
-    promisify(execFile)('bash', [path.join(REPO_ROOT, 'scripts/docker/build-vault-image.sh')], { env, timeout: 300_000 }).catch((error: { stderr?: string }) => {
-      throw new Error(`scripts/docker/build-vault-image.sh failed: ${error.stderr?.trim().split('\n').slice(-3).join(' | ') ?? String(error)}`);
-    }),
-  );
-  const image = stdout.trim().split('\n').pop()!;
-  // testcontainers reads these once per process: the engine, no reaper (its image cannot be
-  // pulled; stop() removes the container), and the address the tests reach it at.
-  // DOCKER_HOST is set only while the client is made, so other peers' engine checks (moto's)
-  // still see the user's environment, not our engine.
-  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
-  process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
-  const { GenericContainer, Wait, getContainerRuntimeClient } = await import('testcontainers');
-  if (engine.kind === 'own') {
-    process.env.DOCKER_HOST = engine.env.DOCKER_HOST;
-    try {
-      await getContainerRuntimeClient();
-    } finally {
-      if (USER_DOCKER_HOST === undefined) delete process.env.DOCKER_HOST;
-      else process.env.DOCKER_HOST = USER_DOCKER_HOST;
-    }
-  }
+  const env = { ...process.env, ...engine.env };
+  const image = await buildPeerImage(engine, 'build-vault-image.sh', { ASS_VAULT_BIN: bin });
+  const { GenericContainer, Wait } = await testcontainersFor(engine);
   const token = randomToken();
   const port = engine.hostNetwork ? await freePort() : 8200;
   let container = new GenericContainer(image)

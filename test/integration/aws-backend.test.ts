@@ -1,7 +1,8 @@
 /**
- * The AWS Secrets Manager adapter against an emulator of the AWS API on loopback (LocalStack
- * when a Docker engine answers, otherwise moto from `scripts/peers/install-moto.sh`; neither is
- * AWS itself): the shared
+ * The AWS Secrets Manager adapter against an emulator of the AWS API, moto's server (not AWS
+ * itself): through testcontainers from an image built here when a Docker engine answers or
+ * ASS_AWS_PEER=testcontainers, otherwise on loopback from `scripts/peers/install-moto.sh`
+ * (test/helpers/aws-peer.ts; a `[aws-peer] path:` line says which): the shared
  * backend contract plus AWS-specific behaviour. Peer-free cases (naming, tags, retries on a
  * fake client) run always.
  *

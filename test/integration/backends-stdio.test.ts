@@ -1,6 +1,6 @@
 /**
  * The seed's conversation over real stdio, with the built CLI in front of each external
- * backend: AWS Secrets Manager (moto, an emulator of the AWS API, or LocalStack, another one)
+ * backend: AWS Secrets Manager (moto, an emulator of the AWS API, on loopback or through testcontainers)
  * and HashiCorp Vault (a real Vault dev server / testcontainers). Secrets written by another tool (no tier of ours) are served with the tier
  * the config gives their namespace pattern. A missing peer fails loudly, naming its install
  * script, unless ASS_ALLOW_MISSING_PEERS=1, when its suite is reported as skipped with the
