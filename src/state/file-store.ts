@@ -10,6 +10,7 @@
  *   outbox.json           the webhook outbox (bounded by notifications.queue_size)
  *   journal.json          a transaction's writes while they are applied (see commit)
  *   version               changes on every commit (what open dashboards poll)
+ *   secret-writes         changes on every secret write of any process (what read caches poll)
  *   store.lock            the cross-process lock of every transaction
  *
  * Transactions take one lock shared by every process on the machine (the durable-file helpers).
@@ -60,6 +61,7 @@ const PENDING = 'pending.json';
 const OUTBOX = 'outbox.json';
 const JOURNAL = 'journal.json';
 const VERSION = 'version';
+const SECRET_WRITES = 'secret-writes';
 const SUBDIRS = ['approvals', 'tokens', 'agents', 'revoked'];
 const EMPTY_SHELLS = new Set(['{"approvals":[],"tokens":[]}', '[]', '{"outbox":[]}']);
 
@@ -274,6 +276,17 @@ export class FileRecordBackend implements RecordBackend {
   async changeMarker(): Promise<string> {
     await this.ensureReady();
     return readSmallFileSync(this.abs(VERSION)) ?? '';
+  }
+
+  async secretWriteMarker(): Promise<string> {
+    await this.ensureReady();
+    return readSmallFileSync(this.abs(SECRET_WRITES)) ?? '';
+  }
+
+  /** A fresh random marker, replaced atomically: no lock needed, any change is the signal. */
+  async publishSecretWrite(): Promise<void> {
+    await this.ensureReady();
+    await writeFileAtomic(this.abs(SECRET_WRITES), randomBytes(16).toString('hex'));
   }
 
   async close(): Promise<void> {}
