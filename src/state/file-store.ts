@@ -145,11 +145,19 @@ export class FileRecordBackend implements RecordBackend {
 
   async transact<T>(fn: (tx: RecordTx) => Promise<T>): Promise<T> {
     await this.dirs();
-    return withFileLock(this.abs('store'), async () => {
+    return withFileLock(this.abs('store'), async (stillHeld) => {
       await this.recover();
       const tx = new FileTx(this);
       const result = await fn(tx);
-      await this.commit(tx.writes());
+      const writes = tx.writes();
+      // Security: a compare-and-set. A process that stalled past the lock's stale limit
+      // (stopped, swapping, event loop blocked) lost the lock to another, which may have decided
+      // differently meanwhile (a deny): nothing this transaction read may have changed, and the
+      // lock must still be ours, or its stale copy is not written over that decision.
+      if (writes.length > 0 && (!stillHeld() || !tx.unchangedSinceRead())) {
+        throw new AssError('BACKEND_UNAVAILABLE', 'The state changed while this operation was stalled (another process took over the lock); nothing was written. Check the current state, then retry.');
+      }
+      await this.commit(writes);
       return result;
     });
   }
@@ -405,6 +413,16 @@ class FileTx implements RecordTx {
   }
 
   /** What changed: [rel path, new text or null to delete]. */
+  /** True when every record this transaction read is still as it read it (re-read from disk now). */
+  unchangedSinceRead(): boolean {
+    for (const [rel, { text }] of this.seen) {
+      if (rel.startsWith('revoked/')) continue; // written blind, never read
+      const now = this.backend.readCommitted<unknown>(rel);
+      if ((now === undefined ? null : JSON.stringify(now)) !== text) return false;
+    }
+    return true;
+  }
+
   writes(): [string, string | null][] {
     const out: [string, string | null][] = [];
     for (const [rel, { value, text }] of this.seen) {
