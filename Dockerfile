@@ -2,10 +2,12 @@
 # REST /v1, the dashboard, /healthz) on port 8787, as the non-root user `node`, with the whole
 # setup (config, encrypted store, key file, approvals, audit log) in the volume /data.
 # It runs with a read-only root filesystem. See docs/deploy.md.
+# It speaks plain HTTP (ASS_HTTP_PLAINTEXT=1): it is meant to sit behind a TLS proxy, with its
+# port published on loopback or a private network only; or set http.tls and ASS_HTTP_PLAINTEXT=0.
 #
 #   docker build -t agent-secret-store .
 #   docker run --rm -v ass-data:/data agent-secret-store init --json    # once: prints the keys
-#   docker run -d -v ass-data:/data -p 8787:8787 \
+#   docker run -d -v ass-data:/data -p 127.0.0.1:8787:8787 \
 #     -e ASS_HTTP_ALLOWED_ORIGINS=https://agents.example.com --read-only agent-secret-store
 #
 # Build argument and secret (nothing of the build stage reaches the final image):
@@ -33,7 +35,8 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     ASS_HOME=/data \
     ASS_HTTP_HOST=0.0.0.0 \
-    ASS_HTTP_PORT=8787
+    ASS_HTTP_PORT=8787 \
+    ASS_HTTP_PLAINTEXT=1
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules

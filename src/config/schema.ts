@@ -101,6 +101,8 @@ export const HttpConfigSchema = z
       .default({ per_minute: 1200, burst: 200 }),
     /** PEM files; relative paths resolve against the config file's folder. */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** R-12: plain HTTP on a non-loopback address only when set (a TLS proxy in front that has no dashboard.public_url); also ASS_HTTP_PLAINTEXT=1. */
+    plaintext: z.boolean().default(false),
     /**
      * Open connections: in all and per client address (beyond, the oldest connection serving no
      * request is closed), the part of `max` kept for requests that carry a credential (others

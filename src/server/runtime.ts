@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
+import { shareReadCache } from '../adapters/cache/read-cache.js';
 import { effectiveTier } from '../policy/index.js';
 import type { SecretBackend } from '../adapters/backend.js';
 import { Approvals } from '../approvals/approvals.js';
@@ -63,6 +64,8 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
       await auditDb?.close();
       throw error;
     });
+    // A secret written by any process on this state store drops this process's read cache.
+    shareReadCache(backend, { marker: () => state.secretWriteMarker(), publish: () => state.publishSecretWrite() });
     const links = createLinks(settings);
     const { max_pending_per_agent: maxPerAgent, max_pending_bytes_per_agent: maxBytesPerAgent } = settings.config.approvals;
     let approvals: Approvals | undefined;

@@ -262,7 +262,7 @@ const queueTails = new Map<string, Promise<void>>();
  * another one took it over), the call throws `BACKEND_UNAVAILABLE` after `fn` settles, also when
  * `fn` itself failed (its error is the cause), because its write may have raced another one.
  */
-export async function withFileLock<T>(target: string, fn: () => Promise<T>, options: FileLockOptions = {}): Promise<T> {
+export async function withFileLock<T>(target: string, fn: (stillHeld: () => boolean) => Promise<T>, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   const key = path.resolve(target);
   const previous = queueTails.get(key) ?? Promise.resolve();
@@ -279,7 +279,7 @@ export async function withFileLock<T>(target: string, fn: () => Promise<T>, opti
   }
 }
 
-async function holdFileLock<T>(target: string, fn: () => Promise<T>, deadline: number, staleMs: number): Promise<T> {
+async function holdFileLock<T>(target: string, fn: (stillHeld: () => boolean) => Promise<T>, deadline: number, staleMs: number): Promise<T> {
   const lock = await acquireLock(target, deadline, staleMs, randomBytes(16).toString('hex'));
   trackHeld(lock);
   let lost = false;
@@ -298,7 +298,9 @@ async function holdFileLock<T>(target: string, fn: () => Promise<T>, deadline: n
   refresh.unref();
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    outcome = { ok: true, value: await fn() };
+    // `stillHeld` lets a caller check, right before it writes, that no other process broke the
+    // lock while this one stalled (the interval below only notices it afterwards).
+    outcome = { ok: true, value: await fn(() => !lost && isStillOurs(lock)) };
   } catch (error) {
     outcome = { ok: false, error };
   } finally {

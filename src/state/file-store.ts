@@ -10,6 +10,7 @@
  *   outbox.json           the webhook outbox (bounded by notifications.queue_size)
  *   journal.json          a transaction's writes while they are applied (see commit)
  *   version               changes on every commit (what open dashboards poll)
+ *   secret-writes         changes on every secret write of any process (what read caches poll)
  *   store.lock            the cross-process lock of every transaction
  *
  * Transactions take one lock shared by every process on the machine (the durable-file helpers).
@@ -61,6 +62,7 @@ const PENDING = 'pending.json';
 const OUTBOX = 'outbox.json';
 const JOURNAL = 'journal.json';
 const VERSION = 'version';
+const SECRET_WRITES = 'secret-writes';
 const SUBDIRS = ['approvals', 'tokens', 'agents', 'revoked'];
 const EMPTY_SHELLS = new Set(['{"approvals":[],"tokens":[]}', '[]', '{"outbox":[]}']);
 
@@ -146,11 +148,19 @@ export class FileRecordBackend implements RecordBackend {
 
   async transact<T>(fn: (tx: RecordTx) => Promise<T>): Promise<T> {
     await this.dirs();
-    return withFileLock(this.abs('store'), async () => {
+    return withFileLock(this.abs('store'), async (stillHeld) => {
       await this.recover();
       const tx = new FileTx(this);
       const result = await fn(tx);
-      await this.commit(tx.writes());
+      const writes = tx.writes();
+      // Security: a compare-and-set. A process that stalled past the lock's stale limit
+      // (stopped, swapping, event loop blocked) lost the lock to another, which may have decided
+      // differently meanwhile (a deny): nothing this transaction read may have changed, and the
+      // lock must still be ours, or its stale copy is not written over that decision.
+      if (writes.length > 0 && (!stillHeld() || !tx.unchangedSinceRead())) {
+        throw new AssError('BACKEND_UNAVAILABLE', 'The state changed while this operation was stalled (another process took over the lock); nothing was written. Check the current state, then retry.');
+      }
+      await this.commit(writes);
       return result;
     });
   }
@@ -287,6 +297,17 @@ export class FileRecordBackend implements RecordBackend {
     return this.rates.prune();
   }
 
+  async secretWriteMarker(): Promise<string> {
+    await this.ensureReady();
+    return readSmallFileSync(this.abs(SECRET_WRITES)) ?? '';
+  }
+
+  /** A fresh random marker, replaced atomically: no lock needed, any change is the signal. */
+  async publishSecretWrite(): Promise<void> {
+    await this.ensureReady();
+    await writeFileAtomic(this.abs(SECRET_WRITES), randomBytes(16).toString('hex'));
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -403,6 +424,16 @@ class FileTx implements RecordTx {
   }
 
   /** What changed: [rel path, new text or null to delete]. */
+  /** True when every record this transaction read is still as it read it (re-read from disk now). */
+  unchangedSinceRead(): boolean {
+    for (const [rel, { text }] of this.seen) {
+      if (rel.startsWith('revoked/')) continue; // written blind, never read
+      const now = this.backend.readCommitted<unknown>(rel);
+      if ((now === undefined ? null : JSON.stringify(now)) !== text) return false;
+    }
+    return true;
+  }
+
   writes(): [string, string | null][] {
     const out: [string, string | null][] = [];
     for (const [rel, { value, text }] of this.seen) {

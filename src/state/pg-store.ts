@@ -22,6 +22,8 @@ import type { ApprovalRecord, TokenRecord } from './records.js';
 import { StateStore, type RecordBackend, type RecordTx } from './store.js';
 
 export const STATE_CHANNEL = 'ass_state';
+/** The payload of a NOTIFY that says a secret was written (read caches of every replica drop their entries). */
+const SECRET_WRITE = 'secret-write';
 /** SQLSTATEs worth retrying the whole transaction for: deadlock detected, serialization failure. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
@@ -172,6 +174,7 @@ class PgTx implements RecordTx {
 
 export class PgRecordBackend implements RecordBackend {
   private changes = 0;
+  private secretWrites = 0;
   private listener: pg.PoolClient | null = null;
   private listening: Promise<void> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -279,7 +282,9 @@ export class PgRecordBackend implements RecordBackend {
       const client = await this.db.pool.connect();
       this.listener = client;
       client.on('notification', (message) => {
-        if (message.channel === STATE_CHANNEL) this.changes++;
+        if (message.channel !== STATE_CHANNEL) return;
+        if (message.payload === SECRET_WRITE) this.secretWrites++;
+        else this.changes++;
       });
       const lost = () => {
         if (this.listener !== client) return;
@@ -295,9 +300,25 @@ export class PgRecordBackend implements RecordBackend {
     }
   }
 
-  /** After the listener was lost (PostgreSQL restarted): changes may have been missed, so the marker moves; listen again. */
+  /**
+   * A counter moved by every secret-write NOTIFY (from any replica), and by every reconnect of
+   * the listener. Waits until the listener is in place, so a cache filled after this read cannot
+   * miss a later write's NOTIFY.
+   */
+  async secretWriteMarker(): Promise<string> {
+    if (!this.listening && !this.closed) this.listening = this.listen();
+    await this.listening?.catch(() => undefined);
+    return String(this.secretWrites);
+  }
+
+  async publishSecretWrite(): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [STATE_CHANNEL, SECRET_WRITE]);
+  }
+
+  /** After the listener was lost (PostgreSQL restarted): changes may have been missed, so the markers move; listen again. */
   private again(): void {
     this.changes++;
+    this.secretWrites++;
     if (this.closed || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -61,6 +61,10 @@ export interface RecordBackend {
   takeRate(key: string, count: number, limits: RateLimits): Promise<RateVerdict>;
   /** Drops buckets that have refilled (a full bucket is the same as none); returns how many. */
   pruneRates(): Promise<number>;
+  /** Changes whenever any process published a secret write (cheap: read before every cached read). */
+  secretWriteMarker(): Promise<string>;
+  /** Tells every process on this store that a secret was written (their read caches drop what they hold). */
+  publishSecretWrite(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -295,6 +299,19 @@ export class StateStore {
   /** Grows by one with each revoked key, whichever process revoked it (the read cache watches it). */
   revocationCount(): Promise<number> {
     return this.records.revocationCount();
+  }
+
+  /**
+   * The read cache's cross-process signal (R-13): a secret written by the CLI, the dashboard of
+   * another process or another replica moves this marker, and every running server's read cache
+   * drops its entries before its next read.
+   */
+  secretWriteMarker(): Promise<string> {
+    return this.records.secretWriteMarker();
+  }
+
+  publishSecretWrite(): Promise<void> {
+    return this.records.publishSecretWrite();
   }
 
   /** The webhook outbox as committed (read without a lock). */

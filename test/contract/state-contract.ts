@@ -318,5 +318,28 @@ export function runStateContract(name: string, factory: () => Promise<StateTarge
       }
       expect(after).not.toBe(before);
     });
+
+    it('R-13: moves its secret-write marker when another instance publishes a secret write (at once, or as soon as its notice arrives), and not on state commits', async () => {
+      const t = await setup();
+      const [a, b] = [await t.open(), await t.open()];
+      const before = await b.secretWriteMarker();
+      // A state commit (a token) is not a secret write: read caches keep their entries. Waits
+      // until b saw that commit (its change marker moved), then checks the secret-write marker.
+      const changeBefore = await b.changeMarker();
+      await a.issueToken(token(), at(), 200);
+      for (let i = 0; i < 100 && (await b.changeMarker()) === changeBefore; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await b.changeMarker()).not.toBe(changeBefore);
+      expect(await b.secretWriteMarker()).toBe(before);
+      for (let round = 0; round < 2; round++) {
+        const seen = await b.secretWriteMarker();
+        await a.publishSecretWrite();
+        let after = await b.secretWriteMarker();
+        for (let i = 0; i < 100 && after === seen; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          after = await b.secretWriteMarker();
+        }
+        expect(after, `round ${round}`).not.toBe(seen);
+      }
+    });
   });
 }

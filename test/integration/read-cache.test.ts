@@ -25,6 +25,7 @@ import { startHttpServer } from '../../src/server/http/server.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { startAwsPeer, MOTO_INSTALL_HINT } from '../helpers/aws-peer.js';
 import { startHeaderProxy, type HeaderProxy } from '../helpers/header-proxy.js';
+import { connectAgent, fails, ok, runCli } from '../helpers/cli.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { startVaultPeer, VAULT_INSTALL_HINT } from '../helpers/vault-peer.js';
 
@@ -100,6 +101,9 @@ interface Setup {
   relay: HeaderProxy;
   prefix: string;
   dir: string;
+  /** The admin key and bot's agent key of the config (for servers and CLIs run as their own processes). */
+  adminKey: string;
+  botKey: string;
   advance(ms: number): void;
   /** Requests the relay forwarded to the peer so far. */
   requests(): number;
@@ -113,11 +117,12 @@ async function setUp(peer: Peer, cache: Record<string, unknown>): Promise<Setup>
   const prefix = `ass-cache-${randomBytes(4).toString('hex')}`;
   const botKey = generateAgentKey();
   const narrowKey = generateAgentKey();
+  const adminKey = generateAdminKey();
   const config = {
     version: 1,
     backend: { ...peer.backend(relay.url, prefix), cache },
     policy: { tiers: { standard: 'auto', sensitive: 'auto', critical: 'auto' } },
-    admins: [{ id: 'admin', key_sha256: hashKey(generateAdminKey()) }],
+    admins: [{ id: 'admin', key_sha256: hashKey(adminKey) }],
     agents: [
       { id: 'bot', key_sha256: hashKey(botKey), grants: ['secrets:*:**'] },
       { id: 'narrow', key_sha256: hashKey(narrowKey), grants: ['secrets:read:other/*'] },
@@ -134,6 +139,8 @@ async function setUp(peer: Peer, cache: Record<string, unknown>): Promise<Setup>
     relay,
     prefix,
     dir,
+    adminKey,
+    botKey,
     advance: (ms) => (now += ms),
     requests: () => relay.seen.length,
     close: async () => {
@@ -258,6 +265,37 @@ for (const spec of specs) {
       expect((await s.runtime.service.getSecret(s.bot, path)).value).toBe(value);
       expect(s.requests()).toBeGreaterThan(before);
     });
+  });
+
+  describe(`read cache on ${spec.name}: writes by other processes (R-13)`, () => {
+    it('a `secrets rotate` and `secrets delete` by the CLI in its own process are seen at once by a running stdio server, with a 1 h ttl', async () => {
+      const s = await setUp(peer, { ttl: '1h' });
+      const configPath = join(s.dir, 'config.yaml');
+      // The server: `agent-secret-store serve` (stdio) as its own process, with its own read cache.
+      const server = await connectAgent(configPath, s.botKey, { env: peer.env });
+      try {
+        const path = { namespace: 'app/cli', key: 'KEY' };
+        const cli = (args: string[], input = '') =>
+          runCli(['--config', configPath, 'secrets', ...args, path.namespace, path.key, '--json'], { env: { ...peer.env, ASS_ADMIN_KEY: s.adminKey }, input, timeoutMs: 120_000 });
+        await ok(server.client, 'set_secret', { ...path, value: 'leaked-old-value', access_tier: 'sensitive' });
+        expect((await ok(server.client, 'get_secret', path)).value).toBe('leaked-old-value');
+        // Served from the server's memory now: a second read makes no backend request.
+        const before = s.requests();
+        expect((await ok(server.client, 'get_secret', path)).value).toBe('leaked-old-value');
+        expect(s.requests()).toBe(before);
+
+        const rotated = await cli(['rotate'], 'rotated-new-value\n');
+        expect(rotated.code, rotated.stderr).toBe(0);
+        expect((await ok(server.client, 'get_secret', path)).value).toBe('rotated-new-value');
+
+        const deleted = await cli(['delete', '--force']);
+        expect(deleted.code, deleted.stderr).toBe(0);
+        expect((await fails(server.client, 'get_secret', path)).code).toBe('SECRET_NOT_FOUND');
+      } finally {
+        await server.close();
+        await s.close();
+      }
+    }, 240_000);
   });
 
   describe(`read cache on ${spec.name}: bounds and explicit tiers`, () => {

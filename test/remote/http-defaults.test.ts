@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveHttpOptions } from '../../src/server/http/options.js';
+import { requireTransportSecurity, resolveHttpOptions } from '../../src/server/http/options.js';
+import type { AssError } from '../../src/shared/errors.js';
 import { INITIALIZE, MCP_HEADERS, raw, toolCall, toolsList } from '../helpers/remote-http.js';
 import { makeConfig, REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
@@ -35,6 +36,61 @@ describe('bind address', () => {
       await config.cleanup();
     }
   });
+});
+
+describe('R-12: plain HTTP on a non-loopback address', () => {
+  const origins = { allowed_origins: ['https://app.example.com'] } as never;
+  const check = (config: Record<string, unknown>, host: string, publicUrl?: string, env: NodeJS.ProcessEnv = {}) => {
+    const warnings: string[] = [];
+    const options = resolveHttpOptions({ ...(origins as object), ...config } as never, { host }, env);
+    requireTransportSecurity(options, { ...(origins as object), ...config } as never, publicUrl, env, (line) => warnings.push(line));
+    return warnings;
+  };
+  const refusal = (run: () => unknown): AssError => {
+    try {
+      run();
+    } catch (error) {
+      return error as AssError;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('is refused with CONFIG_INVALID naming the settings that allow it; loopback, TLS, an https public_url and the explicit opt-in start', () => {
+    for (const [host, publicUrl] of [['0.0.0.0', undefined], ['192.168.1.10', undefined], ['::', 'http://secrets.example.com']] as const) {
+      const error = refusal(() => check({}, host, publicUrl));
+      expect(error.code, host).toBe('CONFIG_INVALID');
+      expect(error.message).toContain(`Refusing to serve plain HTTP on non-loopback address '${host}'`);
+      for (const setting of ['http.tls', 'dashboard.public_url', 'http.plaintext: true', 'ASS_HTTP_PLAINTEXT=1']) expect(error.message).toContain(setting);
+    }
+    // ASS_HTTP_PLAINTEXT must say exactly 1.
+    expect(refusal(() => check({}, '0.0.0.0', undefined, { ASS_HTTP_PLAINTEXT: 'true' })).code).toBe('CONFIG_INVALID');
+    expect(check({}, '127.0.0.1')).toEqual([]);
+    expect(check({}, '0.0.0.0', 'https://secrets.example.com/dashboard')).toEqual([]);
+    const withTls = { ...resolveHttpOptions(origins, { host: '0.0.0.0' }), tls: { cert: Buffer.from('c'), key: Buffer.from('k') } };
+    expect(() => requireTransportSecurity(withTls, origins, undefined, {}, () => undefined)).not.toThrow();
+    expect(check({ plaintext: true }, '0.0.0.0')[0]).toMatch(/WARNING: serving plain HTTP on non-loopback address '0\.0\.0\.0' \(http\.plaintext: true\)/);
+    expect(check({}, '0.0.0.0', undefined, { ASS_HTTP_PLAINTEXT: '1' })[0]).toMatch(/WARNING: .*\(ASS_HTTP_PLAINTEXT=1\)/);
+  });
+
+  it('`serve --http --host 0.0.0.0` with allowed origins but no TLS exits with the reason on stderr', async () => {
+    const config = await makeConfig({ agents: [{ id: 'a', grants: [] }] });
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, ASS_HTTP_ALLOWED_ORIGINS: 'https://app.example.com' };
+      delete env.ASS_HTTP_PLAINTEXT;
+      let stderr = '';
+      let status = 0;
+      try {
+        execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--config', config.configPath, 'serve', '--http', '--host', '0.0.0.0', '--port', '0'], { cwd: REPO_ROOT, stdio: 'pipe', timeout: 60_000, env });
+      } catch (error) {
+        status = (error as { status: number }).status;
+        stderr = String((error as { stderr: Buffer }).stderr);
+      }
+      expect(status).toBe(2);
+      expect(stderr).toMatch(/Refusing to serve plain HTTP on non-loopback address '0\.0\.0\.0'.*http\.tls.*dashboard\.public_url.*http\.plaintext: true/);
+    } finally {
+      await config.cleanup();
+    }
+  }, 90_000);
 });
 
 describe('per-agent rate limit', () => {

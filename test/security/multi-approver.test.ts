@@ -4,8 +4,10 @@
  * approved request pending until the delay passes, during which `approvals deny` cancels it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
-  admin, adminJson, approvalIdOf, connectAgent, fails, initHome, ok, removeHome, type Home,
+  admin, adminJson, approvalIdOf, connectAgent, fails, initHome, ok, removeHome, runCli, type Home,
 } from '../helpers/cli.js';
 import { createTestClock } from '../helpers/test-clock.js';
 
@@ -52,6 +54,37 @@ describe('critical: { effect: approval, approvers: 2 }', () => {
     } finally {
       await conn.close();
     }
+  });
+});
+
+describe('R-16: a new admin is a new approver', () => {
+  it('with approvers: 2 and two admins, one admin alone cannot add a third (a sock puppet); with the other admin co-signing it can', async () => {
+    const home = await initHome({ 'policy.tiers.critical': { effect: 'approval', approvers: 2 } });
+    homes.push(home);
+    // Building the setup: the lone admin adds the second one (the audit says who added whom).
+    const second = await adminJson<{ admin_key: string }>(home, ['admins', 'add', 'second']);
+    const addAs = (id: string, env: Record<string, string>) => runCli(['--config', home.configPath, 'admins', 'add', id, '--json'], { env: { ASS_ADMIN_KEY: home.adminKey, ...env } });
+    const config = () => readFileSync(home.configPath, 'utf8');
+
+    const alone = await addAs('sockpuppet', {});
+    expect(alone.code).not.toBe(0);
+    expect(alone.stderr).toMatch(/Adding an admin needs 2 different admins: the policy asks for up to 2 approvers, and one admin must not create a co-approver alone\. Give 1 other admin's key in ASS_CO_ADMIN_KEYS/);
+    expect(alone.stdout).not.toMatch(/ass_admin_/);
+    // Their own key again is not a second admin; a wrong key is refused as such.
+    const twice = await addAs('sockpuppet', { ASS_CO_ADMIN_KEYS: home.adminKey });
+    expect(twice.code).not.toBe(0);
+    expect(twice.stderr).toMatch(/needs 2 different admins.*\(0 given\)/);
+    const wrong = await addAs('sockpuppet', { ASS_CO_ADMIN_KEYS: 'ass_admin_not-a-key' });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/Unknown admin key/);
+    expect(config()).not.toContain('sockpuppet');
+
+    const cosigned = await addAs('third', { ASS_CO_ADMIN_KEYS: second.admin_key });
+    expect(cosigned.code, cosigned.stderr).toBe(0);
+    expect(JSON.parse(cosigned.stdout).admin_key).toMatch(/^ass_admin_/);
+    expect(config()).toContain('third');
+    const audit = readFileSync(path.join(path.dirname(home.configPath), 'audit.log'), 'utf8');
+    expect(audit).toContain('admin third, co-signed by second');
   });
 });
 

@@ -23,6 +23,17 @@ export interface ReadCacheOptions {
   tierOf?: (namespace: string, stored: AccessTier | null) => AccessTier;
 }
 
+/**
+ * The signal every process sharing one state store sees (R-13): a secret write anywhere (the
+ * CLI, another replica) moves the marker, and a cache that sees it move drops everything.
+ */
+export interface SecretWriteSignal {
+  /** Changes whenever any process published a write (read before every cached read). */
+  marker(): Promise<string>;
+  /** Moves the marker for every process (after this cache's own write or delete). */
+  publish(): Promise<void>;
+}
+
 export interface ReadCacheStats {
   /** Reads answered without a backend read of their own (a cached entry, or joining a read in flight). */
   hits: number;
@@ -46,8 +57,10 @@ const copy = (r: SecretRecord): SecretRecord => ({ ...r, metadata: { ...r.metada
  * default. It sits below the pipeline: access is decided on every read before a value leaves
  * the server, whatever the cache holds. Entries are per secret, in memory only (never written
  * anywhere), bounded by entries and bytes (least recently read evicted first), live for `ttl`
- * (an out-of-band change is seen within it), and are dropped by every write or delete through
- * this server before it answers, so no reader sees its own write undone.
+ * (a change made outside agent-secret-store is seen within it), and are dropped by every write or
+ * delete through this server before it answers, so no reader sees its own write undone. With a
+ * shared signal (`share`), a write or delete by any other process on the same state store (the
+ * CLI, another replica) drops the whole cache before this process's next read.
  */
 export class CachedBackend implements SecretBackend {
   readonly kind: string;
@@ -59,6 +72,8 @@ export class CachedBackend implements SecretBackend {
   private readonly now: () => number;
   private readonly tierOf: (namespace: string, stored: AccessTier | null) => AccessTier;
   private bytes = 0;
+  private signal: SecretWriteSignal | null = null;
+  private markerSeen: string | null = null;
   private readonly counts = { hits: 0, misses: 0, evictions: 0 };
 
   constructor(
@@ -74,7 +89,22 @@ export class CachedBackend implements SecretBackend {
     this.tierOf = options.tierOf ?? ((_, stored) => stored ?? 'critical');
   }
 
+  /** Joins the cross-process write signal (the runtime's state store, opened after the backend). */
+  share(signal: SecretWriteSignal): void {
+    this.signal = signal;
+    this.markerSeen = null;
+  }
+
   async get(namespace: string, key: string): Promise<SecretRecord | null> {
+    if (this.signal) {
+      // Read before any entry is used: a write published by any process before this read began
+      // is never answered from the cache (what a flight still in progress read is detached too).
+      const marker = await this.signal.marker();
+      if (marker !== this.markerSeen) {
+        this.clear();
+        this.markerSeen = marker;
+      }
+    }
     const id = cacheKey(namespace, key);
     const entry = this.entries.get(id);
     if (entry) {
@@ -116,6 +146,7 @@ export class CachedBackend implements SecretBackend {
       // Also after: a read that started during the write may have read the old version, and a
       // CONFLICT means the cached version is not the newest (the retry must read the backend).
       this.invalidate(id);
+      await this.publish();
     }
   }
 
@@ -126,7 +157,17 @@ export class CachedBackend implements SecretBackend {
       return await this.inner.delete(namespace, key, options);
     } finally {
       this.invalidate(id);
+      await this.publish();
     }
+  }
+
+  /**
+   * Tells the other processes, also after a failed write (a timeout may still have written).
+   * A failure to publish is reported: the write is done, but other caches may serve the old
+   * value until `ttl`, which the human must hear of.
+   */
+  private async publish(): Promise<void> {
+    await this.signal?.publish();
   }
 
   list(namespace: string): Promise<SecretSummary[]> {
@@ -190,6 +231,11 @@ const cacheKey = (namespace: string, key: string): string => `${namespace}\u0000
 /** The cache's figures for /metrics, or null when `backend` has no read cache. */
 export function readCacheFigures(backend: SecretBackend): ReadCacheStats | null {
   return backend instanceof CachedBackend ? backend.stats() : null;
+}
+
+/** Joins `backend`'s read cache (if any) to the write signal every process on one state store shares. */
+export function shareReadCache(backend: SecretBackend, signal: SecretWriteSignal): void {
+  if (backend instanceof CachedBackend) backend.share(signal);
 }
 
 /** Drops everything `backend`'s read cache holds (no-op without one). */

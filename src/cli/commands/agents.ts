@@ -6,6 +6,10 @@ import { humanAddAgent, humanRevokeAgent } from '../../server/human-agents.js';
 import { editConfig } from '../../server/config-edit.js';
 import { checkAgentFlags } from '../agent-flags.js';
 import { adminFor, print, settingsFor, withRuntime, type GlobalOptions } from '../context.js';
+import { strictestApprovalRule } from '../../policy/index.js';
+import { authenticateAdmin } from '../../server/authenticate.js';
+import type { Settings } from '../../server/settings.js';
+import { promptHidden } from '../prompt.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -70,9 +74,45 @@ export function registerAdmins(program: Command): void {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       const adminId = await adminFor(settings);
       if (settings.config.admins.some((a) => a.id === id)) throw new AssError('CONFLICT', `Admin '${id}' exists.`);
+      const coSigners = await coSignersFor(settings, adminId);
       const key = generateAdminKey();
       await editConfig(settings.loaded.file, (doc) => doc.addIn(['admins'], doc.createNode({ id, key_sha256: hashKey(key) })));
-      await withRuntime(settings, (runtime) => runtime.audit.append({ actor: `admin:${adminId}`, action: 'admins.add', outcome: 'ok', reason: `admin ${id}` }).then(() => undefined));
+      await withRuntime(settings, (runtime) => runtime.audit.append({ actor: `admin:${adminId}`, action: 'admins.add', outcome: 'ok', reason: `admin ${id}${coSigners.length ? `, co-signed by ${coSigners.join(', ')}` : ''}` }).then(() => undefined));
       print(Boolean(options.json), { admin_id: id, admin_key: key }, () => `Added admin '${id}'. Its key is shown once:\n  ${key}`);
     });
+}
+
+/** The other admins' keys for `admins add`, comma-separated (a TTY is prompted instead). */
+export const CO_ADMIN_KEYS_ENV = 'ASS_CO_ADMIN_KEYS';
+
+/**
+ * Security (R-16): a new admin is a new approver, so one admin alone must not mint one where the
+ * policy asks for several approvers — it would meet a two-person rule alone. Adding an admin
+ * needs as many distinct admins as the policy's largest `approvers`, capped by how many admins
+ * exist (with fewer, the setup is still being built: the lone admin adds the second one, and the
+ * audit record says who added whom).
+ * @returns the ids of the co-signing admins (besides `adminId`).
+ * @throws AssError POLICY_DENIED when too few distinct admins' keys were given.
+ */
+async function coSignersFor(settings: Settings, adminId: string): Promise<string[]> {
+  const needed = Math.min(strictestApprovalRule(settings.policy).approvers, settings.config.admins.length) - 1;
+  if (needed <= 0) return [];
+  let keys = (process.env[CO_ADMIN_KEYS_ENV] ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+  if (keys.length === 0 && process.stdin.isTTY) {
+    keys = [];
+    for (let i = 1; i <= needed; i++) keys.push(await promptHidden(`Admin key of another admin (${i} of ${needed}): `));
+  }
+  const others = new Set<string>();
+  for (const key of keys) {
+    const other = authenticateAdmin(settings, key);
+    if (other !== adminId) others.add(other);
+  }
+  if (others.size < needed) {
+    throw new AssError(
+      'POLICY_DENIED',
+      `Adding an admin needs ${needed + 1} different admins: the policy asks for up to ${strictestApprovalRule(settings.policy).approvers} approvers, and one admin must not create a co-approver alone. ` +
+        `Give ${needed} other admin${needed === 1 ? "'s key" : "s' keys"} in ${CO_ADMIN_KEYS_ENV} (comma-separated), or run it in a terminal to be prompted (${others.size} given). Nothing was changed.`,
+    );
+  }
+  return [...others].sort();
 }

@@ -18,7 +18,7 @@ export function registerServe(program: Command): void {
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       if (options.http) {
         // Loaded only here: a stdio server, spawned per MCP session, starts without the HTTP stack.
-        const { resolveHttpOptions, trustPublicUrl } = await import('../../server/http/options.js');
+        const { requireTransportSecurity, resolveHttpOptions, trustPublicUrl } = await import('../../server/http/options.js');
         const { startHttpServer } = await import('../../server/http/server.js');
         // Validate everything (non-loopback bind, TLS files) before opening the backend.
         // ASS_HTTP_HOST / ASS_HTTP_PORT stand in for --host / --port (the container image sets them).
@@ -28,6 +28,7 @@ export function registerServe(program: Command): void {
           resolveHttpOptions(settings.config.http, { ...(host ? { host } : {}), ...(port !== undefined ? { port: Number(port) } : {}) }, process.env),
           settings.config.dashboard?.public_url,
         );
+        requireTransportSecurity(httpOptions, settings.config.http, settings.config.dashboard?.public_url, process.env, (line) => process.stderr.write(line));
         const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
         const runtime = await openRuntime(settings, logger);
         const { createDashboard } = await import('../../dashboard/app.js');

@@ -73,6 +73,32 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
   };
 }
 
+/** The environment variable that stands for `http.plaintext: true` (the container image sets it). */
+export const PLAINTEXT_ENV = 'ASS_HTTP_PLAINTEXT';
+
+/**
+ * Security (R-12): agent keys, admin keys and dashboard session cookies cross the listener. On a
+ * non-loopback address they must not travel in cleartext: refused unless the server speaks TLS
+ * itself (`http.tls`), a TLS proxy is in front (`dashboard.public_url` is https), or the operator
+ * says plain HTTP is intended (`http.plaintext: true` or ASS_HTTP_PLAINTEXT=1, e.g. a TLS proxy
+ * on a private network) — then `warn` is told.
+ * @throws AssError CONFIG_INVALID naming the settings.
+ */
+export function requireTransportSecurity(options: HttpOptions, config: HttpConfig | undefined, publicUrl: string | undefined, env: NodeJS.ProcessEnv, warn: (message: string) => void): void {
+  if (isLoopbackHost(options.host) || options.tls) return;
+  if (publicUrl && new URL(publicUrl).protocol === 'https:') return;
+  const optIn = HttpConfigSchema.parse(config ?? {}).plaintext ? 'http.plaintext: true' : env[PLAINTEXT_ENV] === '1' ? `${PLAINTEXT_ENV}=1` : null;
+  if (!optIn) {
+    throw new AssError(
+      'CONFIG_INVALID',
+      `Refusing to serve plain HTTP on non-loopback address '${options.host}': agent keys, admin keys and dashboard sessions would cross the network in cleartext. ` +
+        `Set http.tls (cert and key) in the config, or put a TLS proxy in front and set dashboard.public_url to its https:// URL, ` +
+        `or, when a TLS proxy in front is all that reaches this address, opt in with http.plaintext: true (or ${PLAINTEXT_ENV}=1).`,
+    );
+  }
+  warn(`agent-secret-store: WARNING: serving plain HTTP on non-loopback address '${options.host}' (${optIn}): keys cross the network in cleartext unless a TLS proxy in front is the only way in.\n`);
+}
+
 /**
  * Behind a TLS-terminating reverse proxy the browser is at `dashboard.public_url`
  * (e.g. https://secrets.example.com/dashboard) while this server listens on plain loopback

@@ -1,7 +1,8 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver } from 'node:dns/promises';
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { OAuthClientMetadataSchema, type OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { getDomain } from 'tldts';
 
 /**
  * Client identity checks shared by registration and client ID metadata documents.
@@ -39,7 +40,19 @@ export function isClientMetadataUrl(clientId: string): boolean {
 }
 
 const MAX_DOCUMENT_BYTES = 64 * 1024;
+/** One deadline for a whole document fetch: waiting for a slot, DNS and the HTTPS request. */
 const FETCH_TIMEOUT_MS = 5000;
+/** One DNS attempt per query, no retry: a resolver that stalls costs at most this. */
+const DNS_TIMEOUT_MS = 2000;
+/** Document fetches in progress at once, over every client (further ones wait for a slot, within the deadline). */
+const MAX_FETCHES = 4;
+/** …and per registrable domain (random sub-domains of one attacker's zone share it). */
+const MAX_FETCHES_PER_DOMAIN = 1;
+/** Waiters beyond this are refused at once (each waiting request holds a socket). */
+const MAX_WAITING = 64;
+/** A domain whose DNS or connection failed is not tried again for this long (any sub-domain, any path). */
+const DOMAIN_FAILURE_MS = 60_000;
+const MAX_FAILED_DOMAINS = 1000;
 
 /**
  * Addresses a client ID metadata document may never be fetched from: anyone can name any URL as
@@ -77,6 +90,9 @@ export class ClientDocumentError extends Error {
  * 64 KiB read (the body is streamed and the connection dropped past it), JSON whose `client_id`
  * is exactly the URL it was fetched from. The host is resolved first, every address must be
  * public, and the connection goes to the address that was checked (no second DNS answer).
+ * Bounded (R-4): one 5 s deadline covers the wait for a slot, DNS (c-ares, 2 s, one try) and
+ * the request; at most 4 fetches run at once, 1 per registrable domain; a domain whose DNS or
+ * connection failed is refused at once for 60 s, whatever sub-domain or path is named.
  * @returns the document and how long it may be cached (Cache-Control max-age, in seconds).
  * @throws ClientDocumentError with the detail for the log.
  */
@@ -84,12 +100,33 @@ export async function fetchClientMetadataDocument(url: string, options: { allowL
   const target = new URL(url);
   if (target.protocol !== 'https:') throw new ClientDocumentError('not https');
   const host = target.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true, verbatim: true }).catch(() => []);
-  if (addresses.length === 0) throw new ClientDocumentError(`${host} does not resolve`);
+  const domain = registrableDomain(host);
+  const failedUntil = failedDomains.get(domain);
+  if (failedUntil !== undefined && failedUntil > Date.now()) throw new ClientDocumentError(`${domain} failed recently (DNS or connection); not tried again yet`);
+  const deadline = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+  const release = await fetchSlot(domain, deadline);
+  try {
+    // It may have failed while this one waited for its slot.
+    if ((failedDomains.get(domain) ?? 0) > Date.now()) throw new ClientDocumentError(`${domain} failed recently (DNS or connection); not tried again yet`);
+    return await fetchWithin(url, target, host, options, deadline);
+  } catch (error) {
+    if (error instanceof UnreachableError) rememberFailure(domain);
+    throw error;
+  } finally {
+    release();
+  }
+}
+
+/** A failure of the network (DNS, connection, deadline), remembered per domain; not one of the document's content. */
+class UnreachableError extends ClientDocumentError {}
+
+async function fetchWithin(url: string, target: URL, host: string, options: { allowLoopback?: boolean }, deadline: AbortSignal): Promise<{ document: OAuthClientMetadata & { client_id: string }; maxAgeS?: number }> {
+  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await resolveHost(host, deadline);
+  if (addresses.length === 0) throw new UnreachableError(`${host} does not resolve`);
   const refused = addresses.find((a) => !documentAddressAllowed(a.address, options.allowLoopback));
   if (refused) throw new ClientDocumentError(`${host} resolves to ${refused.address}, which is not a public address`);
   const pinned = addresses[0]!;
-  const { status, body, cacheControl } = await getCapped(target, pinned);
+  const { status, body, cacheControl } = await getCapped(target, pinned, deadline);
   if (status !== 200) throw new ClientDocumentError(`fetching it answered HTTP ${status}`);
   let parsedJson: unknown;
   try {
@@ -105,14 +142,14 @@ export async function fetchClientMetadataDocument(url: string, options: { allowL
 }
 
 /** One GET to the checked address (TLS still verified against the URL's host name), the body read up to the cap. */
-function getCapped(target: URL, pinned: { address: string; family: number }): Promise<{ status: number; body: string; cacheControl?: string }> {
+function getCapped(target: URL, pinned: { address: string; family: number }, deadline: AbortSignal): Promise<{ status: number; body: string; cacheControl?: string }> {
   return new Promise((resolve, reject) => {
     const pin: LookupFunction = (_hostname, opts, callback) => {
       // Node asks for every address when it races families (autoSelectFamily): answer the checked one only.
       if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [pinned]);
       else callback(null, pinned.address, pinned.family);
     };
-    const req = httpsRequest(target, { method: 'GET', lookup: pin, headers: { accept: 'application/json' }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
+    const req = httpsRequest(target, { method: 'GET', lookup: pin, headers: { accept: 'application/json' }, signal: deadline }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -127,7 +164,106 @@ function getCapped(target: URL, pinned: { address: string; family: number }): Pr
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(typeof res.headers['cache-control'] === 'string' ? { cacheControl: res.headers['cache-control'] } : {}) }));
       res.on('error', reject);
     });
-    req.on('error', (error) => reject(error instanceof ClientDocumentError ? error : new ClientDocumentError(`fetching it failed: ${(error as Error).message}`)));
+    req.on('error', (error) => reject(error instanceof ClientDocumentError ? error : new UnreachableError(`fetching it failed: ${(error as Error).message}`)));
     req.end();
   });
+}
+
+/**
+ * Security (R-4): the host is resolved with c-ares (`Resolver`: A and AAAA queries over the
+ * network), never `dns.lookup` — getaddrinfo runs on libuv's 4-thread pool with the system
+ * resolver's timeouts, so four lookups of a zone whose DNS never answers would stall every file
+ * read and write of the process (state, audit log, file backend). One attempt of DNS_TIMEOUT_MS
+ * per query, cancelled at the fetch's deadline.
+ */
+async function resolveHost(host: string, deadline: AbortSignal): Promise<{ address: string; family: number }[]> {
+  const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: 1 });
+  if (resolverServers) resolver.setServers(resolverServers);
+  const cancel = () => resolver.cancel();
+  deadline.addEventListener('abort', cancel, { once: true });
+  try {
+    const [v4, v6] = await Promise.all([resolver.resolve4(host).catch(() => [] as string[]), resolver.resolve6(host).catch(() => [] as string[])]);
+    if (deadline.aborted) throw new UnreachableError(`resolving ${host} took longer than ${FETCH_TIMEOUT_MS} ms`);
+    return [...v4.map((address) => ({ address, family: 4 })), ...v6.map((address) => ({ address, family: 6 }))];
+  } finally {
+    deadline.removeEventListener('abort', cancel);
+  }
+}
+
+let resolverServers: string[] | null = null;
+
+/**
+ * TEST-ONLY: the DNS servers document host names are resolved with (a test points them at a
+ * loopback socket that never answers). Not reachable from config or the environment; null
+ * restores the system's servers.
+ */
+export function setDocumentResolverServersForTests(servers: string[] | null): void {
+  resolverServers = servers;
+}
+
+/** The registrable domain (public suffix + one label, private suffixes such as github.io counted); an IP address is its own. */
+function registrableDomain(host: string): string {
+  if (isIP(host)) return host;
+  return getDomain(host, { allowPrivateDomains: true }) ?? host.toLowerCase();
+}
+
+const failedDomains = new Map<string, number>();
+
+function rememberFailure(domain: string): void {
+  failedDomains.delete(domain);
+  failedDomains.set(domain, Date.now() + DOMAIN_FAILURE_MS);
+  // Bounded: the oldest failure is forgotten first.
+  while (failedDomains.size > MAX_FAILED_DOMAINS) failedDomains.delete(failedDomains.keys().next().value!);
+}
+
+let running = 0;
+const runningPerDomain = new Map<string, number>();
+const waiting: { domain: string; start: () => void }[] = [];
+
+/** Waits (within the deadline) until both the global and the domain's bounds leave room; returns the release. */
+function fetchSlot(domain: string, deadline: AbortSignal): Promise<() => void> {
+  const free = () => running < MAX_FETCHES && (runningPerDomain.get(domain) ?? 0) < MAX_FETCHES_PER_DOMAIN;
+  const take = (): (() => void) => {
+    running++;
+    runningPerDomain.set(domain, (runningPerDomain.get(domain) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      running--;
+      const left = (runningPerDomain.get(domain) ?? 1) - 1;
+      if (left > 0) runningPerDomain.set(domain, left);
+      else runningPerDomain.delete(domain);
+      wakeWaiters();
+    };
+  };
+  if (free() && !waiting.some((w) => w.domain === domain)) return Promise.resolve(take());
+  if (waiting.length >= MAX_WAITING) return Promise.reject(new ClientDocumentError('too many client documents are being fetched; try again'));
+  return new Promise((resolve, reject) => {
+    const waiter = {
+      domain,
+      start: () => {
+        deadline.removeEventListener('abort', onAbort);
+        resolve(take());
+      },
+    };
+    const onAbort = () => {
+      const at = waiting.indexOf(waiter);
+      if (at >= 0) waiting.splice(at, 1);
+      reject(new ClientDocumentError(`no fetch slot within ${FETCH_TIMEOUT_MS} ms (other client documents are being fetched)`));
+    };
+    deadline.addEventListener('abort', onAbort, { once: true });
+    waiting.push(waiter);
+  });
+}
+
+/** Starts, in arrival order, every waiter whose domain now has room. */
+function wakeWaiters(): void {
+  for (let i = 0; i < waiting.length && running < MAX_FETCHES; ) {
+    const waiter = waiting[i]!;
+    if ((runningPerDomain.get(waiter.domain) ?? 0) < MAX_FETCHES_PER_DOMAIN) {
+      waiting.splice(i, 1);
+      waiter.start();
+    } else i++;
+  }
 }
