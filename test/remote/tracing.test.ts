@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/server/settings.js';
 import { tracingOptions } from '../../src/server/tracing/tracing.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { raw } from '../helpers/remote-http.js';
 import { builtCli, makeConfig, REPO_ROOT, spawnHttpServer, type RemoteConfig, type SpawnedServer } from '../helpers/remote-server.js';
 
 const AGENT = { id: 'reader', grants: ['secrets:*:team/**'] };
@@ -34,6 +35,7 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
   let config: RemoteConfig;
   let server: SpawnedServer;
   const canary = `canary-${randomBytes(16).toString('hex')}`;
+  let restToken = '';
   const children = (parent: ReceivedSpan) => receiver.spans.filter((s) => s.parentSpanId === parent.spanId && s.traceId === parent.traceId);
 
   beforeAll(async () => {
@@ -47,6 +49,15 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
     expect(got.structuredContent?.value).toBe(canary);
     const refused = (await client.callTool({ name: 'get_secret', arguments: { namespace: 'other/app', key: 'API_TOKEN' } })) as CallResult;
     expect(refused.isError).toBe(true);
+    // REST: a token asked with the agent key, then the read with the token.
+    const rest = (method: string, route: string, bearer: string, body?: unknown) =>
+      raw({ url: server.url, method, path: route, headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const issued = await rest('POST', '/v1/tokens', config.keys.reader!, { scopes: ['secrets:read:team/app/*'], ttl: '15m' });
+    expect(issued.status, issued.body).toBe(200);
+    restToken = (JSON.parse(issued.body) as { token: string }).token;
+    const read = await rest('GET', '/v1/secrets/team/app/API_TOKEN', restToken);
+    expect(read.status, read.body).toBe(200);
+    expect(read.body).toContain(canary);
     // A wrong key: the auth step fails before any tool runs.
     await expect(connect(server.url, `ass_${randomBytes(32).toString('base64url')}`)).rejects.toThrow();
     await client.close();
@@ -92,6 +103,16 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
     expect(children(set).map((s) => s.name)).toEqual(expect.arrayContaining(['ass.backend get', 'ass.policy', 'ass.backend put', 'ass.audit append']));
   });
 
+  it('traces REST the same way: auth with transport rest, the tool call under the GET', () => {
+    const request = receiver.spans.find((s) => s.name === 'ass.http GET' && s.attributes['http.route'] === 'rest');
+    expect(request?.attributes).toMatchObject({ 'http.request.method': 'GET', 'http.response.status_code': 200 });
+    const steps = children(request!);
+    expect(steps.find((s) => s.name === 'ass.auth')?.attributes).toMatchObject({ 'ass.transport': 'rest', 'ass.agent.id': 'reader', 'ass.outcome': 'ok' });
+    const tool = steps.find((s) => s.name === 'ass.tool get_secret');
+    expect(tool?.attributes).toMatchObject({ 'ass.namespace': 'team/app', 'ass.key': 'API_TOKEN', 'ass.outcome': 'ok' });
+    expect(children(tool!).map((s) => s.name)).toEqual(expect.arrayContaining(['ass.backend get', 'ass.policy', 'ass.audit append']));
+  });
+
   it('ends a refused call in ERROR with its code only, and a bad key at the auth step', () => {
     const refused = receiver.spans.find((s) => s.name === 'ass.tool get_secret' && s.attributes['ass.namespace'] === 'other/app');
     expect(refused?.status).toMatchObject({ code: 2, message: 'POLICY_DENIED' });
@@ -114,6 +135,8 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
     expect(everything).not.toContain(canary.slice(7, 23));
     expect(everything).not.toContain(config.keys.reader!);
     expect(everything).not.toContain(config.adminKey);
+    expect(everything).not.toContain(restToken);
+    expect(everything).not.toContain(restToken.split('.')[2]!);
     expect(everything).not.toContain('deploy with');
     // Only the attribute names the pipeline may set.
     const names = new Set(receiver.spans.flatMap((s) => Object.keys(s.attributes)));
