@@ -22,9 +22,13 @@ import { builtCli, makeConfig, REPO_ROOT, spawnHttpServer, type RemoteConfig, ty
 
 const AGENT = { id: 'reader', grants: ['secrets:*:team/**'] };
 
-async function connect(url: string, key: string): Promise<Client> {
+/** A caller's W3C trace context: sent on every request of the main client, never followed. */
+const FOREIGN_TRACE = 'ab'.repeat(16);
+const TRACEPARENT = `00-${FOREIGN_TRACE}-${'cd'.repeat(8)}-01`;
+
+async function connect(url: string, key: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'tracing-test', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { 'x-agent-key': key } } }));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { 'x-agent-key': key, ...headers } } }));
   return client;
 }
 
@@ -42,7 +46,7 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
     receiver = await startOtlpReceiver();
     config = await makeConfig({ agents: [AGENT], extra: { observability: { tracing: { otlp_endpoint: receiver.url, service_name: 'ass-tracing-test' } } } });
     server = await spawnHttpServer(config.configPath);
-    const client = await connect(server.url, config.keys.reader!);
+    const client = await connect(server.url, config.keys.reader!, { traceparent: TRACEPARENT });
     const set = (await client.callTool({ name: 'set_secret', arguments: { namespace: 'team/app', key: 'API_TOKEN', value: canary, secret_type: 'api_key', access_tier: 'sensitive' } })) as CallResult;
     expect(set.isError).toBeFalsy();
     const got = (await client.callTool({ name: 'get_secret', arguments: { namespace: 'team/app', key: 'API_TOKEN', reason: `deploy with ${canary}` } })) as CallResult;
@@ -88,6 +92,8 @@ describe('tracing on: spans of the pipeline exported over OTLP/HTTP', () => {
     const request = receiver.spans.find((s) => s.spanId === tool!.parentSpanId);
     expect(request?.name).toBe('ass.http POST');
     expect(request!.parentSpanId).toBeFalsy();
+    // The client's traceparent was not followed: no span joined its trace.
+    expect(receiver.spans.filter((s) => s.traceId === FOREIGN_TRACE)).toEqual([]);
     expect(request!.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.route': 'mcp', 'http.response.status_code': 200 });
     const auth = children(request!).find((s) => s.name === 'ass.auth');
     expect(auth?.attributes).toMatchObject({ 'ass.transport': 'mcp', 'ass.agent.id': 'reader', 'ass.outcome': 'ok' });
