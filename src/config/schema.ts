@@ -4,6 +4,7 @@ import { NotificationsSchema } from './notifications-schema.js';
 import { UseConfigSchema } from './use-schema.js';
 import { PgConnectionShape } from '../shared/pg/config.js';
 import { AuthSchema } from './auth-schema.js';
+import { ObservabilitySchema } from './observability-schema.js';
 
 /**
  * The YAML configuration's top level. The `backend` block is checked here only for its
@@ -224,6 +225,8 @@ export const ConfigSchema = z
     use: UseConfigSchema.optional(),
     /** Remote client authentication: agent keys and/or OAuth 2.1 sign-in (auth-schema.ts). */
     auth: AuthSchema.default({ agent_keys: true }),
+    /** Optional OpenTelemetry traces (observability-schema.ts); off when absent. */
+    observability: ObservabilitySchema.optional(),
     admins: z.array(AdminSchema).min(1, 'at least one admin is needed to approve anything; `init` creates one'),
     agents: z.array(AgentSchema).default([]),
   })

@@ -17,6 +17,7 @@ import { testClockFromEnv } from './test-clock.js';
 import { openPgAudit, openStateDatabase } from './postgres-setup.js';
 import { loadSettings, type Settings } from './settings.js';
 import { LiveSettings } from './live-settings.js';
+import { openTracing, tracingOptions, type PipelineTracer } from './tracing/tracing.js';
 
 /** How often a long-running process sweeps the state for records retention drops. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -39,6 +40,8 @@ export interface Runtime {
   links: Links;
   /** Webhook delivery, when `notifications.webhooks` is set. */
   notifier: Notifier | null;
+  /** OpenTelemetry spans of the pipeline, when configured (tracing/); null when off. */
+  tracer?: PipelineTracer | null;
   close(): Promise<void>;
 }
 
@@ -77,11 +80,12 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
       ...(notifier ? { onEvent: notifier.sink } : {}),
     });
     const tokens = new Tokens(state, clock, await loadOrCreateSigningKey(settings.signingKeyPath), settings.config.tokens.issuer, settings.config.tokens.max_active_per_agent);
-    const service = new SecretService({ get settings() { return live.current; }, refreshSettings: () => live.refresh(), backend, approvals, tokens, audit, state, clock, logger, links });
+    const tracer = await openTracing(tracingOptions(settings.config.observability?.tracing, env), logger);
+    const service = new SecretService({ get settings() { return live.current; }, refreshSettings: () => live.refresh(), backend, approvals, tokens, audit, state, clock, logger, links, tracer });
     // Retention: agent operations prune that agent's records; this sweeps the rest (a scan, so on a timer, not per request).
     const pruner = setInterval(() => void state.prune(clock()).catch((error: unknown) => logger.warn({ errorName: (error as Error)?.name }, 'state prune failed; retried at the next sweep')), PRUNE_INTERVAL_MS);
     pruner.unref();
-    return { get settings() { return live.current; }, live, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, close: async () => {
+    return { get settings() { return live.current; }, live, backend, state, approvals, tokens, audit, service, clock, logger, links, notifier, tracer, close: async () => {
         clearInterval(pruner);
         live.stop();
         // A command that just decided something delivers its events before exiting (bounded).
@@ -91,6 +95,7 @@ export async function openRuntime(settings: Settings, logger: Logger, options: {
         await auditDb?.close();
         await backend.close();
         await state.close();
+        await tracer?.shutdown();
       } };
   } catch (error) {
     await backend.close();

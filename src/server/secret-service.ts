@@ -22,6 +22,8 @@ import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock
 import type { AgentSettings, Settings } from './settings.js';
 import { createLinks, type Links } from './links.js';
 import { approvalRequiredMessage } from './human-hints.js';
+import { tracedAccess, tracedBackend } from './tracing/pipeline.js';
+import type { PipelineTracer } from './tracing/tracing.js';
 import type { SecretReference } from '../use/reference.js';
 import { humanAuthMessage, type ApprovalStatusResponse, type GetSecretResult, type ListNamespacesResponse, type ListSecretsResult, type HumanAuthResponse, type RequestTokenResponse, type SetSecretResult } from './responses.js';
 
@@ -42,6 +44,8 @@ export interface ServiceDeps {
   logger: Logger;
   /** Deep links and CLI hints; derived from the settings when absent. */
   links?: Links;
+  /** OpenTelemetry spans of the steps, when `observability.tracing` is on (tracing/). */
+  tracer?: PipelineTracer | null;
 }
 
 export type { TokenRestriction } from './access.js';
@@ -80,7 +84,9 @@ const CAS_ATTEMPTS = 100;
  * made, so a failed audit refuses the request (fail closed).
  */
 export class SecretService {
-  private readonly access: Access;
+  private readonly access: Pick<Access, 'decide' | 'refuseEarly'>;
+  /** The backend's data calls, in spans when tracing is on (the backend itself stays deps.backend). */
+  private readonly backend: Pick<SecretBackend, 'get' | 'put' | 'list' | 'listNamespaces'>;
   private readonly links: Links;
   private revocationsSeen = -1;
 
@@ -90,7 +96,9 @@ export class SecretService {
   }
 
   constructor(private readonly deps: ServiceDeps) {
-    this.access = new Access(() => this.deps.settings, deps.approvals, deps.clock);
+    const access = new Access(() => this.deps.settings, deps.approvals, deps.clock);
+    this.access = deps.tracer ? tracedAccess(access, deps.tracer) : access;
+    this.backend = deps.tracer ? tracedBackend(deps.backend, deps.tracer) : deps.backend;
     this.links = deps.links ?? createLinks(deps.settings);
   }
 
@@ -118,7 +126,7 @@ export class SecretService {
       // Security: refuse what needs no secret to refuse before reading anything, so an agent
       // without a grant causes no backend traffic and learns nothing, not even what exists.
       await this.refuseEarly(agent, 'get_secret', 'read', namespace, key, started, token);
-      const record = await this.deps.backend.get(namespace, key);
+      const record = await this.backend.get(namespace, key);
       const decision = await this.access.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token);
       if (decision.effect === 'allow' && !record) {
         throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
@@ -143,7 +151,7 @@ export class SecretService {
       checkMetadata(input.metadata);
       await this.refuseEarly(agent, 'set_secret', 'write', namespace, key, started, token);
       for (let attempt = 1; ; attempt++) {
-        const existing = await this.deps.backend.get(namespace, key);
+        const existing = await this.backend.get(namespace, key);
         const policy = this.deps.settings.policy;
         // The floor: the secret's tier, or for a new secret its namespace's default tier.
         const floor = existing ? effectiveTier(policy, namespace, existing.access_tier) : namespaceDefaultTier(policy, namespace);
@@ -162,7 +170,7 @@ export class SecretService {
         const expected = input.expected_version;
         if (expected !== undefined && expected !== current) throw versionConflict(namespace, key, expected, current);
         try {
-          const stored = await this.deps.backend.put(
+          const stored = await this.backend.put(
             { namespace, key, value: input.value, secret_type: input.secret_type ?? existing?.secret_type ?? 'custom', access_tier: tier, metadata: input.metadata ?? existing?.metadata ?? {} },
             { expectedVersion: current },
           );
@@ -190,7 +198,7 @@ export class SecretService {
       }
       const denial = deniedEverywhereIn(agent, namespace);
       if (denial) await this.denied(agent, 'list_secrets', namespace, undefined, `agent:${agent.config.id}:deny:${denial.text}`, `listing '${namespace}' is denied by ${denial.text}`, started);
-      const summaries = await this.deps.backend.list(namespace);
+      const summaries = await this.backend.list(namespace);
       const policy = this.deps.settings.policy;
       const items = summaries
         // A name another tool wrote outside our grammar cannot be granted, so it is not shown.
@@ -205,7 +213,7 @@ export class SecretService {
 
   async listNamespaces(agent: AgentSettings, token?: TokenRestriction): Promise<ListNamespacesResponse> {
     return this.run(agent, 'list_namespaces', {}, async (started) => {
-      const all = await this.deps.backend.listNamespaces();
+      const all = await this.backend.listNamespaces();
       const { tokenScopes, approvedScopes } = restrictionScopes(token);
       // A token with `namespaces:read` may list every namespace the grants show.
       const tokenLimits = tokenScopes && !tokenScopes.some(allowsNamespaceListing) ? tokenScopes : undefined;
@@ -300,7 +308,7 @@ export class SecretService {
           for (const ref of references) {
             const { namespace, key } = validatePath(ref.namespace, ref.key);
             await this.refuseEarly(agent, tool, action, namespace, key, started, token);
-            const record = await this.deps.backend.get(namespace, key);
+            const record = await this.backend.get(namespace, key);
             const decision = await this.access.decide(agent, action, namespace, key, record?.access_tier ?? null, token);
             if (decision.effect === 'allow' && !record) {
               throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' (${ref.text}). Use list_secrets on '${namespace}' to see what exists.`);
@@ -376,7 +384,9 @@ export class SecretService {
   private async record(event: AuditEvent, started: number): Promise<void> {
     // The person behind an OAuth sign-in rides along with every record of the call (see run()).
     const person = onBehalfOf.getStore();
-    await this.deps.audit.append({ ...event, ...(person ? { on_behalf_of: person } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000 }, this.deps.clock());
+    const append = () => this.deps.audit.append({ ...event, ...(person ? { on_behalf_of: person } : {}), latency_ms: Math.round((performance.now() - started) * 1000) / 1000 }, this.deps.clock());
+    if (this.deps.tracer) await this.deps.tracer.span('ass.audit append', { 'ass.outcome': event.outcome }, append);
+    else await append();
   }
 
   /**
@@ -385,7 +395,14 @@ export class SecretService {
    * with a correlation id; the original goes to the operator's log, never to the agent).
    */
   private run<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {
-    return onBehalfOf.run(agent.onBehalfOf, () => this.runAs(agent, tool, input, fn));
+    const { tracer } = this.deps;
+    if (!tracer) return onBehalfOf.run(agent.onBehalfOf, () => this.runAs(agent, tool, input, fn));
+    const target = safeTarget(input);
+    return tracer.span(`ass.tool ${tool}`, { 'ass.tool': tool, 'ass.agent.id': agent.config.id, 'ass.namespace': target.namespace, 'ass.key': target.key }, async (span) => {
+      const result = await onBehalfOf.run(agent.onBehalfOf, () => this.runAs(agent, tool, input, fn));
+      span.set({ 'ass.outcome': 'ok' });
+      return result;
+    });
   }
 
   private async runAs<T>(agent: AgentSettings, tool: ToolName | UseTool, input: { namespace?: string; key?: string }, fn: (started: number) => Promise<T>): Promise<T> {

@@ -10,6 +10,7 @@ import type { AgentSettings } from '../settings.js';
 import type { Metrics } from './metrics.js';
 import type { HttpOptions } from './options.js';
 import type { SharedRateLimiter } from '../rate-limit.js';
+import { traced } from '../tracing/tracing.js';
 
 /** What every HTTP handler shares: the runtime (one pipeline), options, metrics and the limiter. */
 export interface HttpContext {
@@ -82,7 +83,15 @@ export type Credential =
  * (signature, expiry, revocation, uses) but a use is not yet counted.
  * @throws AssError UNAUTHENTICATED (401).
  */
-export async function credentialFrom(ctx: HttpContext, req: IncomingMessage): Promise<Credential> {
+export function credentialFrom(ctx: HttpContext, req: IncomingMessage): Promise<Credential> {
+  return traced(ctx.runtime.tracer, 'ass.auth', { 'ass.transport': 'rest' }, async (span) => {
+    const credential = await resolveCredential(ctx, req);
+    span.set({ 'ass.outcome': 'ok', ...(credential.kind === 'admin' ? {} : { 'ass.agent.id': credential.agent.config.id }) });
+    return credential;
+  });
+}
+
+async function resolveCredential(ctx: HttpContext, req: IncomingMessage): Promise<Credential> {
   const header = req.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!match) {

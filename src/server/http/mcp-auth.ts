@@ -5,6 +5,7 @@ import { AGENT_KEYS_OFF } from '../authenticate.js';
 import type { AgentSettings } from '../settings.js';
 import { agentFromHeader, baseUrl, type HttpContext } from './context.js';
 import { HttpError } from './respond.js';
+import { traced } from '../tracing/tracing.js';
 
 /** Who an MCP request speaks for, and who owns the sessions it opens. */
 export interface McpPrincipal {
@@ -25,7 +26,15 @@ export interface McpPrincipal {
  * `x-agent-key` works beside it unless `auth.agent_keys: false`.
  * @throws HttpError 401 with the challenge, or AssError UNAUTHENTICATED for a bad agent key.
  */
-export async function mcpPrincipal(ctx: HttpContext, req: IncomingMessage): Promise<McpPrincipal> {
+export function mcpPrincipal(ctx: HttpContext, req: IncomingMessage): Promise<McpPrincipal> {
+  return traced(ctx.runtime.tracer, 'ass.auth', { 'ass.transport': 'mcp' }, async (span) => {
+    const principal = await resolvePrincipal(ctx, req);
+    span.set({ 'ass.agent.id': principal.agent.config.id, 'ass.outcome': 'ok' });
+    return principal;
+  });
+}
+
+async function resolvePrincipal(ctx: HttpContext, req: IncomingMessage): Promise<McpPrincipal> {
   const oauth = await oauthFor(ctx.runtime);
   const { agent_keys: agentKeys } = ctx.runtime.settings.config.auth;
   const origin = baseUrl(ctx, req);

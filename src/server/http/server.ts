@@ -19,6 +19,7 @@ import { REST_ROUTES } from './rest.js';
 import { checkOAuthOrigin, oauthFor } from '../oauth/index.js';
 import { handleOAuthRoute, isOAuthPath } from '../oauth/routes.js';
 import { renderOutboxMetrics } from '../../notify/metrics.js';
+import { failureOutcome, NO_SPAN, type StepSpan } from '../tracing/tracing.js';
 
 /**
  * Extra routes mounted beside the MCP transports and REST (the dashboard): every request whose
@@ -67,10 +68,20 @@ export async function startHttpServer(runtime: Runtime, options: HttpOptions, mo
   const guard = new ConnectionGuard(options.connections);
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (!guard.begin(req, res)) return;
-    void route(req, res).catch((error: unknown) => {
-      const status = sendError(res, error);
-      if (status >= 500 && !(error instanceof HttpError)) runtime.logger.error({ errorName: (error as Error)?.name, path: safePath(req) }, 'http request failed');
-    });
+    // With tracing on, the request is the root span (auth and the tool call are its children).
+    const serve = async (span: StepSpan): Promise<void> => {
+      try {
+        await route(req, res);
+      } catch (error) {
+        const status = sendError(res, error);
+        span.set({ 'ass.outcome': failureOutcome(error) });
+        if (status >= 500 && !(error instanceof HttpError)) runtime.logger.error({ errorName: (error as Error)?.name, path: safePath(req) }, 'http request failed');
+      } finally {
+        if (res.headersSent) span.set({ 'http.response.status_code': res.statusCode });
+      }
+    };
+    const { tracer } = runtime;
+    void (tracer ? tracer.span(`ass.http ${req.method}`, { 'http.request.method': req.method, 'http.route': familyOf(pathOf(req)) }, serve) : serve(NO_SPAN));
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,6 +180,13 @@ function familyOf(path: string): string {
   if (path.startsWith('/v1/')) return 'rest';
   if (path === '/dashboard' || path.startsWith('/dashboard/')) return 'dashboard';
   return 'other';
+}
+
+/** The request's path, without the query. */
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 /** The path without anything after the first namespace segment, for logs. */
