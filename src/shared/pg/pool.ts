@@ -228,8 +228,10 @@ function connectionString(config: PgConnectionConfig): string {
  * pulls in undici). Synchronous, so `createPgDatabase` stays synchronous for its callers.
  */
 let pgModule: typeof pg | undefined;
+// Named `require`, so that the scan of dist/ for run-time imports (test/packaging) sees `require('pg')`.
+const require = createRequire(import.meta.url);
 function loadPg(): typeof pg {
-  pgModule ??= createRequire(import.meta.url)('pg') as typeof pg;
+  pgModule ??= require('pg') as typeof pg;
   return pgModule;
 }
 
