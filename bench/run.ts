@@ -19,8 +19,12 @@ import { runTokenTimeBench } from './token-time.js';
  * ratio, target, met), to compare runs with a script, and the tables on stderr.
  * (`npm run --silent bench -- --json` keeps npm's own banner off stdout.)
  * Each section is printed as it finishes; one that fails is reported and the run goes on.
+ * `--only core,external` runs just the named sections (names as in the list below, spaces as
+ * dashes: `event-store`, `token-time`), to measure one change without the whole run.
  */
 const json = process.argv.includes('--json');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? new Set((process.argv[onlyAt + 1] ?? '').split(',').map((name) => name.trim()).filter(Boolean)) : null;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 const at = new Date().toISOString();
 const tables = json ? process.stderr : process.stdout;
@@ -40,7 +44,14 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['replicas', () => runReplicasBench()],
   ['container', () => runContainerBench()],
 ];
+const sectionKey = (name: string) => name.replace(/ /g, '-');
+const unknownSections = only ? [...only].filter((name) => !sections.some(([known]) => sectionKey(known) === name)) : [];
+if (only && (only.size === 0 || unknownSections.length > 0)) {
+  process.stderr.write(`bench: --only takes a comma-separated list of sections: ${sections.map(([name]) => sectionKey(name)).join(', ')}${unknownSections.length ? ` (unknown: ${unknownSections.join(', ')})` : ''}\n`);
+  process.exit(2);
+}
 for (const [name, run] of sections) {
+  if (only && !only.has(sectionKey(name))) continue;
   try {
     tables.write(`${await run()}\n\n`);
   } catch (error) {

@@ -8,10 +8,11 @@
  * `target()` gives `host:port/db` without credentials, for `doctor` and the human CLI.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { BlockList, isIP } from 'node:net';
 import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import type pg from 'pg';
 import { AssError } from '../errors.js';
 import type { PgConnectionConfig, PgSslConfig } from './config.js';
 
@@ -220,13 +221,27 @@ function connectionString(config: PgConnectionConfig): string {
   return url.toString();
 }
 
+/**
+ * `pg` is loaded on the first pool, not when this module is imported: every server imports this
+ * module (the state store, the audit log and `doctor` can all use PostgreSQL), but loading `pg`
+ * costs a file-backend stdio server ~150 ms of start-up CPU (on Node 20 its runtime check also
+ * pulls in undici). Synchronous, so `createPgDatabase` stays synchronous for its callers.
+ */
+let pgModule: typeof pg | undefined;
+// Named `require`, so that the scan of dist/ for run-time imports (test/packaging) sees `require('pg')`.
+const require = createRequire(import.meta.url);
+function loadPg(): typeof pg {
+  pgModule ??= require('pg') as typeof pg;
+  return pgModule;
+}
+
 export function createPgDatabase(config: PgConnectionConfig, options: PgDatabaseOptions): PgDatabase {
   const tls = pgTlsFor(config, options.baseDir);
   if (tls.warning && !warnedPlain.has(config.url)) {
     warnedPlain.add(config.url);
     (options.warn ?? ((m: string) => process.stderr.write(`agent-secret-store: warning: ${m}\n`)))(tls.warning);
   }
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: connectionString(config),
     ssl: tls.ssl,
     max: config.pool_max,
