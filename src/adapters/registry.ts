@@ -25,7 +25,7 @@ export type BackendConfig = z.infer<typeof BackendConfigSchema>;
 export const BACKEND_PATH_FIELDS: Record<string, string[]> = { file: ['path', 'key_file'], ass: ['ca_file'], postgres: ['key_file'] };
 
 /**
- * Connects the configured backend. The vendor clients (AWS SDK, the Vault HTTP client, the remote client)
+ * Connects the configured backend. The vendor clients (AWS SDK, node-vault, the remote client)
  * are loaded only when their backend is configured: a file-backend server, which MCP clients
  * spawn per session, does not pay for loading them at start-up. A remote backend whose block
  * has `cache:` is wrapped in the read cache (`cache` options: the server's clock and tiers).

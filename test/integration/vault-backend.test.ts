@@ -10,7 +10,7 @@ import NodeVault from 'node-vault';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
-import { createVaultHttpClient } from '../../src/adapters/vault/http-client.js';
+import { createNodeVaultClient } from '../../src/adapters/vault/client.js';
 import type { AssError } from '../../src/shared/errors.js';
 import { runBackendContract } from '../contract/backend-contract.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
@@ -302,8 +302,8 @@ if (!peer) {
       const root = rootClient();
       const created = await root.write('auth/token/create', { ttl: '1h', explicit_max_ttl: '5h', renewable: true, policies: ['root'] });
       const token = created.auth.client_token as string;
-      // The real Vault client (http-client.ts) against the real Vault, with its renew-self answers recorded.
-      const inner = createVaultHttpClient(VaultBackendConfigSchema.parse(config({})));
+      // The real node-vault client against the real Vault, with its renew-self answers recorded.
+      const inner = createNodeVaultClient(VaultBackendConfigSchema.parse(config({})));
       const renewals: number[] = [];
       let asked = 0;
       let renewed!: () => void;

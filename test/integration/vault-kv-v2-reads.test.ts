@@ -1,6 +1,6 @@
 /**
  * How many requests a KV v2 `get` costs, counted at the VaultClient seam around the real
- * Vault client (http-client.ts) talking to a real Vault: one in the steady state, and created_at / the
+ * node-vault client talking to a real Vault: one in the steady state, and created_at / the
  * access tier are still right when another tool changes the secret behind the proxy's back.
  * No peer → the suite FAILS naming the install script, unless ASS_ALLOW_MISSING_PEERS=1.
  */
@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import NodeVault from 'node-vault';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SecretBackend } from '../../src/adapters/backend.js';
-import { createVaultHttpClient } from '../../src/adapters/vault/http-client.js';
+import { createNodeVaultClient } from '../../src/adapters/vault/client.js';
 import { createVaultBackend, VaultBackendConfigSchema, type VaultBackendConfigInput, type VaultClient } from '../../src/adapters/vault/index.js';
 import { write } from '../helpers/backend-fixtures.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
@@ -23,9 +23,9 @@ afterAll(async () => {
 
 const TOKEN_ENV = 'ASS_TEST_VAULT_TOKEN';
 
-/** The real Vault client (http-client.ts) behind the seam, with every read of a secret path recorded. */
+/** The real node-vault client behind the seam, with every read of a secret path recorded. */
 function countingClient(config: VaultBackendConfigInput): { client: VaultClient; reads: string[] } {
-  const inner = createVaultHttpClient(VaultBackendConfigSchema.parse(config));
+  const inner = createNodeVaultClient(VaultBackendConfigSchema.parse(config));
   const reads: string[] = [];
   const client: VaultClient = {
     get token() {

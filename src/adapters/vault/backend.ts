@@ -105,7 +105,7 @@ export class VaultBackend implements SecretBackend {
   async health(): Promise<BackendHealth> {
     try {
       await this.session.ready();
-      // sys/health answers with a body for every status; the client resolves it.
+      // sys/health answers with a body for every status; node-vault resolves it.
       const body = asRecord(await this.client.read('sys/health'));
       if (body?.initialized === false) return { ok: false, detail: 'Vault is not initialized' };
       if (body?.sealed === true) return { ok: false, detail: 'Vault is sealed' };
@@ -121,7 +121,6 @@ export class VaultBackend implements SecretBackend {
 
   async close(): Promise<void> {
     this.session.close();
-    this.client.close?.();
   }
 
   private async call<T>(what: string, run: () => Promise<T>): Promise<T> {

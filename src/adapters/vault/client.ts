@@ -1,12 +1,12 @@
+import NodeVault from 'node-vault';
 import { AssError } from '../../shared/errors.js';
-import type { VaultAuthConfig } from './config.js';
+import type { VaultAuthConfig, VaultBackendConfig } from './config.js';
 import { toAssError } from './errors.js';
 
 /**
- * The thin seam between the adapter and Vault's HTTP API: the four generic calls plus the token.
- * The real one is `createVaultHttpClient` (http-client.ts); tests can pass anything of this
- * shape. It resolves with the parsed JSON body and rejects with an error carrying
- * `response.statusCode` (node-vault's shape, which this seam was first written for).
+ * The thin seam between the adapter and node-vault: the four generic calls plus the token.
+ * Tests (or another Vault library) can pass anything of this shape. node-vault resolves with
+ * the parsed JSON body and rejects with an error carrying `response.statusCode`.
  */
 export interface VaultClient {
   token: string;
@@ -14,8 +14,27 @@ export interface VaultClient {
   write(path: string, data: unknown): Promise<unknown>;
   list(path: string): Promise<unknown>;
   delete(path: string): Promise<unknown>;
-  /** Releases the client's connections, if it holds any. */
-  close?(): void;
+}
+
+/** Builds a node-vault client from a parsed config; credentials come from `env`. */
+export function createNodeVaultClient(config: VaultBackendConfig): VaultClient {
+  const options = {
+    endpoint: config.address,
+    // Security: node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE / VAULT_PREFIX /
+    // VAULT_SKIP_VERIFY from the process environment. Everything is set explicitly below so the
+    // proxy talks only to what its config names, with TLS verification on.
+    token: '',
+    namespace: config.namespace ?? '',
+    pathPrefix: '',
+    noCustomHTTPVerbs: true,
+    rpDefaults: { strictSSL: true, timeout: config.request_timeout_ms },
+    requestOptions: { timeout: config.request_timeout_ms },
+  };
+  const client = NodeVault(options as NodeVault.VaultOptions) as NodeVault.client & { namespace?: string; pathPrefix?: string };
+  client.token = '';
+  client.pathPrefix = '';
+  client.namespace = config.namespace ?? '';
+  return client;
 }
 
 interface AuthBlock {

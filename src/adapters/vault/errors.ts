@@ -1,10 +1,10 @@
 import { AssError } from '../../shared/errors.js';
 
 /**
- * Maps whatever the Vault client threw to an `AssError` whose message we wrote ourselves.
+ * Maps whatever node-vault or axios threw to an `AssError` whose message we wrote ourselves.
  *
  * Security: Vault's own error texts and axios errors can carry the server address, request
- * ids, paths of other mounts and — in an HTTP library's request options — the `X-Vault-Token`. None of
+ * ids, paths of other mounts and — in axios' `config.headers` — the `X-Vault-Token`. None of
  * that text is copied: messages are built from the status code alone, and the vendor error is
  * NOT attached as `cause` (a logger that serialises causes would print the token). Only the
  * numeric status and a fixed classification survive, in `details`.
@@ -25,7 +25,7 @@ export interface VaultFailure {
   sealed: boolean;
 }
 
-/** Reads the status out of the client's error (`response.statusCode`) without touching its text. */
+/** Reads the status out of node-vault's ApiResponseError without touching its text. */
 export function classify(error: unknown): VaultFailure {
   const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
   const status = typeof response?.statusCode === 'number' ? response.statusCode : null;

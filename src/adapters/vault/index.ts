@@ -2,8 +2,7 @@ import type { SecretBackend } from '../backend.js';
 import { AssError } from '../../shared/errors.js';
 import { systemClock, type Clock } from '../../shared/types.js';
 import { VaultBackend } from './backend.js';
-import { VaultSession, type VaultClient } from './client.js';
-import { createVaultHttpClient } from './http-client.js';
+import { createNodeVaultClient, VaultSession, type VaultClient } from './client.js';
 import { VaultBackendConfigSchema, type VaultBackendConfig, type VaultBackendConfigInput } from './config.js';
 import { asRecord, type KvEngine } from './engine.js';
 import { isNotFound, isPermissionDenied, toAssError } from './errors.js';
@@ -16,7 +15,7 @@ export type { VaultBackendConfig, VaultBackendConfigInput, VaultAuthConfig } fro
 export type { VaultClient } from './client.js';
 
 export interface VaultBackendDeps {
-  /** Another client of the same shape (tests); default: Vault's HTTP API over node:http (http-client.ts). */
+  /** Another client of the same shape (tests); default: node-vault. */
   client?: VaultClient;
   clock?: Clock;
 }
@@ -39,7 +38,7 @@ export async function createVaultBackend(
     throw new AssError('CONFIG_INVALID', `Invalid Vault backend config: ${problems}`);
   }
   const cfg = parsed.data;
-  const client = deps.client ?? createVaultHttpClient(cfg);
+  const client = deps.client ?? createNodeVaultClient(cfg);
   const session = new VaultSession(client, cfg.auth, env);
   try {
     await session.ready();
@@ -50,7 +49,6 @@ export async function createVaultBackend(
     return new VaultBackend(client, session, engine, cfg.cas_retries);
   } catch (error) {
     session.close();
-    client.close?.();
     throw toAssError(error, 'start-up');
   }
 }
