@@ -184,7 +184,7 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       expect(await a.pending('p4', T0 + 61)).toBeDefined();
     });
 
-    it('prune drops grants ended before the cutoff, and pending sign-ins and codes expired before it; keeps the rest', async () => {
+    it('prune drops grants ended before the cutoff, pending sign-ins and codes expired before it, and never-used dynamic clients registered before it; keeps the rest', async () => {
       const t = await setup();
       const [a, b] = [await t.open(), await t.open()];
       const ended = grantRecord({ revoked_at: new Date(T0).toISOString() });
@@ -195,7 +195,13 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       }
       await a.addPending('old', pendingRecord({ expiresAt: T0 + 100 }), 10);
       await a.addPending('new', pendingRecord({ expiresAt: T0 + 10_000 }), 10);
-      await b.prune({ grantsEndedBefore: T0 + 1, expiredBefore: T0 + 1000 });
+      const unused = clientRecord();
+      const used = clientRecord({ client_id: 'c1' });
+      const recent = clientRecord({ registered_at: new Date(T0 + 2000).toISOString() });
+      const document = clientRecord({ client_id: 'https://app.example/client.json', kind: 'metadata_document' });
+      for (const c of [unused, used, recent, document]) await a.addClient(c, 10);
+      await b.prune({ grantsEndedBefore: T0 + 1, expiredBefore: T0 + 1000, clientsUnusedBefore: T0 + 1000 });
+      expect(Object.keys((await a.read()).clients).sort()).toEqual([used, recent, document].map((c) => c.client_id).sort());
       expect((await a.listGrants()).map((g) => g.id)).toEqual([alive.id]);
       expect(await a.pending('new', T0)).toBeDefined();
       expect(await a.pending('old', T0)).toBeUndefined();

@@ -167,6 +167,12 @@ export class PgOAuthStore implements OAuthStore {
       await client.query('DELETE FROM ass_oauth_grants WHERE ended_at_ms < $1', [cutoffs.grantsEndedBefore]);
       await client.query('DELETE FROM ass_oauth_pending WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
       await client.query('DELETE FROM ass_oauth_codes WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
+      // registered_at is an ISO-8601 UTC instant: text order is time order.
+      await client.query(
+        `DELETE FROM ass_oauth_clients c WHERE c.record->>'kind' = 'dynamic' AND c.registered_at < $1
+           AND NOT EXISTS (SELECT 1 FROM ass_oauth_grants g WHERE g.client_id = c.client_id)`,
+        [new Date(cutoffs.clientsUnusedBefore).toISOString()],
+      );
     });
   }
 

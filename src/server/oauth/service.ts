@@ -72,6 +72,11 @@ const PRUNE_EVERY_MS = 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
 const MAX_CLIENTS = 1000;
+/** A dynamic registration that no person allowed within this time is dropped (R-7): the table holds what people use. */
+const UNUSED_CLIENT_TTL_MS = 24 * 3_600_000;
+/** The most a client record may weigh as stored (R-7): 1000 clients stay within ~4 MB. */
+export const MAX_CLIENT_BYTES = 4096;
+const MAX_CLIENT_URI = 2000;
 const MAX_USED_REFRESH = 50;
 const MAX_DOCUMENTS = 200;
 const DOCUMENT_MIN_CACHE_MS = 5 * 60_000;
@@ -187,6 +192,12 @@ export class OAuthService {
     if (unsupportedGrant) throw new OAuthError(400, 'invalid_client_metadata', `grant_types: only authorization_code and refresh_token are supported, not ${JSON.stringify(unsupportedGrant.slice(0, 40))}.`);
     if ((meta.response_types ?? ['code']).some((r) => r !== 'code')) throw new OAuthError(400, 'invalid_client_metadata', 'response_types: only "code" is supported.');
     if ((meta.client_name ?? '').length > 200) throw new OAuthError(400, 'invalid_client_metadata', 'client_name: at most 200 characters.');
+    if (meta.client_uri !== undefined) {
+      // Security (R-7): registration is open to anyone; every stored field is bounded.
+      if (meta.client_uri.length > MAX_CLIENT_URI) throw new OAuthError(400, 'invalid_client_metadata', `client_uri: at most ${MAX_CLIENT_URI} characters.`);
+      if (!meta.client_uri.startsWith('https://')) throw new OAuthError(400, 'invalid_client_metadata', 'client_uri: must be an https:// URL.');
+    }
+    await this.prune();
     const now = this.now();
     const record: OAuthClientRecord = {
       client_id: randomUUID(),
@@ -196,6 +207,8 @@ export class OAuthService {
       kind: 'dynamic',
       registered_at: new Date(now).toISOString(),
     };
+    const bytes = Buffer.byteLength(JSON.stringify(record));
+    if (bytes > MAX_CLIENT_BYTES) throw new OAuthError(400, 'invalid_client_metadata', `The client metadata is too large to keep (${bytes} bytes stored, at most ${MAX_CLIENT_BYTES}): use fewer or shorter redirect_uris, client_name or client_uri.`);
     // Security: registration is open to anyone; bound it, dropping old clients that never got a grant.
     if (!(await this.store.addClient(record, MAX_CLIENTS))) throw new OAuthError(400, 'invalid_client_metadata', 'Too many registered clients on this server; an operator must revoke some grants first.');
     await this.runtime.audit.append({ actor: 'system', action: 'oauth.register', outcome: 'ok', reason: `client ${record.client_id}` });
@@ -243,7 +256,7 @@ export class OAuthService {
       try {
         const { document, maxAgeS } = await fetchClientMetadataDocument(clientId, { allowLoopback: this.loopbackDocuments });
         this.checkRedirects(document.redirect_uris, 'invalid_client');
-        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
+        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri && document.client_uri.length <= MAX_CLIENT_URI && document.client_uri.startsWith('https://') ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
         entry = { client, until: now + Math.min(Math.max((maxAgeS ?? 0) * 1000, DOCUMENT_MIN_CACHE_MS), DOCUMENT_MAX_CACHE_MS) };
       } catch (error) {
         const detail = error instanceof OAuthError ? error.description : String((error as Error)?.message ?? error);
@@ -507,13 +520,14 @@ export class OAuthService {
 
   /**
    * Keeps the store from piling up (at most once a minute per process): grants dropped a day
-   * after they ended, pending sign-ins and codes a code's lifetime after they expired.
+   * after they ended, pending sign-ins and codes a code's lifetime after they expired, dynamic
+   * registrations that got no grant within a day.
    */
   private async prune(): Promise<void> {
     const now = this.now();
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    await this.store.prune({ grantsEndedBefore: now - 86_400_000, expiredBefore: now - CODE_TTL_MS });
+    await this.store.prune({ grantsEndedBefore: now - 86_400_000, expiredBefore: now - CODE_TTL_MS, clientsUnusedBefore: now - UNUSED_CLIENT_TTL_MS });
   }
 
   /** RFC 7009: a refresh token (or an access token) ends its grant. Unknown tokens are not an error. */
