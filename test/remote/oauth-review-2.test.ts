@@ -4,14 +4,20 @@
  *
  *  R-7  open dynamic registration cannot grow the store without bound; the file store does not
  *       re-parse oauth.json on every authenticated request
+ *  R-8  /oauth/authorize redirects errors of a client ID metadata document client only to the
+ *       document's own origin (or once a person allowed the client), never to any URI it lists
  */
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { oauthFor, OAuthError } from '../../src/server/oauth/index.js';
 import { MAX_CLIENT_BYTES } from '../../src/server/oauth/service.js';
 import { FileOAuthStore } from '../../src/server/oauth/store.js';
-import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
+import { TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
+import { makeConfig, spawnHttpServer, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
 const OAUTH = { auth: { oauth: { templates: { reader: { grants: ['secrets:read:team/**'] } } } } };
@@ -124,4 +130,37 @@ describe('OAuth review 2', () => {
     const after = statSync(file, { bigint: true });
     expect([after.ino, after.mtimeNs]).toEqual([before.ino, before.mtimeNs]);
   });
+
+  it('R-8: a metadata-document client cannot use /oauth/authorize as an open redirector; its own origin still gets errors', async () => {
+    const home = await makeConfig({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    // The document host: https on loopback, its self-signed certificate trusted by the server process.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(home.dir, 'doc-key.pem'), '-out', path.join(home.dir, 'doc-cert.pem'), '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    let origin = '';
+    const documents = createHttpsServer({ key: readFileSync(path.join(home.dir, 'doc-key.pem')), cert: readFileSync(path.join(home.dir, 'doc-cert.pem')) }, (req, res) => {
+      const redirect = req.url === '/phish.json' ? 'https://phish.example/login' : `${origin}/callback`;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ client_id: `${origin}${req.url}`, client_name: 'doc app', redirect_uris: [redirect], token_endpoint_auth_method: 'none' }));
+    });
+    await new Promise<void>((resolve) => documents.listen(0, '127.0.0.1', resolve));
+    origin = `https://127.0.0.1:${(documents.address() as AddressInfo).port}`;
+    const loopbackSwitch = path.join(home.dir, 'loopback-documents.json');
+    writeFileSync(loopbackSwitch, JSON.stringify({ purpose: TEST_LOOPBACK_DOCUMENTS_PURPOSE }), { mode: 0o600 });
+    const served = await spawnHttpServer(home.configPath, { NODE_EXTRA_CA_CERTS: path.join(home.dir, 'doc-cert.pem'), [TEST_LOOPBACK_DOCUMENTS_ENV]: loopbackSwitch });
+    try {
+      // An error (response_type=token) for a document listing someone else's site: shown, not redirected.
+      const phish = await fetch(`${served.url}/oauth/authorize?${new URLSearchParams({ client_id: `${origin}/phish.json`, redirect_uri: 'https://phish.example/login', response_type: 'token', state: 'x' })}`, { redirect: 'manual' });
+      expect(phish.status).toBe(400);
+      expect(phish.headers.get('location')).toBeNull();
+      expect(await phish.text()).toMatch(/This sign-in request cannot be used[\s\S]*unsupported_response_type/);
+      // The document's own origin: the error goes back to it (RFC 6749 §4.1.2.1).
+      const own = await fetch(`${served.url}/oauth/authorize?${new URLSearchParams({ client_id: `${origin}/own.json`, redirect_uri: `${origin}/callback`, response_type: 'token', state: 'x' })}`, { redirect: 'manual' });
+      expect(own.status).toBe(303);
+      const location = new URL(own.headers.get('location')!);
+      expect(`${location.origin}${location.pathname}`).toBe(`${origin}/callback`);
+      expect(location.searchParams.get('error')).toBe('unsupported_response_type');
+    } finally {
+      await served.stop();
+      await new Promise<void>((resolve) => documents.close(() => resolve()));
+      await home.cleanup();
+    }
+  }, 120_000);
 });

@@ -294,7 +294,8 @@ export class OAuthService {
     // Security: anyone may register a client with any https redirect URI; redirecting errors to
     // one that no person ever allowed would make this origin an open redirector (RFC 9700 §4.11.2).
     // A client a person allowed once (its grant may since be revoked) has a redirect URI a person saw.
-    const trusted = client.kind !== 'dynamic' || (await this.store.clientHasGrant(client.client_id));
+    // A metadata document is anyone's too: its errors go back only to its own origin.
+    const trusted = (client.kind === 'metadata_document' && new URL(redirectUri).origin === new URL(client.client_id).origin) || (await this.store.clientHasGrant(client.client_id));
     const back = (error: string, description: string): { redirect: string } => {
       if (!trusted) throw new OAuthError(400, error, description);
       const url = new URL(redirectUri);
