@@ -4,10 +4,13 @@
  *
  *  R-7  open dynamic registration cannot grow the store without bound; the file store does not
  *       re-parse oauth.json on every authenticated request
+ *  R-5  per-person agent ids never collide: no `.` in template names; consent refuses an id
+ *       another (template, person) pair already uses
  *  R-8  /oauth/authorize redirects errors of a client ID metadata document client only to the
  *       document's own origin (or once a person allowed the client), never to any URI it lists
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +20,7 @@ import { oauthFor, OAuthError } from '../../src/server/oauth/index.js';
 import { MAX_CLIENT_BYTES } from '../../src/server/oauth/service.js';
 import { FileOAuthStore } from '../../src/server/oauth/store.js';
 import { TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
+import { loadSettings } from '../../src/server/settings.js';
 import { makeConfig, spawnHttpServer, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -163,4 +167,34 @@ describe('OAuth review 2', () => {
       await home.cleanup();
     }
   }, 120_000);
+
+  it('R-5: a template name with a dot is refused at config load (ConfigError, CONFIG_INVALID at the CLI), naming the line', async () => {
+    const home = await makeConfig({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: { auth: { oauth: { templates: { a: { grants: ['secrets:read:a/**'] }, 'a.b': { grants: ['secrets:read:a/**'] } } } } } });
+    try {
+      expect(() => loadSettings(home.configPath, {})).toThrow(expect.objectContaining({ name: 'ConfigError', message: expect.stringMatching(/auth\.oauth\.templates\.a\.b \(line \d+\): a template name must be .*no '\.': a per-person agent is named <template>\.<person>/) }));
+    } finally {
+      await home.cleanup();
+    }
+  });
+
+  it('R-5: consent refuses a per-person agent id that another person already signed in as; the same person may add a second connector', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    const oauth = (await oauthFor(server.runtime))!;
+    const { client_id: clientId } = (await oauth.register({ client_name: 'app', redirect_uris: [REDIRECT] })) as { client_id: string };
+    const consent = async (human: string): Promise<string> => {
+      const verifier = 'v'.repeat(43);
+      const begun = await oauth.beginAuthorization(new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' }), server!.url);
+      const back = new URL(await oauth.decide((begun as { pending: { id: string } }).pending.id, human, { approve: true, agent: { kind: 'template', name: 'reader' } }));
+      const tokens = await oauth.token(new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }), server!.url);
+      return tokens.access_token;
+    };
+    await consent('admin:admin');
+    // Another sign-in provider's `admin` would be reader.admin too.
+    const refused = await refusal(consent('oidc:admin'));
+    expect(refused.error).toBe('invalid_request');
+    expect(refused.description).toMatch(/reader\.admin is already used by another person's sign-in/);
+    // The same person's second connector is the same per-person agent, as before.
+    await consent('admin:admin');
+    expect((await oauth.listGrants()).map((g) => [g.agent_id, g.human])).toEqual([['reader.admin', 'admin:admin'], ['reader.admin', 'admin:admin']]);
+  });
 });

@@ -369,7 +369,7 @@ export class OAuthService {
       await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'denied', reason: `client ${pending.client.client_id.slice(0, 200)}` });
       return url.toString();
     }
-    const agent = this.resolveChoice(decision.agent, human);
+    const agent = await this.resolveChoice(decision.agent, human);
     const code = randomBytes(32).toString('base64url');
     const codeRecord: OAuthCodeRecord = {
       clientId: pending.client.client_id,
@@ -392,7 +392,7 @@ export class OAuthService {
     return url.toString();
   }
 
-  private resolveChoice(choice: AgentChoice, human: string): { id: string; template?: string; keySha256?: string; scopes: string[] } {
+  private async resolveChoice(choice: AgentChoice, human: string): Promise<{ id: string; template?: string; keySha256?: string; scopes: string[] }> {
     if (choice.kind === 'existing') {
       const agent = this.runtime.settings.agents.find((a) => a.config.id === choice.id);
       if (!agent) throw new OAuthError(400, 'invalid_request', 'No such agent.');
@@ -404,6 +404,10 @@ export class OAuthService {
     if (id.length > MAX_AGENT_ID) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id.slice(0, 70)}… would be longer than ${MAX_AGENT_ID} characters; choose an existing agent or ask an operator for a template with a shorter name.`);
     // Security: a per-person agent never takes over a configured agent's identity.
     if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
+    // Security (R-5): two people (or one template and another) never share a per-person agent:
+    // `admin:x` and `oidc:x`, or ids that read alike once made safe, would share approvals and limits.
+    const other = (await this.store.listGrants()).find((g) => g.agent_id === id && (g.template !== choice.name || g.human !== human));
+    if (other) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id} is already used by another person's sign-in; choose an existing agent or ask an operator for another template.`);
     return { id, template: choice.name, scopes: [...template.grants] };
   }
 
