@@ -6,6 +6,9 @@
  *       re-parse oauth.json on every authenticated request
  *  R-5  per-person agent ids never collide: no `.` in template names; consent refuses an id
  *       another (template, person) pair already uses
+ *  R-6  the sign-in flood guard counts an IPv6 client by its /64 (also behind a trusted proxy),
+ *       forgets idle addresses (bounded), and a full pending table drops its oldest sign-in
+ *       (test/contract/oauth-store-contract.ts) instead of refusing everyone
  *  R-8  /oauth/authorize redirects errors of a client ID metadata document client only to the
  *       document's own origin (or once a person allowed the client), never to any URI it lists
  */
@@ -21,6 +24,7 @@ import { MAX_CLIENT_BYTES } from '../../src/server/oauth/service.js';
 import { FileOAuthStore } from '../../src/server/oauth/store.js';
 import { TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
 import { loadSettings } from '../../src/server/settings.js';
+import { RateLimiter } from '../../src/server/rate-limit.js';
 import { makeConfig, spawnHttpServer, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -196,5 +200,29 @@ describe('OAuth review 2', () => {
     // The same person's second connector is the same per-person agent, as before.
     await consent('admin:admin');
     expect((await oauth.listGrants()).map((g) => [g.agent_id, g.human])).toEqual([['reader.admin', 'admin:admin'], ['reader.admin', 'admin:admin']]);
+  });
+
+  it('R-6: /oauth/register counts a forwarded IPv6 client by its /64; another /64 still registers', async () => {
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], dashboard: { trusted_proxies: ['127.0.0.1', '::1'] }, extra: OAUTH });
+    const register = (from: string) => fetch(`${server!.url}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': from }, body: JSON.stringify({ client_name: 'v6', redirect_uris: [REDIRECT] }) });
+    for (let i = 1; i <= 10; i++) expect((await register(`2001:db8:1:2::${i.toString(16)}`)).status).toBe(201);
+    expect((await register('2001:db8:1:2:ffff:ffff:ffff:ffff')).status).toBe(429);
+    expect((await register('2001:db8:1:3::1')).status).toBe(201);
+  });
+
+  it('R-6: the per-address limiter forgets addresses: 1000 addresses leave at most its bound of buckets, and an active one keeps its count', () => {
+    let t = 0;
+    const limiter = new RateLimiter(60, 2, () => t, 100);
+    expect(limiter.take('ip:attacker').ok).toBe(true);
+    expect(limiter.take('ip:attacker').ok).toBe(true);
+    for (let i = 0; i < 1000; i++) {
+      limiter.take(`ip:10.0.${i >> 8}.${i & 255}`);
+      expect(limiter.take('ip:attacker').ok).toBe(false);
+      expect(limiter.size).toBeLessThanOrEqual(100);
+    }
+    // Idle buckets that have refilled go first.
+    t += 120_000;
+    limiter.take('ip:new');
+    expect(limiter.size).toBeLessThanOrEqual(100);
   });
 });

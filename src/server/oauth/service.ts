@@ -331,7 +331,8 @@ export class OAuthService {
       ...(address ? { address: address.slice(0, 64) } : {}),
     };
     // Kept in the store, not in this process: the consent may be answered on another replica or after a restart.
-    if (!(await this.store.addPending(id, record, MAX_PENDING))) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
+    // At the cap the oldest waiting sign-in goes: a flood cannot refuse everyone else's.
+    await this.store.addPending(id, record, MAX_PENDING);
     return { pending: pendingOf(id, record) };
   }
 

@@ -127,8 +127,11 @@ export interface OAuthStore {
    * @returns what `fn` returned, or undefined when no grant matches.
    */
   updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined>;
-  /** Keeps a sign-in for the consent page. @returns false when `max` live ones are waiting already. */
-  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean>;
+  /**
+   * Keeps a sign-in for the consent page. At `max` live ones the oldest live ones (soonest to
+   * expire) are dropped first (R-6): a flood ages out its own sign-ins instead of refusing everyone's.
+   */
+  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void>;
   /** A live pending sign-in (not expired at `now`). */
   pending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
   /** Removes and returns a live pending sign-in: of two answers (any replica) only one gets it. */
@@ -275,12 +278,11 @@ export class FileOAuthStore implements OAuthStore {
     });
   }
 
-  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean> {
-    return this.change((data) => {
-      const live = Object.values(data.pending).filter((p) => p.expiresAt > record.createdAt).length;
-      if (live >= max) return false;
+  async addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void> {
+    await this.change((data) => {
+      const live = Object.entries(data.pending).filter(([, p]) => p.expiresAt > record.createdAt).sort(([, x], [, y]) => x.expiresAt - y.expiresAt);
+      for (const [key] of live.slice(0, Math.max(0, live.length - max + 1))) delete data.pending[key];
       data.pending[pendingKey(id)] = record;
-      return true;
     });
   }
 
