@@ -1,7 +1,13 @@
 import { z } from 'zod';
 
 const Duration = z.string().regex(/^[1-9][0-9]{0,6}(s|m|h|d)$/, 'must be a duration such as 30s, 15m, 1h, 24h or 7d');
-const AgentId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 characters of letters, digits, _ . -');
+/**
+ * Security (R-5): no `.` in a template name. The per-person agent id is `<template>.<person>` and
+ * admin ids may hold `.`, so templates `a` and `a.b` would give admin `b.c` and admin `c` one agent.
+ */
+const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const TEMPLATE_NAME_RULE = "a template name must be 1-64 characters of letters, digits, _ - (no '.': a per-person agent is named <template>.<person>)";
+const TemplateName = z.string().regex(TEMPLATE_NAME, TEMPLATE_NAME_RULE);
 
 /**
  * A template of grants for per-person agents: a human who consents "as a new agent from this
@@ -37,7 +43,7 @@ export const OidcSchema = z
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be an OAuth scope token')).default(['openid', 'email', 'profile']),
     groups_claim: z.string().min(1).max(100).default('groups'),
     /** Group name → the template (or templates) of `auth.oauth.templates` its members may consent with. */
-    groups: z.record(z.string().min(1).max(200), z.union([AgentId, z.array(AgentId).min(1)])).default({}),
+    groups: z.record(z.string().min(1).max(200), z.union([TemplateName, z.array(TemplateName).min(1)])).default({}),
   })
   .strict()
   .refine((o) => (o.client_secret === undefined) !== (o.client_secret_file === undefined), { message: 'give exactly one of client_secret (e.g. ${OIDC_CLIENT_SECRET}) or client_secret_file' })
@@ -66,7 +72,12 @@ export const AuthSchema = z
         /** Dynamic client registration (RFC 7591) at /oauth/register. */
         dynamic_registration: z.boolean().default(true),
         /** Grant templates for per-person agents, by name. */
-        templates: z.record(AgentId, AgentTemplateSchema).default({}),
+        templates: z
+          .record(z.string(), AgentTemplateSchema)
+          .superRefine((templates, ctx) => {
+            for (const name of Object.keys(templates)) if (!TEMPLATE_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: TEMPLATE_NAME_RULE });
+          })
+          .default({}),
       })
       .strict()
       .optional(),

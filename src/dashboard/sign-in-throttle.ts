@@ -1,7 +1,9 @@
 import type { Clock } from '../shared/types.js';
+import { limitKey } from '../server/http/client-address.js';
 
 /**
- * Slows repeated wrong admin keys per client address. The first `free` failures in a window
+ * Slows repeated wrong admin keys per client address (an IPv6 address counts by its /64, and
+ * behind `dashboard.trusted_proxies` the address is the forwarded client's, not the proxy's: H8-2). The first `free` failures in a window
  * cost nothing; after that each attempt must wait 2^(n - free) seconds (at most `maxDelayS`)
  * since the last failure. A success clears the address. Bounded: at most `maxTracked`
  * addresses are remembered (the oldest are forgotten first).
@@ -18,7 +20,8 @@ export class SignInThrottle {
   ) {}
 
   /** Seconds this address must still wait before its next attempt (0: go ahead). */
-  waitSeconds(address: string): number {
+  waitSeconds(client: string): number {
+    const address = limitKey(client);
     const entry = this.failures.get(address);
     if (!entry) return 0;
     const now = this.clock().getTime();
@@ -32,7 +35,8 @@ export class SignInThrottle {
   }
 
   /** Records a wrong key; returns how many in a row this address has now. */
-  fail(address: string): number {
+  fail(client: string): number {
+    const address = limitKey(client);
     const now = this.clock().getTime();
     const entry = this.failures.get(address);
     const count = entry && now - entry.last < this.windowMs ? entry.count + 1 : 1;
@@ -42,7 +46,7 @@ export class SignInThrottle {
     return count;
   }
 
-  succeed(address: string): void {
-    this.failures.delete(address);
+  succeed(client: string): void {
+    this.failures.delete(limitKey(client));
   }
 }

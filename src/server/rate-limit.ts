@@ -17,9 +17,20 @@ export class RateLimiter {
   private readonly buckets: MemoryRateBuckets;
   private readonly limits: RateLimits;
 
-  constructor(perMinute: number, burst: number, now: () => number = () => performance.now()) {
+  constructor(
+    perMinute: number,
+    burst: number,
+    now: () => number = () => performance.now(),
+    /** At most this many keys are remembered (the per-address limits meet any number of addresses). */
+    private readonly maxKeys = 10_000,
+  ) {
     this.limits = { perMinute, burst };
     this.buckets = new MemoryRateBuckets(now);
+  }
+
+  /** How many keys have a bucket now. */
+  get size(): number {
+    return this.buckets.size;
   }
 
   /**
@@ -27,7 +38,9 @@ export class RateLimiter {
    * there are not enough. A count above `burst` can never be served and is refused.
    */
   take(agentId: string, count = 1): RateVerdict {
-    return this.buckets.take(agentId, count, this.limits);
+    const verdict = this.buckets.take(agentId, count, this.limits);
+    this.buckets.bound(this.maxKeys);
+    return verdict;
   }
 }
 

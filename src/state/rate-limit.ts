@@ -49,6 +49,8 @@ export class MemoryRateBuckets {
     const bucket = this.buckets.get(key) ?? { tokens: limits.burst, at: t, fullAt: t };
     bucket.tokens = Math.min(limits.burst, bucket.tokens + ((t - bucket.at) / 60_000) * limits.perMinute);
     bucket.at = t;
+    // Re-inserted: the map's order is least recently used first, for `bound`.
+    this.buckets.delete(key);
     this.buckets.set(key, bucket);
     const ok = bucket.tokens >= count;
     if (ok) bucket.tokens -= count;
@@ -67,6 +69,20 @@ export class MemoryRateBuckets {
       }
     }
     return gone;
+  }
+
+  /**
+   * Keeps at most `max` buckets (R-6: one bucket per client address would otherwise grow for
+   * ever): refilled ones go first, then the least recently used; down to 90% of `max`, so the sweep is rare.
+   */
+  bound(max: number): void {
+    if (this.buckets.size <= max) return;
+    this.prune();
+    const keep = Math.floor(max * 0.9);
+    for (const key of this.buckets.keys()) {
+      if (this.buckets.size <= keep) break;
+      this.buckets.delete(key);
+    }
   }
 
   get size(): number {

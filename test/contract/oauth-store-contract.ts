@@ -157,7 +157,7 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       const stores = await Promise.all([1, 2, 3].map(() => t.open()));
       const id = randomBytes(24).toString('base64url');
       const record = pendingRecord();
-      expect(await stores[0]!.addPending(id, record, 10)).toBe(true);
+      await stores[0]!.addPending(id, record, 10);
       expect(await stores[1]!.pending(id, T0 + 1)).toEqual(record);
       expect(await stores[1]!.pending('other', T0 + 1)).toBeUndefined();
       const stored = await t.dump();
@@ -172,19 +172,23 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       expect(await stores[1]!.takePending(expiring, T0 + 100)).toBeUndefined();
     });
 
-    it('the pending cap counts live sign-ins of every instance; expired ones do not count', async () => {
+    it('the pending cap counts live sign-ins of every instance (expired ones do not count); at the cap the oldest live one makes room', async () => {
       const t = await setup();
       const [a, b] = [await t.open(), await t.open()];
-      expect(await a.addPending('p1', pendingRecord({ expiresAt: T0 + 50 }), 2)).toBe(true);
-      expect(await b.addPending('p2', pendingRecord(), 2)).toBe(true);
-      expect(await a.addPending('p3', pendingRecord(), 2)).toBe(false);
-      // p1 has expired by T0 + 60: room for one more.
-      expect(await b.addPending('p4', pendingRecord({ createdAt: T0 + 60, expiresAt: T0 + 600_000 }), 2)).toBe(true);
-      expect(await a.pending('p3', T0 + 61)).toBeUndefined();
-      expect(await a.pending('p4', T0 + 61)).toBeDefined();
+      await a.addPending('p1', pendingRecord({ expiresAt: T0 + 50 }), 2);
+      await b.addPending('p2', pendingRecord({ createdAt: T0 + 10, expiresAt: T0 + 600_010 }), 2);
+      // p1 has expired by T0 + 60: it does not count, p2 stays.
+      await a.addPending('p3', pendingRecord({ createdAt: T0 + 60, expiresAt: T0 + 600_060 }), 2);
+      expect(await a.pending('p2', T0 + 61)).toBeDefined();
+      expect(await a.pending('p3', T0 + 61)).toBeDefined();
+      // Two live: the next one (on another instance) pushes out the oldest live one, p2.
+      await b.addPending('p4', pendingRecord({ createdAt: T0 + 70, expiresAt: T0 + 600_070 }), 2);
+      expect(await a.pending('p2', T0 + 71)).toBeUndefined();
+      expect(await a.pending('p3', T0 + 71)).toBeDefined();
+      expect(await b.pending('p4', T0 + 71)).toBeDefined();
     });
 
-    it('prune drops grants ended before the cutoff, and pending sign-ins and codes expired before it; keeps the rest', async () => {
+    it('prune drops grants ended before the cutoff, pending sign-ins and codes expired before it, and never-used dynamic clients registered before it; keeps the rest', async () => {
       const t = await setup();
       const [a, b] = [await t.open(), await t.open()];
       const ended = grantRecord({ revoked_at: new Date(T0).toISOString() });
@@ -195,7 +199,13 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       }
       await a.addPending('old', pendingRecord({ expiresAt: T0 + 100 }), 10);
       await a.addPending('new', pendingRecord({ expiresAt: T0 + 10_000 }), 10);
-      await b.prune({ grantsEndedBefore: T0 + 1, expiredBefore: T0 + 1000 });
+      const unused = clientRecord();
+      const used = clientRecord({ client_id: 'c1' });
+      const recent = clientRecord({ registered_at: new Date(T0 + 2000).toISOString() });
+      const document = clientRecord({ client_id: 'https://app.example/client.json', kind: 'metadata_document' });
+      for (const c of [unused, used, recent, document]) await a.addClient(c, 10);
+      await b.prune({ grantsEndedBefore: T0 + 1, expiredBefore: T0 + 1000, clientsUnusedBefore: T0 + 1000 });
+      expect(Object.keys((await a.read()).clients).sort()).toEqual([used, recent, document].map((c) => c.client_id).sort());
       expect((await a.listGrants()).map((g) => g.id)).toEqual([alive.id]);
       expect(await a.pending('new', T0)).toBeDefined();
       expect(await a.pending('old', T0)).toBeUndefined();

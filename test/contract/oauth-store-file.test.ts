@@ -28,7 +28,7 @@ describe('oauth.json written before pending sign-ins and codes were stored', () 
     expect(await store.client('c1')).toEqual(client);
     expect(await store.grant('g1')).toEqual(grant);
     expect(await store.updateGrant({ refreshSha256: 'ab' }, (g) => g.id)).toBe('g1');
-    expect(await store.addPending('p', { client: client as never, redirectUri: 'http://127.0.0.1:9/cb', codeChallenge: 'x', resource: 'http://x/mcp', issuer: 'http://x', createdAt: 1, expiresAt: Date.now() + 60_000 }, 10)).toBe(true);
+    await store.addPending('p', { client: client as never, redirectUri: 'http://127.0.0.1:9/cb', codeChallenge: 'x', resource: 'http://x/mcp', issuer: 'http://x', createdAt: 1, expiresAt: Date.now() + 60_000 }, 10);
     expect(await store.pending('p', Date.now())).toBeDefined();
     expect((await store.read()).clients.c1).toEqual(client);
   });

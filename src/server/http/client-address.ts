@@ -58,3 +58,29 @@ export function clientAddressOf(peer: string | undefined, forwardedFor: string |
   }
   return current;
 }
+
+/** The eight 16-bit groups of an IPv6 address (zone id dropped, an embedded IPv4 tail folded in). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0]!.toLowerCase();
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const front = head ? head.split(':') : [];
+  const back = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/**
+ * The key a per-address limit counts a client under: an IPv4 address as it is, an IPv6 address
+ * by its /64 — one subscriber or host usually holds a whole /64, so counting single IPv6
+ * addresses would give one attacker 2^64 fresh budgets (R-6, H8-2).
+ */
+export function limitKey(address: string): string {
+  const bare = plain(address);
+  if (isIP(bare) !== 6) return bare;
+  return `${ipv6Groups(bare).slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}

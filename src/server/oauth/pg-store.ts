@@ -118,13 +118,15 @@ export class PgOAuthStore implements OAuthStore {
     });
   }
 
-  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean> {
-    return this.db.transaction(async (client) => {
+  async addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void> {
+    await this.db.transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('pending')]);
       const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM ass_oauth_pending WHERE expires_at_ms > $1', [record.createdAt]);
-      if (rows[0]!.n >= max) return false;
+      const over = rows[0]!.n - max + 1;
+      if (over > 0) {
+        await client.query('DELETE FROM ass_oauth_pending WHERE id_sha256 IN (SELECT id_sha256 FROM ass_oauth_pending WHERE expires_at_ms > $1 ORDER BY expires_at_ms ASC LIMIT $2)', [record.createdAt, over]);
+      }
       await client.query('INSERT INTO ass_oauth_pending (id_sha256, expires_at_ms, record) VALUES ($1, $2, $3)', [pendingKey(id), record.expiresAt, JSON.stringify(record)]);
-      return true;
     });
   }
 
@@ -167,6 +169,12 @@ export class PgOAuthStore implements OAuthStore {
       await client.query('DELETE FROM ass_oauth_grants WHERE ended_at_ms < $1', [cutoffs.grantsEndedBefore]);
       await client.query('DELETE FROM ass_oauth_pending WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
       await client.query('DELETE FROM ass_oauth_codes WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
+      // registered_at is an ISO-8601 UTC instant: text order is time order.
+      await client.query(
+        `DELETE FROM ass_oauth_clients c WHERE c.record->>'kind' = 'dynamic' AND c.registered_at < $1
+           AND NOT EXISTS (SELECT 1 FROM ass_oauth_grants g WHERE g.client_id = c.client_id)`,
+        [new Date(cutoffs.clientsUnusedBefore).toISOString()],
+      );
     });
   }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { baseUrl, type HttpContext } from '../http/context.js';
 import { HttpError, readBody, sendJson } from '../http/respond.js';
 import { RateLimiter } from '../rate-limit.js';
-import { clientAddressOf, trustedProxies } from '../http/client-address.js';
+import { clientAddressOf, limitKey, trustedProxies } from '../http/client-address.js';
 import { OAuthError, type OAuthService } from './service.js';
 
 /**
@@ -49,7 +49,7 @@ function limitByAddress(ctx: HttpContext, address: string, path: '/oauth/registe
   if (!limiters) addressLimiters.set(ctx, (limiters = new Map()));
   let limiter = limiters.get(path);
   if (!limiter) limiters.set(path, (limiter = new RateLimiter(ADDRESS_LIMITS[path].perMinute, ADDRESS_LIMITS[path].burst)));
-  const verdict = limiter.take(`ip:${address}`);
+  const verdict = limiter.take(`ip:${limitKey(address)}`);
   if (!verdict.ok) throw new OAuthError(429, 'temporarily_unavailable', `Too many requests from this address; retry in ${verdict.retryAfterS}s.`);
 }
 

@@ -73,6 +73,11 @@ const PRUNE_EVERY_MS = 60_000;
 const PENDING_TTL_MS = 10 * 60_000;
 const MAX_PENDING = 1000;
 const MAX_CLIENTS = 1000;
+/** A dynamic registration that no person allowed within this time is dropped (R-7): the table holds what people use. */
+const UNUSED_CLIENT_TTL_MS = 24 * 3_600_000;
+/** The most a client record may weigh as stored (R-7): 1000 clients stay within ~4 MB. */
+export const MAX_CLIENT_BYTES = 4096;
+const MAX_CLIENT_URI = 2000;
 const MAX_USED_REFRESH = 50;
 const MAX_DOCUMENTS = 200;
 const DOCUMENT_MIN_CACHE_MS = 5 * 60_000;
@@ -188,6 +193,12 @@ export class OAuthService {
     if (unsupportedGrant) throw new OAuthError(400, 'invalid_client_metadata', `grant_types: only authorization_code and refresh_token are supported, not ${JSON.stringify(unsupportedGrant.slice(0, 40))}.`);
     if ((meta.response_types ?? ['code']).some((r) => r !== 'code')) throw new OAuthError(400, 'invalid_client_metadata', 'response_types: only "code" is supported.');
     if ((meta.client_name ?? '').length > 200) throw new OAuthError(400, 'invalid_client_metadata', 'client_name: at most 200 characters.');
+    if (meta.client_uri !== undefined) {
+      // Security (R-7): registration is open to anyone; every stored field is bounded.
+      if (meta.client_uri.length > MAX_CLIENT_URI) throw new OAuthError(400, 'invalid_client_metadata', `client_uri: at most ${MAX_CLIENT_URI} characters.`);
+      if (!meta.client_uri.startsWith('https://')) throw new OAuthError(400, 'invalid_client_metadata', 'client_uri: must be an https:// URL.');
+    }
+    await this.prune();
     const now = this.now();
     const record: OAuthClientRecord = {
       client_id: randomUUID(),
@@ -197,6 +208,8 @@ export class OAuthService {
       kind: 'dynamic',
       registered_at: new Date(now).toISOString(),
     };
+    const bytes = Buffer.byteLength(JSON.stringify(record));
+    if (bytes > MAX_CLIENT_BYTES) throw new OAuthError(400, 'invalid_client_metadata', `The client metadata is too large to keep (${bytes} bytes stored, at most ${MAX_CLIENT_BYTES}): use fewer or shorter redirect_uris, client_name or client_uri.`);
     // Security: registration is open to anyone; bound it, dropping old clients that never got a grant.
     if (!(await this.store.addClient(record, MAX_CLIENTS))) throw new OAuthError(400, 'invalid_client_metadata', 'Too many registered clients on this server; an operator must revoke some grants first.');
     await this.runtime.audit.append({ actor: 'system', action: 'oauth.register', outcome: 'ok', reason: `client ${record.client_id}` });
@@ -244,7 +257,7 @@ export class OAuthService {
       try {
         const { document, maxAgeS } = await fetchClientMetadataDocument(clientId, { allowLoopback: this.loopbackDocuments });
         this.checkRedirects(document.redirect_uris, 'invalid_client');
-        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
+        const client: OAuthClientRecord = { client_id: clientId, ...(document.client_name ? { client_name: document.client_name.slice(0, 200) } : {}), ...(document.client_uri && document.client_uri.length <= MAX_CLIENT_URI && document.client_uri.startsWith('https://') ? { client_uri: document.client_uri } : {}), redirect_uris: document.redirect_uris, kind: 'metadata_document', registered_at: new Date(now).toISOString() };
         entry = { client, until: now + Math.min(Math.max((maxAgeS ?? 0) * 1000, DOCUMENT_MIN_CACHE_MS), DOCUMENT_MAX_CACHE_MS) };
       } catch (error) {
         const detail = error instanceof OAuthError ? error.description : String((error as Error)?.message ?? error);
@@ -282,7 +295,8 @@ export class OAuthService {
     // Security: anyone may register a client with any https redirect URI; redirecting errors to
     // one that no person ever allowed would make this origin an open redirector (RFC 9700 §4.11.2).
     // A client a person allowed once (its grant may since be revoked) has a redirect URI a person saw.
-    const trusted = client.kind !== 'dynamic' || (await this.store.clientHasGrant(client.client_id));
+    // A metadata document is anyone's too (R-8): its errors go back only to its own origin.
+    const trusted = (client.kind === 'metadata_document' && new URL(redirectUri).origin === new URL(client.client_id).origin) || (await this.store.clientHasGrant(client.client_id));
     const back = (error: string, description: string): { redirect: string } => {
       if (!trusted) throw new OAuthError(400, error, description);
       const url = new URL(redirectUri);
@@ -318,7 +332,8 @@ export class OAuthService {
       ...(address ? { address: address.slice(0, 64) } : {}),
     };
     // Kept in the store, not in this process: the consent may be answered on another replica or after a restart.
-    if (!(await this.store.addPending(id, record, MAX_PENDING))) return back('temporarily_unavailable', 'Too many sign-ins in progress; try again in a few minutes.');
+    // At the cap the oldest waiting sign-in goes (R-6): a flood cannot refuse everyone else's.
+    await this.store.addPending(id, record, MAX_PENDING);
     return { pending: pendingOf(id, record) };
   }
 
@@ -356,7 +371,7 @@ export class OAuthService {
       await this.runtime.audit.append({ actor: human, action: 'oauth.consent', outcome: 'denied', reason: `client ${pending.client.client_id.slice(0, 200)}` });
       return url.toString();
     }
-    const agent = this.resolveChoice(decision.agent, human, decision.templates);
+    const agent = await this.resolveChoice(decision.agent, human, decision.templates);
     const code = randomBytes(32).toString('base64url');
     const codeRecord: OAuthCodeRecord = {
       clientId: pending.client.client_id,
@@ -379,7 +394,7 @@ export class OAuthService {
     return url.toString();
   }
 
-  private resolveChoice(choice: AgentChoice, human: string, allowed?: readonly string[]): { id: string; template?: string; keySha256?: string; scopes: string[] } {
+  private async resolveChoice(choice: AgentChoice, human: string, allowed?: readonly string[]): Promise<{ id: string; template?: string; keySha256?: string; scopes: string[] }> {
     if (isOidcHuman(human)) return this.resolveOidcChoice(choice, human, allowed ?? []);
     if (choice.kind === 'existing') {
       const agent = this.runtime.settings.agents.find((a) => a.config.id === choice.id);
@@ -392,6 +407,10 @@ export class OAuthService {
     if (id.length > MAX_AGENT_ID) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id.slice(0, 70)}… would be longer than ${MAX_AGENT_ID} characters; choose an existing agent or ask an operator for a template with a shorter name.`);
     // Security: a per-person agent never takes over a configured agent's identity.
     if (this.runtime.settings.agents.some((a) => a.config.id === id)) throw new OAuthError(400, 'invalid_request', `An agent named ${id} already exists in the config; choose it directly or another template.`);
+    // Security (R-5): two people (or one template and another) never share a per-person agent:
+    // `admin:x` and `oidc:x`, or ids that read alike once made safe, would share approvals and limits.
+    const other = (await this.store.listGrants()).find((g) => g.agent_id === id && (g.template !== choice.name || g.human !== human));
+    if (other) throw new OAuthError(400, 'invalid_request', `The per-person agent id ${id} is already used by another person's sign-in; choose an existing agent or ask an operator for another template.`);
     return { id, template: choice.name, scopes: [...template.grants] };
   }
 
@@ -524,13 +543,14 @@ export class OAuthService {
 
   /**
    * Keeps the store from piling up (at most once a minute per process): grants dropped a day
-   * after they ended, pending sign-ins and codes a code's lifetime after they expired.
+   * after they ended, pending sign-ins and codes a code's lifetime after they expired, dynamic
+   * registrations that got no grant within a day.
    */
   private async prune(): Promise<void> {
     const now = this.now();
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    await this.store.prune({ grantsEndedBefore: now - 86_400_000, expiredBefore: now - CODE_TTL_MS });
+    await this.store.prune({ grantsEndedBefore: now - 86_400_000, expiredBefore: now - CODE_TTL_MS, clientsUnusedBefore: now - UNUSED_CLIENT_TTL_MS });
   }
 
   /** RFC 7009: a refresh token (or an access token) ends its grant. Unknown tokens are not an error. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { withFileLock, writeFileAtomic, readSmallFileSync } from '../../shared/durable-file.js';
 import { AssError } from '../../shared/errors.js';
 
@@ -102,6 +103,8 @@ export interface OAuthPruneCutoffs {
   grantsEndedBefore: number;
   /** Pending sign-ins and codes whose expiry is before this instant (ms) are dropped. */
   expiredBefore: number;
+  /** Dynamically registered clients that never got a grant and were registered before this instant (ms) are dropped (R-7). */
+  clientsUnusedBefore: number;
 }
 
 export interface OAuthStore {
@@ -124,8 +127,11 @@ export interface OAuthStore {
    * @returns what `fn` returned, or undefined when no grant matches.
    */
   updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined>;
-  /** Keeps a sign-in for the consent page. @returns false when `max` live ones are waiting already. */
-  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean>;
+  /**
+   * Keeps a sign-in for the consent page. At `max` live ones the oldest live ones (soonest to
+   * expire) are dropped first (R-6): a flood ages out its own sign-ins instead of refusing everyone's.
+   */
+  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void>;
   /** A live pending sign-in (not expired at `now`). */
   pending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
   /** Removes and returns a live pending sign-in: of two answers (any replica) only one gets it. */
@@ -138,7 +144,7 @@ export interface OAuthStore {
    * used returns the grant it made (the caller revokes it), whichever replica redeemed it.
    */
   redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption>;
-  /** Drops ended grants, and pending sign-ins and codes past their expiry. */
+  /** Drops ended grants, pending sign-ins and codes past their expiry, and never-used dynamic clients. */
   prune(cutoffs: OAuthPruneCutoffs): Promise<void>;
   close(): Promise<void>;
 }
@@ -163,12 +169,31 @@ interface FileData extends OAuthState {
   codes: Record<string, OAuthCodeRecord>;
 }
 
+/** The file's identity and version as one string (inode, size, change and modification times in ns), or '' when absent. */
+function fileStamp(file: string): string {
+  try {
+    const s = statSync(file, { bigint: true });
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}
+
+/** Only the cache's: a record handed out is a copy, so a caller that changes it cannot change the cache. */
+const copy = <T>(value: T): T => structuredClone(value);
+
 /** `oauth.json` beside state.json, written atomically under a file lock (durable-file.ts). */
 export class FileOAuthStore implements OAuthStore {
+  /**
+   * The last parse and the stamp of the file it came from (R-7): authenticate reads a grant on
+   * every MCP request, and re-parsing the whole file each time stalled the event loop. Reads use
+   * it while the file's stamp (one stat) is unchanged; every change re-reads the file under the lock.
+   */
+  private cached: { stamp: string; data: FileData } | undefined;
+
   constructor(private readonly path: string) {}
 
-  private load(): FileData {
-    const text = readSmallFileSync(this.path);
+  private parse(text: string | null): FileData {
     if (text === null) return { clients: {}, grants: {}, pending: {}, codes: {} };
     try {
       const parsed = JSON.parse(text) as Partial<FileData>;
@@ -179,18 +204,36 @@ export class FileOAuthStore implements OAuthStore {
     }
   }
 
+  /** The file as it is now, parsed only when its stamp moved since the last parse (read-only: callers copy what they hand out). */
+  private load(): FileData {
+    const before = fileStamp(this.path);
+    if (this.cached && before !== '' && this.cached.stamp === before) return this.cached.data;
+    const data = this.parse(readSmallFileSync(this.path));
+    // Kept only if the file did not change while it was read (an unfinished write is never cached).
+    if (fileStamp(this.path) === before && before !== '') this.cached = { stamp: before, data };
+    else this.cached = undefined;
+    return data;
+  }
+
   private change<T>(fn: (data: FileData) => T): Promise<T> {
     return withFileLock(this.path, async () => {
-      const data = this.load();
+      // Under the lock, always from the file itself: every must-happen-once rule reads what is there now.
+      const text = readSmallFileSync(this.path);
+      const data = this.parse(text);
       const out = fn(data);
-      await writeFileAtomic(this.path, JSON.stringify(data));
+      const next = JSON.stringify(data);
+      // Nothing changed (an unknown refresh token, a revoked grant revoked again): no rewrite, no fsync.
+      if (next !== text) {
+        await writeFileAtomic(this.path, next);
+        this.cached = undefined;
+      }
       return out;
     });
   }
 
   async read(): Promise<OAuthState> {
     const { clients, grants } = this.load();
-    return { clients, grants };
+    return copy({ clients, grants });
   }
 
   transact<T>(fn: (state: OAuthState) => T): Promise<T> {
@@ -199,7 +242,7 @@ export class FileOAuthStore implements OAuthStore {
 
   async client(clientId: string): Promise<OAuthClientRecord | undefined> {
     const { clients } = this.load();
-    return Object.hasOwn(clients, clientId) ? clients[clientId] : undefined;
+    return Object.hasOwn(clients, clientId) ? copy(clients[clientId]) : undefined;
   }
 
   addClient(record: OAuthClientRecord, max: number): Promise<boolean> {
@@ -221,11 +264,11 @@ export class FileOAuthStore implements OAuthStore {
 
   async grant(id: string): Promise<OAuthGrantRecord | undefined> {
     const { grants } = this.load();
-    return Object.hasOwn(grants, id) ? grants[id] : undefined;
+    return Object.hasOwn(grants, id) ? copy(grants[id]) : undefined;
   }
 
   async listGrants(): Promise<OAuthGrantRecord[]> {
-    return Object.values(this.load().grants);
+    return copy(Object.values(this.load().grants));
   }
 
   async updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined> {
@@ -235,18 +278,17 @@ export class FileOAuthStore implements OAuthStore {
     });
   }
 
-  addPending(id: string, record: OAuthPendingRecord, max: number): Promise<boolean> {
-    return this.change((data) => {
-      const live = Object.values(data.pending).filter((p) => p.expiresAt > record.createdAt).length;
-      if (live >= max) return false;
+  async addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void> {
+    await this.change((data) => {
+      const live = Object.entries(data.pending).filter(([, p]) => p.expiresAt > record.createdAt).sort(([, x], [, y]) => x.expiresAt - y.expiresAt);
+      for (const [key] of live.slice(0, Math.max(0, live.length - max + 1))) delete data.pending[key];
       data.pending[pendingKey(id)] = record;
-      return true;
     });
   }
 
   async pending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
     const record = this.load().pending[pendingKey(id)];
-    return record && record.expiresAt > now ? record : undefined;
+    return record && record.expiresAt > now ? copy(record) : undefined;
   }
 
   takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
@@ -266,7 +308,7 @@ export class FileOAuthStore implements OAuthStore {
 
   async code(codeSha256: string, now: number): Promise<OAuthCodeRecord | undefined> {
     const record = this.load().codes[codeSha256];
-    return record && record.expiresAt > now ? record : undefined;
+    return record && record.expiresAt > now ? copy(record) : undefined;
   }
 
   redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption> {
@@ -285,6 +327,8 @@ export class FileOAuthStore implements OAuthStore {
       for (const [id, g] of Object.entries(data.grants)) if (grantEndedAt(g) < cutoffs.grantsEndedBefore) delete data.grants[id];
       for (const [key, p] of Object.entries(data.pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.pending[key];
       for (const [key, c] of Object.entries(data.codes)) if (c.expiresAt < cutoffs.expiredBefore) delete data.codes[key];
+      const withGrant = new Set(Object.values(data.grants).map((g) => g.client_id));
+      for (const [id, c] of Object.entries(data.clients)) if (c.kind === 'dynamic' && !withGrant.has(id) && Date.parse(c.registered_at) < cutoffs.clientsUnusedBefore) delete data.clients[id];
     });
   }
 
