@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync, constants as fsConstants, fchmodSync, fsync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync,
+  closeSync, constants as fsConstants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -42,6 +42,42 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
 }
 
 const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+
+/**
+ * Appends `data` to the existing file `target` and fdatasyncs it: after this resolves the
+ * appended bytes (and the file's new length) survive a crash. The file must exist already (its
+ * directory entry was made durable when it was created), so no rename and no directory fsync:
+ * one write and one flush, against writeFileAtomic's two flushes.
+ *
+ * `truncateTo` first cuts the file back to that length (a torn last line left by a write that
+ * never completed). A short write or a failed flush cuts the file back to where it was before
+ * this append and throws, so a failed append leaves nothing a reader would take as written.
+ * Callers hold the file's lock: appends to one file never interleave.
+ */
+export async function appendFileDurably(target: string, data: string | Uint8Array, truncateTo: number | null = null): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  // No O_CREAT: the file must already exist (an append never creates it).
+  const fd = openSync(target, fsConstants.O_WRONLY | fsConstants.O_APPEND);
+  try {
+    if (truncateTo !== null) ftruncateSync(fd, truncateTo);
+    const before = fstatSync(fd).size;
+    try {
+      const written = writeSync(fd, bytes);
+      if (written !== bytes.length) throw new Error(`short write to ${path.basename(target)}: ${written} of ${bytes.length} bytes (disk full?)`);
+      await fdatasyncAsync(fd);
+    } catch (error) {
+      try {
+        ftruncateSync(fd, before);
+      } catch {
+        // The torn line stays; readers ignore a last line without its newline.
+      }
+      throw error;
+    }
+  } finally {
+    closeQuietly(fd);
+  }
+}
 
 /** unlink, ignoring a file that is already gone (cheaper than rmSync's checks on a hot path). */
 function unlinkQuietly(file: string): void {
