@@ -5,7 +5,7 @@ import { AssError } from '../shared/errors.js';
 import { ensurePrivateDir } from '../shared/durable-file.js';
 import { FileLease } from '../shared/file-lease.js';
 import { createAuditKey, readAuditKey, type AuditKey } from './audit-key.js';
-import { EVENT_FIELDS, hashRecord as hashWithKey, KEYED_VERSION } from './record-hash.js';
+import { EVENT_FIELDS, hashAndLine, hashRecord as hashWithKey, KEYED_VERSION } from './record-hash.js';
 import { setAsideTornTail, type TornTail } from './torn-tail.js';
 
 /**
@@ -65,8 +65,14 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>, key?: Buffer | nul
 
 /** Builds the next record after `head`, keyed when `key` is given. */
 export function nextRecord(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): AuditRecord {
+  return nextRecordLine(head, now, event, key).record;
+}
+
+/** The next record and its JSON line (with newline), serialized once (record-hash.ts `hashAndLine`). */
+export function nextRecordLine(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): { record: AuditRecord; line: string } {
   const body = { seq: head.seq + 1, ts: now.toISOString(), prev: head.hash, ...(key ? { v: KEYED_VERSION } : {}), ...pick(event) };
-  return { ...body, hash: hashRecord(body, key?.key)! };
+  const { hash, line } = hashAndLine(body, key?.key)!;
+  return { record: { ...body, hash }, line: `${line}\n` };
 }
 
 /**
@@ -235,16 +241,15 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
         }
         let last = head(info);
         if (options.keyPath) auditKey ??= keyFor(options.keyPath, last, path);
-        const records: AuditRecord[] = [];
+        let text = '';
         if (torn) {
-          const repair = nextRecord(last, now, { actor: 'system', action: 'audit.repair', outcome: 'ok', reason: `a torn last line (${torn.length} bytes at offset ${torn.offset}) was kept in ${basename(torn.keptIn)}` }, auditKey);
-          records.push(repair);
-          last = repair;
+          const repair = nextRecordLine(last, now, { actor: 'system', action: 'audit.repair', outcome: 'ok', reason: `a torn last line (${torn.length} bytes at offset ${torn.offset}) was kept in ${basename(torn.keptIn)}` }, auditKey);
+          text = repair.line;
+          last = repair.record;
         }
-        const record = nextRecord(last, now, event, auditKey);
-        records.push(record);
+        const { record, line: recordLine } = nextRecordLine(last, now, event, auditKey);
         const out = appendFd(info?.ino);
-        const line = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
+        const line = Buffer.from(text + recordLine, 'utf8');
         // Security: a short write (the disk filled mid-line) is a failed write: the request
         // fails closed, and the torn tail it leaves is kept aside by the next append.
         const count = writeSync(out, line);

@@ -4,7 +4,7 @@ import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, rmSyn
 import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { withSyncFileLock } from '../shared/durable-file.js';
-import { signalWanted } from '../shared/file-lease.js';
+import { clearWanted, signalWanted } from '../shared/file-lease.js';
 import { keyFor, nextRecord, parseHead, readLastLine, type AuditLogOptions, type AuditRecord } from './audit-log.js';
 
 export interface Rotation {
@@ -57,7 +57,7 @@ export async function rotateAuditLog(path: string, actor: string, now: Date = ne
     }
     fsyncDirSync(dirname(path));
     return { rotatedTo, lastSeq: last.seq, lastHash: last.hash, first };
-  }, { onWait: () => signalWanted(path) });
+  }, { onWait: () => signalWanted(path), onAcquired: () => clearWanted(path) });
 }
 
 function fsyncDirSync(dir: string): void {

@@ -128,6 +128,8 @@ export interface FileLockOptions {
   staleMs?: number;
   /** Called each time the lock is found held, before waiting (file-lease.ts: asks its holder to let go). */
   onWait?: () => void;
+  /** Called once the lock is taken (file-lease.ts: withdraws the request `onWait` made). */
+  onAcquired?: () => void;
 }
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
@@ -452,6 +454,7 @@ function pause(ms: number): Promise<void> {
 export async function withSyncFileLock<T>(target: string, fn: () => T, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
   const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS, '', options.onWait);
+  options.onAcquired?.();
   try {
     return fn();
   } finally {

@@ -7,8 +7,10 @@
  * - Sections run one at a time and synchronously (`run`), only while the lease is held and was
  *   confirmed recently (see below); a process that lost it takes it again before its section.
  * - Another process that wants the lock says so by creating `${target}.want` while it waits
- *   (`signalWanted`, passed as `onWait` to `withSyncFileLock` or used by other leases); the
- *   holder checks for that file after each section and lets go at once when it is there.
+ *   (`signalWanted`, passed as `onWait` to `withSyncFileLock` or used by other leases), and
+ *   removes it once it has the lock (`clearWanted`); the holder checks for that file after each
+ *   section, lets go at once when it is there, and then keeps off the lock until the waiter has
+ *   it (or 40 ms), so a busy holder never starves a waiter.
  * - Unused for `idleMs` the lease is let go, so a process that goes quiet never makes others wait.
  * - Its content names the holder (`holderToken`): a waiter on this host takes over at once from a
  *   holder that died; otherwise a lock not refreshed within the stale limit is taken over, as for
@@ -36,6 +38,18 @@ export function wantFileOf(target: string): string {
   return `${path.resolve(target)}.want`;
 }
 
+/** Withdraws the request (the waiter that made it has the lock now). */
+export function clearWanted(target: string): void {
+  removeQuietly(wantFileOf(target));
+}
+
+/**
+ * After letting go for a waiter, a holder keeps off the lock until the waiter has taken it (the
+ * want file is gone) or this long has passed: longer than a waiter's longest pause between tries
+ * (25 ms), so a busy holder cannot take the lock straight back and starve it.
+ */
+const YIELD_MS = 40;
+
 /** Asks the holder of `target`'s lock to let go (creates `${target}.want`; the next holder removes it). */
 export function signalWanted(target: string): void {
   try {
@@ -54,6 +68,8 @@ export class FileLease {
   private acquiring: Promise<void> | null = null;
   private refresh: NodeJS.Timeout | null = null;
   private idle: NodeJS.Timeout | null = null;
+  /** When this process last let go because another asked (performance.now()), or -Infinity. */
+  private yieldedAt = -Infinity;
 
   constructor(target: string, private readonly options: FileLeaseOptions = {}) {
     this.target = path.resolve(target);
@@ -100,6 +116,9 @@ export class FileLease {
   }
 
   private async acquire(deadline: number): Promise<void> {
+    while (performance.now() - this.yieldedAt < YIELD_MS && statSync(this.want, { throwIfNoEntry: false })) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
     const lock = await acquireLock(this.target, deadline, this.staleMs, holderToken(), () => signalWanted(this.target));
     trackHeld(lock);
     this.lock = lock;
@@ -131,8 +150,10 @@ export class FileLease {
   }
 
   private afterSection(): void {
-    if (statSync(this.want, { throwIfNoEntry: false })) this.release();
-    else this.idle?.refresh();
+    if (statSync(this.want, { throwIfNoEntry: false })) {
+      this.yieldedAt = performance.now();
+      this.release();
+    } else this.idle?.refresh();
   }
 
   private forget(): void {

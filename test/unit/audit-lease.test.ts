@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readAuditKey } from '../../src/audit/audit-key.js';
+import { createAuditLog, rotateAuditLog } from '../../src/audit/audit-log.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { withSyncFileLock } from '../../src/shared/durable-file.js';
 import { FileLease, signalWanted } from '../../src/shared/file-lease.js';
@@ -91,6 +92,32 @@ describe('the audit lease', () => {
       holder.kill();
       await holder.exited;
     }
+  }, 60_000);
+
+  it('appenders busy back to back do not starve `audit rotate`: the holder keeps off the lock until the waiter has it', async () => {
+    const log = path.join(dir, 'audit.log');
+    const audit = createAuditLog(log, undefined, { keyPath: path.join(dir, 'audit.key') });
+    await audit.append({ actor: 'system', action: 'start', outcome: 'ok' });
+    let rotations = 0;
+    let appended = 1;
+    const deadline = Date.now() + 20_000;
+    // Eight appenders in this process, each starting its next record as soon as one is written.
+    const appenders = Array.from({ length: 8 }, async () => {
+      while (rotations < 5 && Date.now() < deadline) {
+        await audit.append({ actor: 'agent:busy', action: 'get_secret', outcome: 'allowed' });
+        appended += 1;
+      }
+    });
+    for (let second = 0; rotations < 5 && Date.now() < deadline; second += 1) {
+      await rotateAuditLog(log, 'admin:ops', new Date(Date.UTC(2026, 10, 29, 0, 0, second)), { keyPath: path.join(dir, 'audit.key') });
+      rotations += 1;
+    }
+    await Promise.all(appenders);
+    await audit.close();
+    expect(rotations).toBe(5);
+    const verified = await verifyAuditLog(log, undefined, { all: true, key: readAuditKey(path.join(dir, 'audit.key')) });
+    expect(verified.problems).toEqual([]);
+    expect(verified.count).toBe(appended + rotations);
   }, 60_000);
 
   it('a lease taken over while its holder stalled is not used: the next section waits for the lock again', async () => {
