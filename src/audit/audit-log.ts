@@ -2,9 +2,10 @@ import { closeSync, fstatSync, fsync, openSync, readSync, statSync, writeSync } 
 import { promisify } from 'node:util';
 import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
-import { ensurePrivateDir, withSyncFileLock } from '../shared/durable-file.js';
+import { ensurePrivateDir } from '../shared/durable-file.js';
+import { FileLease } from '../shared/file-lease.js';
 import { createAuditKey, readAuditKey, type AuditKey } from './audit-key.js';
-import { EVENT_FIELDS, hashRecord as hashWithKey, KEYED_VERSION } from './record-hash.js';
+import { EVENT_FIELDS, hashAndLine, hashRecord as hashWithKey, KEYED_VERSION } from './record-hash.js';
 import { setAsideTornTail, type TornTail } from './torn-tail.js';
 
 /**
@@ -64,8 +65,14 @@ export function hashRecord(record: Omit<AuditRecord, 'hash'>, key?: Buffer | nul
 
 /** Builds the next record after `head`, keyed when `key` is given. */
 export function nextRecord(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): AuditRecord {
+  return nextRecordLine(head, now, event, key).record;
+}
+
+/** The next record and its JSON line (with newline), serialized once (record-hash.ts `hashAndLine`). */
+export function nextRecordLine(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): { record: AuditRecord; line: string } {
   const body = { seq: head.seq + 1, ts: now.toISOString(), prev: head.hash, ...(key ? { v: KEYED_VERSION } : {}), ...pick(event) };
-  return { ...body, hash: hashRecord(body, key?.key)! };
+  const { hash, line } = hashAndLine(body, key?.key)!;
+  return { record: { ...body, hash }, line: `${line}\n` };
 }
 
 /**
@@ -137,7 +144,8 @@ export interface AuditLog {
 
 /**
  * An append-only, hash-chained JSON-lines log shared by every process (servers and CLI):
- * each append takes the cross-process lock, reads the chain head, and appends one line
+ * each append holds the cross-process lock (a lease kept while this process keeps appending and
+ * no other process asks for it, file-lease.ts), checks the chain head, and appends one line
  * (fsync'd when `options.fsync`). A failed append throws AUDIT_UNAVAILABLE so the caller
  * fails closed.
  */
@@ -164,6 +172,9 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
   let fdIno = -1;
   // The folder is made (0700) once per process, not on every record.
   let dirReady: Promise<void> | null = null;
+  // The audit lock, held across records while this process keeps appending (file-lease.ts):
+  // one chain across processes without creating and removing a lock file for every record.
+  const lease = new FileLease(path);
 
   function head(info: { size: number; ino: number } | undefined): { seq: number; hash: string; v?: number } {
     if (!info || info.size === 0) return { seq: 0, hash: GENESIS };
@@ -217,7 +228,7 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
     try {
       await (dirReady ??= ensurePrivateDir(dirname(path)));
       let written = -1;
-      const record = await withSyncFileLock(path, () => {
+      const record = await lease.run(() => {
         // Synchronous stat, read and write under the lock: small local operations on every
         // request, where a thread-pool hop costs far more than the call (see readSmallFileSync).
         let info = statSync(path, { throwIfNoEntry: false });
@@ -230,16 +241,15 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
         }
         let last = head(info);
         if (options.keyPath) auditKey ??= keyFor(options.keyPath, last, path);
-        const records: AuditRecord[] = [];
+        let text = '';
         if (torn) {
-          const repair = nextRecord(last, now, { actor: 'system', action: 'audit.repair', outcome: 'ok', reason: `a torn last line (${torn.length} bytes at offset ${torn.offset}) was kept in ${basename(torn.keptIn)}` }, auditKey);
-          records.push(repair);
-          last = repair;
+          const repair = nextRecordLine(last, now, { actor: 'system', action: 'audit.repair', outcome: 'ok', reason: `a torn last line (${torn.length} bytes at offset ${torn.offset}) was kept in ${basename(torn.keptIn)}` }, auditKey);
+          text = repair.line;
+          last = repair.record;
         }
-        const record = nextRecord(last, now, event, auditKey);
-        records.push(record);
+        const { record, line: recordLine } = nextRecordLine(last, now, event, auditKey);
         const out = appendFd(info?.ino);
-        const line = Buffer.from(records.map((r) => `${JSON.stringify(r)}\n`).join(''), 'utf8');
+        const line = Buffer.from(text + recordLine, 'utf8');
         // Security: a short write (the disk filled mid-line) is a failed write: the request
         // fails closed, and the torn tail it leaves is kept aside by the next append.
         const count = writeSync(out, line);
@@ -259,12 +269,20 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
       cached = null;
       dirReady = null;
       closeFd();
+      lease.release();
       // Security: fail closed. The caller must not act (or return a value) without its record.
       throw new AssError('AUDIT_UNAVAILABLE', 'The audit log could not be written, so the request was refused. An operator should check the audit log path and disk.', {}, { cause: error });
     }
   }
 
-  return { append, close: async () => closeFd(), path };
+  return {
+    append,
+    close: async () => {
+      closeFd();
+      lease.release();
+    },
+    path,
+  };
 }
 
 export { rotateAuditLog, type Rotation } from './audit-rotate.js';

@@ -4,6 +4,7 @@ import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, rmSyn
 import { basename, dirname } from 'node:path';
 import { AssError } from '../shared/errors.js';
 import { withSyncFileLock } from '../shared/durable-file.js';
+import { clearWanted, signalWanted } from '../shared/file-lease.js';
 import { keyFor, nextRecord, parseHead, readLastLine, type AuditLogOptions, type AuditRecord } from './audit-log.js';
 
 export interface Rotation {
@@ -27,6 +28,7 @@ export interface Rotation {
  * record. Throws when the log is empty or absent.
  */
 export async function rotateAuditLog(path: string, actor: string, now: Date = new Date(), options: Pick<AuditLogOptions, 'keyPath'> = {}): Promise<Rotation> {
+  // A server holding the audit lease lets go when asked (file-lease.ts).
   return withSyncFileLock(path, () => {
     const line = readLastLine(path);
     if (!line) throw new AssError('INVALID_ARGUMENT', `The audit log ${path} is empty or absent; there is nothing to rotate.`);
@@ -55,7 +57,7 @@ export async function rotateAuditLog(path: string, actor: string, now: Date = ne
     }
     fsyncDirSync(dirname(path));
     return { rotatedTo, lastSeq: last.seq, lastHash: last.hash, first };
-  });
+  }, { onWait: () => signalWanted(path), onAcquired: () => clearWanted(path) });
 }
 
 function fsyncDirSync(dir: string): void {

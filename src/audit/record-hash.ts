@@ -36,7 +36,23 @@ function canonical(record: HashableRecord): string {
  * (`v: 2`) needs `key`; without it this returns null (the caller reports that it cannot check).
  */
 export function hashRecord(record: HashableRecord, key?: Buffer | null): string | null {
-  if (record.v === undefined) return createHash('sha256').update(canonical(record)).digest('hex');
-  if (record.v !== KEYED_VERSION || !key) return null;
-  return createHmac('sha256', key).update(canonical(record)).digest('hex');
+  return hashCanonical(canonical(record), record.v, key);
+}
+
+/**
+ * The hash and the JSON line (without its newline) of a record whose fields are already in
+ * hashing order (seq, ts, prev, v, then EVENT_FIELDS, none undefined), as the appender builds
+ * them: the line is the canonical text with `hash` added last, which is exactly
+ * `JSON.stringify({...record, hash})`, so the record is serialized once rather than twice.
+ */
+export function hashAndLine(record: HashableRecord, key?: Buffer | null): { hash: string; line: string } | null {
+  const text = canonical(record);
+  const hash = hashCanonical(text, record.v, key);
+  return hash === null ? null : { hash, line: `${text.slice(0, -1)},"hash":${JSON.stringify(hash)}}` };
+}
+
+function hashCanonical(text: string, v: number | undefined, key?: Buffer | null): string | null {
+  if (v === undefined) return createHash('sha256').update(text).digest('hex');
+  if (v !== KEYED_VERSION || !key) return null;
+  return createHmac('sha256', key).update(text).digest('hex');
 }

@@ -3,8 +3,9 @@
  * approval store, audit log, config init): atomic replace, cross-process locks, private dirs.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
-  closeSync, constants as fsConstants, fchmodSync, fsync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync,
+  closeSync, constants as fsConstants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -42,6 +43,42 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
 }
 
 const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+
+/**
+ * Appends `data` to the existing file `target` and fdatasyncs it: after this resolves the
+ * appended bytes (and the file's new length) survive a crash. The file must exist already (its
+ * directory entry was made durable when it was created), so no rename and no directory fsync:
+ * one write and one flush, against writeFileAtomic's two flushes.
+ *
+ * `truncateTo` first cuts the file back to that length (a torn last line left by a write that
+ * never completed). A short write or a failed flush cuts the file back to where it was before
+ * this append and throws, so a failed append leaves nothing a reader would take as written.
+ * Callers hold the file's lock: appends to one file never interleave.
+ */
+export async function appendFileDurably(target: string, data: string | Uint8Array, truncateTo: number | null = null): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  // No O_CREAT: the file must already exist (an append never creates it).
+  const fd = openSync(target, fsConstants.O_WRONLY | fsConstants.O_APPEND);
+  try {
+    if (truncateTo !== null) ftruncateSync(fd, truncateTo);
+    const before = fstatSync(fd).size;
+    try {
+      const written = writeSync(fd, bytes);
+      if (written !== bytes.length) throw new Error(`short write to ${path.basename(target)}: ${written} of ${bytes.length} bytes (disk full?)`);
+      await fdatasyncAsync(fd);
+    } catch (error) {
+      try {
+        ftruncateSync(fd, before);
+      } catch {
+        // The torn line stays; readers ignore a last line without its newline.
+      }
+      throw error;
+    }
+  } finally {
+    closeQuietly(fd);
+  }
+}
 
 /** unlink, ignoring a file that is already gone (cheaper than rmSync's checks on a hot path). */
 function unlinkQuietly(file: string): void {
@@ -89,11 +126,15 @@ export interface FileLockOptions {
    * user of one lock must use the same value (a shorter one would take over live locks).
    */
   staleMs?: number;
+  /** Called each time the lock is found held, before waiting (file-lease.ts: asks its holder to let go). */
+  onWait?: () => void;
+  /** Called once the lock is taken (file-lease.ts: withdraws the request `onWait` made). */
+  onAcquired?: () => void;
 }
 
-const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
 /** A lock whose mtime has not been refreshed for this long belongs to a dead process. */
-const STALE_MS = 10_000;
+export const STALE_MS = 10_000;
 const MIN_RETRY_MS = 2;
 const MAX_RETRY_MS = 25;
 
@@ -110,7 +151,7 @@ const MAX_RETRY_MS = 25;
  * one we meant to remove.
  */
 
-interface HeldLock {
+export interface HeldLock {
   file: string;
   /**
    * Random content written into the lock file by holders that check ownership later: a
@@ -157,10 +198,64 @@ function tryLock(file: string, target: string, staleMs: number, token: string): 
 /** A name beside `file` that no other process will use. */
 const asideName = (file: string, why: string): string => `${file}.${why}-${randomBytes(6).toString('hex')}`;
 
+/**
+ * Lock content naming its holder: `holder:<host>:<pid>:<random>`. Written by long-held locks
+ * (file-lease.ts), so a waiter on the same host can take over at once from a process that died
+ * holding one, rather than after the stale limit. Only the host's own pids are judged (a lock
+ * from another host or container, with another hostname, waits out the stale limit as before).
+ */
+export function holderToken(): string {
+  return `holder:${hostname()}:${process.pid}:${randomBytes(12).toString('hex')}`;
+}
+
+function holderIsGone(content: string): boolean {
+  const match = /^holder:(.*):(\d+):[0-9a-f]+$/.exec(content);
+  if (!match || match[1] !== hostname()) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return isErrno(error, 'ESRCH');
+  }
+}
+
+/** Removes a lock whose holder (per its content) is a process of this host that no longer runs. */
+function removeIfHolderGone(file: string): void {
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch {
+    return;
+  }
+  if (!holderIsGone(content)) return;
+  // As for a stale lock: moved aside first, and put back if it is not the one judged.
+  const aside = asideName(file, 'gone');
+  try {
+    renameSync(file, aside);
+  } catch {
+    return;
+  }
+  let same = false;
+  try {
+    same = readFileSync(aside, 'utf8') === content;
+    if (!same) linkSync(aside, file);
+  } catch {
+    // the name is taken again: that holder finds its lock gone at its next check
+  } finally {
+    unlinkQuietly(aside);
+  }
+}
+
 function removeIfStale(file: string, staleMs: number): void {
   const isStale = (mtimeMs: number) => Date.now() - mtimeMs > staleMs;
   const held = statSync(file, { throwIfNoEntry: false });
-  if (!held || !isStale(held.mtimeMs)) return;
+  if (!held) return;
+  if (!isStale(held.mtimeMs)) {
+    removeIfHolderGone(file);
+    return;
+  }
   const aside = asideName(file, 'stale');
   try {
     renameSync(file, aside);
@@ -182,7 +277,7 @@ function removeIfStale(file: string, staleMs: number): void {
 }
 
 /** True when the lock file at the name is still the one `lock` created. */
-function isStillOurs(lock: HeldLock): boolean {
+export function isStillOurs(lock: HeldLock): boolean {
   try {
     return readFileSync(lock.file, 'utf8') === lock.token;
   } catch {
@@ -191,7 +286,7 @@ function isStillOurs(lock: HeldLock): boolean {
 }
 
 /** Removes our lock; returns false (and leaves the lock at the name alone) when it was not ours any more. */
-function releaseOwnLock(lock: HeldLock): boolean {
+export function releaseOwnLock(lock: HeldLock): boolean {
   const aside = asideName(lock.file, 'release');
   try {
     renameSync(lock.file, aside);
@@ -210,7 +305,7 @@ function releaseOwnLock(lock: HeldLock): boolean {
   return ours;
 }
 
-async function acquireLock(target: string, deadline: number, staleMs: number, token = ''): Promise<HeldLock> {
+export async function acquireLock(target: string, deadline: number, staleMs: number, token = '', onWait?: () => void): Promise<HeldLock> {
   const file = `${target}.lock`;
   let delay = MIN_RETRY_MS;
   for (;;) {
@@ -218,6 +313,7 @@ async function acquireLock(target: string, deadline: number, staleMs: number, to
     if (lock) return lock;
     const remaining = deadline - Date.now();
     if (remaining <= 0) throw lockTimeout();
+    onWait?.();
     // Full jitter: waiters spread out instead of retrying in lock-step.
     await pause(Math.min(remaining, MIN_RETRY_MS + Math.random() * delay));
     delay = Math.min(delay * 2, MAX_RETRY_MS);
@@ -229,9 +325,14 @@ async function acquireLock(target: string, deadline: number, staleMs: number, to
  * from a signal handler) they are released, so other processes do not wait out the stale limit.
  */
 const heldLocks = new Set<HeldLock>();
+
+/** No longer held (released, or found taken over). */
+export function untrackHeld(lock: HeldLock): void {
+  heldLocks.delete(lock);
+}
 let exitHookInstalled = false;
 
-function trackHeld(lock: HeldLock): void {
+export function trackHeld(lock: HeldLock): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.once('exit', () => {
@@ -354,7 +455,8 @@ function pause(ms: number): Promise<void> {
  */
 export async function withSyncFileLock<T>(target: string, fn: () => T, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
-  const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS);
+  const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS, '', options.onWait);
+  options.onAcquired?.();
   try {
     return fn();
   } finally {

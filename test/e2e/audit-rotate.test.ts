@@ -29,7 +29,9 @@ describe('audit rotate', () => {
       const records = readFileSync(current, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line));
       expect(records[0]).toMatchObject({ seq: rotated.first_seq, prev: rotated.last_hash, action: 'audit.rotate', actor: 'admin:admin' });
       expect(records.at(-1)).toMatchObject({ seq: rotated.first_seq + records.length - 1, action: 'get_secret', actor: 'agent:default' });
-      expect(readdirSync(dirname(home.configPath)).filter((name) => name.startsWith('audit.log')).sort()).toEqual(['audit.log', rotated.rotated_to.split('/').at(-1)]);
+      // Records only in the log and its rotated file; `audit.log.lock` is the running server's
+      // audit lease (held while it appends, src/shared/file-lease.ts), not a record file.
+      expect(readdirSync(dirname(home.configPath)).filter((name) => name.startsWith('audit.log') && name !== 'audit.log.lock').sort()).toEqual(['audit.log', rotated.rotated_to.split('/').at(-1)]);
 
       const verified = await admin(home, ['audit', 'verify']);
       expect(verified.code, verified.stderr).toBe(0);

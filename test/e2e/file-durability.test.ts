@@ -1,7 +1,8 @@
 /**
  * "The file backend fsyncs the file and its directory", proven on a real process by syscall
  * tracing: `strace -f` follows the built CLI's `secrets set` (the thread pool included, where
- * the fsyncs run) and the trace must show, for the secret's file, in this order:
+ * the fsyncs run). A new version of an existing secret is appended to its file and fdatasynced
+ * (second test). Creating a secret must show, for the secret's file, in this order:
  *   1. the temp file created exclusively beside it,
  *   2. an fsync of that temp file that completed with 0,
  *   3. the rename of the temp file over the secret's name,
@@ -98,6 +99,20 @@ if (!hasStrace) {
       expect(created!.line).toBeLessThan(fileFsync!.line);
       expect(fileFsync!.line, 'the file is fsynced before it is renamed').toBeLessThan(rename!.line);
       expect(rename!.line).toBeLessThan(dirFsync!.line);
+    });
+
+    it('secrets set on an existing secret: its file opened for append (never created), the new version written and fdatasynced, no rename', async () => {
+      home ??= await initHome();
+      await traceSecretsSet(home, 'production/appended', 'KEY');
+      const trace = parseTrace(await traceSecretsSet(home, 'production/appended', 'KEY'));
+      const name = secretFileName('production/appended', 'KEY');
+      const opened = trace.find((c) => c.call === 'openat' && c.text.includes(`/secrets/${name}"`) && /O_APPEND/.test(c.text) && /^\d+<[^>]*>$/.test(c.result));
+      expect(opened, 'the secret file opened with O_APPEND').toBeDefined();
+      expect(opened!.text).not.toMatch(/O_CREAT/);
+      const fd = /^(\d+)</.exec(opened!.result)![1];
+      const synced = trace.find((c) => c.line > opened!.line && (c.call === 'fdatasync' || c.call === 'fsync') && c.text.startsWith(`${c.call}(${fd}<`) && c.text.includes(`/secrets/${name}>`) && c.result === '0');
+      expect(synced, 'an fdatasync of the appended file').toBeDefined();
+      expect(trace.some((c) => /^rename(at2?)?\(/.test(c.text) && c.text.includes(`/secrets/${name}"`)), 'no rename over the secret').toBe(false);
     });
   });
 }

@@ -2,7 +2,7 @@
  * Security properties of the file backend and the durable-file helpers: tamper detection,
  * key handling, kdf bounds, file modes, no plaintext on disk, lock behaviour.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,7 +21,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 import type { SecretBackend } from '../../src/adapters/backend.js';
 import { createFileBackend, createKeyFile, loadKeyFile } from '../../src/adapters/file/index.js';
 import { DecodedCache } from '../../src/adapters/file/file-backend.js';
-import { decodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
+import { decodeSecretFile, encodeSecretFile, secretFileName } from '../../src/adapters/file/secret-file.js';
 import { ensurePrivateDir, withFileLock, writeFileAtomic } from '../../src/shared/durable-file.js';
 import { AssError, isAssError, type ErrorCode } from '../../src/shared/errors.js';
 import { caught, write } from '../helpers/backend-fixtures.js';
@@ -55,8 +55,20 @@ function secretPath(namespace: string, key: string): string {
   return path.join(storeDir, 'secrets', secretFileName(namespace, key));
 }
 
-async function readJsonFile(file: string): Promise<Record<string, string>> {
-  return JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, string>;
+/** The JSON lines of a secret file: a v1 file is one line; a v2 file its header, then one line per version. */
+async function readJsonLines(file: string): Promise<Record<string, string>[]> {
+  return (await fs.readFile(file, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, string>);
+}
+
+async function writeJsonLines(file: string, lines: Record<string, unknown>[]): Promise<void> {
+  await fs.writeFile(file, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+}
+
+/** Puts a v1 file (the format before append-a-version, written by its own encoder) in place of `namespace/key`. */
+async function writeV1File(namespace: string, key: string, value: string): Promise<void> {
+  const now = new Date().toISOString();
+  const secret = { id: randomUUID(), created_at: now, manifested: true as const, versions: [{ version: 1, value, secret_type: 'api_key' as const, access_tier: 'standard' as const, metadata: {}, updated_at: now }] };
+  await fs.writeFile(secretPath(namespace, key), encodeSecretFile(await loadKeyFile(keyFile), namespace, key, secret));
 }
 
 function flipBase64(text: string, byteIndex = 0): string {
@@ -66,20 +78,27 @@ function flipBase64(text: string, byteIndex = 0): string {
 }
 
 /**
- * What a secret file means, independent of its spelling: the header fields and the decoded iv,
- * tag and ciphertext bytes as one comparable string, or null when the text is not a file's JSON.
+ * What a secret file means, independent of its spelling: every line's fields, with base64 fields
+ * (iv, tag, ciphertext) as their decoded bytes, as one comparable string; null when the text is
+ * not complete JSON lines (a line that does not parse, or a last line without its newline).
  */
 function fileFields(bytes: Buffer): string | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const f = parsed as Record<string, unknown>;
+  const text = bytes.toString('utf8');
+  if (!text.endsWith('\n')) return null;
   const b64 = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(v) ? Buffer.from(v, 'base64').toString('hex') : `invalid:${String(v)}`);
-  return JSON.stringify([Object.keys(f).sort(), f.format, f.namespace, f.key, b64(f.iv), b64(f.tag), b64(f.ciphertext)]);
+  const lines: unknown[] = [];
+  for (const line of text.slice(0, -1).split('\n')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return null;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return null;
+    const f = parsed as Record<string, unknown>;
+    lines.push(Object.keys(f).sort().map((k) => [k, ['iv', 'tag', 'ciphertext'].includes(k) ? b64(f[k]) : f[k]]));
+  }
+  return JSON.stringify(lines);
 }
 
 async function allFiles(dir: string): Promise<string[]> {
@@ -96,33 +115,71 @@ describe('tamper detection', () => {
   const ns = 'production/x';
   const canary = () => `sk-live-${randomBytes(12).toString('hex')}`;
 
-  const mutations: Record<string, (file: Record<string, string>) => void> = {
-    'iv byte flipped': (f) => (f.iv = flipBase64(f.iv!)),
-    'tag byte flipped': (f) => (f.tag = flipBase64(f.tag!)),
-    'first ciphertext byte flipped': (f) => (f.ciphertext = flipBase64(f.ciphertext!)),
-    'last ciphertext byte flipped': (f) => (f.ciphertext = flipBase64(f.ciphertext!, Buffer.from(f.ciphertext!, 'base64').length - 1)),
-    'header namespace changed': (f) => (f.namespace = 'production/y'),
-    'header key changed': (f) => (f.key = 'KEY2'),
-    'header format changed': (f) => (f.format = 'ass-file-v2'),
-    'iv shortened': (f) => (f.iv = Buffer.from(f.iv!, 'base64').subarray(0, 8).toString('base64')),
-    'tag removed': (f) => delete f.tag,
+  /** Each mutation changes the header (`h`) or the newest version's sealed line (`f`); in a v1 file they are one line. */
+  const mutations: Record<string, (h: Record<string, string>, f: Record<string, string>) => void> = {
+    'iv byte flipped': (_h, f) => (f.iv = flipBase64(f.iv!)),
+    'tag byte flipped': (_h, f) => (f.tag = flipBase64(f.tag!)),
+    'first ciphertext byte flipped': (_h, f) => (f.ciphertext = flipBase64(f.ciphertext!)),
+    'last ciphertext byte flipped': (_h, f) => (f.ciphertext = flipBase64(f.ciphertext!, Buffer.from(f.ciphertext!, 'base64').length - 1)),
+    'header namespace changed': (h) => (h.namespace = 'production/y'),
+    'header key changed': (h) => (h.key = 'KEY2'),
+    'header format changed': (h) => (h.format = h.format === 'ass-file-v2' ? 'ass-file-v1' : 'ass-file-v2'),
+    'iv shortened': (_h, f) => (f.iv = Buffer.from(f.iv!, 'base64').subarray(0, 8).toString('base64')),
+    'tag removed': (_h, f) => delete f.tag,
+  };
+  /** v2 only: the clear fields bound into every version's associated data, and the order of versions. */
+  const v2Mutations: Record<string, (lines: Record<string, string>[]) => void> = {
+    'header id changed': (lines) => (lines[0]!.id = randomUUID()),
+    'header created_at changed': (lines) => (lines[0]!.created_at = new Date(0).toISOString()),
+    'a version number changed': (lines) => ((lines[2] as unknown as { version: number }).version = 3),
+    'a middle version removed': (lines) => void lines.splice(2, 1),
+    'two versions swapped': (lines) => void lines.splice(2, 2, lines[3]!, lines[2]!),
+    'a version line duplicated': (lines) => void lines.splice(2, 0, { ...lines[2]! }),
   };
 
-  for (const [label, mutate] of Object.entries(mutations)) {
-    it(`${label} -> INTEGRITY_ERROR, no plaintext in the error`, async () => {
+  const layouts = {
+    /** The current layout: written by put (two versions, so the newest is an appended line). */
+    v2: async (value: string) => {
+      await backend.put(write(ns, 'KEY', canary()));
+      await backend.put(write(ns, 'KEY', value));
+    },
+    /** An older store's file, still read (written by the v1 encoder). */
+    v1: (value: string) => writeV1File(ns, 'KEY', value),
+  };
+
+  for (const [layout, setUp] of Object.entries(layouts)) {
+    for (const [label, mutate] of Object.entries(mutations)) {
+      it(`${layout} file: ${label} -> INTEGRITY_ERROR, no plaintext in the error`, async () => {
+        const value = canary();
+        await setUp(value);
+        const file = secretPath(ns, 'KEY');
+        const lines = await readJsonLines(file);
+        mutate(lines[0]!, lines.at(-1)!);
+        await writeJsonLines(file, lines);
+        const error = await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
+        expect(error.message).toContain('The stored secret production/x/KEY failed its integrity check (tampered or truncated file).');
+        expect(JSON.stringify({ message: error.message, details: error.details, stack: error.stack })).not.toContain(value);
+        // A write on top of a damaged file is refused too, rather than silently replacing history.
+        await expectCode(backend.put(write(ns, 'KEY', 'new')), 'INTEGRITY_ERROR');
+        await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
+        await expectCode(backend.listNamespaces(), 'INTEGRITY_ERROR');
+      });
+    }
+  }
+
+  for (const [label, mutate] of Object.entries(v2Mutations)) {
+    it(`v2 file: ${label} -> INTEGRITY_ERROR, and a write on top is refused`, async () => {
+      for (let i = 0; i < 3; i += 1) await backend.put(write(ns, 'KEY', canary()));
       const value = canary();
       await backend.put(write(ns, 'KEY', value));
       const file = secretPath(ns, 'KEY');
-      const json = await readJsonFile(file);
-      mutate(json);
-      await fs.writeFile(file, JSON.stringify(json));
+      const lines = await readJsonLines(file);
+      expect(lines).toHaveLength(5);
+      mutate(lines);
+      await writeJsonLines(file, lines);
       const error = await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
-      expect(error.message).toContain('The stored secret production/x/KEY failed its integrity check (tampered or truncated file).');
-      expect(JSON.stringify({ message: error.message, details: error.details, stack: error.stack })).not.toContain(value);
-      // A write on top of a damaged file is refused too, rather than silently replacing history.
+      expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(value);
       await expectCode(backend.put(write(ns, 'KEY', 'new')), 'INTEGRITY_ERROR');
-      await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
-      await expectCode(backend.listNamespaces(), 'INTEGRITY_ERROR');
     });
   }
 
@@ -178,8 +235,8 @@ describe('tamper detection', () => {
   it('a swapped file with its header rewritten is caught by the associated data', async () => {
     await backend.put(write(ns, 'KEY', canary()));
     await backend.put(write(ns, 'OTHER', canary()));
-    const other = await readJsonFile(secretPath(ns, 'OTHER'));
-    await fs.writeFile(secretPath(ns, 'KEY'), JSON.stringify({ ...other, key: 'KEY' }));
+    const [header, ...versions] = await readJsonLines(secretPath(ns, 'OTHER'));
+    await writeJsonLines(secretPath(ns, 'KEY'), [{ ...header, key: 'KEY' }, ...versions]);
     await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
     await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
   });
@@ -207,9 +264,9 @@ describe('the decrypted-secret cache', () => {
     expect((await backend.get(ns, 'KEY'))?.value).toBe(value);
     const file = secretPath(ns, 'KEY');
     const original = await fs.readFile(file, 'utf8');
-    const json = JSON.parse(original) as Record<string, string>;
-    json.ciphertext = flipBase64(json.ciphertext!, 3);
-    await fs.writeFile(file, JSON.stringify(json) + '\n');
+    const lines = await readJsonLines(file);
+    lines.at(-1)!.ciphertext = flipBase64(lines.at(-1)!.ciphertext!, 3);
+    await writeJsonLines(file, lines);
     expect((await fs.readFile(file, 'utf8')).length).toBe(original.length);
     await expectCode(backend.get(ns, 'KEY'), 'INTEGRITY_ERROR');
     await expectCode(backend.list(ns), 'INTEGRITY_ERROR');
@@ -422,16 +479,23 @@ describe('at rest', () => {
     expect(JSON.stringify(await backend.list('prod/app'))).not.toContain(canary);
   });
 
-  it('keeps the newest max_versions versions while version numbers keep growing', async () => {
+  it('keeps the newest max_versions versions (appending up to twice that, then compacting) while version numbers keep growing', async () => {
     const small = await createFileBackend({ type: 'file', path: storeDir, key_file: keyFile, max_versions: 3 });
-    for (let i = 1; i <= 5; i += 1) await small.put(write('ns', 'K', `v${i}`));
-    expect(await small.get('ns', 'K')).toMatchObject({ version: 5, value: 'v5' });
-    const stored = decodeSecretFile(await loadKeyFile(keyFile), 'ns', 'K', await fs.readFile(secretPath('ns', 'K'), 'utf8'));
-    expect(stored.versions.map((v) => [v.version, v.value])).toEqual([
-      [3, 'v3'],
-      [4, 'v4'],
+    const key = await loadKeyFile(keyFile);
+    const versionsOnDisk = async () => decodeSecretFile(key, 'ns', 'K', await fs.readFile(secretPath('ns', 'K'), 'utf8')).versions.map((v) => [v.version, v.value]);
+    for (let i = 1; i <= 6; i += 1) await small.put(write('ns', 'K', `v${i}`));
+    // Appended: six lines, twice max_versions, the most a file holds.
+    expect(await versionsOnDisk()).toEqual([1, 2, 3, 4, 5, 6].map((n) => [n, `v${n}`]));
+    await small.put(write('ns', 'K', 'v7'));
+    expect(await small.get('ns', 'K')).toMatchObject({ version: 7, value: 'v7' });
+    // The seventh would exceed it: the file is rewritten with the newest three.
+    expect(await versionsOnDisk()).toEqual([
       [5, 'v5'],
+      [6, 'v6'],
+      [7, 'v7'],
     ]);
+    await small.put(write('ns', 'K', 'v8'));
+    expect(await versionsOnDisk()).toEqual([5, 6, 7, 8].map((n) => [n, `v${n}`]));
   });
 
   it('oversized values are refused before any I/O; NUL in names is refused', async () => {

@@ -1,20 +1,22 @@
 /**
- * The embedded default backend: one AES-256-GCM encrypted file per secret under
- * `<dir>/secrets/`, each write an atomic replace under a cross-process lock.
+ * The embedded default backend: one file per secret under `<dir>/secrets/`, each version sealed
+ * with AES-256-GCM (secret-file.ts). Under a cross-process lock per secret, a write appends the
+ * new version to the file and fdatasyncs it; a create, the migration of an older (v1) file and
+ * the compaction of a history grown to twice `max_versions` replace the whole file atomically.
  */
 import { randomUUID } from 'node:crypto';
 import { promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { versionConflict, type BackendCapabilities, type BackendHealth, type PutOptions, type SecretBackend } from '../backend.js';
 import { AssError, isAssError } from '../../shared/errors.js';
-import { isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
+import { appendFileDurably, isErrno, readSmallFileSync, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
 import { MAX_VALUE_BYTES, systemClock, type Clock, type SecretRecord, type SecretSummary, type SecretWrite } from '../../shared/types.js';
 import { verifyKeyCheck } from './crypto.js';
 import type { KeySource } from './key-source.js';
 import { StoreManifest, type ManifestEntries } from './manifest.js';
 import { DecodedCache } from './decoded-cache.js';
 import { SummaryCache } from './summary-cache.js';
-import { asDecoded, decodeSecretFile, encodeSecretFile, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, type StoredSecret } from './secret-file.js';
+import { asDecoded, decodeSecretFile, encodeSecretFileV2, encodeVersionLine, isV2, readHeader, SECRET_FILE_NAME, SecretFileError, secretFileName, tornTailOffset, type StoredSecret } from './secret-file.js';
 
 export interface FileBackendOptions {
   /** Store directory (absolute). */
@@ -76,31 +78,38 @@ export class FileBackend implements SecretBackend {
     }
     const file = this.pathOf(namespace, key);
     const stored = await withFileLock(file, async () => {
-      const current = await this.read(namespace, key);
+      const name = secretFileName(namespace, key);
+      const { text, secret: current } = await this.readWithText(namespace, key);
       const newest = current?.versions.at(-1)?.version ?? 0;
       if (options.expectedVersion !== undefined && options.expectedVersion !== newest) {
         throw versionConflict(namespace, key, options.expectedVersion, newest);
       }
       const now = this.clock().toISOString();
-      const next: StoredSecret = {
-        id: current?.id ?? randomUUID(),
-        created_at: current?.created_at ?? now,
-        manifested: true,
-        versions: [
-          ...(current?.versions ?? []),
-          { version: newest + 1, value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: { ...write.metadata }, updated_at: now },
-        ].slice(-this.options.maxVersions),
-      };
-      const text = encodeSecretFile(this.options.keySource.key, namespace, key, next);
-      const name = secretFileName(namespace, key);
+      const version = { version: newest + 1, value: write.value, secret_type: write.secret_type, access_tier: write.access_tier, metadata: { ...write.metadata }, updated_at: now };
+      const identity = { id: current?.id ?? randomUUID(), created_at: current?.created_at ?? now };
+      const storeKey = this.options.keySource.key;
+      let next: StoredSecret;
+      let written: string;
+      // Append a version to a v2 file (one write and one fdatasync); rewrite the whole file only
+      // to create it, to migrate a v1 file, or to compact a history grown to twice max_versions.
+      if (current && text !== null && isV2(text) && current.versions.length + 1 <= 2 * this.options.maxVersions) {
+        next = { ...identity, manifested: true, versions: [...current.versions, version] };
+        const line = encodeVersionLine(storeKey, namespace, key, identity, version);
+        const tornAt = tornTailOffset(text);
+        await this.io('write', () => appendFileDurably(file, line, tornAt));
+        written = (tornAt === null ? text : text.slice(0, text.lastIndexOf('\n') + 1)) + line;
+      } else {
+        next = { ...identity, manifested: true, versions: [...(current?.versions ?? []), version].slice(-this.options.maxVersions) };
+        written = encodeSecretFileV2(storeKey, namespace, key, next);
+        await this.io('write', () => writeFileAtomic(file, written));
+      }
       const entry = { id: next.id, version: newest + 1, tier: write.access_tier };
       // The file first, the manifest second: a crash in between leaves the file newer than the
       // manifest, which is accepted (manifest.ts), never a good file that looks rolled back.
-      await this.io('write', () => writeFileAtomic(file, text));
       // A first version has nothing older to roll back to (and an unseen id is accepted), so
       // only later versions take the store-wide manifest lock: creates stay parallel.
       if (current) await this.io('write', () => this.manifest.setLive(name, entry));
-      this.decoded.set(name, text, asDecoded(next));
+      this.decoded.set(name, written, asDecoded(next));
       return next;
     });
     return toSummary(namespace, key, stored);
@@ -203,14 +212,19 @@ export class FileBackend implements SecretBackend {
   }
 
   private async read(namespace: string, key: string): Promise<StoredSecret | null> {
+    return (await this.readWithText(namespace, key)).secret;
+  }
+
+  /** The secret and the text of its file as read (a writer needs both). */
+  private async readWithText(namespace: string, key: string): Promise<{ text: string | null; secret: StoredSecret | null }> {
     const name = secretFileName(namespace, key);
     // The manifest before the file: a writer replaces the file first and the manifest second,
     // so a file read after the manifest is never older than it unless it was rolled back.
     const entries = this.manifestSnapshot();
     const text = await this.readText(name);
-    if (text !== null) return this.decode(name, namespace, key, text, { keep: true, entries });
+    if (text !== null) return { text, secret: this.decode(name, namespace, key, text, { keep: true, entries }) };
     this.decoded.delete(name);
-    return null;
+    return { text: null, secret: null };
   }
 
   private readText(name: string): Promise<string | null> {

@@ -5,8 +5,8 @@
  * reading and decrypting its whole history, so its cost does not grow with the versions kept
  * and one agent looping listings does not hold up the others.
  *
- * Security: a write replaces a file by rename (new inode) and any in-place change moves its
- * ctime, which no unprivileged process can set back; a changed file is decrypted and
+ * Security: a write replaces a file by rename (new inode) or appends to it (new size and
+ * mtime), and any in-place change moves its ctime, which no unprivileged process can set back; a changed file is decrypted and
  * authenticated again before its summary is used. Reads (`get`) never use this cache.
  */
 import type { Stats } from 'node:fs';

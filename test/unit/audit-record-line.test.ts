@@ -1,0 +1,44 @@
+/**
+ * The appender serializes each record once (record-hash.ts `hashAndLine`): the line it writes
+ * must be exactly `JSON.stringify(record)`, for keyed and unkeyed records and every field.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAuditLog, type AuditEvent } from '../../src/audit/audit-log.js';
+import { readAuditKey } from '../../src/audit/audit-key.js';
+import { verifyAuditLog } from '../../src/audit/verify.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'ass-audit-line-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const events: AuditEvent[] = [
+  { actor: 'agent:a', action: 'get_secret', namespace: 'production/gemini', key: 'GEMINI_API_KEY', outcome: 'allowed', rule: 'tier:sensitive', latency_ms: 1.25 },
+  { actor: 'agent:b', action: 'request_token', outcome: 'approval_requested', reason: 'déploiement "urgent" \\ ✓ \u2028 <b>', approval_id: 'apr_1', on_behalf_of: 'admin:alice' },
+  { actor: 'admin:x', action: 'approve', outcome: 'ok', approval_id: 'apr_1', token_id: 'tok_1', error_code: 'NONE', continues: undefined },
+];
+
+describe('audit record lines', () => {
+  for (const keyed of [true, false]) {
+    it(`${keyed ? 'keyed' : 'unkeyed'}: every line written is JSON.stringify of its record, and the chain verifies`, async () => {
+      const log = path.join(dir, 'audit.log');
+      const keyPath = path.join(dir, 'audit.key');
+      const audit = createAuditLog(log, undefined, keyed ? { keyPath } : {});
+      const records = [];
+      for (const event of events) records.push(await audit.append(event));
+      await audit.close();
+      const lines = readFileSync(log, 'utf8').split('\n').slice(0, -1);
+      expect(lines).toEqual(records.map((record) => JSON.stringify(record)));
+      expect(records.map((r) => r.v)).toEqual(keyed ? [2, 2, 2] : [undefined, undefined, undefined]);
+      const verified = await verifyAuditLog(log, records.at(-1)!.hash, { key: keyed ? readAuditKey(keyPath) : null });
+      expect(verified.problems).toEqual([]);
+      expect(verified.ok).toBe(true);
+    });
+  }
+});
