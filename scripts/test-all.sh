@@ -43,7 +43,14 @@ npm run build || exit 1
 
 step "vitest"
 report="$(mktemp -d)/vitest.json"
-npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
+# Issue 11: with a Docker engine installed (scripts/peers/install-docker.sh), the Vault, AWS and
+# PostgreSQL suites take the testcontainers path (images built here, the tests' own engine); each
+# suite prints the path it took. ASS_AWS_PEER / ASS_POSTGRES_PEER=local choose the loopback peers.
+tc_env=()
+if command -v dockerd >/dev/null 2>&1; then
+  tc_env=(ASS_AWS_PEER="${ASS_AWS_PEER:-testcontainers}" ASS_POSTGRES_PEER="${ASS_POSTGRES_PEER:-testcontainers}")
+fi
+env "${tc_env[@]}" npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
 status=$?
 
 # 5. The reliability figures (test/reliability: soak, crashes, fuzzing, canaries, isolation),
