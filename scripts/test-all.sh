@@ -9,7 +9,8 @@
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/ (but test/reliability), then
 #  5. the reliability figures (test/reliability, their own vitest config),
-#  6. a representative part of the suite on Node.js 22 and 24 (scripts/test-node-lines.sh), then
+#  6. the suite on Node.js 24 (all but the browser and container suites) and a representative part
+#     on Node.js 22 (scripts/test-node-lines.sh), then
 #     one closing line "N passed, N failed" over all of them.
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
 # (they name the install script); nothing is skipped silently.
@@ -69,8 +70,8 @@ else
   echo "NOTE: the reliability figures (test/reliability) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_RELIABILITY=0')." >&2
 fi
 
-# 6. The Node.js LTS lines 22 and 24 beside the machine's: a representative part of the suite on
-#    each (scripts/test-node-lines.sh says which and why), counted in the closing line. Skipped,
+# 6. The Node.js LTS lines 22 and 24 beside the machine's (scripts/test-node-lines.sh says which
+#    suites run on each and why), counted in the closing line. Skipped,
 #    loudly, only when arguments select particular tests, or with ASS_NODE_LINES=0.
 if [ "$#" -eq 0 ] && [ "${ASS_NODE_LINES:-1}" != "0" ]; then
   step "Node.js 22 and 24 (scripts/test-node-lines.sh)"
