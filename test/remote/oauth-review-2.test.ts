@@ -182,24 +182,50 @@ describe('OAuth review 2', () => {
   });
 
   it('R-5: consent refuses a per-person agent id that another person already signed in as; the same person may add a second connector', async () => {
-    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: OAUTH });
+    // Admin ids are [A-Za-z0-9_.-] and template names have no `.`, so two admins never make the
+    // same id today, and an OIDC person's id is `<template>._<sub>` (an admin id cannot start
+    // with `_`). What remains is a grant row whose (template, person) differs but whose agent id is
+    // the same: written by a version that allowed `.` in template names, or by hand. Consent
+    // must refuse that id, whichever of the two differs.
+    server = await startInProcess({ agents: [{ id: 'ops', grants: ['secrets:read:a/**'] }], extra: { auth: { oauth: { templates: { reader: { grants: ['secrets:read:team/**'] }, writer: { grants: ['secrets:read:team/**'] } } }, oidc: { issuer: 'https://login.example.com/realms/team', client_id: 'ass', client_secret: 'not-used-here', groups: { engineering: 'reader' } } } } });
     const oauth = (await oauthFor(server.runtime))!;
     const { client_id: clientId } = (await oauth.register({ client_name: 'app', redirect_uris: [REDIRECT] })) as { client_id: string };
-    const consent = async (human: string): Promise<string> => {
+    const consent = async (human: string, templates?: string[]): Promise<string> => {
       const verifier = 'v'.repeat(43);
       const begun = await oauth.beginAuthorization(new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' }), server!.url);
-      const back = new URL(await oauth.decide((begun as { pending: { id: string } }).pending.id, human, { approve: true, agent: { kind: 'template', name: 'reader' } }));
+      const back = new URL(await oauth.decide((begun as { pending: { id: string } }).pending.id, human, { approve: true, agent: { kind: 'template', name: 'reader' }, ...(templates ? { templates } : {}) }));
       const tokens = await oauth.token(new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code')!, client_id: clientId, redirect_uri: REDIRECT, code_verifier: verifier }), server!.url);
       return tokens.access_token;
     };
-    await consent('admin:admin');
-    // Another sign-in provider's `admin` would be reader.admin too.
-    const refused = await refusal(consent('oidc:admin'));
-    expect(refused.error).toBe('invalid_request');
-    expect(refused.description).toMatch(/reader\.admin is already used by another person's sign-in/);
+    const agentOf = async (access: string): Promise<string> => (await oauth.authenticate(access, server!.url)).agent.config.id;
+    expect(await agentOf(await consent('admin:admin'))).toBe('reader.admin');
+    // A person of the identity provider whose id is the same text gets another agent, by construction.
+    expect(await agentOf(await consent('oidc:admin (admin@example.com)', ['reader']))).toBe('reader._admin');
+
+    // Hand-made rows beside the real grant (as an older version or an editor left them), each
+    // using an id that a real admin's consent to `reader` would now produce.
+    const store = new FileOAuthStore(oauthFile(server));
+    await store.transact((state) => {
+      const real = Object.values(state.grants).find((g) => g.human === 'admin:admin')!;
+      const row = (agentId: string, template: string, human: string) => {
+        const id = `hand-made-${agentId}`;
+        state.grants[id] = { ...real, id, agent_id: agentId, template, human, refresh_sha256: createHash('sha256').update(id).digest('hex'), used_refresh_sha256: [] };
+      };
+      row('reader.x.y', 'reader.x', 'admin:y'); // template `reader.x` (allowed before R-5) and admin `y`
+      row('reader.carol', 'writer', 'admin:carol'); // same person, another template
+      row('reader.bob', 'reader', 'admin:robert'); // same template, another person
+    });
+    for (const [human, id] of [['admin:x.y', 'reader.x.y'], ['admin:carol', 'reader.carol'], ['admin:bob', 'reader.bob']] as const) {
+      const refused = await refusal(consent(human));
+      expect(refused.error, human).toBe('invalid_request');
+      expect(refused.description, human).toContain(`per-person agent id ${id} is already used by another person's sign-in`);
+    }
+
     // The same person's second connector is the same per-person agent, as before.
-    await consent('admin:admin');
-    expect((await oauth.listGrants()).map((g) => [g.agent_id, g.human])).toEqual([['reader.admin', 'admin:admin'], ['reader.admin', 'admin:admin']]);
+    expect(await agentOf(await consent('admin:admin'))).toBe('reader.admin');
+    const grants = (await oauth.listGrants()).filter((g) => !g.id.startsWith('hand-made-')).map((g) => [g.agent_id, g.human]);
+    // …and nothing was granted to the refused ones.
+    expect(grants).toEqual([['reader.admin', 'admin:admin'], ['reader._admin', 'oidc:admin (admin@example.com)'], ['reader.admin', 'admin:admin']]);
   });
 
   it('R-6: /oauth/register counts a forwarded IPv6 client by its /64; another /64 still registers', async () => {
