@@ -8,11 +8,13 @@
  * Two ways of breaking the log, each a real failure of the file system, not a mock:
  * - the log replaced by a directory (any user);
  * - the log on a tiny tmpfs whose inodes are all used, so the append's lock file cannot be
- *   created (ENOSPC). Needs the right to mount (root with CAP_SYS_ADMIN); elsewhere that
+ *   created (ENOSPC). The audit lock is a lease a server keeps for a moment after its last record
+ *   (src/shared/file-lease.ts): inodes are filled again until no lock (or want) file is left
+ *   whose removal would free one, or the next append would find a free inode and succeed. Needs the right to mount (root with CAP_SYS_ADMIN); elsewhere that
  *   variant is skipped with the reason printed.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,7 +26,7 @@ import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js
 
 interface Breaker {
   /** Makes the audit log unwritable. */
-  brk(): void;
+  brk(): void | Promise<void>;
   /** Makes it writable again, exactly as it was. */
   restore(): void;
   /** Frees what `setup` took (mounts). */
@@ -89,17 +91,32 @@ const modes: Mode[] = [
       return {
         auditDir,
         breaker: () => ({
-          brk: () => {
+          brk: async () => {
             mkdirSync(fillers);
             // Use up every inode: then no lock file (nor anything else) can be created there.
-            for (let i = 0; ; i++) {
-              try {
-                writeFileSync(path.join(fillers, String(i)), '');
-              } catch (error) {
-                expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
-                break;
+            let next = 0;
+            const fill = () => {
+              for (;; next++) {
+                try {
+                  writeFileSync(path.join(fillers, String(next)), '');
+                } catch (error) {
+                  expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+                  return;
+                }
               }
+            };
+            // A server that appended just now still holds the audit lease, its lock file taking
+            // an inode; when it lets go (idle, milliseconds) that inode is free again and the
+            // next append takes the lock and writes its record, so the log was not unwritable at
+            // all. Fill again until only the log and the fillers are left (bounded, event-driven).
+            const others = () => readdirSync(auditDir).filter((name) => name !== 'audit.log' && name !== 'fill');
+            fill();
+            for (let tries = 0; others().length > 0; tries++) {
+              expect(tries, `left in the audit folder: ${others().join(', ')}`).toBeLessThan(3000);
+              await new Promise((resolve) => setTimeout(resolve, 10));
+              fill();
             }
+            fill();
           },
           restore: () => rmSync(fillers, { recursive: true, force: true }),
           dispose: () => execFileSync('umount', ['-l', auditDir]),
@@ -176,7 +193,7 @@ for (const mode of modes) {
       expect(victimApprovalId).toMatch(/^[0-9a-f-]{36}$/);
       const auditBefore = readFileSync(auditFile, 'utf8');
 
-      breaker!.brk();
+      await breaker!.brk();
       try {
         const cli = {
           denied: await admin(home, ['approvals', 'deny', denyCli]),

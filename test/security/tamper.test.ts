@@ -35,12 +35,34 @@ afterAll(async () => {
   removeHome(home);
 });
 
+/**
+ * Flips one bit in the middle of a sealed field of the file's newest stored version. The file
+ * backend writes `ass-file-v2` (a clear header line, then one sealed line per version, see
+ * src/adapters/file/secret-file.ts); an older `ass-file-v1` file is one sealed JSON document.
+ */
 function flipBase64Field(text: string, field: 'ciphertext' | 'tag' | 'iv'): string {
-  const doc = JSON.parse(text);
-  const bytes = Buffer.from(doc[field], 'base64');
-  bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-  doc[field] = bytes.toString('base64');
-  return JSON.stringify(doc);
+  const flip = (doc: Record<string, string>) => {
+    const bytes = Buffer.from(doc[field]!, 'base64');
+    expect(bytes.length).toBeGreaterThan(0);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    doc[field] = bytes.toString('base64');
+  };
+  const lines = text.split('\n');
+  const header = JSON.parse(lines[0]!) as { format: string };
+  if (header.format === 'ass-file-v1') {
+    flip(header as unknown as Record<string, string>);
+    return `${JSON.stringify(header)}\n`;
+  }
+  expect(header.format).toBe('ass-file-v2');
+  // Complete lines end in a newline: the last element after the split is the empty string.
+  expect(lines.at(-1)).toBe('');
+  const newest = lines.length - 2;
+  expect(newest).toBeGreaterThanOrEqual(1);
+  const version = JSON.parse(lines[newest]!) as Record<string, string>;
+  expect(typeof version[field]).toBe('string');
+  flip(version);
+  lines[newest] = JSON.stringify(version);
+  return lines.join('\n');
 }
 
 describe('flipped bytes in a stored secret', () => {
