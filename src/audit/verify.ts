@@ -1,6 +1,6 @@
-import { createReadStream, lstatSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { fileLines } from '../shared/file-lines.js';
 import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { hashRecord, readLastLine, type AuditRecord } from './audit-log.js';
 import type { AuditKey } from './audit-key.js';
 import { KEYED_VERSION } from './record-hash.js';
@@ -196,8 +196,7 @@ export function tornLastLineProblem(path: string): string {
 async function verifyFile(path: string, result: AuditVerification, key: AuditKey | null): Promise<FileCheck> {
   const file = basename(path);
   const check = newChainState();
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) checkChainLine(check, line, file, key, result.problems);
+  for await (const line of fileLines(path)) checkChainLine(check, line, file, key, result.problems);
   if (check.badJson === check.count && check.count > 0) {
     result.problems.at(-1)!.problem = tornLastLineProblem(path);
   }

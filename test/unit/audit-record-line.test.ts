@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog, type AuditEvent } from '../../src/audit/audit-log.js';
 import { readAuditKey } from '../../src/audit/audit-key.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
+import { fileLines } from '../../src/shared/file-lines.js';
 
 let dir: string;
 beforeEach(() => {
@@ -41,4 +42,18 @@ describe('audit record lines', () => {
       expect(verified.ok).toBe(true);
     });
   }
+});
+
+describe('reading the log splits lines on "\\n" only', () => {
+  it('a record whose reason holds U+2028 and U+2029 verifies and exports as one line (Node 24 readline splits on them)', async () => {
+    const log = path.join(dir, 'audit.log');
+    const audit = createAuditLog(log, undefined, {});
+    const record = await audit.append({ actor: 'agent:a', action: 'get_secret', outcome: 'denied', reason: 'one\u2028two\u2029three' });
+    await audit.close();
+    const lines: string[] = [];
+    for await (const line of fileLines(log)) lines.push(line);
+    expect(lines).toEqual([JSON.stringify(record)]);
+    const verified = await verifyAuditLog(log, record.hash, { key: null });
+    expect(verified.problems).toEqual([]);
+  });
 });

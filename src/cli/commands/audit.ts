@@ -1,7 +1,7 @@
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { fileLines } from '../../shared/file-lines.js';
 import { AssError } from '../../shared/errors.js';
 import type { Command } from 'commander';
 import { rotateAuditLog } from '../../audit/audit-log.js';
@@ -86,8 +86,7 @@ export function registerAudit(program: Command): void {
             }
           });
         } else if (existsSync(settings.auditPath)) {
-          const lines = createInterface({ input: createReadStream(settings.auditPath, 'utf8'), crlfDelay: Infinity });
-          for await (const line of lines) {
+          for await (const line of fileLines(settings.auditPath)) {
             if (line === '') continue;
             await write(line);
             count++;
