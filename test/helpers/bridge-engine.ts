@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { dockerCacheDir, withDirLock, type DockerEngine } from './docker-engine.js';
+import { alive, dockerCacheDir, stopDaemonPid, withDirLock, type DockerEngine } from './docker-engine.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -58,15 +58,6 @@ export interface BridgeEngine {
 
 const PREFIX = 'ass-bridge-';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** iptables-save output without its comments and packet counters: the rules themselves. */
 async function iptablesRules(netns?: string): Promise<string> {
   const out: string[] = [];
@@ -99,33 +90,13 @@ function mountsUnder(prefixes: string[]): string[] {
     .filter((point) => prefixes.some((p) => point.startsWith(`${p}/`)));
 }
 
-async function stopPid(pid: number): Promise<void> {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + 30_000;
-  while (alive(pid)) {
-    if (Date.now() > deadline) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone meanwhile */
-      }
-    }
-    if (Date.now() > deadline + 10_000) throw new Error(`dockerd ${pid} did not exit`);
-    await sleep(100);
-  }
-}
-
 /** Namespaces of earlier runs whose test process died: their dockerd is stopped and they go. */
 async function removeStale(cache: string): Promise<void> {
   for (const name of await namespaces()) {
     const owner = Number(name.slice(PREFIX.length).split('-')[0]);
     if (!name.startsWith(PREFIX) || (Number.isInteger(owner) && alive(owner))) continue;
     const { stdout } = await run('ip', ['netns', 'pids', name], { timeout: 10_000 }).catch(() => ({ stdout: '' }));
-    for (const pid of stdout.split('\n').map(Number).filter((p) => p > 0)) await stopPid(pid).catch(() => undefined);
+    for (const pid of stdout.split('\n').map(Number).filter((p) => p > 0)) await stopDaemonPid(pid).catch(() => undefined);
     for (const mount of mountsUnder([cache]).reverse()) await run('umount', [mount]).catch(() => undefined);
     await run('ip', ['netns', 'del', name], { timeout: 10_000 }).catch(() => undefined);
   }
@@ -165,7 +136,7 @@ export async function startBridgeEngine(shared: DockerEngine, images: string[]):
 
   const stop = async (): Promise<BridgeLeftBehind> => {
     try {
-      if (dockerdPid !== undefined) await stopPid(dockerdPid);
+      if (dockerdPid !== undefined) await stopDaemonPid(dockerdPid);
       for (const mount of mountsUnder([exec, cache]).reverse()) await run('umount', [mount]).catch(() => undefined);
       await run('ip', ['netns', 'del', namespace], { timeout: 10_000 }).catch(() => undefined);
       const after = await hostNetworkState();

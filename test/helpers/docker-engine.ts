@@ -64,7 +64,7 @@ function which(cmd: string): string | undefined {
   return undefined;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -244,8 +244,8 @@ export async function acquireDockerEngine(): Promise<DockerEngine> {
   };
 }
 
-/** SIGTERM, then SIGKILL after 30 s; waits until the pid is gone (its containerd goes with it). */
-async function stopDockerd(pid: number): Promise<void> {
+/** SIGTERM, then SIGKILL after 30 s; waits until the pid is gone (a dockerd's containerd goes with it). */
+export async function stopDaemonPid(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
@@ -263,6 +263,11 @@ async function stopDockerd(pid: number): Promise<void> {
     if (Date.now() > deadline + 10_000) throw new Error(`dockerd ${pid} did not exit`);
     await sleep(100);
   }
+}
+
+/** Stops this engine's dockerd (stopDaemonPid), then unmounts what it left behind. */
+async function stopDockerd(pid: number): Promise<void> {
+  await stopDaemonPid(pid);
   // dockerd 20.10 leaves its default network namespace bind-mounted in the exec root: unmount
   // it (and anything else of this engine still mounted), deepest first.
   for (const mount of engineMounts().reverse()) {

@@ -143,6 +143,19 @@ function alive(pid: number): boolean {
 
 type PeerOptions = { settings?: Record<string, string | number>; tls?: { certPem: string; keyPem: string } };
 
+/** Creates a fresh database through the admin URL `url`; returns its connection URL. */
+async function createDatabase(url: string, at: { user: string; password: string; host: string; port: number }, prefix: string): Promise<string> {
+  const name = `${prefix}_${randomBytes(5).toString('hex')}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  return `postgres://${at.user}:${encodeURIComponent(at.password)}@${at.host}:${at.port}/${name}`;
+}
+
 export async function startPostgresPeer(options: PeerOptions = {}): Promise<PostgresPeer> {
   const forced = process.env.ASS_POSTGRES_PEER;
   if (forced !== 'local' && options.tls && forced === 'testcontainers') {
@@ -238,17 +251,7 @@ async function startPostgresContainer(engine: ContainerEngine, options: PeerOpti
     replaceTls: async () => {
       throw new Error('the testcontainers PostgreSQL peer has no TLS: start it with { tls } (that peer runs on loopback)');
     },
-    async newDatabase(prefix = 'ass_test') {
-      const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
-      return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`;
-    },
+    newDatabase: (prefix = 'ass_test') => createDatabase(url, { user, password, host, port }, prefix),
     async start() {
       if (running) return;
       await container.docker(['start', container.id]);
@@ -381,17 +384,7 @@ async function startLoopback(options: PeerOptions): Promise<PostgresPeer> {
     via: 'loopback',
     logTail,
     replaceTls: writeTls,
-    async newDatabase(prefix = 'ass_test') {
-      const name = `${prefix}_${randomBytes(5).toString('hex')}`;
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
-      return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${name}`;
-    },
+    newDatabase: (prefix = 'ass_test') => createDatabase(url, { user, password, host, port }, prefix),
     async start() {
       if (running) return;
       const failure = await pgCtlStart();

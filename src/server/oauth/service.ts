@@ -31,17 +31,9 @@ export class OAuthError extends Error {
   }
 }
 
-export interface PendingAuthorization {
+/** A sign-in waiting for the human's consent, as the consent page shows it: the stored record and its id. */
+export interface PendingAuthorization extends Omit<OAuthPendingRecord, 'expiresAt'> {
   id: string;
-  client: OAuthClientRecord;
-  redirectUri: string;
-  state?: string;
-  codeChallenge: string;
-  resource: string;
-  issuer: string;
-  createdAt: number;
-  /** The address the authorize request came from, when known. */
-  address?: string;
 }
 
 /** The pending sign-in with its id (the id itself is never stored, only its hash). */
