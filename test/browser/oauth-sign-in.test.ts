@@ -27,7 +27,7 @@
  * Ours: consent never bypasses tiers; per-person identity in the audit log; an agent key or
  * agent token can never sign in or consent.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -35,88 +35,18 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { SignJWT, UnsecuredJWT, decodeJwt } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryProvider, pkce, RedirectReceiver } from '../helpers/oauth-client.js';
 import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
 import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { DOCUMENT_REFUSED } from '../../src/server/oauth/service.js';
 import { TEST_LOOPBACK_DOCUMENTS_ENV, TEST_LOOPBACK_DOCUMENTS_PURPOSE } from '../../src/server/oauth/test-loopback-documents.js';
-
-/** A loopback listener standing in for the client's redirect URI: records what comes back. */
-class RedirectReceiver {
-  readonly hits: URL[] = [];
-  private server!: Server;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', this.url);
-      // Only the redirect itself: the browser also asks this origin for /favicon.ico.
-      if (url.pathname === '/callback') this.hits.push(url);
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('Signed in. You can close this window.');
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/callback`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** The SDK's OAuthClientProvider, kept in memory as a desktop app would keep it on disk. */
-class MemoryProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = '';
-  lastState = '';
-  authorizationUrl?: URL;
-
-  constructor(private readonly redirect: string) {}
-
-  get redirectUrl(): string {
-    return this.redirect;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'Test chat app <b>bold</b>', redirect_uris: [this.redirect], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  state(): string {
-    this.lastState = randomBytes(16).toString('base64url');
-    return this.lastState;
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
-
-const pkce = (): { verifier: string; challenge: string } => {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-};
 
 const missing = chromiumMissing();
 if (missing) {
@@ -271,7 +201,7 @@ if (missing) {
     let sdkProvider: MemoryProvider;
 
     it('the SDK client signs in: discovery, registration, consent in chromium, token exchange, get_secret; the audit names the person (AS7, AS8)', async () => {
-      sdkProvider = new MemoryProvider(receiver.url);
+      sdkProvider = new MemoryProvider(receiver.url, 'Test chat app <b>bold</b>');
       const first = new Client({ name: 'oauth-e2e', version: '1.0.0' });
       await expect(first.connect(new StreamableHTTPClientTransport(new URL(resource), { authProvider: sdkProvider }))).rejects.toBeInstanceOf(UnauthorizedError);
       expect(sdkProvider.info?.client_id).toBeTruthy();
@@ -538,7 +468,7 @@ if (missing) {
       const { code, verifier } = await rawCode(/A new agent for you, reader\.admin/);
       const tokens = (await (await exchange(code, verifier)).json()) as OAuthTokens;
       expect(decodeJwt(tokens.access_token).sub).toBe('reader.admin');
-      const provider = new MemoryProvider(receiver.url);
+      const provider = new MemoryProvider(receiver.url, 'Test chat app <b>bold</b>');
       provider.saved = tokens;
       provider.info = { client_id: rawClient };
       const client = new Client({ name: 'person', version: '1' });

@@ -19,73 +19,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { decodeJwt } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryProvider, RedirectReceiver } from '../helpers/oauth-client.js';
 import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
 import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { OidcPeer } from '../helpers/oidc-peer.js';
-
-/** The client's redirect URI on loopback: records what comes back. */
-class RedirectReceiver {
-  readonly hits: URL[] = [];
-  private server!: Server;
-  url = '';
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', this.url);
-      if (url.pathname === '/callback') this.hits.push(url);
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('Signed in.');
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/callback`;
-  }
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** The SDK's OAuthClientProvider, kept in memory. */
-class MemoryProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = '';
-  authorizationUrl?: URL;
-  constructor(private readonly redirect: string) {}
-  get redirectUrl(): string {
-    return this.redirect;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'Team chat app', redirect_uris: [this.redirect], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
 
 const missing = chromiumMissing();
 if (missing) {
@@ -176,7 +119,7 @@ if (missing) {
 
     it('full flow: SDK client → our authorize → sign in at the provider → consent → token → get_secret; the audit names the person', async () => {
       idp.mode = 'pass';
-      janeProvider = new MemoryProvider(receiver.url);
+      janeProvider = new MemoryProvider(receiver.url, 'Team chat app', { sendsState: false });
       const first = new Client({ name: 'oidc-e2e', version: '1.0.0' });
       await expect(first.connect(new StreamableHTTPClientTransport(new URL(resource), { authProvider: janeProvider }))).rejects.toBeInstanceOf(UnauthorizedError);
       jane = await newPage();

@@ -13,13 +13,12 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryProvider, pkce } from '../helpers/oauth-client.js';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
 import { loadOrCreateSigningKey } from '../../src/approvals/tokens.js';
 import { createAuditKey } from '../../src/audit/audit-key.js';
@@ -35,49 +34,6 @@ import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js
 
 const missing = postgresPeerMissing();
 const REDIRECT = 'http://127.0.0.1:9/callback';
-
-/** The SDK's OAuthClientProvider, in memory as a desktop app would keep it on disk. */
-class MemoryProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = '';
-  authorizationUrl?: URL;
-  get redirectUrl(): string {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: 'Replica test app', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' };
-  }
-  state(): string {
-    return randomBytes(16).toString('base64url');
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
-
-const pkce = (): { verifier: string; challenge: string } => {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-};
 
 const json = (res: RawResponse): Record<string, any> => JSON.parse(res.body) as Record<string, any>;
 
@@ -167,7 +123,7 @@ if (missing) {
 
   describe('OAuth sign-ins shared by two serve --http replicas on one PostgreSQL', () => {
     it('register + authorize + consent on A, token on B, calls on A and B, refresh on B; the old refresh token on A ends the grant everywhere', async () => {
-      const provider = new MemoryProvider();
+      const provider = new MemoryProvider(REDIRECT, 'Replica test app');
       const serverUrl = `${lb.url}/mcp`;
       const browser = new DashboardBrowser(lb.url);
       route(a);
@@ -243,7 +199,7 @@ if (missing) {
     });
 
     it('a sign-in begun on B is answered on A; the grant revoked on A\'s dashboard is refused on B at the next request of an open session', async () => {
-      const provider = new MemoryProvider();
+      const provider = new MemoryProvider(REDIRECT, 'Replica test app');
       const serverUrl = `${lb.url}/mcp`;
       route(b);
       expect(await auth(provider, { serverUrl })).toBe('REDIRECT');
