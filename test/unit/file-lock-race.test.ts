@@ -20,8 +20,13 @@ function worker(name: string, dir: string, stall: boolean, hold: Hold): Promise<
   return new Promise((resolve) => child.on('exit', resolve));
 }
 
-const events = (dir: string): { name: string; event: string }[] =>
-  existsSync(join(dir, 'events.log')) ? readFileSync(join(dir, 'events.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line)) : [];
+// Only whole lines: a worker's append may be seen half done (the file created, the line not yet
+// written), and a line without its newline is not an event yet.
+const events = (dir: string): { name: string; event: string }[] => {
+  if (!existsSync(join(dir, 'events.log'))) return [];
+  const lines = readFileSync(join(dir, 'events.log'), 'utf8').split('\n');
+  return lines.slice(0, -1).map((line) => JSON.parse(line));
+};
 
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 2400 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
