@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
-  closeSync, constants as fsConstants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, linkSync, promises as fs, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync,
+  closeSync, constants as fsConstants, fchmodSync, fdatasync, fstatSync, fsync, ftruncateSync, linkSync, promises as fs, openSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -171,8 +171,8 @@ function lockError(target: string, error: unknown): AssError {
 }
 
 /**
- * Creates the lock file (writing `token` into it when given), or returns null while someone
- * else holds it; a stale lock is taken away so the next try can take it.
+ * Creates the lock file with `token` in it, or returns null while someone else holds it; a
+ * stale lock, or one whose holder died, is taken away so the next try can take it.
  */
 function tryLock(file: string, target: string, staleMs: number, token: string): HeldLock | null {
   let fd: number;
@@ -184,7 +184,7 @@ function tryLock(file: string, target: string, staleMs: number, token: string): 
     return null;
   }
   try {
-    if (token) writeFileSync(fd, token);
+    writeFileSync(fd, token);
   } catch (error) {
     // A lock without its token could never be released by us: remove it at once.
     closeQuietly(fd);
@@ -199,19 +199,35 @@ function tryLock(file: string, target: string, staleMs: number, token: string): 
 const asideName = (file: string, why: string): string => `${file}.${why}-${randomBytes(6).toString('hex')}`;
 
 /**
- * Lock content naming its holder: `holder:<host>:<pid>:<random>`. Written by long-held locks
- * (file-lease.ts), so a waiter on the same host can take over at once from a process that died
- * holding one, rather than after the stale limit. Only the host's own pids are judged (a lock
- * from another host or container, with another hostname, waits out the stale limit as before).
+ * Lock content naming its holder: `holder:<host>:<pid namespace>:<pid>:<random>`. Every lock
+ * writes one, so a waiter can take over at once from a process that died holding it (SIGKILL,
+ * a crash, power loss of a container) instead of waiting out the stale limit. Only a holder of
+ * this host AND this pid namespace is judged: containers sharing a volume may share a hostname
+ * (host networking) while each has its own pids, and a pid of another namespace says nothing
+ * here. A lock from elsewhere, or in an older format, waits out the stale limit as before.
  */
 export function holderToken(): string {
-  return `holder:${hostname()}:${process.pid}:${randomBytes(12).toString('hex')}`;
+  return `holder:${hostname()}:${pidNamespace()}:${process.pid}:${randomBytes(12).toString('hex')}`;
+}
+
+let ownPidNamespace: string | undefined;
+
+/** This process's pid namespace (Linux: the inode of /proc/self/ns/pid), or "-" where there is none to read. */
+function pidNamespace(): string {
+  if (ownPidNamespace === undefined) {
+    try {
+      ownPidNamespace = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '-';
+    } catch {
+      ownPidNamespace = '-';
+    }
+  }
+  return ownPidNamespace;
 }
 
 function holderIsGone(content: string): boolean {
-  const match = /^holder:(.*):(\d+):[0-9a-f]+$/.exec(content);
-  if (!match || match[1] !== hostname()) return false;
-  const pid = Number(match[2]);
+  const match = /^holder:([^:]*):([0-9-]+):(\d+):[0-9a-f]+$/.exec(content);
+  if (!match || match[1] !== hostname() || match[2] !== pidNamespace()) return false;
+  const pid = Number(match[3]);
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
@@ -305,7 +321,7 @@ export function releaseOwnLock(lock: HeldLock): boolean {
   return ours;
 }
 
-export async function acquireLock(target: string, deadline: number, staleMs: number, token = '', onWait?: () => void): Promise<HeldLock> {
+export async function acquireLock(target: string, deadline: number, staleMs: number, token: string, onWait?: () => void): Promise<HeldLock> {
   const file = `${target}.lock`;
   let delay = MIN_RETRY_MS;
   for (;;) {
@@ -355,7 +371,8 @@ const queueTails = new Map<string, Promise<void>>();
  * Runs `fn` holding an exclusive lock on `target` (the file need not exist) that excludes both
  * other processes (the lock file `${target}.lock`) and concurrent callers in this process (a
  * promise chain per path, so in-process callers run one at a time in call order). The lock's
- * mtime is refreshed while `fn` runs, and locks of crashed processes are taken over after 10 s.
+ * mtime is refreshed while `fn` runs; the lock of a process of this host that died holding it is
+ * taken over at once, any other lock not refreshed for 10 s is taken over as stale.
  * The lock is always released, also when `fn` throws or the process exits. Waiting longer than
  * `timeoutMs` throws `BACKEND_UNAVAILABLE`.
  *
@@ -381,7 +398,7 @@ export async function withFileLock<T>(target: string, fn: (stillHeld: () => bool
 }
 
 async function holdFileLock<T>(target: string, fn: (stillHeld: () => boolean) => Promise<T>, deadline: number, staleMs: number): Promise<T> {
-  const lock = await acquireLock(target, deadline, staleMs, randomBytes(16).toString('hex'));
+  const lock = await acquireLock(target, deadline, staleMs, holderToken());
   trackHeld(lock);
   let lost = false;
   const refresh = setInterval(() => {
@@ -455,7 +472,7 @@ function pause(ms: number): Promise<void> {
  */
 export async function withSyncFileLock<T>(target: string, fn: () => T, options: FileLockOptions = {}): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
-  const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS, '', options.onWait);
+  const lock = await acquireLock(path.resolve(target), deadline, options.staleMs ?? STALE_MS, holderToken(), options.onWait);
   options.onAcquired?.();
   try {
     return fn();

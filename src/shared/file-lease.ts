@@ -12,9 +12,9 @@
  *   section, lets go at once when it is there, and then keeps off the lock until the waiter has
  *   it (or 40 ms), so a busy holder never starves a waiter.
  * - Unused for `idleMs` the lease is let go, so a process that goes quiet never makes others wait.
- * - Its content names the holder (`holderToken`): a waiter on this host takes over at once from a
- *   holder that died; otherwise a lock not refreshed within the stale limit is taken over, as for
- *   every lock here. The holder refreshes its mtime every half stale limit and, after any gap of a
+ * - Its content names the holder (`holderToken`, as every lock here): a waiter on this host takes
+ *   over at once from a holder that died; otherwise a lock not refreshed within the stale limit
+ *   is taken over, as for every lock here. The holder refreshes its mtime every half stale limit and, after any gap of a
  *   quarter of it (a process stopped or stalled), confirms the lock is still its own before its
  *   next section: a section never runs on a lease another process has taken over by then.
  * - Released when the process exits (also through a signal handler's process.exit).

@@ -4,10 +4,11 @@
  * acts. B must not remove A's fresh lock (both inside at once, one write lost); it waits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { withFileLock, withSyncFileLock } from '../../src/shared/durable-file.js';
 
 type Hold = 'release' | 'sigterm' | '0';
 
@@ -81,5 +82,47 @@ describe('stale lock takeover across processes', () => {
     expect(await exited).toBe(0);
     expect(existsSync(join(dir, 'secret.lock'))).toBe(false);
   });
-});
 
+  // The stale limit here is ten minutes and the waits below are far shorter: only the holder
+  // check (a dead pid of this host and pid namespace) can let them through.
+  const NO_STALE = { staleMs: 600_000 };
+
+  it('a holder killed by SIGKILL inside the lock: the next process takes it over at once, not after the stale limit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ass-lock-kill-'));
+    writeFileSync(join(dir, 'data.json'), '[]');
+    const child = start('holder', dir, false, 'sigterm');
+    const exited = new Promise<unknown>((resolve) => child.on('exit', resolve));
+    await until(() => events(dir).some((e) => e.event === 'ready'));
+    writeFileSync(join(dir, 'go-holder'), '');
+    await until(() => events(dir).some((e) => e.event === 'enter'));
+    expect(readFileSync(join(dir, 'secret.lock'), 'utf8')).toMatch(new RegExp(`^holder:${hostname()}:\\d+:${child.pid}:`));
+    child.kill('SIGKILL');
+    await exited;
+    expect(existsSync(join(dir, 'secret.lock'))).toBe(true);
+    await expect(withFileLock(join(dir, 'secret'), async () => 'taken over', { ...NO_STALE, timeoutMs: 20_000 })).resolves.toBe('taken over');
+  });
+
+  it('a lock naming a dead pid is taken over only when it names this host and this pid namespace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ass-lock-holder-'));
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => gone.on('exit', resolve));
+    const namespace = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1]!;
+    const lockOf = (host: string, ns: string, pid: number) => `holder:${host}:${ns}:${pid}:0123abcd`;
+    const target = join(dir, 'audit.log');
+    const refused = [
+      lockOf(hostname(), String(Number(namespace) + 1), gone.pid!), // another container's pids
+      lockOf(`${hostname()}x`, namespace, gone.pid!), // another host
+      lockOf(hostname(), namespace, process.pid), // a live holder (this very process)
+      lockOf(hostname(), namespace, process.ppid),
+      `holder:${hostname()}:${gone.pid}:0123abcd`, // the older format, without the namespace
+    ];
+    for (const content of refused) {
+      writeFileSync(`${target}.lock`, content);
+      await expect(withSyncFileLock(target, () => 'took', { ...NO_STALE, timeoutMs: 300 }), content).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+      expect(readFileSync(`${target}.lock`, 'utf8')).toBe(content);
+    }
+    writeFileSync(`${target}.lock`, lockOf(hostname(), namespace, gone.pid!));
+    await expect(withSyncFileLock(target, () => 'took', { ...NO_STALE, timeoutMs: 20_000 })).resolves.toBe('took');
+    expect(existsSync(`${target}.lock`)).toBe(false);
+  });
+});
