@@ -9,15 +9,28 @@
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/ (but test/reliability), then
 #  5. the reliability figures (test/reliability, their own vitest config),
-#  6. the suite on Node.js 24 (all but the browser and container suites) and a representative part
-#     on Node.js 22 (scripts/test-node-lines.sh), then
+#  6. the suite on Node.js 22 and 24 (all but the browser and container suites;
+#     scripts/test-node-lines.sh), then
 #     one closing line "N passed, N failed" over all of them.
 # Peers install idempotently. A peer that cannot be installed makes its suites fail loudly
 # (they name the install script); nothing is skipped silently.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step ends with a line of its wall time and how busy the machine's CPUs were meanwhile
+# (from /proc/stat, where there is one): what to look at when the run grows too long.
+cpu_ticks() { awk '/^cpu /{ idle=$5+$6; total=0; for (i=2;i<=NF;i++) total+=$i; print total, idle }' /proc/stat 2>/dev/null; }
+step_name=""; step_started=0; step_ticks=""
+step_done() {
+  [ -n "$step_name" ] || return 0
+  local now; now="$(cpu_ticks)"
+  local busy="?"
+  if [ -n "$step_ticks" ] && [ -n "$now" ]; then
+    busy="$(echo "$step_ticks $now" | awk '{ dt=$3-$1; di=$4-$2; if (dt>0) printf "%d", 100*(dt-di)/dt; else print "?" }')"
+  fi
+  printf '==> %s: %d s, CPUs %s%% busy\n' "$step_name" "$((SECONDS - step_started))" "$busy" >&2
+}
+step() { step_done; step_name="$*"; step_started=$SECONDS; step_ticks="$(cpu_ticks)"; printf '\n==> %s\n' "$*" >&2; }
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "npm ci"
@@ -82,6 +95,7 @@ else
   echo "NOTE: the Node.js 22 and 24 runs (scripts/test-node-lines.sh) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_NODE_LINES=0')." >&2
 fi
 
+step_done
 node -e '
   let passed = 0, failed = 0, skipped = 0;
   for (const file of process.argv.slice(1)) {

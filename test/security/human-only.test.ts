@@ -34,7 +34,9 @@ async function observable(): Promise<unknown> {
     approvals: (await adminJson<any[]>(home, ['approvals', 'list', '--all'])).map(({ approval_id, status, approvals_received }) => ({ approval_id, status, approvals_received })),
     db: await ok(agent.client, 'get_secret', { namespace: 'staging/app', key: 'DB_URL' }),
     stripe: await ok(agent.client, 'list_secrets', { namespace: 'production/stripe' }),
-    auditFiles: (await readdir(dirname(home.configPath))).filter((name) => name.startsWith('audit.log')),
+    // The audit lock (`audit.log.lock`, `.want`) comes and goes with whichever process appends
+    // (the agent's server keeps it 10 ms after its get_secret above): not a change; a rotation is.
+    auditFiles: (await readdir(dirname(home.configPath))).filter((name) => name.startsWith('audit.log') && !/\.(lock|want)$/.test(name)),
   };
 }
 
