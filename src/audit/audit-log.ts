@@ -48,12 +48,6 @@ const GENESIS = '0'.repeat(64);
 const fsyncAsync = promisify(fsync);
 const FIELDS = EVENT_FIELDS as readonly (keyof AuditEvent)[];
 
-function pick(event: AuditEvent): AuditEvent {
-  const out: Record<string, unknown> = {};
-  for (const field of FIELDS) if (event[field] !== undefined) out[field] = event[field];
-  return out as unknown as AuditEvent;
-}
-
 /**
  * The hash covers every field but `hash` itself, in a fixed order, chained to `prev`: keyed
  * (HMAC with the audit key) when the record has `v: 2`, else the older unkeyed SHA-256.
@@ -70,9 +64,13 @@ export function nextRecord(head: { seq: number; hash: string }, now: Date, event
 
 /** The next record and its JSON line (with newline), serialized once (record-hash.ts `hashAndLine`). */
 export function nextRecordLine(head: { seq: number; hash: string }, now: Date, event: AuditEvent, key: AuditKey | null): { record: AuditRecord; line: string } {
-  const body = { seq: head.seq + 1, ts: now.toISOString(), prev: head.hash, ...(key ? { v: KEYED_VERSION } : {}), ...pick(event) };
-  const { hash, line } = hashAndLine(body, key?.key)!;
-  return { record: { ...body, hash }, line: `${line}\n` };
+  // One object, filled in hashing order (seq, ts, prev, v, then the event's fields as EVENT_FIELDS lists them).
+  const body: Record<string, unknown> = { seq: head.seq + 1, ts: now.toISOString(), prev: head.hash };
+  if (key) body.v = KEYED_VERSION;
+  for (const field of FIELDS) if (event[field] !== undefined) body[field] = event[field];
+  const { hash, line } = hashAndLine(body as Omit<AuditRecord, 'hash'>, key?.key)!;
+  body.hash = hash;
+  return { record: body as unknown as AuditRecord, line: `${line}\n` };
 }
 
 /**

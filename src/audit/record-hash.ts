@@ -24,11 +24,20 @@ export interface HashableRecord {
   [field: string]: unknown;
 }
 
+/**
+ * `JSON.stringify` of the record's fields in hashing order, byte for byte (the golden hashes in
+ * test/unit/audit-record-line.test.ts pin it), written as text field by field: building the
+ * ordered object first was the audit append's largest allocation (bench/RESULTS.md).
+ */
 function canonical(record: HashableRecord): string {
-  const ordered: Record<string, unknown> = { seq: record.seq, ts: record.ts, prev: record.prev };
-  if (record.v !== undefined) ordered.v = record.v;
-  for (const field of EVENT_FIELDS) if (record[field] !== undefined) ordered[field] = record[field];
-  return JSON.stringify(ordered);
+  let text = `{"seq":${JSON.stringify(record.seq)},"ts":${JSON.stringify(record.ts)},"prev":${JSON.stringify(record.prev)}`;
+  if (record.v !== undefined) text += `,"v":${JSON.stringify(record.v)}`;
+  for (const field of EVENT_FIELDS) {
+    // As JSON.stringify of an object: a field whose value has no JSON form is left out.
+    const value = record[field] === undefined ? undefined : JSON.stringify(record[field]);
+    if (value !== undefined) text += `,"${field}":${value}`;
+  }
+  return `${text}}`;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { Ajv } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMcpServer } from '../../src/server/mcp-server.js';
 import { TOOLS } from '../../src/server/tools/registry.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
@@ -194,6 +196,46 @@ describe('tool contract', () => {
     const text = (result.content as { text: string }[])[0]!.text;
     expect(JSON.parse(text)).toEqual(result.structuredContent);
     expect(result.structuredContent).toMatchObject({ namespace: 'production/gemini', key: 'GEMINI_API_KEY', version: 1, secret_type: 'api_key', access_tier: 'sensitive' });
+  });
+
+  it('answers every tool with structuredContent that its advertised output schema accepts (the SDK no longer checks our answers)', async () => {
+    // Registry.ts does not hand the output schemas to the SDK (a zod parse of every answer):
+    // the handlers are typed against them instead. This checks the answers at run time, on a
+    // client that has no cached validators, against the JSON Schema that tools/list advertises.
+    const { tools } = await env.client.listTools();
+    const advertised = new Map(tools.map((t) => [t.name, t.outputSchema!]));
+    const ajv = new Ajv({ strict: false });
+    const ns = 'contract/output';
+    await env.runtime.backend.put({ namespace: ns, key: 'CRIT', value: 'v-crit', secret_type: 'api_key', access_tier: 'critical', metadata: {} });
+    const calls: Array<[string, Record<string, unknown>]> = [
+      ['set_secret', { namespace: ns, key: 'K', value: 'v1', metadata: { team: 'ml' } }],
+      ['get_secret', { namespace: ns, key: 'K' }],
+      ['list_secrets', { namespace: ns }],
+      ['list_namespaces', {}],
+      ['delete_secret', { namespace: ns, key: 'K' }],
+      ['rotate_secret', { namespace: ns, key: 'K' }],
+      ['request_token', { scopes: [`secrets:read:${ns}/K`] }],
+    ];
+    const fresh = new Client({ name: 'unvalidated', version: '1' });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    const server = createMcpServer({ service: env.runtime.service, agent: env.runtime.settings.agents[0]!, name: 'ass', readOnly: false });
+    await server.connect(serverSide);
+    await fresh.connect(clientSide);
+    try {
+      const pending = await fresh.callTool({ name: 'get_secret', arguments: { namespace: ns, key: 'CRIT' } });
+      const approvalId = /Approval ID: ([0-9a-f-]{36})/.exec((pending.content as { text: string }[])[0]!.text)![1]!;
+      calls.push(['get_approval_status', { approval_id: approvalId }]);
+      expect(new Set(calls.map(([name]) => name))).toEqual(new Set(TOOLS.map((t) => t.name)));
+      for (const [name, args] of calls) {
+        const result = await fresh.callTool({ name, arguments: args });
+        expect(result.isError, `${name}: ${JSON.stringify(result.content)}`).toBeFalsy();
+        const validate = ajv.compile(advertised.get(name)!);
+        expect(validate(result.structuredContent), `${name}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+      }
+    } finally {
+      await fresh.close();
+      await server.close();
+    }
   });
 
   it('lists metadata only, filtered by the agent\'s list grants', async () => {

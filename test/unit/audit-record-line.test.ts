@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog, type AuditEvent } from '../../src/audit/audit-log.js';
 import { readAuditKey } from '../../src/audit/audit-key.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
+import { hashRecord } from '../../src/audit/record-hash.js';
 import { fileLines } from '../../src/shared/file-lines.js';
 
 let dir: string;
@@ -55,5 +56,20 @@ describe('reading the log splits lines on "\\n" only', () => {
     expect(lines).toEqual([JSON.stringify(record)]);
     const verified = await verifyAuditLog(log, record.hash, { key: null });
     expect(verified.problems).toEqual([]);
+  });
+});
+
+describe('the hashed text of a record is JSON.stringify of its fields in order', () => {
+  it('hashes as it always has: golden hashes computed with the earlier JSON.stringify-of-an-object form, so old logs still verify', () => {
+    // Computed before the canonical text was built field by field (record-hash.ts), by the code then.
+    const key = Buffer.alloc(32, 7);
+    const base = { seq: 41, ts: '2026-11-29T20:00:00.000Z', prev: 'ab'.repeat(32) };
+    const full = {
+      ...base, actor: 'agent:b', action: 'request_token', namespace: 'production/gemini', key: 'GEMINI_API_KEY', outcome: 'approval_requested', rule: 'tier:critical',
+      reason: 'déploiement "urgent" \\ ✓ \u2028 <b> \u0000\n', approval_id: 'apr_1', token_id: 'tok_1', error_code: 'NONE', latency_ms: 1.25, continues: 'x'.repeat(64), on_behalf_of: 'admin:alice',
+    };
+    expect(hashRecord(full)).toBe('cf0022b6a294e140d360f62fe393196e7f5d17292a8f81fa05bb7f7cb75fea48');
+    expect(hashRecord({ ...full, v: 2 }, key)).toBe('137b02ddaceb3e3fed07d89f8f772bdb18adfdcfd4867057a2efe447c7973883');
+    expect(hashRecord({ ...base, v: 2, actor: 'a', action: 'b', outcome: 'ok', latency_ms: 0.001 }, key)).toBe('8c2efd5120e4236a5e808751d68bd033d4730d4d3c4500ae67b2de378e74cc1e');
   });
 });
