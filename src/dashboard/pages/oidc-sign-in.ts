@@ -18,8 +18,9 @@ import { clientAddress, cookieName } from '../security.js';
  * openid-client doing the protocol: discovery from `${issuer}/.well-known/openid-configuration`
  * at every sign-in (keys rotate; a provider that is down gives a clear page), authorization code
  * with PKCE S256, `state` and `nonce`, and the ID token checked for issuer, audience, expiry,
- * nonce and signature (the provider's JWKS). A person whose groups map to no template is refused
- * and nothing is created; otherwise they get a limited session (sessions.ts `OidcPerson`).
+ * nonce and signature (the provider's JWKS). A member of `admins_group` gets an admin's session;
+ * anyone else whose groups map to no template is refused and nothing is created; otherwise they
+ * get a limited session (sessions.ts `OidcPerson`).
  *
  * Between leaving for the provider and its callback, the sign-in (PKCE verifier, state, nonce,
  * return path) is kept in the shared OAuth store, sealed under the id in the browser's cookie
@@ -171,11 +172,14 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
       return failure(c, deps, isUnreachable(error) ? 'unreachable' : 'refused', error);
     }
     const sub = claims.sub as string;
-    const human = oidcHuman(sub, cleanLabel(claims.email) ?? cleanLabel(claims.name) ?? cleanLabel(claims.preferred_username));
+    const label = cleanLabel(claims.email) ?? cleanLabel(claims.name) ?? cleanLabel(claims.preferred_username);
+    const human = oidcHuman(sub, label);
+    // Security: groups only from the claims checked above (the signed ID token, else the provider's UserInfo for this sub).
     const rawGroups = claims[oidc.groups_claim];
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : typeof rawGroups === 'string' ? [rawGroups] : [];
     const templates = templatesForGroups(oidc, groups);
-    if (templates.length === 0) {
+    const adminsGroup = oidc.admins_group !== undefined && groups.includes(oidc.admins_group) ? oidc.admins_group : undefined;
+    if (templates.length === 0 && adminsGroup === undefined) {
       await deps.runtime.audit.append({ actor: human, action: 'dashboard.sign_in', outcome: 'denied', reason: `no group of ${oidc.groups_claim} maps to a template (from ${address})` });
       return sendPage(c, {
         title: 'Not allowed',
@@ -183,14 +187,19 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
         notice: { kind: 'error', text: 'None of your groups gives access to this server.' },
       }, 403);
     }
-    const { id: sessionId } = deps.sessions.create(human, '', { sub, human, templates, issuerHash: oidcIssuerHash(oidc.issuer) });
-    await deps.runtime.audit.append({ actor: human, action: 'dashboard.sign_in', outcome: 'ok', reason: `identity provider, templates ${templates.join(', ').slice(0, 200)} (from ${address})` });
+    // An admin is `oidc:<sub>` to every rule (distinct approvers); the label is only named beside it.
+    const person = { sub, human, ...(label !== undefined ? { label } : {}), templates, issuerHash: oidcIssuerHash(oidc.issuer), ...(adminsGroup !== undefined ? { adminsGroup } : {}) };
+    const { id: sessionId } = deps.sessions.create(adminsGroup !== undefined ? oidcHuman(sub) : human, '', person);
+    const what = `${adminsGroup !== undefined ? `admin (group ${adminsGroup.slice(0, 100)}), ` : ''}templates ${templates.join(', ').slice(0, 200) || '(none)'}`;
+    await deps.runtime.audit.append({ actor: adminsGroup !== undefined ? `admin:${human}` : human, action: 'dashboard.sign_in', outcome: 'ok', reason: `identity provider, ${what} (from ${address})` });
     setCookie(c, cookieName(deps.browserScheme), sessionId, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });
+    // An admin who did not come here to consent lands on the approvals page.
+    const next = adminsGroup !== undefined && entry.next === `${BASE}/sign-ins` ? `${BASE}/approvals` : entry.next;
     // A page, not a redirect: this response ends a navigation that began on the provider's site,
     // and Chromium would not send the new SameSite=Strict cookie along a redirect from it. The
     // refresh (or the link) is a navigation of our own page.
     return c.html(
-      html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${entry.next}"><title>Signed in · agent-secret-store</title></head><body><main><p>Signed in as <code>${human}</code>. <a href="${entry.next}">Continue</a></p></main></body></html>`.text,
+      html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${next}"><title>Signed in · agent-secret-store</title></head><body><main><p>Signed in as <code>${human}</code>${adminsGroup !== undefined ? ' (admin)' : ''}. <a href="${next}">Continue</a></p></main></body></html>`.text,
       200,
     );
   });
@@ -207,5 +216,5 @@ export function oidcButton(deps: DashboardDeps, next: string): ReturnType<typeof
   const oidc = deps.settings().config.auth.oidc;
   if (!oidc) return html``;
   const target = next.startsWith('/dashboard/oauth/consent/') ? `${OIDC_START_PATH}?next=${encodeURIComponent(next)}` : OIDC_START_PATH;
-  return html`<div class="card sign-in sign-in-oidc"><p>Allowing an app to use this server for you?</p><p><a class="button primary" href="${target}">Sign in with ${providerName(oidc)}</a></p><p class="help">Your groups decide what you may allow. This does not sign you in as an admin.</p></div>`;
+  return html`<div class="card sign-in sign-in-oidc"><p>Allowing an app to use this server for you?</p><p><a class="button primary" href="${target}">Sign in with ${providerName(oidc)}</a></p><p class="help">Your groups decide what you may allow${oidc.admins_group !== undefined ? ', and whether you are an admin here' : '. This does not sign you in as an admin'}.</p></div>`;
 }
