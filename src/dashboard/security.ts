@@ -84,7 +84,7 @@ export function requireSession(deps: DashboardDeps): MiddlewareHandler<Dashboard
       if (!stillValid(deps, session)) {
         deps.sessions.endAllFor(session.adminId);
       } else if (isLimited(session) && !limitedMayReach(c.req.path)) {
-        return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key.', 403);
+        return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key, or is a member of auth.oidc.admins_group at the identity provider.', 403);
       } else {
         c.set('session', session);
         c.set('sessionId', id!);
