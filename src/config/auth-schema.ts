@@ -25,8 +25,9 @@ export const AgentTemplateSchema = z
  * `auth.oidc` — people sign in to the dashboard's consent page with the team's OpenID Connect
  * identity provider (docs/remote-auth.md, "Signing in with your identity provider"). Their groups
  * (the `groups_claim` of the ID token or UserInfo) pick the `auth.oauth.templates` they may
- * consent with. Such a person gets a limited dashboard session (consent, their own sign-ins), never
- * an admin's: admins sign in with an admin key. The client secret comes from
+ * consent with. Such a person gets a limited dashboard session (consent, their own sign-ins); only
+ * a member of `admins_group` gets an admin's (approvals, secrets, agents, audit), named in the
+ * audit as `admin:oidc:<sub> (<email or name>)`. The client secret comes from
  * `${ENV}` or a file, never from the YAML text itself in a committed config.
  */
 export const OidcSchema = z
@@ -44,6 +45,12 @@ export const OidcSchema = z
     groups_claim: z.string().min(1).max(100).default('groups'),
     /** Group name → the template (or templates) of `auth.oauth.templates` its members may consent with. */
     groups: z.record(z.string().min(1).max(200), z.union([TemplateName, z.array(TemplateName).min(1)])).default({}),
+    /**
+     * Members of this group (in the same `groups_claim`) get a full admin dashboard session instead
+     * of the limited one. Follows the config file live, like `admins`: removing it ends those sessions
+     * at their next request.
+     */
+    admins_group: z.string({ error: 'must be the name of a group at the identity provider, e.g. secret-store-admins' }).trim().min(1, 'must be the name of a group at the identity provider, e.g. secret-store-admins').max(200, 'a group name of at most 200 characters').optional(),
   })
   .strict()
   .refine((o) => (o.client_secret === undefined) !== (o.client_secret_file === undefined), { message: 'give exactly one of client_secret (e.g. ${OIDC_CLIENT_SECRET}) or client_secret_file' })

@@ -5,7 +5,7 @@ import type { Settings } from '../server/settings.js';
 import type { SafeHtml } from './html.js';
 import { liveRegion, page, type PageInput } from './layout.js';
 import type { LiveChanges } from './live-changes.js';
-import type { Session, SessionStore } from './sessions.js';
+import { isLimited, type Session, type SessionStore } from './sessions.js';
 import type { SignInThrottle } from './sign-in-throttle.js';
 
 /** What every dashboard page shares. One per dashboard (per process). */
@@ -35,7 +35,7 @@ export type DashboardContext = Context<DashboardEnv>;
 /** Renders a page, or only its live region when the shipped script asks (`?partial=1`). */
 export function sendPage(c: DashboardContext, input: Omit<PageInput, 'session'>, status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200): Response {
   const session = c.get('session');
-  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.person?.human ?? session.adminId, csrf: session.csrf, ...(session.person ? { limited: true } : {}) } } : {}) };
+  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.person?.human ?? session.adminId, csrf: session.csrf, ...(isLimited(session) ? { limited: true } : {}) } } : {}) };
   const body: SafeHtml = c.req.query('partial') === '1' ? liveRegion(full) : page(full);
   return c.html(body.text, status);
 }

@@ -4,7 +4,7 @@ import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { DashboardDeps, DashboardEnv } from './context.js';
 import { BASE } from './layout.js';
-import { tokensMatch, type Session } from './sessions.js';
+import { isLimited, tokensMatch, type Session } from './sessions.js';
 import { oidcIssuerHash } from '../server/oauth/oidc-person.js';
 
 /**
@@ -65,7 +65,10 @@ function stillValid(deps: DashboardDeps, session: Session): boolean {
   if (session.person) {
     // A person's session ends when sign-in with the provider is turned off or points elsewhere.
     const oidc = config.auth.oidc;
-    return Boolean(oidc && oidcIssuerHash(oidc.issuer) === session.person.issuerHash);
+    if (!oidc || oidcIssuerHash(oidc.issuer) !== session.person.issuerHash) return false;
+    // Security: an admin's session through the provider ends as soon as the config in force no
+    // longer names the group it was given for (admins_group follows the file live, as admins do).
+    return session.person.adminsGroup === undefined || oidc.admins_group === session.person.adminsGroup;
   }
   return config.admins.some((a) => a.id === session.adminId && a.key_sha256 === session.keySha256);
 }
@@ -80,8 +83,8 @@ export function requireSession(deps: DashboardDeps): MiddlewareHandler<Dashboard
       // An admin removed from the config, or whose key was replaced, loses every session at its next request.
       if (!stillValid(deps, session)) {
         deps.sessions.endAllFor(session.adminId);
-      } else if (session.person && !limitedMayReach(c.req.path)) {
-        return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key.', 403);
+      } else if (isLimited(session) && !limitedMayReach(c.req.path)) {
+        return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key, or is a member of auth.oidc.admins_group at the identity provider.', 403);
       } else {
         c.set('session', session);
         c.set('sessionId', id!);

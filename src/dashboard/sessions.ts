@@ -11,12 +11,20 @@ import type { Clock } from '../shared/types.js';
 
 /**
  * A person signed in through the OpenID Connect provider (auth.oidc): a limited session that may
- * only consent to OAuth clients and see or revoke its own sign-ins (security.ts allows nothing else).
+ * only consent to OAuth clients and see or revoke its own sign-ins (security.ts allows nothing else),
+ * unless their groups held `auth.oidc.admins_group` (then `adminsGroup` is set: an admin's session).
  */
 export interface OidcPerson {
   sub: string;
   /** `oidc:<sub> (<email or name>)`: how grants and audit records name them. */
   human: string;
+  /** The email or name the provider gave (untrusted text), named beside `oidc:<sub>` in admin actions' audit records. */
+  label?: string;
+  /**
+   * The `auth.oidc.admins_group` they were in at sign-in (from the signature-checked ID token or
+   * UserInfo): an admin's session while the config in force names this same group (security.ts).
+   */
+  adminsGroup?: string;
   /** The templates their groups gave them at sign-in. */
   templates: string[];
   /** oidcIssuerHash of the issuer they signed in at: the session ends when auth.oidc changes provider. */
@@ -24,7 +32,10 @@ export interface OidcPerson {
 }
 
 export interface Session {
-  /** The admin's id; for an OIDC person, their `human` text (never an admin id: see `person`). */
+  /**
+   * The admin's id; for an OIDC admin `oidc:<sub>` (who approves, for the distinct-approvers
+   * rule); for a limited OIDC person, their `human` text (never an admin id: see `person`).
+   */
   adminId: string;
   person?: OidcPerson;
   /** sha256 of the admin key signed in with: a session ends when that key is replaced in the config. */
@@ -106,6 +117,16 @@ export class SessionStore {
       if (now - s.lastSeenAt >= this.limits.idleMs || now - s.createdAt >= this.limits.absoluteMs) this.sessions.delete(key);
     }
   }
+}
+
+/** Whether the session is a person's limited one (consent and own sign-ins only), not an admin's. */
+export function isLimited(session: Session): boolean {
+  return Boolean(session.person && session.person.adminsGroup === undefined);
+}
+
+/** The admin acting in this session, as the human actions take it (human-decisions.ts `HumanAdmin`). */
+export function actingAdmin(session: Session): { adminId: string; label?: string } {
+  return session.person?.label !== undefined && session.person.adminsGroup !== undefined ? { adminId: session.adminId, label: session.person.label } : { adminId: session.adminId };
 }
 
 /** Constant-time comparison of a presented CSRF token with the expected one. */

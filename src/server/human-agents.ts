@@ -5,7 +5,7 @@ import { TOOL_NAMES } from '../config/schema.js';
 import { parseScope, parseTtl } from '../policy/index.js';
 import { AssError } from '../shared/errors.js';
 import { editConfig } from './config-edit.js';
-import type { HumanSurface } from './human-decisions.js';
+import { adminActor, type HumanAdmin, type HumanSurface } from './human-decisions.js';
 import { generateAgentKey, hashKey } from './keys.js';
 import type { Runtime } from './runtime.js';
 import type { Settings } from './settings.js';
@@ -43,7 +43,7 @@ export function mcpServersSnippet(settings: Settings, agentKey: string, command:
  * anything is written; the audit record comes first (fail closed).
  * @returns the new key (shown once) and the settings as now on disk.
  */
-export async function humanAddAgent(runtime: Runtime, who: { adminId: string; via: HumanSurface }, input: AddAgentInput): Promise<{ agentId: string; agentKey: string; settings: Settings }> {
+export async function humanAddAgent(runtime: Runtime, who: HumanAdmin & { via: HumanSurface }, input: AddAgentInput): Promise<{ agentId: string; agentKey: string; settings: Settings }> {
   const id = AgentIdSchema.safeParse(input.id);
   if (!id.success) throw new AssError('INVALID_ARGUMENT', `Invalid agent id: ${id.error.issues[0]?.message ?? 'bad id'}.`);
   for (const scope of [...input.grants, ...input.deny]) parseScope(scope);
@@ -52,7 +52,7 @@ export async function humanAddAgent(runtime: Runtime, who: { adminId: string; vi
     if (!(TOOL_NAMES as readonly string[]).includes(tool)) throw new AssError('INVALID_ARGUMENT', `Unknown tool '${tool.slice(0, 40)}'; tools are ${TOOL_NAMES.join(', ')}.`);
   }
   const key = generateAgentKey();
-  await runtime.audit.append({ actor: `admin:${who.adminId}`, action: 'agents.add', outcome: 'ok', reason: `agent ${input.id}; grants ${input.grants.join(' ') || '(none)'} (${who.via})` });
+  await runtime.audit.append({ actor: adminActor(who), action: 'agents.add', outcome: 'ok', reason: `agent ${input.id}; grants ${input.grants.join(' ') || '(none)'} (${who.via})` });
   const settings = await editConfig(runtime.settings.loaded.file, (doc) => {
     if (agentEntries(doc, 'agents').some((m) => m.get('id') === input.id)) throw new AssError('CONFLICT', `Agent '${input.id}' exists. Revoke it first, or choose another id.`);
     const entry: Record<string, unknown> = { id: input.id, key_sha256: hashKey(key), grants: input.grants, deny: input.deny, limits: { max_token_ttl: input.maxTokenTtl } };
@@ -69,14 +69,14 @@ export async function humanAddAgent(runtime: Runtime, who: { adminId: string; vi
  */
 export async function humanRevokeAgent(
   runtime: Runtime,
-  who: { adminId: string; via: HumanSurface },
+  who: HumanAdmin & { via: HumanSurface },
   agentId: string,
   /** The config as now on disk (a long-running dashboard passes what it reloaded). */
   settings: Settings = runtime.settings,
 ): Promise<{ revoked: string; tokens: number; approvals: number }> {
   const agent = settings.config.agents.find((a) => a.id === agentId);
   if (!agent) throw new AssError('CONFLICT', `No agent '${agentId.slice(0, 64)}'. \`agents list\` shows them.`);
-  await runtime.audit.append({ actor: `admin:${who.adminId}`, action: 'agents.revoke', outcome: 'ok', reason: `agent ${agentId} (${who.via})` });
+  await runtime.audit.append({ actor: adminActor(who), action: 'agents.revoke', outcome: 'ok', reason: `agent ${agentId} (${who.via})` });
   // Revocation first: running servers consult it on every call.
   const ended = await runtime.state.revokeAgent({ agentId, keySha256: agent.key_sha256, adminId: who.adminId, now: runtime.clock() });
   dropReadCache(runtime.backend);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { effectiveTier, namespaceDefaultTier, validateNamespace, validatePath } from '../policy/index.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES, type AccessTier, type SecretSummary, type SecretType } from '../shared/types.js';
-import type { HumanSurface } from './human-decisions.js';
+import { adminActor, type HumanAdmin, type HumanSurface } from './human-decisions.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -17,14 +17,13 @@ export const SecretTypeSchema = z.enum(SECRET_TYPES);
 export const AccessTierSchema = z.enum(ACCESS_TIERS);
 export const GenerateBytesSchema = z.number().int().min(16).max(1024);
 
-interface Who {
-  adminId: string;
+interface Who extends HumanAdmin {
   via: HumanSurface;
 }
 
 async function audited<T>(runtime: Runtime, who: Who, action: string, target: { namespace: string; key: string }, reason: string, act: () => Promise<T>): Promise<T> {
   const started = performance.now();
-  const actor = `admin:${who.adminId}`;
+  const actor = adminActor(who);
   await runtime.audit.append({ actor, action, ...target, outcome: 'allowed', rule: 'human', reason: `${reason} (${who.via})`, latency_ms: performance.now() - started });
   try {
     return await act();

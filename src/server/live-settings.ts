@@ -8,7 +8,8 @@ import { loadSettings, type Settings } from './settings.js';
 
 /**
  * The config sections a running server applies without a restart: who may call it (agents and
- * admins, with their key hashes, grants, denies and tools) and the policy. Everything else
+ * admins, with their key hashes, grants, denies and tools, and `auth.oidc.admins_group`, which
+ * makes people admins) and the policy. Everything else
  * (backend, data_dir, audit, http, server, tokens, approvals, notifications, dashboard) is
  * wired into objects built at start-up; a change there is logged as needing a restart.
  */
@@ -16,6 +17,19 @@ import { loadSettings, type Settings } from './settings.js';
 const SETTLE_MS = 250;
 
 const LIVE_SECTIONS = ['agents', 'admins', 'policy'] as const satisfies readonly (keyof Config)[];
+
+/**
+ * `auth` as in force after a reload: the section stays as it was at start-up (a restart applies
+ * it), except `auth.oidc.admins_group`, which says who is an admin and so follows the file as
+ * `admins` does: removed or renamed, the sessions it gave end at their next request. A new
+ * admins_group counts only for the same provider (a new issuer needs the restart first).
+ */
+export function liveAuth(current: Config['auth'], next: Config['auth']): Config['auth'] {
+  if (!current.oidc) return current;
+  const { admins_group: _old, ...oidc } = current.oidc;
+  const group = next.oidc?.issuer === current.oidc.issuer ? next.oidc.admins_group : undefined;
+  return { ...current, oidc: { ...oidc, ...(group !== undefined ? { admins_group: group } : {}) } };
+}
 
 /**
  * The running settings, following the config file. `serve`, `serve --http` and `dashboard` run
@@ -65,12 +79,13 @@ export class LiveSettings {
       this.seen = '';
       return this.settings;
     }
+    const auth = liveAuth(this.settings.config.auth, next.config.auth);
     const restartOnly = (Object.keys({ ...this.settings.config, ...next.config }) as (keyof Config)[]).filter(
-      (section) => !(LIVE_SECTIONS as readonly string[]).includes(section) && !isDeepStrictEqual(this.settings.config[section], next.config[section]),
+      (section) => !(LIVE_SECTIONS as readonly string[]).includes(section) && !isDeepStrictEqual(section === 'auth' ? auth : this.settings.config[section], next.config[section]),
     );
     this.settings = {
       ...this.settings,
-      config: { ...this.settings.config, agents: next.config.agents, admins: next.config.admins, policy: next.config.policy },
+      config: { ...this.settings.config, agents: next.config.agents, admins: next.config.admins, policy: next.config.policy, auth },
       agents: next.agents,
       policy: next.policy,
     };

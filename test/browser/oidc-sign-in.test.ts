@@ -15,6 +15,10 @@
  *  - limited session     ← `else if (session.person && !limitedMayReach(...))` removed in security.ts
  *  - own sign-ins only   ← the `if (!own) return …404` of the revoke route disabled (kim revoked jane's)
  *  - bounded starts      ← the per-address `starts.take(...)` check removed (25 starts, no 429)
+ *  - admins_group        ← `isLimited` ignoring adminsGroup (ada got 403 on the approval page); membership
+ *                          not checked (`adminsGroup = oidc.admins_group`: jane, kim and omar got admin sessions, 5 tests failed);
+ *                          the admins_group check of `stillValid` removed (ada's session outlived the edit);
+ *                          `actingAdmin` without the label (the approval's audit record lacked her email)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,8 +29,8 @@ import { decodeJwt } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryProvider, RedirectReceiver } from '../helpers/oauth-client.js';
-import { admin, call, initHome, ok, REPO_ROOT, removeHome, type Home } from '../helpers/cli.js';
-import { chromiumMissing, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
+import { admin, approvalIdOf, call, fails, initHome, ok, REPO_ROOT, removeHome, setConfig, type Home } from '../helpers/cli.js';
+import { chromiumMissing, decide, launchBrowser, startServing, type ServedDashboard } from '../helpers/browser.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { OidcPeer } from '../helpers/oidc-peer.js';
 
@@ -39,6 +43,8 @@ if (missing) {
       jane: { email: 'jane@example.com', name: 'Jane Doe', groups: ['engineering', 'everyone'] },
       kim: { name: '<img src=x onerror=alert(1)> Kim', groups: ['engineering'] },
       omar: { email: 'omar@example.com', name: 'Omar', groups: ['sales', 'everyone'] },
+      // In auth.oidc.admins_group only (no group maps to a template).
+      ada: { email: 'ada@example.com', name: 'Ada', groups: ['secret-store-admins'] },
     });
     const receiver = new RedirectReceiver();
     let home: Home;
@@ -90,11 +96,11 @@ if (missing) {
         auth: {
           agent_keys: true,
           oauth: { templates: { reader: { description: 'Read the team secrets', grants: ['secrets:read:team/**'] }, ops: { grants: ['secrets:read:production/**'] } } },
-          oidc: { issuer: idp.issuer, display_name: 'Test IdP', client_id: idp.clientId, client_secret_file: 'oidc-client-secret', scopes: ['openid', 'email', 'profile', 'groups'], groups: { engineering: 'reader' } },
+          oidc: { issuer: idp.issuer, display_name: 'Test IdP', client_id: idp.clientId, client_secret_file: 'oidc-client-secret', scopes: ['openid', 'email', 'profile', 'groups'], groups: { engineering: 'reader' }, admins_group: 'secret-store-admins' },
         },
       });
       writeFileSync(path.join(home.dir, 'oidc-client-secret'), `${idp.clientSecret}\n`, { mode: 0o600 });
-      for (const [ns, key, tier] of [['team/app', 'API_KEY', 'standard'], ['production/db', 'PASSWORD', 'standard']] as const) {
+      for (const [ns, key, tier] of [['team/app', 'API_KEY', 'standard'], ['production/db', 'PASSWORD', 'standard'], ['ops/root', 'ROOT_KEY', 'critical'], ['ops/root', 'OTHER_KEY', 'critical']] as const) {
         const r = await admin(home, ['secrets', 'set', ns, key, '--tier', tier], { input: `value-of-${key}-${process.pid}` });
         if (r.code !== 0) throw new Error(r.stderr);
       }
@@ -256,6 +262,73 @@ if (missing) {
       await other.goto(callback);
       await expect.poll(() => other.locator('main').textContent()).toContain('expired or was already used');
       expect(await hasSession(other)).toBe(false);
+    });
+
+    it('a member of auth.oidc.admins_group gets a full admin session: approves in the dashboard, named in the audit; a person not in it gets 403', async () => {
+      const ADA = 'oidc:ada (ada@example.com)';
+      const agent = new Client({ name: 'oidc-admin-e2e', version: '1.0.0' });
+      await agent.connect(new StreamableHTTPClientTransport(new URL(resource), { requestInit: { headers: { 'x-agent-key': home.agentKey } } }));
+      try {
+        const ada = await newPage();
+        await ada.goto(`${origin}/dashboard/sign-in`);
+        await signInAtIdp(ada, 'ada');
+        await ada.waitForURL(/\/dashboard\/approvals/);
+        await expect.poll(() => ada.locator('.who strong').textContent()).toBe(ADA);
+        expect(await ada.locator('nav[aria-label="Main"] a').allTextContents()).toEqual(expect.arrayContaining(['Approvals', 'Secrets', 'Agents', 'Audit', 'Sign-ins']));
+        for (const p of ['approvals', 'secrets', 'agents', 'audit', 'sign-ins']) expect((await ada.request.get(`${origin}/dashboard/${p}`, { maxRedirects: 0 })).status(), p).toBe(200);
+
+        // The agent asks for a critical secret; Ada approves it on its page; the retry gets the value.
+        const id = approvalIdOf((await fails(agent, 'get_secret', { namespace: 'ops/root', key: 'ROOT_KEY' })).error);
+        await ada.goto(`${origin}/dashboard/approvals/${id}`);
+        await decide(ada, ada, 'Approve');
+        expect((await ok(agent, 'get_approval_status', { approval_id: id })).status).toBe('approved');
+        expect((await ok(agent, 'get_secret', { namespace: 'ops/root', key: 'ROOT_KEY' })).value).toBe(`value-of-ROOT_KEY-${process.pid}`);
+        // The audit names the person: sub and email; the approval counts her by sub.
+        expect(auditRecords().find((r) => r.action === 'approvals.approve' && r.approval_id === id)).toMatchObject({ actor: `admin:${ADA}`, outcome: 'approval_granted' });
+        expect(auditRecords().some((r) => r.action === 'dashboard.sign_in' && r.actor === `admin:${ADA}` && r.outcome === 'ok')).toBe(true);
+        await ada.goto(`${origin}/dashboard/approvals/${id}`);
+        expect(await ada.locator('main').textContent()).toContain('oidc:ada');
+
+        // Jane is not in the group: her session stays limited, on a real pending request too.
+        const other = approvalIdOf((await fails(agent, 'get_secret', { namespace: 'ops/root', key: 'OTHER_KEY' })).error);
+        expect((await jane.request.get(`${origin}/dashboard/approvals/${other}`, { maxRedirects: 0 })).status()).toBe(403);
+        await jane.goto(`${origin}/dashboard/sign-ins`);
+        const csrf = await jane.locator('input[name="_csrf"]').first().inputValue();
+        const approve = await jane.request.post(`${origin}/dashboard/approvals/${other}/approve`, { form: { _csrf: csrf }, headers: { origin }, maxRedirects: 0 });
+        expect(approve.status()).toBe(403);
+        expect((await ok(agent, 'get_approval_status', { approval_id: other })).status).toBe('pending');
+        // Revealing a value asks for an admin key again, which a person from the provider does not have here.
+        await ada.goto(`${origin}/dashboard/secrets/ops/root/ROOT_KEY`);
+        const adaCsrf = await ada.locator('input[name="_csrf"]').first().inputValue();
+        const reveal = await ada.request.post(`${origin}/dashboard/secrets/ops/root/ROOT_KEY/reveal`, { form: { _csrf: adaCsrf, admin_key: home.adminKey }, headers: { origin }, maxRedirects: 0 });
+        expect(reveal.status()).not.toBe(200);
+        expect(await reveal.text()).toContain('needs an admin key');
+        expect(await reveal.text()).not.toContain(`value-of-ROOT_KEY-${process.pid}`);
+        const verify = await admin(home, ['audit', 'verify']);
+        expect(verify.code, verify.stderr + verify.stdout).toBe(0);
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('admins_group removed from the config ends the admin session at its next request, without a restart', async () => {
+      const ada = await newPage();
+      await ada.goto(`${origin}/dashboard/sign-in`);
+      await signInAtIdp(ada, 'ada');
+      await ada.waitForURL(/\/dashboard\/approvals/);
+      await setConfig(home.configPath, { 'auth.oidc.admins_group': undefined });
+      const next = await ada.request.get(`${origin}/dashboard/approvals`, { maxRedirects: 0 });
+      expect(next.status()).toBe(303);
+      expect(next.headers().location).toMatch(/\/dashboard\/sign-in/);
+      // The session is gone, not only this page: the Sign-ins page wants a sign-in too.
+      expect(await hasSession(ada)).toBe(false);
+      // Signing in again (a new browser: the provider would remember her): no group of hers maps to a template now, so nothing.
+      const again = await newPage();
+      await again.goto(`${origin}/dashboard/sign-in`);
+      await signInAtIdp(again, 'ada');
+      await expect.poll(() => again.locator('main').textContent()).toContain('None of your groups gives access to this server.');
+      // The edit was applied live, not left for a restart.
+      expect(served.stderr()).not.toMatch(/apply only after a restart: auth/);
     });
 
     // Last: it spends this address's sign-in starts.

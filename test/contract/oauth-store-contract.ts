@@ -7,6 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OAuthClientRecord, OAuthCodeRecord, OAuthGrantRecord, OAuthPendingRecord, OAuthStore } from '../../src/server/oauth/store.js';
+import { openOidcPending, sealOidcPending } from '../../src/server/oauth/oidc-pending.js';
 
 export interface OAuthStoreTarget {
   /** A new store instance over the same storage (another replica, as far as the store can tell). */
@@ -188,6 +189,38 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       expect(await b.pending('p4', T0 + 71)).toBeDefined();
     });
 
+    it('a sign-in through the identity provider: kept by the hash of its id and sealed, taken once of 10 racing callbacks on 3 instances; expired is gone; the cap makes room', async () => {
+      const t = await setup();
+      const stores = await Promise.all([1, 2, 3].map(() => t.open()));
+      const id = randomBytes(32).toString('base64url');
+      const secrets = { issuer: 'http://127.0.0.1:1', clientId: 'rp', verifier: randomBytes(32).toString('base64url'), state: randomBytes(16).toString('base64url'), nonce: randomBytes(16).toString('base64url'), redirectUri: 'http://127.0.0.1:2/dashboard/sign-in/oidc/callback', next: '/dashboard/sign-ins' };
+      await stores[0]!.addOidcPending(id, { sealed: sealOidcPending(id, secrets), createdAt: T0, expiresAt: T0 + 600_000 }, 10);
+      const stored = await t.dump();
+      // Neither the id (the cookie) nor the PKCE verifier, state or nonce is in the store.
+      for (const secret of [id, secrets.verifier, secrets.state, secrets.nonce]) expect(stored).not.toContain(secret);
+      await warm(stores);
+      const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % 3]!.takeOidcPending(id, T0 + 2)));
+      const got = taken.filter((x) => x !== undefined);
+      expect(got).toHaveLength(1);
+      expect(openOidcPending(id, got[0]!.sealed)).toEqual(secrets);
+      expect(await stores[1]!.takeOidcPending(id, T0 + 3)).toBeUndefined();
+      // Expired: gone, even to the first taker.
+      const expiring = randomBytes(32).toString('base64url');
+      await stores[0]!.addOidcPending(expiring, { sealed: sealOidcPending(expiring, secrets), createdAt: T0, expiresAt: T0 + 100 }, 10);
+      expect(await stores[1]!.takeOidcPending(expiring, T0 + 100)).toBeUndefined();
+      // The cap (2): live ones of every instance count; the soonest to expire makes room.
+      await stores[0]!.addOidcPending('o1', { sealed: 'x', createdAt: T0, expiresAt: T0 + 600_000 }, 2);
+      await stores[1]!.addOidcPending('o2', { sealed: 'x', createdAt: T0 + 10, expiresAt: T0 + 600_010 }, 2);
+      await stores[2]!.addOidcPending('o3', { sealed: 'x', createdAt: T0 + 20, expiresAt: T0 + 600_020 }, 2);
+      expect(await stores[0]!.takeOidcPending('o1', T0 + 30)).toBeUndefined();
+      expect(await stores[0]!.takeOidcPending('o2', T0 + 30)).toBeDefined();
+      expect(await stores[1]!.takeOidcPending('o3', T0 + 30)).toBeDefined();
+      // The consent sign-ins are another table: an id of one kind finds nothing of the other.
+      await stores[0]!.addPending('shared-id', pendingRecord(), 10);
+      expect(await stores[0]!.takeOidcPending('shared-id', T0 + 1)).toBeUndefined();
+      expect(await stores[0]!.pending('shared-id', T0 + 1)).toBeDefined();
+    });
+
     it('prune drops grants ended before the cutoff, pending sign-ins and codes expired before it, and never-used dynamic clients registered before it; keeps the rest', async () => {
       const t = await setup();
       const [a, b] = [await t.open(), await t.open()];
@@ -199,6 +232,8 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       }
       await a.addPending('old', pendingRecord({ expiresAt: T0 + 100 }), 10);
       await a.addPending('new', pendingRecord({ expiresAt: T0 + 10_000 }), 10);
+      await a.addOidcPending('old', { sealed: 'x', createdAt: T0, expiresAt: T0 + 100 }, 10);
+      await a.addOidcPending('new', { sealed: 'y', createdAt: T0, expiresAt: T0 + 10_000 }, 10);
       const unused = clientRecord();
       const used = clientRecord({ client_id: 'c1' });
       const recent = clientRecord({ registered_at: new Date(T0 + 2000).toISOString() });
@@ -209,6 +244,8 @@ export function runOAuthStoreContract(name: string, factory: () => Promise<OAuth
       expect((await a.listGrants()).map((g) => g.id)).toEqual([alive.id]);
       expect(await a.pending('new', T0)).toBeDefined();
       expect(await a.pending('old', T0)).toBeUndefined();
+      expect(await a.takeOidcPending('old', T0)).toBeUndefined();
+      expect(await a.takeOidcPending('new', T0)).toMatchObject({ sealed: 'y' });
       expect(await a.code(sha256('c1'), T0)).toBeUndefined();
     });
 

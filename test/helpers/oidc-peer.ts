@@ -119,6 +119,57 @@ export class OidcPeer {
     return JSON.stringify(body);
   }
 
+  /**
+   * A person's steps at the provider without a browser: from the authorization URL our server
+   * sent them to, through the provider's own login and consent forms (a cookie jar for the
+   * provider's cookies), to the redirect back to our callback, returned and not followed, so a
+   * test can deliver it to whichever replica it wants.
+   */
+  async signInOverHttp(authorizationUrl: string, login: string): Promise<URL> {
+    const jar = new Map<string, string>();
+    const send = async (url: URL, init: { method?: string; body?: string } = {}): Promise<Response> => {
+      const res = await fetch(url, {
+        method: init.method ?? 'GET',
+        redirect: 'manual',
+        headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '), ...(init.body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+        ...(init.body ? { body: init.body } : {}),
+      });
+      for (const line of res.headers.getSetCookie()) {
+        const [pair] = line.split(';');
+        const eq = pair!.indexOf('=');
+        const [name, value] = [pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim()];
+        if (value === '' || /expires=Thu, 01 Jan 1970/i.test(line)) jar.delete(name);
+        else jar.set(name, value);
+      }
+      return res;
+    };
+    let url = new URL(authorizationUrl);
+    for (let step = 0; step < 12; step++) {
+      if (url.origin !== this.issuer) return url;
+      const res = await send(url);
+      const location = res.headers.get('location');
+      if (location) {
+        url = new URL(location, url);
+        continue;
+      }
+      // A form of the provider's: the login (any password) or the consent step.
+      const page = await res.text();
+      const action = /<form[^>]*action="([^"]+)"/.exec(page)?.[1];
+      if (res.status !== 200 || !action) throw new Error(`the provider answered ${res.status} without a form at ${url.pathname}: ${page.slice(0, 300)}`);
+      const fields = new URLSearchParams();
+      for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) fields.set(m[1]!, m[2]!);
+      if (fields.get('prompt') === 'login') {
+        fields.set('login', login);
+        fields.set('password', 'any password');
+      }
+      const posted = await send(new URL(action.replace(/&amp;/g, '&'), url), { method: 'POST', body: fields.toString() });
+      const next = posted.headers.get('location');
+      if (!next) throw new Error(`the provider's form at ${url.pathname} answered ${posted.status} without a redirect`);
+      url = new URL(next, url);
+    }
+    throw new Error('the provider did not send the person back within 12 steps');
+  }
+
   async stop(): Promise<void> {
     for (const server of [this.outer, this.inner]) {
       if (!server) continue;

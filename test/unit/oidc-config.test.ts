@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AuthSchema } from '../../src/config/auth-schema.js';
+import { adminActor } from '../../src/server/human-decisions.js';
 import { cleanLabel, isSamePerson, isValidSubject, oidcHuman, oidcPersonAgentId, oidcSubject, templatesForGroups } from '../../src/server/oauth/oidc-person.js';
 
 const oauth = { templates: { reader: { grants: ['secrets:read:team/**'] }, deployer: { grants: ['secrets:read:production/**'] } } };
@@ -31,6 +32,22 @@ describe('auth.oidc config', () => {
     expect(problems({ oauth, oidc: { ...oidc, scopes: ['email'] } })).toEqual(['oidc.scopes: scopes must include openid']);
     expect(problems({ oauth, oidc: { ...oidc, scopes: ['openid', 'a b'] } })[0]).toMatch(/oidc.scopes.1: must be an OAuth scope token/);
     expect(problems({ oauth, oidc: { ...oidc, admin: true } })[0]).toMatch(/admin/);
+  });
+
+  it('admins_group: an optional group name; empty, blank or not text is refused with a clear message', () => {
+    expect(AuthSchema.parse({ oauth, oidc: { ...oidc, admins_group: 'secret-store-admins' } }).oidc?.admins_group).toBe('secret-store-admins');
+    expect(AuthSchema.parse({ oauth, oidc }).oidc?.admins_group).toBeUndefined();
+    for (const bad of ['', '   ', 42, ['a']]) {
+      expect(problems({ oauth, oidc: { ...oidc, admins_group: bad } }), JSON.stringify(bad)).toEqual(['oidc.admins_group: must be the name of a group at the identity provider, e.g. secret-store-admins']);
+    }
+    expect(problems({ oauth, oidc: { ...oidc, admins_group: 'g'.repeat(201) } })).toEqual(['oidc.admins_group: a group name of at most 200 characters']);
+  });
+});
+
+describe('how the audit names an admin', () => {
+  it('a configured admin by id; a person made admin by the provider by sub, with their label beside it', () => {
+    expect(adminActor({ adminId: 'alice' })).toBe('admin:alice');
+    expect(adminActor({ adminId: 'oidc:248289761001', label: 'jane@example.com' })).toBe('admin:oidc:248289761001 (jane@example.com)');
   });
 });
 

@@ -6,6 +6,7 @@ import { pgAuditReader } from '../../server/postgres-setup.js';
 import { AssError } from '../../shared/errors.js';
 import { lastActivity } from '../audit-reader.js';
 import { doneNotice, sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
+import { actingAdmin } from '../sessions.js';
 import { html } from '../html.js';
 import { BASE, csrfField, when } from '../layout.js';
 
@@ -58,7 +59,7 @@ ${agents.length === 0
     const parsed = AddSchema.safeParse(raw);
     if (!parsed.success) throw new AssError('INVALID_ARGUMENT', `Check the form: ${parsed.error.issues.map((i) => i.message).join('; ')}.`);
     const input = parsed.data;
-    const added = await humanAddAgent(deps.runtime, { adminId: c.get('session').adminId, via: 'dashboard' }, {
+    const added = await humanAddAgent(deps.runtime, { ...actingAdmin(c.get('session')), via: 'dashboard' }, {
       id: input.id, grants: lines(input.grants), deny: lines(input.deny), maxTokenTtl: input.max_token_ttl,
     });
     const snippet = mcpServersSnippet(added.settings, added.agentKey, deps.command);
@@ -73,7 +74,7 @@ ${agents.length === 0
   });
 
   app.post(`${BASE}/agents/:id/revoke`, async (c) => {
-    await humanRevokeAgent(deps.runtime, { adminId: c.get('session').adminId, via: 'dashboard' }, c.req.param('id'), deps.settings());
+    await humanRevokeAgent(deps.runtime, { ...actingAdmin(c.get('session')), via: 'dashboard' }, c.req.param('id'), deps.settings());
     return c.redirect(`${BASE}/agents?done=revoked`, 303);
   });
 }

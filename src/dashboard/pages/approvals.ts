@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { describeApproval, findApproval, humanStatus } from '../../server/approval-details.js';
 import { decideApproval } from '../../server/human-decisions.js';
 import { doneNotice, sendPage, type DashboardDeps, type DashboardEnv } from '../context.js';
+import { actingAdmin } from '../sessions.js';
 import { html } from '../html.js';
 import { BASE, when } from '../layout.js';
 import { approvalCard, statusBadge } from './approval-card.js';
@@ -61,7 +62,7 @@ ${decided.length === 0
     app.post(`${BASE}/approvals/:id/${verb}`, async (c) => {
       const session = c.get('session');
       const approval = await findApproval(deps.runtime, c.req.param('id'));
-      const result = await decideApproval(deps.runtime, { verb, id: approval.id, adminId: session.adminId, via: 'dashboard' });
+      const result = await decideApproval(deps.runtime, { verb, id: approval.id, ...actingAdmin(session), via: 'dashboard' });
       const done = verb === 'deny' ? 'denied' : verb === 'cancel' ? 'cancelled' : result.view.status === 'approved' ? 'approved' : result.view.effective_at ? 'approved_delayed' : 'approval_recorded';
       return c.redirect(`${BASE}/approvals/${encodeURIComponent(approval.id)}?done=${done}`, 303);
     });

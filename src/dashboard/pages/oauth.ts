@@ -2,7 +2,7 @@ import type { Hono } from 'hono';
 import { OAuthError, oauthFor, type AgentChoice, type OAuthService } from '../../server/oauth/index.js';
 import { personAgentId } from '../../server/oauth/service.js';
 import { isSamePerson, oidcPersonAgentId } from '../../server/oauth/oidc-person.js';
-import type { Session } from '../sessions.js';
+import { isLimited, type Session } from '../sessions.js';
 import { sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
 import { html } from '../html.js';
 import { BASE, csrfField, when } from '../layout.js';
@@ -127,8 +127,8 @@ ${o.description ? html`<p class="help">${o.description}</p>` : ''}<p class="help
     if (oauth instanceof Response) return oauth;
     const session = c.get('session');
     const now = deps.runtime.clock();
-    // A person signed in through the identity provider sees only the sign-ins they made.
-    const grants = (await oauth.listGrants()).filter((g) => !session.person || isSamePerson(g.human, session.person.sub));
+    // A person signed in through the identity provider sees only the sign-ins they made (an admin sees all).
+    const grants = (await oauth.listGrants()).filter((g) => !isLimited(session) || isSamePerson(g.human, session.person!.sub));
     const done = c.req.query('done') === 'revoked' ? { notice: { kind: 'ok' as const, text: 'Revoked: the app’s next request fails.' } } : {};
     const body = html`<p>Apps that people allowed to use this server through a sign-in (OAuth). Revoking one ends its access at its next request.</p>
 ${grants.length === 0
@@ -145,8 +145,8 @@ ${grants.map((g) => html`<tr><td>${g.client_name} <span class="muted">(${g.redir
     const oauth = await service(c, deps);
     if (oauth instanceof Response) return oauth;
     const session = c.get('session');
-    if (session.person) {
-      const sub = session.person.sub;
+    if (isLimited(session)) {
+      const sub = session.person!.sub;
       const own = (await oauth.listGrants()).some((g) => g.id === c.req.param('id') && isSamePerson(g.human, sub));
       if (!own) return sendPage(c, { title: 'Not found', body: html`<p><a href="${GRANTS_PATH}">Back to your sign-ins</a></p>`, notice: { kind: 'error', text: 'You have no such sign-in.' } }, 404);
     }

@@ -4,7 +4,9 @@ import type { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import * as oidcClient from 'openid-client';
 import type { OidcConfig } from '../../config/auth-schema.js';
+import { oauthFor } from '../../server/oauth/index.js';
 import { cleanLabel, isValidSubject, oidcHuman, oidcIssuerHash, templatesForGroups } from '../../server/oauth/oidc-person.js';
+import { openOidcPending, sealOidcPending, type OidcPendingSecrets } from '../../server/oauth/oidc-pending.js';
 import { RateLimiter } from '../../server/rate-limit.js';
 import { sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
 import { html } from '../html.js';
@@ -16,27 +18,21 @@ import { clientAddress, cookieName } from '../security.js';
  * openid-client doing the protocol: discovery from `${issuer}/.well-known/openid-configuration`
  * at every sign-in (keys rotate; a provider that is down gives a clear page), authorization code
  * with PKCE S256, `state` and `nonce`, and the ID token checked for issuer, audience, expiry,
- * nonce and signature (the provider's JWKS). A person whose groups map to no template is refused
- * and nothing is created; otherwise they get a limited session (sessions.ts `OidcPerson`).
+ * nonce and signature (the provider's JWKS). A member of `admins_group` gets an admin's session;
+ * anyone else whose groups map to no template is refused and nothing is created; otherwise they
+ * get a limited session (sessions.ts `OidcPerson`).
+ *
+ * Between leaving for the provider and its callback, the sign-in (PKCE verifier, state, nonce,
+ * return path) is kept in the shared OAuth store, sealed under the id in the browser's cookie
+ * (oauth/oidc-pending.ts): the callback may reach any replica, and is answered once.
  */
 
 export const OIDC_START_PATH = `${BASE}/sign-in/oidc`;
 export const OIDC_CALLBACK_PATH = `${BASE}/sign-in/oidc/callback`;
 
 const PENDING_TTL_MS = 10 * 60_000;
-const MAX_PENDING = 1000;
 /** Sign-ins a person starts per minute from one address (each one costs a discovery request to the provider). */
 const STARTS_PER_MINUTE = 20;
-
-interface PendingSignIn {
-  config: oidcClient.Configuration;
-  verifier: string;
-  state: string;
-  nonce: string;
-  redirectUri: string;
-  next: string;
-  createdAt: number;
-}
 
 /** The sign-in button's provider name: `display_name`, else the issuer's host. */
 export function providerName(oidc: OidcConfig): string {
@@ -74,11 +70,29 @@ function isUnreachable(error: unknown): boolean {
   return e?.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || (e?.cause !== undefined && e.cause !== error && isUnreachable(e.cause));
 }
 
+/**
+ * The provider's configuration by discovery (every sign-in and every callback: keys rotate, and
+ * the callback may reach a replica that did not start the sign-in).
+ */
+async function discover(deps: DashboardDeps, oidc: OidcConfig): Promise<oidcClient.Configuration> {
+  const issuer = new URL(oidc.issuer);
+  const config = await oidcClient.discovery(issuer, oidc.client_id, undefined, oidcClient.ClientSecretPost(clientSecret(deps, oidc)), {
+    // Plain http only for a provider on loopback (a test or a local provider); anywhere else https.
+    ...(issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname) ? { execute: [oidcClient.allowInsecureRequests] } : {}),
+    timeout: 15,
+  });
+  // Security: the ID token's signature is checked against the provider's JWKS too, not only TLS.
+  oidcClient.enableNonRepudiationChecks(config);
+  return config;
+}
+
 export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): void {
-  const pending = new Map<string, PendingSignIn>();
   const starts = new RateLimiter(STARTS_PER_MINUTE, STARTS_PER_MINUTE, () => deps.runtime.clock().getTime());
-  const sweep = (now: number): void => {
-    for (const [id, p] of pending) if (now - p.createdAt > PENDING_TTL_MS) pending.delete(id);
+  const store = async () => {
+    // auth.oidc needs auth.oauth (config schema): its store is where sign-ins wait, shared by replicas.
+    const oauth = await oauthFor(deps.runtime);
+    if (!oauth) throw new Error('auth.oidc is set without auth.oauth');
+    return oauth;
   };
   const cookie = (): string => `${cookieName(deps.browserScheme, 'signin')}_oidc`;
 
@@ -86,37 +100,28 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
     const oidc = deps.settings().config.auth.oidc;
     if (!oidc) return sendPage(c, { title: 'Not found', body: html`<p>Sign-in with an identity provider is not set up here (auth.oidc).</p>` }, 404);
     const now = deps.runtime.clock().getTime();
-    sweep(now);
     // Security: anyone may open this page; bound what one address makes us fetch and keep.
     const verdict = starts.take(`ip:${clientAddress(c)}`);
     if (!verdict.ok) return sendPage(c, { title: 'Sign-in failed', body: html``, notice: { kind: 'error', text: `Too many sign-ins from this address; try again in ${verdict.retryAfterS} s.` } }, 429);
-    // Full: the oldest unfinished sign-in makes room, so no one can lock everyone else out.
-    while (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
-    const issuer = new URL(oidc.issuer);
     let config: oidcClient.Configuration;
     try {
-      config = await oidcClient.discovery(issuer, oidc.client_id, undefined, oidcClient.ClientSecretPost(clientSecret(deps, oidc)), {
-        // Plain http only for a provider on loopback (a test or a local provider); anywhere else https.
-        ...(issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname) ? { execute: [oidcClient.allowInsecureRequests] } : {}),
-        timeout: 15,
-      });
-      // Security: the ID token's signature is checked against the provider's JWKS too, not only TLS.
-      oidcClient.enableNonRepudiationChecks(config);
+      config = await discover(deps, oidc);
     } catch (error) {
       return failure(c, deps, isUnreachable(error) ? 'unreachable' : 'refused', error);
     }
     const origin = deps.publicUrl?.origin ?? `${deps.scheme}://${(c.req.header('host') ?? '').toLowerCase()}`;
-    const entry: PendingSignIn = {
-      config,
+    const entry: OidcPendingSecrets = {
+      issuer: oidc.issuer,
+      clientId: oidc.client_id,
       verifier: oidcClient.randomPKCECodeVerifier(),
       state: oidcClient.randomState(),
       nonce: oidcClient.randomNonce(),
       redirectUri: `${origin}${OIDC_CALLBACK_PATH}`,
       next: safeNext(c.req.query('next')),
-      createdAt: now,
     };
     const id = randomBytes(32).toString('base64url');
-    pending.set(id, entry);
+    // Full: the oldest unfinished sign-in makes room, so no one can lock everyone else out.
+    await (await store()).addOidcPending(id, { sealed: sealOidcPending(id, entry), createdAt: now, expiresAt: now + PENDING_TTL_MS });
     // Security: the callback must come back to the browser that started it (login CSRF): the
     // pending entry is found only through this cookie, and `state` must match it. Lax, as the
     // callback is a top-level navigation from the provider's site.
@@ -137,22 +142,29 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
     if (!oidc) return sendPage(c, { title: 'Not found', body: html`<p>Sign-in with an identity provider is not set up here (auth.oidc).</p>` }, 404);
     const id = getCookie(c, cookie());
     deleteCookie(c, cookie(), { path: OIDC_CALLBACK_PATH, secure: deps.browserScheme === 'https' });
-    sweep(deps.runtime.clock().getTime());
-    const entry = id ? pending.get(id) : undefined;
-    if (!entry || !id) return failure(c, deps, 'expired');
-    // Single use: a replayed callback URL finds nothing.
-    pending.delete(id);
+    if (!id || id.length > 100) return failure(c, deps, 'expired');
+    // Single use, on every replica: the store hands the record to one callback only.
+    const stored = await (await store()).takeOidcPending(id);
+    const entry = stored ? openOidcPending(id, stored.sealed) : undefined;
+    // Begun under another provider or client id (auth.oidc changed since): start again.
+    if (!entry || entry.issuer !== oidc.issuer || entry.clientId !== oidc.client_id) return failure(c, deps, 'expired');
     const address = clientAddress(c).slice(0, 64);
     let claims: Record<string, unknown>;
+    let config: oidcClient.Configuration;
+    try {
+      config = await discover(deps, oidc);
+    } catch (error) {
+      return failure(c, deps, isUnreachable(error) ? 'unreachable' : 'refused', error);
+    }
     try {
       const current = new URL(entry.redirectUri);
       current.search = new URL(c.req.url).search;
-      const tokens = await oidcClient.authorizationCodeGrant(entry.config, current, { pkceCodeVerifier: entry.verifier, expectedState: entry.state, expectedNonce: entry.nonce, idTokenExpected: true });
+      const tokens = await oidcClient.authorizationCodeGrant(config, current, { pkceCodeVerifier: entry.verifier, expectedState: entry.state, expectedNonce: entry.nonce, idTokenExpected: true });
       claims = { ...(tokens.claims() ?? {}) };
       if (!isValidSubject(claims.sub)) throw Object.assign(new Error('the ID token has no usable sub'), { code: 'BAD_SUBJECT' });
       // Many providers put email, name and groups only in UserInfo; the ID token's own claims win.
       if (claims[oidc.groups_claim] === undefined || claims.email === undefined) {
-        const info = await oidcClient.fetchUserInfo(entry.config, tokens.access_token, claims.sub);
+        const info = await oidcClient.fetchUserInfo(config, tokens.access_token, claims.sub);
         claims = { ...info, ...claims };
       }
     } catch (error) {
@@ -160,11 +172,14 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
       return failure(c, deps, isUnreachable(error) ? 'unreachable' : 'refused', error);
     }
     const sub = claims.sub as string;
-    const human = oidcHuman(sub, cleanLabel(claims.email) ?? cleanLabel(claims.name) ?? cleanLabel(claims.preferred_username));
+    const label = cleanLabel(claims.email) ?? cleanLabel(claims.name) ?? cleanLabel(claims.preferred_username);
+    const human = oidcHuman(sub, label);
+    // Security: groups only from the claims checked above (the signed ID token, else the provider's UserInfo for this sub).
     const rawGroups = claims[oidc.groups_claim];
     const groups = Array.isArray(rawGroups) ? rawGroups.filter((g): g is string => typeof g === 'string') : typeof rawGroups === 'string' ? [rawGroups] : [];
     const templates = templatesForGroups(oidc, groups);
-    if (templates.length === 0) {
+    const adminsGroup = oidc.admins_group !== undefined && groups.includes(oidc.admins_group) ? oidc.admins_group : undefined;
+    if (templates.length === 0 && adminsGroup === undefined) {
       await deps.runtime.audit.append({ actor: human, action: 'dashboard.sign_in', outcome: 'denied', reason: `no group of ${oidc.groups_claim} maps to a template (from ${address})` });
       return sendPage(c, {
         title: 'Not allowed',
@@ -172,14 +187,19 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
         notice: { kind: 'error', text: 'None of your groups gives access to this server.' },
       }, 403);
     }
-    const { id: sessionId } = deps.sessions.create(human, '', { sub, human, templates, issuerHash: oidcIssuerHash(oidc.issuer) });
-    await deps.runtime.audit.append({ actor: human, action: 'dashboard.sign_in', outcome: 'ok', reason: `identity provider, templates ${templates.join(', ').slice(0, 200)} (from ${address})` });
+    // An admin is `oidc:<sub>` to every rule (distinct approvers); the label is only named beside it.
+    const person = { sub, human, ...(label !== undefined ? { label } : {}), templates, issuerHash: oidcIssuerHash(oidc.issuer), ...(adminsGroup !== undefined ? { adminsGroup } : {}) };
+    const { id: sessionId } = deps.sessions.create(adminsGroup !== undefined ? oidcHuman(sub) : human, '', person);
+    const what = `${adminsGroup !== undefined ? `admin (group ${adminsGroup.slice(0, 100)}), ` : ''}templates ${templates.join(', ').slice(0, 200) || '(none)'}`;
+    await deps.runtime.audit.append({ actor: adminsGroup !== undefined ? `admin:${human}` : human, action: 'dashboard.sign_in', outcome: 'ok', reason: `identity provider, ${what} (from ${address})` });
     setCookie(c, cookieName(deps.browserScheme), sessionId, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });
+    // An admin who did not come here to consent lands on the approvals page.
+    const next = adminsGroup !== undefined && entry.next === `${BASE}/sign-ins` ? `${BASE}/approvals` : entry.next;
     // A page, not a redirect: this response ends a navigation that began on the provider's site,
     // and Chromium would not send the new SameSite=Strict cookie along a redirect from it. The
     // refresh (or the link) is a navigation of our own page.
     return c.html(
-      html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${entry.next}"><title>Signed in · agent-secret-store</title></head><body><main><p>Signed in as <code>${human}</code>. <a href="${entry.next}">Continue</a></p></main></body></html>`.text,
+      html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${next}"><title>Signed in · agent-secret-store</title></head><body><main><p>Signed in as <code>${human}</code>${adminsGroup !== undefined ? ' (admin)' : ''}. <a href="${next}">Continue</a></p></main></body></html>`.text,
       200,
     );
   });
@@ -196,5 +216,5 @@ export function oidcButton(deps: DashboardDeps, next: string): ReturnType<typeof
   const oidc = deps.settings().config.auth.oidc;
   if (!oidc) return html``;
   const target = next.startsWith('/dashboard/oauth/consent/') ? `${OIDC_START_PATH}?next=${encodeURIComponent(next)}` : OIDC_START_PATH;
-  return html`<div class="card sign-in sign-in-oidc"><p>Allowing an app to use this server for you?</p><p><a class="button primary" href="${target}">Sign in with ${providerName(oidc)}</a></p><p class="help">Your groups decide what you may allow. This does not sign you in as an admin.</p></div>`;
+  return html`<div class="card sign-in sign-in-oidc"><p>Allowing an app to use this server for you?</p><p><a class="button primary" href="${target}">Sign in with ${providerName(oidc)}</a></p><p class="help">Your groups decide what you may allow${oidc.admins_group !== undefined ? ', and whether you are an admin here' : '. This does not sign you in as an admin'}.</p></div>`;
 }

@@ -7,6 +7,7 @@ import {
 import { AssError, isAssError } from '../../shared/errors.js';
 import { ACCESS_TIERS, SECRET_TYPES } from '../../shared/types.js';
 import { doneNotice, sendPage, type DashboardContext, type DashboardDeps, type DashboardEnv } from '../context.js';
+import { actingAdmin } from '../sessions.js';
 import { clientAddress } from '../security.js';
 import { html, hrefSegments } from '../html.js';
 import { BASE, csrfField, when } from '../layout.js';
@@ -78,7 +79,7 @@ ${items.length === 0
 
   app.post(`${BASE}/secrets`, async (c) => {
     const input = parse(SetSchema, await c.req.parseBody());
-    const stored = await humanSetSecret(deps.runtime, { adminId: c.get('session').adminId, via: 'dashboard' }, {
+    const stored = await humanSetSecret(deps.runtime, { ...actingAdmin(c.get('session')), via: 'dashboard' }, {
       namespace: input.namespace.trim(), key: input.key.trim(), value: input.value, secretType: input.secret_type, ...(input.access_tier ? { tier: input.access_tier } : {}),
     });
     return c.redirect(`${secretHref(stored.namespace, stored.key)}?done=stored`, 303);
@@ -86,11 +87,13 @@ ${items.length === 0
 
   app.post(`${BASE}/secrets/*`, async (c) => {
     const session = c.get('session');
-    const who = { adminId: session.adminId, via: 'dashboard' as const };
+    const who = { ...actingAdmin(session), via: 'dashboard' as const };
     const verb = c.req.path.split('/').at(-1);
     const body = await c.req.parseBody();
     if (verb === 'reveal') {
       const target = secretPath(c, '/reveal');
+      // A reveal asks for the admin key again; an admin signed in through the identity provider has none here.
+      if (session.person) throw new AssError('UNAUTHENTICATED', 'Revealing a value needs an admin key, entered again: you signed in with your identity provider. Sign in with an admin key, or use `agent-secret-store secrets get` with one.');
       // Security: a reveal needs the admin key again, and the same admin as the session. Wrong
       // keys here are slowed and audited as at sign-in, so a stolen session cannot guess keys.
       const address = clientAddress(c, deps.settings().config.dashboard?.trusted_proxies);

@@ -76,7 +76,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
   app.post(`${BASE}/sign-out`, async (c) => {
     const session = c.get('session');
     deps.sessions.end(c.get('sessionId'));
-    await deps.runtime.audit.append({ actor: session.person ? session.person.human : `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
+    await deps.runtime.audit.append({ actor: session.person ? (session.person.adminsGroup !== undefined ? `admin:${session.person.human}` : session.person.human) : `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
     deleteCookie(c, cookieName(deps.browserScheme), { path: '/', secure: deps.browserScheme === 'https' });
     return c.redirect(`${BASE}/sign-in?done=signed_out`, 303);
   });

@@ -7,6 +7,8 @@
  *   ones are an array (GIN-indexed) so a reused token finds its grant for reuse detection.
  * - `ass_oauth_codes`: authorization codes by sha256; `grant_id` is set once, when redeemed.
  * - `ass_oauth_pending`: sign-ins waiting for consent, by the sha256 of their id.
+ * - `ass_oauth_oidc_pending` (version 2): dashboard sign-ins through the identity provider
+ *   (auth.oidc) waiting for its callback, by the sha256 of their id; the record is sealed.
  * Instants the store compares are milliseconds (the server's clock, not the database's).
  */
 import type { ComponentMigrations } from '../../shared/pg/migrations.js';
@@ -45,6 +47,18 @@ export const OAUTH_MIGRATIONS: ComponentMigrations = {
           record jsonb NOT NULL
         );
         CREATE INDEX ass_oauth_pending_expiry ON ass_oauth_pending (expires_at_ms);
+      `,
+    },
+    {
+      version: 2,
+      name: 'create the table of sign-ins through the identity provider waiting for its callback',
+      sql: `
+        CREATE TABLE ass_oauth_oidc_pending (
+          id_sha256 text PRIMARY KEY,
+          expires_at_ms bigint NOT NULL,
+          record jsonb NOT NULL
+        );
+        CREATE INDEX ass_oauth_oidc_pending_expiry ON ass_oauth_oidc_pending (expires_at_ms);
       `,
     },
   ],

@@ -7,11 +7,11 @@
  *   waits, then sees `grant_id` set and gets the grant to revoke;
  * - a grant changes under its row lock: two refreshes with one token rotate it once, the second
  *   finds the token among the used ones (reuse detection);
- * - a pending sign-in is answered by `DELETE … RETURNING`: one answer gets it;
+ * - a pending sign-in (consent, or the identity provider's callback) is answered by `DELETE … RETURNING`: one answer gets it;
  * - the client and pending caps are counted under a transaction-scoped advisory lock.
  */
 import type { PgClient, PgDatabase } from '../../shared/pg/pool.js';
-import { findGrant, grantEndedAt, pendingKey, type GrantLookup, type OAuthClientRecord, type OAuthCodeRecord, type OAuthGrantRecord, type OAuthPendingRecord, type OAuthPruneCutoffs, type OAuthState, type OAuthStore, type Redemption } from './store.js';
+import { findGrant, grantEndedAt, oidcPendingKey, pendingKey, type GrantLookup, type OidcPendingRecord, type OAuthClientRecord, type OAuthCodeRecord, type OAuthGrantRecord, type OAuthPendingRecord, type OAuthPruneCutoffs, type OAuthState, type OAuthStore, type Redemption } from './store.js';
 
 const lockKey = (name: string): string => `ass-oauth:${name}`;
 
@@ -141,6 +141,25 @@ export class PgOAuthStore implements OAuthStore {
     return row && Number(row.expires_at_ms) > now ? row.record : undefined;
   }
 
+  async addOidcPending(id: string, record: OidcPendingRecord, max: number): Promise<void> {
+    await this.db.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('oidc-pending')]);
+      await client.query('DELETE FROM ass_oauth_oidc_pending WHERE expires_at_ms <= $1', [record.createdAt]);
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM ass_oauth_oidc_pending');
+      const over = rows[0]!.n - max + 1;
+      if (over > 0) {
+        await client.query('DELETE FROM ass_oauth_oidc_pending WHERE id_sha256 IN (SELECT id_sha256 FROM ass_oauth_oidc_pending ORDER BY expires_at_ms ASC LIMIT $1)', [over]);
+      }
+      await client.query('INSERT INTO ass_oauth_oidc_pending (id_sha256, expires_at_ms, record) VALUES ($1, $2, $3)', [oidcPendingKey(id), record.expiresAt, JSON.stringify(record)]);
+    });
+  }
+
+  async takeOidcPending(id: string, now: number): Promise<OidcPendingRecord | undefined> {
+    const { rows } = await this.db.query<{ record: OidcPendingRecord; expires_at_ms: string }>('DELETE FROM ass_oauth_oidc_pending WHERE id_sha256 = $1 RETURNING record, expires_at_ms', [oidcPendingKey(id)]);
+    const row = rows[0];
+    return row && Number(row.expires_at_ms) > now ? row.record : undefined;
+  }
+
   async addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void> {
     await this.db.query('INSERT INTO ass_oauth_codes (code_sha256, expires_at_ms, grant_id, record) VALUES ($1, $2, NULL, $3)', [codeSha256, record.expiresAt, JSON.stringify(record)]);
   }
@@ -168,6 +187,7 @@ export class PgOAuthStore implements OAuthStore {
     await this.db.transaction(async (client) => {
       await client.query('DELETE FROM ass_oauth_grants WHERE ended_at_ms < $1', [cutoffs.grantsEndedBefore]);
       await client.query('DELETE FROM ass_oauth_pending WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
+      await client.query('DELETE FROM ass_oauth_oidc_pending WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
       await client.query('DELETE FROM ass_oauth_codes WHERE expires_at_ms < $1', [cutoffs.expiredBefore]);
       // registered_at is an ISO-8601 UTC instant: text order is time order.
       await client.query(

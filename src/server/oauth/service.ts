@@ -6,7 +6,7 @@ import { AssError } from '../../shared/errors.js';
 import { compileAgent, parseScope, parseTtl, scopeCovers } from '../../policy/index.js';
 import type { Runtime } from '../runtime.js';
 import type { AgentSettings } from '../settings.js';
-import type { OAuthClientRecord, OAuthCodeRecord, OAuthGrantRecord, OAuthPendingRecord, OAuthStore } from './store.js';
+import type { OAuthClientRecord, OAuthCodeRecord, OAuthGrantRecord, OAuthPendingRecord, OAuthStore, OidcPendingRecord } from './store.js';
 import { checkRedirectUri, fetchClientMetadataDocument, isClientMetadataUrl } from './clients.js';
 import { isOidcHuman, oidcIssuerHash, oidcPersonAgentId, templateStillMapped } from './oidc-person.js';
 
@@ -327,6 +327,19 @@ export class OAuthService {
     // At the cap the oldest waiting sign-in goes: a flood cannot refuse everyone else's.
     await this.store.addPending(id, record, MAX_PENDING);
     return { pending: pendingOf(id, record) };
+  }
+
+  /**
+   * Keeps a dashboard sign-in through the identity provider (auth.oidc) until the provider's
+   * callback, which may reach any replica; bounded as consent sign-ins are (TTL by the caller, cap here).
+   */
+  async addOidcPending(id: string, record: OidcPendingRecord): Promise<void> {
+    await this.store.addOidcPending(id, record, MAX_PENDING);
+  }
+
+  /** Removes and returns a live sign-in through the identity provider: one callback, on any replica, gets it. */
+  takeOidcPending(id: string): Promise<OidcPendingRecord | undefined> {
+    return this.store.takeOidcPending(id, this.now());
   }
 
   /** A sign-in waiting for consent (any replica may have begun it), or undefined once expired or answered. */

@@ -67,6 +67,18 @@ export interface OAuthPendingRecord {
   address?: string;
 }
 
+/**
+ * A dashboard sign-in through the identity provider (auth.oidc) between leaving for the provider
+ * and its callback, as stored under `oidcPendingKey(id)` (the id is only in the browser's cookie).
+ * `sealed` holds the PKCE verifier, state, nonce and return path, encrypted with a key derived
+ * from the id (oidc-pending.ts): what is stored cannot finish a sign-in without the cookie.
+ */
+export interface OidcPendingRecord {
+  sealed: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /** An authorization code, as stored under the sha256 of the code. */
 export interface OAuthCodeRecord {
   clientId: string;
@@ -136,6 +148,10 @@ export interface OAuthStore {
   pending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
   /** Removes and returns a live pending sign-in: of two answers (any replica) only one gets it. */
   takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined>;
+  /** Keeps a sign-in through the identity provider; at `max` live ones the oldest live ones make room (as addPending). */
+  addOidcPending(id: string, record: OidcPendingRecord, max: number): Promise<void>;
+  /** Removes and returns a live one: of two callbacks (any replica) only one gets it. */
+  takeOidcPending(id: string, now: number): Promise<OidcPendingRecord | undefined>;
   addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void>;
   /** A live code (not expired at `now`), redeemed or not. */
   code(codeSha256: string, now: number): Promise<OAuthCodeRecord | undefined>;
@@ -144,13 +160,16 @@ export interface OAuthStore {
    * used returns the grant it made (the caller revokes it), whichever replica redeemed it.
    */
   redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption>;
-  /** Drops ended grants, pending sign-ins and codes past their expiry, and never-used dynamic clients. */
+  /** Drops ended grants, pending sign-ins (both kinds) and codes past their expiry, and never-used dynamic clients. */
   prune(cutoffs: OAuthPruneCutoffs): Promise<void>;
   close(): Promise<void>;
 }
 
 /** The key a pending sign-in is stored under: its id is the consent URL, a capability. */
 export const pendingKey = (id: string): string => createHash('sha256').update(`oauth-pending:${id}`).digest('hex');
+
+/** The key a sign-in through the identity provider is stored under: its id is the browser's cookie, a capability. */
+export const oidcPendingKey = (id: string): string => createHash('sha256').update(`oidc-pending:${id}`).digest('hex');
 
 /** The grant a lookup names in a list of grants. */
 export function findGrant(grants: Iterable<OAuthGrantRecord>, lookup: GrantLookup): OAuthGrantRecord | undefined {
@@ -167,6 +186,15 @@ export const grantEndedAt = (g: OAuthGrantRecord): number => (g.revoked_at ? Dat
 interface FileData extends OAuthState {
   pending: Record<string, OAuthPendingRecord>;
   codes: Record<string, OAuthCodeRecord>;
+  /** Sign-ins through the identity provider waiting for its callback (absent in older files). */
+  oidc_pending: Record<string, OidcPendingRecord>;
+}
+
+/** Drops expired entries, then the soonest to expire until one more fits under `max` (R-6: a flood ages out its own). */
+function makeRoom(table: Record<string, { expiresAt: number }>, now: number, max: number): void {
+  for (const [key, p] of Object.entries(table)) if (p.expiresAt <= now) delete table[key];
+  const live = Object.entries(table).sort(([, x], [, y]) => x.expiresAt - y.expiresAt);
+  for (const [key] of live.slice(0, Math.max(0, live.length - max + 1))) delete table[key];
 }
 
 /** The file's identity and version as one string (inode, size, change and modification times in ns), or '' when absent. */
@@ -194,11 +222,11 @@ export class FileOAuthStore implements OAuthStore {
   constructor(private readonly path: string) {}
 
   private parse(text: string | null): FileData {
-    if (text === null) return { clients: {}, grants: {}, pending: {}, codes: {} };
+    if (text === null) return { clients: {}, grants: {}, pending: {}, codes: {}, oidc_pending: {} };
     try {
       const parsed = JSON.parse(text) as Partial<FileData>;
       // A file written before pending sign-ins and codes were kept has neither: both start empty.
-      return { clients: parsed.clients ?? {}, grants: parsed.grants ?? {}, pending: parsed.pending ?? {}, codes: parsed.codes ?? {} };
+      return { clients: parsed.clients ?? {}, grants: parsed.grants ?? {}, pending: parsed.pending ?? {}, codes: parsed.codes ?? {}, oidc_pending: parsed.oidc_pending ?? {} };
     } catch {
       throw new AssError('INTEGRITY_ERROR', 'The OAuth grant file (oauth.json) is not valid JSON; restore it from a backup or delete it (every remote sign-in ends).');
     }
@@ -300,6 +328,22 @@ export class FileOAuthStore implements OAuthStore {
     });
   }
 
+  async addOidcPending(id: string, record: OidcPendingRecord, max: number): Promise<void> {
+    await this.change((data) => {
+      makeRoom(data.oidc_pending, record.createdAt, max);
+      data.oidc_pending[oidcPendingKey(id)] = record;
+    });
+  }
+
+  takeOidcPending(id: string, now: number): Promise<OidcPendingRecord | undefined> {
+    return this.change((data) => {
+      const key = oidcPendingKey(id);
+      const record = data.oidc_pending[key];
+      delete data.oidc_pending[key];
+      return record && record.expiresAt > now ? record : undefined;
+    });
+  }
+
   async addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void> {
     await this.change((data) => {
       data.codes[codeSha256] = record;
@@ -326,6 +370,7 @@ export class FileOAuthStore implements OAuthStore {
     await this.change((data) => {
       for (const [id, g] of Object.entries(data.grants)) if (grantEndedAt(g) < cutoffs.grantsEndedBefore) delete data.grants[id];
       for (const [key, p] of Object.entries(data.pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.pending[key];
+      for (const [key, p] of Object.entries(data.oidc_pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.oidc_pending[key];
       for (const [key, c] of Object.entries(data.codes)) if (c.expiresAt < cutoffs.expiredBefore) delete data.codes[key];
       const withGrant = new Set(Object.values(data.grants).map((g) => g.client_id));
       for (const [id, c] of Object.entries(data.clients)) if (c.kind === 'dynamic' && !withGrant.has(id) && Date.parse(c.registered_at) < cutoffs.clientsUnusedBefore) delete data.clients[id];
