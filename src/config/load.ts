@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
@@ -79,7 +79,12 @@ export function loadConfigFile(
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [{ path: [], message: code === 'ENOENT' ? 'file not found (run `agent-secret-store init` to create one, or pass --config)' : `cannot read the file (${code ?? 'error'})` }], (p) => p.message);
+    const message =
+      code === 'ENOENT' ? 'file not found (run `agent-secret-store init` to create one, or pass --config)'
+      // `--config ~/.agent-secret-store` (the folder init made) is an easy slip.
+      : code === 'EISDIR' ? `this is a folder, not a config file: pass the file in it, e.g. --config ${join(file, 'config.yaml')}`
+      : `cannot read the file (${code ?? 'error'})`;
+    throw new ConfigError(file, [{ path: [], message }], (p) => p.message);
   }
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });

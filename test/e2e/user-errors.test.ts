@@ -28,6 +28,40 @@ describe('unknown commands', () => {
     expect(result.stderr).not.toMatch(/serve'|ASS_AGENT_KEY/);
   });
 
+  it.each([
+    [['approvals', 'lst'], /unknown command 'lst'\n\(Did you mean list\?\)/],
+    [['secrets', 'list', '--jsn'], /unknown option '--jsn'\n\(Did you mean --json\?\)/],
+    [['secrets', 'get', 'ops/x'], /missing required argument 'key'/],
+    [['approvals'], /Usage: agent-secret-store approvals/],
+  ])('the usage slip %j exits 2 ("fix your input"), not 1', async (args, expected) => {
+    const result = await runCli(['--config', home.configPath, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(expected);
+  });
+
+  it('--help and --version still exit 0', async () => {
+    for (const args of [['--help'], ['approvals', '--help'], ['--version']]) {
+      const result = await runCli(args);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).not.toBe('');
+    }
+  });
+
+  it('serve --port or --host without --http is refused, naming --http (it used to start a stdio server)', async () => {
+    for (const args of [['serve', '--port', '8787'], ['--port', '8787'], ['serve', '--host', '127.0.0.1']]) {
+      const result = await runCli(['--config', home.configPath, ...args], { env: { ASS_AGENT_KEY: home.agentKey } });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/applies only with --http; without it the server speaks MCP over stdio\. Run `agent-secret-store serve --http --(port 8787|host 127\.0\.0\.1)`/);
+      expect(result.stdout).toBe('');
+    }
+  });
+
+  it('--config naming the setup folder instead of its file says which file to pass', async () => {
+    const result = await runCli(['--config', home.dir, 'approvals', 'list']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`this is a folder, not a config file: pass the file in it, e.g. --config ${path.join(home.dir, 'config.yaml')}`);
+  });
+
   it('an option value is not taken for a command', async () => {
     const result = await runCli(['--config', home.configPath, 'audit', 'verify']);
     expect(result.code, result.stderr).toBe(0);
