@@ -124,6 +124,10 @@ describe('serve --http', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} is already in use\\. Pick another --port`));
       expect(result.stderr).not.toMatch(/unexpected error/);
+      // The dashboard command reads no http.port: its message names only what it reads.
+      const dashboard = await runCli(['--config', home.configPath, 'dashboard', '--port', String(port)], { env: home.env, timeoutMs: 20_000 });
+      expect(dashboard.code).toBe(2);
+      expect(dashboard.stderr).toContain(`127.0.0.1:${port} is already in use. Pick another --port, or stop what is listening there.`);
     } finally {
       taken.close();
     }
