@@ -120,7 +120,7 @@ describe('config errors list what is valid', () => {
       await setConfig(broken.configPath, { 'approvals.grant_tll': '1h', 'policy.tiers.critical': 'approve', 'backend.key_fiel': 'x' });
       const result = await runCli(['--config', broken.configPath, 'approvals', 'list'], { env: { ASS_ADMIN_KEY: broken.adminKey } });
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping/);
+      expect(result.stderr).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping \(did you mean 'approval'\?\)/);
       expect(result.stderr).toMatch(/approvals \(line \d+\): unknown key 'grant_tll' \(did you mean 'grant_ttl'\?\)\. Valid keys here: pending_ttl, grant_ttl/);
       // The backend block lists the keys of its own type only.
       expect(result.stderr).toMatch(/backend \(line \d+\): unknown key 'key_fiel' \(did you mean 'key_file'\?\)\. Valid keys here: type, path, key_file, passphrase_env, max_versions\n/);

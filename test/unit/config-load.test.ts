@@ -101,6 +101,12 @@ describe('config loading', () => {
     expect(message).toMatch(/policy\.tiers\.critical/);
     expect(message).toMatch(/approvals\.pending_ttl.*duration/);
   });
+
+  it('names the choice meant when a value is misspelt, and guesses nothing for a far-off one', () => {
+    expect(problems(base('policy:\n  tiers:\n    critical: aproval'))).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping \(did you mean 'approval'\?\)/);
+    expect(problems(base('policy:\n  default_tier: sensitiv'))).toMatch(/policy\.default_tier \(line \d+\): must be one of standard \| sensitive \| critical \(did you mean 'sensitive'\?\)/);
+    expect(problems(base('policy:\n  default_tier: secret'))).not.toMatch(/did you mean/);
+  });
 });
 
 describe('config.example.yaml', () => {
