@@ -53,6 +53,10 @@ describe('config loading', () => {
   it('names the YAML path and line of an unknown key', () => {
     const message = problems(base('surprise: 1'));
     expect(message).toMatch(/\(top level\).*unknown key 'surprise'/);
+    // The misspelt key's own line, not the first line of its mapping (which is another key).
+    const text = base('approvals:\n  pending_ttl: 15m\n  grant_tll: 1h');
+    const line = text.split('\n').findIndex((l) => l.includes('grant_tll')) + 1;
+    expect(problems(text)).toContain(`approvals (line ${line}): unknown key 'grant_tll' (did you mean 'grant_ttl'?)`);
   });
 
   it('names the YAML path and line of a malformed scope', () => {
