@@ -65,7 +65,7 @@ describe('init', () => {
     };
     const withPassphrase = await runCli(['init', '--dir', path.join(tempDir(), 'home'), '--passphrase-env', 'ASS_TEST_PASSPHRASE'], { env: { ASS_TEST_PASSPHRASE: 'correct horse battery staple' } });
     expect(withPassphrase.code, withPassphrase.stderr).toBe(0);
-    expect(entryEnv(withPassphrase.stdout)).toEqual({ ASS_AGENT_KEY: '<agent key>', ASS_TEST_PASSPHRASE: '<the store passphrase>' });
+    expect(entryEnv(withPassphrase.stdout)).toEqual({ ASS_AGENT_KEY: '<agent key>', ASS_TEST_PASSPHRASE: '<value of ASS_TEST_PASSPHRASE>' });
     expect(withPassphrase.stdout).not.toContain('correct horse battery staple');
     const withKeyFile = await runCli(['init', '--dir', path.join(tempDir(), 'home')]);
     expect(entryEnv(withKeyFile.stdout)).toEqual({ ASS_AGENT_KEY: '<agent key>' });

@@ -6,6 +6,7 @@ import { createKeyFile } from '../../adapters/file/index.js';
 import { defaultHome } from '../../config/load.js';
 import { AssError } from '../../shared/errors.js';
 import { ensurePrivateDir } from '../../shared/durable-file.js';
+import { backendEnvPlaceholders } from '../../server/client-env.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
 import { loadSettings } from '../../server/settings.js';
 import { createBackend } from '../../adapters/registry.js';
@@ -61,7 +62,7 @@ export function registerInit(program: Command): void {
           '',
           'Claude Desktop / Cursor mcpServers entry:',
           // A passphrase store opens only with its variable set: the client must pass it too.
-          JSON.stringify({ 'agent-secret-store': { command: entry.command, args: entry.args, env: { ASS_AGENT_KEY: '<agent key>', ...(options.passphraseEnv ? { [options.passphraseEnv]: '<the store passphrase>' } : {}) } } }, null, 2),
+          JSON.stringify({ 'agent-secret-store': { command: entry.command, args: entry.args, env: { ASS_AGENT_KEY: '<agent key>', ...backendEnvPlaceholders(settings.backend) } } }, null, 2),
           ...(entry.note ? [`(${entry.note}.)`] : []),
           '',
           `Human commands: ${cli} approvals list   (with ASS_ADMIN_KEY set, or it asks)`,
