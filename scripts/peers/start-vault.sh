@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the Vault dev server built by install-vault.sh on 127.0.0.1 (random free port, random
-# root token), waits for /v1/sys/health, and prints `VAULT_ADDR=...` and `VAULT_TOKEN=...` for
-# `eval`. Stop it with `kill "$VAULT_PEER_PID"` (also printed). Test suites use
+# root token), waits for /v1/sys/health, and prints `export VAULT_ADDR=...` and
+# `export VAULT_TOKEN=...` for `eval "$(bash scripts/peers/start-vault.sh)"`, so the vault CLI and
+# agent-secret-store started from that shell see them (plain assignments would not be exported).
+# Stop it with `kill "$VAULT_PEER_PID"` (also printed). Test suites use
 # test/helpers/vault-peer.ts instead, which starts and stops its own server.
 set -euo pipefail
 
@@ -19,9 +21,9 @@ pid=$!
 
 for _ in $(seq 1 150); do
   if curl -fsS "http://127.0.0.1:$port/v1/sys/health" >/dev/null 2>&1; then
-    echo "VAULT_ADDR=http://127.0.0.1:$port"
-    echo "VAULT_TOKEN=$token"
-    echo "VAULT_PEER_PID=$pid"
+    echo "export VAULT_ADDR=http://127.0.0.1:$port"
+    echo "export VAULT_TOKEN=$token"
+    echo "export VAULT_PEER_PID=$pid"
     exit 0
   fi
   kill -0 "$pid" 2>/dev/null || break

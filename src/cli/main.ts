@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { isAssError } from '../shared/errors.js';
 import { SERVER_VERSION } from '../server/mcp-server.js';
@@ -20,6 +20,9 @@ const program = new Command('agent-secret-store')
   .version(SERVER_VERSION)
   .option('--config <path>', 'config file (default: $ASS_CONFIG, else $ASS_HOME/config.yaml, else ~/.agent-secret-store/config.yaml)')
   .showHelpAfterError()
+  // Usage errors (unknown option or subcommand, missing argument) exit 2, "fix your input", as
+  // every other input error does; commander's own default is 1. Inherited by every subcommand.
+  .exitOverride()
   .addHelpText('after', '\nEnvironment: ASS_AGENT_KEY (serve), ASS_ADMIN_KEY (human commands), ASS_CONFIG, ASS_HOME, ASS_LOG_LEVEL.');
 
 registerServe(program);
@@ -42,7 +45,10 @@ try {
   } else await program.parseAsync(process.argv);
 } catch (error) {
   // Clear, one-paragraph errors on stderr; stdout stays clean for the protocol and for --json.
-  if (error instanceof ConfigError) {
+  if (error instanceof CommanderError) {
+    // commander has printed its message (or the help / version asked for) already.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof ConfigError) {
     process.stderr.write(`agent-secret-store: ${error.message}\n`);
     process.exitCode = 2;
   } else if (isAssError(error)) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { interpolateTree } from './interpolate.js';
 import { explainIssue } from './problem-hints.js';
@@ -11,6 +11,8 @@ import { ConfigSchema, type Config } from './schema.js';
 export interface ConfigProblem {
   path: (string | number)[];
   message: string;
+  /** An unknown key inside the mapping at `path`: its own line is reported, not the mapping's first line. */
+  key?: string;
 }
 
 export class ConfigError extends Error {
@@ -47,7 +49,13 @@ export function formatPath(path: (string | number)[]): string {
   return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '') || '(top level)';
 }
 
-function lineOf(doc: Document, counter: LineCounter, path: (string | number)[]): number | undefined {
+function lineOf(doc: Document, counter: LineCounter, path: (string | number)[], key?: string): number | undefined {
+  if (key !== undefined) {
+    const map = doc.getIn(path, true);
+    const pair = isMap(map) ? map.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+    const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+    if (range) return counter.linePos(range[0]).line;
+  }
   // Walk up until a node exists (a missing key is reported at its parent).
   for (let depth = path.length; depth >= 0; depth--) {
     const node = doc.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
@@ -61,6 +69,7 @@ export function zodProblems(error: z.ZodError, prefix: (string | number)[] = [],
   return error.issues.map((issue) => ({
     path: [...prefix, ...(issue.path as (string | number)[])],
     message: explainIssue(issue, schema, raw),
+    ...(issue.code === 'unrecognized_keys' && issue.keys.length > 0 ? { key: issue.keys[0] } : {}),
   }));
 }
 
@@ -79,12 +88,17 @@ export function loadConfigFile(
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [{ path: [], message: code === 'ENOENT' ? 'file not found (run `agent-secret-store init` to create one, or pass --config)' : `cannot read the file (${code ?? 'error'})` }], (p) => p.message);
+    const message =
+      code === 'ENOENT' ? 'file not found (run `agent-secret-store init` to create one, or pass --config)'
+      // `--config ~/.agent-secret-store` (the folder init made) is an easy slip.
+      : code === 'EISDIR' ? `this is a folder, not a config file: pass the file in it, e.g. --config ${join(file, 'config.yaml')}`
+      : `cannot read the file (${code ?? 'error'})`;
+    throw new ConfigError(file, [{ path: [], message }], (p) => p.message);
   }
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const describe = (p: ConfigProblem): string => {
-    const line = lineOf(doc, counter, p.path);
+    const line = lineOf(doc, counter, p.path, p.key);
     return `${formatPath(p.path)}${line ? ` (line ${line})` : ''}: ${p.message}`;
   };
   const fail = (problems: ConfigProblem[]): void => {

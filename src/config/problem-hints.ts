@@ -1,8 +1,8 @@
 /**
  * Config problems that say what is valid: an unknown key names the nearest known key ("did you
  * mean 'grant_ttl'?") and lists the valid ones; a value that fits none of a union's forms lists
- * each form (`critical: approve` → "must be auto | approval | deny, or a mapping"); an enum
- * lists its values. The known keys come from the schema itself (its JSON Schema), so they can
+ * each form (`critical: approve` → "must be auto | approval | deny, or a mapping (did you mean
+ * 'approval'?)"); an enum lists its values, and a misspelt value is given the one meant. The known keys come from the schema itself (its JSON Schema), so they can
  * never drift from what is accepted.
  */
 import { z } from 'zod';
@@ -62,8 +62,15 @@ export function explainIssue(issue: z.core.$ZodIssue, schema: z.ZodType | undefi
       })
       .join('; ') + (known.length > 0 ? `. Valid keys here: ${known.join(', ')}` : '');
   }
-  if (issue.code === 'invalid_value' && issue.values.length > 0) return `must be one of ${issue.values.map(String).join(' | ')}`;
+  // A misspelt choice (`critical: aproval`) names the one meant, as an unknown key does.
+  const given = valueAt(raw, issue.path as (string | number)[]);
+  const meant = (values: readonly unknown[]): string => {
+    const guess = typeof given === 'string' ? nearest(given, values.map(String)) : undefined;
+    return guess ? ` (did you mean '${guess}'?)` : '';
+  };
+  if (issue.code === 'invalid_value' && issue.values.length > 0) return `must be one of ${issue.values.map(String).join(' | ')}${meant(issue.values)}`;
   if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+    const choices = issue.errors.flatMap((branch) => branch.flatMap((inner) => (inner.path.length === 0 && inner.code === 'invalid_value' ? inner.values : [])));
     const forms = issue.errors.flatMap((branch) =>
       branch.flatMap((inner) => {
         if (inner.path.length > 0) return [];
@@ -72,7 +79,7 @@ export function explainIssue(issue: z.core.$ZodIssue, schema: z.ZodType | undefi
         return [];
       }),
     );
-    if (forms.length > 0) return `must be ${[...new Set(forms)].join(', or ')}`;
+    if (forms.length > 0) return `must be ${[...new Set(forms)].join(', or ')}${meant(choices)}`;
   }
   return issue.message;
 }

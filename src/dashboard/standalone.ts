@@ -42,7 +42,7 @@ export async function startStandaloneDashboard(runtime: Runtime, options: HttpOp
     });
   };
   const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createHttpServer(handler);
-  const bound = await listenOn(server, options, scheme);
+  const bound = await listenOn(server, options, scheme, { port: '--port', host: '--host' });
   return {
     url: `${bound.origin}${dashboard.prefix}`,
     async close() {

@@ -21,7 +21,7 @@ export function authenticateAgent(settings: Settings, key: string | undefined): 
   if (match) return match.agent;
   // Security: say that an admin key is the wrong kind, but never which admin it belongs to.
   if (key.startsWith(ADMIN_KEY_PREFIX)) throw new AssError('UNAUTHENTICATED', 'This is an admin key. Agents use an agent key; admin keys are for the human CLI only.');
-  throw new AssError('UNAUTHENTICATED', 'Unknown agent key. Check ASS_AGENT_KEY, or create a key with `agent-secret-store agents add <id>`.');
+  throw new AssError('UNAUTHENTICATED', `Unknown agent key.${aroundKey(key)} Check ASS_AGENT_KEY, or create a key with \`agent-secret-store agents add <id>\`.`);
 }
 
 /** Resolves an admin key to its admin id; agent keys are refused with a clear message. */
@@ -32,5 +32,13 @@ export function authenticateAdmin(settings: Settings, key: string | undefined): 
   if (matchKey(key, settings.config.agents)) {
     throw new AssError('UNAUTHENTICATED', 'That is an agent key. Agents can never approve, delete, rotate or manage agents; use an admin key.');
   }
-  throw new AssError('UNAUTHENTICATED', 'Unknown admin key. Use the admin key printed by `agent-secret-store init` (or `admins add`).');
+  throw new AssError('UNAUTHENTICATED', `Unknown admin key.${aroundKey(key)} Use the admin key printed by \`agent-secret-store init\` (or \`admins add\`).`);
+}
+
+/**
+ * A key pasted with a space or line break around it (an env block in a JSON config, a copied
+ * terminal line) is refused like any wrong key, never trimmed into a match; the message says why.
+ */
+function aroundKey(key: string): string {
+  return key !== key.trim() ? ' It starts or ends with a space or line break: set the key alone, without them.' : '';
 }

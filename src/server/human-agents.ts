@@ -4,6 +4,7 @@ import { dropReadCache } from '../adapters/cache/read-cache.js';
 import { TOOL_NAMES } from '../config/schema.js';
 import { parseScope, parseTtl } from '../policy/index.js';
 import { AssError } from '../shared/errors.js';
+import { backendEnvPlaceholders } from './client-env.js';
 import { editConfig } from './config-edit.js';
 import { adminActor, type HumanAdmin, type HumanSurface } from './human-decisions.js';
 import { generateAgentKey, hashKey } from './keys.js';
@@ -35,7 +36,8 @@ export function agentEntries(doc: Document, section: 'agents' | 'admins'): YAMLM
 
 /** The `mcpServers` entry a person pastes into their client for this agent (key inlined: shown once). */
 export function mcpServersSnippet(settings: Settings, agentKey: string, command: { node: string; cli: string }): string {
-  return JSON.stringify({ mcpServers: { 'agent-secret-store': { command: command.node, args: [command.cli, '--config', settings.loaded.file], env: { ASS_AGENT_KEY: agentKey } } } }, null, 2);
+  const env = { ASS_AGENT_KEY: agentKey, ...backendEnvPlaceholders(settings.backend) };
+  return JSON.stringify({ mcpServers: { 'agent-secret-store': { command: command.node, args: [command.cli, '--config', settings.loaded.file], env } } }, null, 2);
 }
 
 /**

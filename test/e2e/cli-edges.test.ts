@@ -57,6 +57,19 @@ describe('init', () => {
     const retry = await runCli(['init', '--dir', dir, '--passphrase-env', 'ASS_TEST_PASSPHRASE', '--json'], { env: { ASS_TEST_PASSPHRASE: 'correct horse battery staple' } });
     expect(retry.code, retry.stderr).toBe(0);
   });
+
+  it('the mcpServers entry it prints carries the variable a passphrase store needs (the server cannot open without it)', async () => {
+    const entryEnv = (stdout: string): Record<string, string> => {
+      const printed = stdout.slice(stdout.indexOf('{'), stdout.lastIndexOf('}') + 1);
+      return (JSON.parse(printed) as Record<string, { env: Record<string, string> }>)['agent-secret-store']!.env;
+    };
+    const withPassphrase = await runCli(['init', '--dir', path.join(tempDir(), 'home'), '--passphrase-env', 'ASS_TEST_PASSPHRASE'], { env: { ASS_TEST_PASSPHRASE: 'correct horse battery staple' } });
+    expect(withPassphrase.code, withPassphrase.stderr).toBe(0);
+    expect(entryEnv(withPassphrase.stdout)).toEqual({ ASS_AGENT_KEY: '<agent key>', ASS_TEST_PASSPHRASE: '<value of ASS_TEST_PASSPHRASE>' });
+    expect(withPassphrase.stdout).not.toContain('correct horse battery staple');
+    const withKeyFile = await runCli(['init', '--dir', path.join(tempDir(), 'home')]);
+    expect(entryEnv(withKeyFile.stdout)).toEqual({ ASS_AGENT_KEY: '<agent key>' });
+  });
 });
 
 describe('agents add', () => {
@@ -111,6 +124,10 @@ describe('serve --http', () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} is already in use\\. Pick another --port`));
       expect(result.stderr).not.toMatch(/unexpected error/);
+      // The dashboard command reads no http.port: its message names only what it reads.
+      const dashboard = await runCli(['--config', home.configPath, 'dashboard', '--port', String(port)], { env: home.env, timeoutMs: 20_000 });
+      expect(dashboard.code).toBe(2);
+      expect(dashboard.stderr).toContain(`127.0.0.1:${port} is already in use. Pick another --port, or stop what is listening there.`);
     } finally {
       taken.close();
     }

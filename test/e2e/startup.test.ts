@@ -38,6 +38,12 @@ describe('the server refuses to start', () => {
     expect(result.stderr).not.toContain('x'.repeat(43));
   });
 
+  it('with the right key pasted with a line break after it: refused, and told why', async () => {
+    const result = await runServerUntilExit(home.configPath, { ASS_AGENT_KEY: `${home.agentKey}\n` });
+    expectOneLineRefusal(result, /^agent-secret-store: Unknown agent key\. It starts or ends with a space or line break: set the key alone/);
+    expect(result.stderr).not.toContain(home.agentKey);
+  });
+
   it('with the admin key as agent key', async () => {
     const result = await runServerUntilExit(home.configPath, { ASS_AGENT_KEY: home.adminKey });
     expectOneLineRefusal(result, /^agent-secret-store: This is an admin key\. Agents use an agent key/);

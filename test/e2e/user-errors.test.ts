@@ -28,6 +28,40 @@ describe('unknown commands', () => {
     expect(result.stderr).not.toMatch(/serve'|ASS_AGENT_KEY/);
   });
 
+  it.each([
+    [['approvals', 'lst'], /unknown command 'lst'\n\(Did you mean list\?\)/],
+    [['secrets', 'list', '--jsn'], /unknown option '--jsn'\n\(Did you mean --json\?\)/],
+    [['secrets', 'get', 'ops/x'], /missing required argument 'key'/],
+    [['approvals'], /Usage: agent-secret-store approvals/],
+  ])('the usage slip %j exits 2 ("fix your input"), not 1', async (args, expected) => {
+    const result = await runCli(['--config', home.configPath, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(expected);
+  });
+
+  it('--help and --version still exit 0', async () => {
+    for (const args of [['--help'], ['approvals', '--help'], ['--version']]) {
+      const result = await runCli(args);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).not.toBe('');
+    }
+  });
+
+  it('serve --port or --host without --http is refused, naming --http (it used to start a stdio server)', async () => {
+    for (const args of [['serve', '--port', '8787'], ['--port', '8787'], ['serve', '--host', '127.0.0.1']]) {
+      const result = await runCli(['--config', home.configPath, ...args], { env: { ASS_AGENT_KEY: home.agentKey } });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/applies only with --http; without it the server speaks MCP over stdio\. Run `agent-secret-store serve --http --(port 8787|host 127\.0\.0\.1)`/);
+      expect(result.stdout).toBe('');
+    }
+  });
+
+  it('--config naming the setup folder instead of its file says which file to pass', async () => {
+    const result = await runCli(['--config', home.dir, 'approvals', 'list']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`this is a folder, not a config file: pass the file in it, e.g. --config ${path.join(home.dir, 'config.yaml')}`);
+  });
+
   it('an option value is not taken for a command', async () => {
     const result = await runCli(['--config', home.configPath, 'audit', 'verify']);
     expect(result.code, result.stderr).toBe(0);
@@ -86,7 +120,7 @@ describe('config errors list what is valid', () => {
       await setConfig(broken.configPath, { 'approvals.grant_tll': '1h', 'policy.tiers.critical': 'approve', 'backend.key_fiel': 'x' });
       const result = await runCli(['--config', broken.configPath, 'approvals', 'list'], { env: { ASS_ADMIN_KEY: broken.adminKey } });
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping/);
+      expect(result.stderr).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping \(did you mean 'approval'\?\)/);
       expect(result.stderr).toMatch(/approvals \(line \d+\): unknown key 'grant_tll' \(did you mean 'grant_ttl'\?\)\. Valid keys here: pending_ttl, grant_ttl/);
       // The backend block lists the keys of its own type only.
       expect(result.stderr).toMatch(/backend \(line \d+\): unknown key 'key_fiel' \(did you mean 'key_file'\?\)\. Valid keys here: type, path, key_file, passphrase_env, max_versions\n/);

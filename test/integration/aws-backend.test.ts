@@ -165,6 +165,17 @@ describe('aws adapter without a peer', () => {
     }
     expect(error.message).toMatch(/docs\/aws\.md/);
   });
+
+  it('no credentials at all says what to set, not that AWS refused an identity', async () => {
+    // What the SDK's default chain throws when no provider has credentials (a new user's first run).
+    const missing = Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+    const client = { send: async () => { throw missing; } } as unknown as AwsSecretsClient;
+    const backend = await createAwsBackend({ type: 'aws', region: 'us-east-1', max_attempts: 5 }, {}, { client, sleep: noSleep });
+    const error = await caught(backend.get('ns', 'K'));
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(/found no AWS credentials \(CredentialsProviderError\)\. Give it an identity through the standard AWS chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE/);
+    expect(error.message).not.toMatch(/refused|grant the proxy/);
+  });
 });
 
 const peer = await startAwsPeer();

@@ -143,6 +143,12 @@ describe('npm pack → npx -y <tarball>', () => {
     expect(entry.args.slice(2)).toEqual(['--config', path.join(clean, 'home2', 'config.yaml')]);
     expect(JSON.stringify(entry)).not.toContain('_npx');
     expect(human.stdout).toContain('survives npx cache cleaning');
+    // The human command init names works as printed: through npx, `agent-secret-store` is not on the PATH.
+    const humanCli = /Human commands: (.+?) approvals list/.exec(human.stdout)?.[1];
+    expect(humanCli).toBe(`npx -y file:${path.join(clean, local)} --config ${path.join(clean, 'home2', 'config.yaml')}`);
+    const adminKey = /admin key \(ASS_ADMIN_KEY\): (\S+)/.exec(human.stdout)?.[1];
+    const listed = await run('npx', [...humanCli!.split(' ').slice(1), 'approvals', 'list'], { cwd: root, env: { ...env, ASS_ADMIN_KEY: adminKey! }, timeout: TIMEOUT });
+    expect(listed.stdout).toMatch(/No pending/i);
     // Clean npx's cache of this install, then start the entry as a client would: it still runs.
     const cache = (await run('npm', ['config', 'get', 'cache'], { env })).stdout.trim();
     for (const dir of await readdir(path.join(cache, '_npx'))) {

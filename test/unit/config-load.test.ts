@@ -53,6 +53,10 @@ describe('config loading', () => {
   it('names the YAML path and line of an unknown key', () => {
     const message = problems(base('surprise: 1'));
     expect(message).toMatch(/\(top level\).*unknown key 'surprise'/);
+    // The misspelt key's own line, not the first line of its mapping (which is another key).
+    const text = base('approvals:\n  pending_ttl: 15m\n  grant_tll: 1h');
+    const line = text.split('\n').findIndex((l) => l.includes('grant_tll')) + 1;
+    expect(problems(text)).toContain(`approvals (line ${line}): unknown key 'grant_tll' (did you mean 'grant_ttl'?)`);
   });
 
   it('names the YAML path and line of a malformed scope', () => {
@@ -100,6 +104,12 @@ describe('config loading', () => {
     const message = problems(base('policy:\n  tiers:\n    critical: { effect: maybe }\napprovals:\n  pending_ttl: soon'));
     expect(message).toMatch(/policy\.tiers\.critical/);
     expect(message).toMatch(/approvals\.pending_ttl.*duration/);
+  });
+
+  it('names the choice meant when a value is misspelt, and guesses nothing for a far-off one', () => {
+    expect(problems(base('policy:\n  tiers:\n    critical: aproval'))).toMatch(/policy\.tiers\.critical \(line \d+\): must be auto \| approval \| deny, or a mapping \(did you mean 'approval'\?\)/);
+    expect(problems(base('policy:\n  default_tier: sensitiv'))).toMatch(/policy\.default_tier \(line \d+\): must be one of standard \| sensitive \| critical \(did you mean 'sensitive'\?\)/);
+    expect(problems(base('policy:\n  default_tier: secret'))).not.toMatch(/did you mean/);
   });
 });
 

@@ -87,6 +87,14 @@ export function mapAwsError(error: unknown, what: string): AssError {
       details,
     );
   }
+  // No identity at all (nothing in the credential chain) is not a refusal by AWS: say what to set.
+  if (fault.name === 'CredentialsProviderError') {
+    return new AssError(
+      'INTERNAL',
+      `${what}: the proxy found no AWS credentials (CredentialsProviderError). Give it an identity through the standard AWS chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity, or an ECS/EC2 role (see docs/aws.md); retrying will not help.`,
+      details,
+    );
+  }
   // A 401/403 whose body the SDK could not read (an emulator's or a proxy's XML/HTML refusal
   // where AWS sends JSON) is a refusal all the same, not an "unexpected" error.
   if (ACCESS.has(fault.name) || (!KNOWN.has(fault.name) && (fault.status === 401 || fault.status === 403))) {

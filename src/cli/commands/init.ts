@@ -6,6 +6,7 @@ import { createKeyFile } from '../../adapters/file/index.js';
 import { defaultHome } from '../../config/load.js';
 import { AssError } from '../../shared/errors.js';
 import { ensurePrivateDir } from '../../shared/durable-file.js';
+import { backendEnvPlaceholders } from '../../server/client-env.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../server/keys.js';
 import { loadSettings } from '../../server/settings.js';
 import { createBackend } from '../../adapters/registry.js';
@@ -48,7 +49,9 @@ export function registerInit(program: Command): void {
         return;
       }
       const entry = launchEntry({ scriptPath: process.argv[1]!, execPath: process.execPath, configPath, version: SERVER_VERSION });
-      const cli = `agent-secret-store${isDefaultConfigPath(configPath) ? '' : ` --config ${shellQuote(configPath)}`}`;
+      const configFlag = isDefaultConfigPath(configPath) ? '' : ` --config ${shellQuote(configPath)}`;
+      // Run through npx, `agent-secret-store` is not on the PATH: name the command that works.
+      const cli = entry.command === 'npx' ? `npx -y ${shellQuote(entry.args[1]!)}${configFlag}` : `agent-secret-store${configFlag}`;
       process.stdout.write(
         [
           `Created ${configPath}`,
@@ -58,7 +61,8 @@ export function registerInit(program: Command): void {
           `  admin key (ASS_ADMIN_KEY): ${adminKey}`,
           '',
           'Claude Desktop / Cursor mcpServers entry:',
-          JSON.stringify({ 'agent-secret-store': { command: entry.command, args: entry.args, env: { ASS_AGENT_KEY: '<agent key>' } } }, null, 2),
+          // A passphrase store opens only with its variable set: the client must pass it too.
+          JSON.stringify({ 'agent-secret-store': { command: entry.command, args: entry.args, env: { ASS_AGENT_KEY: '<agent key>', ...backendEnvPlaceholders(settings.backend) } } }, null, 2),
           ...(entry.note ? [`(${entry.note}.)`] : []),
           '',
           `Human commands: ${cli} approvals list   (with ASS_ADMIN_KEY set, or it asks)`,

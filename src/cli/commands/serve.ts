@@ -6,6 +6,7 @@ import { serveStdio } from '../../server/stdio.js';
 import { watchBackend } from '../../server/backend-watch.js';
 import { settingsFor, type GlobalOptions } from '../context.js';
 import { runUntilSignal } from '../http-lifecycle.js';
+import { AssError } from '../../shared/errors.js';
 
 export function registerServe(program: Command): void {
   program
@@ -15,6 +16,11 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'with --http: address to bind (default: $ASS_HTTP_HOST, else http.host in the config, else 127.0.0.1)')
     .option('--port <port>', 'with --http: port to bind, 0 for any free port (default: $ASS_HTTP_PORT, else http.port in the config, else 8787)')
     .action(async (options: { http?: boolean; host?: string; port?: string }, command: Command) => {
+      // `serve --port 8787` reads like an HTTP server; without --http it would quietly speak stdio.
+      if (!options.http && (options.host !== undefined || options.port !== undefined)) {
+        const flags = [options.host !== undefined ? `--host ${options.host}` : '', options.port !== undefined ? `--port ${options.port}` : ''].filter(Boolean).join(' ');
+        throw new AssError('CONFIG_INVALID', `${flags} applies only with --http; without it the server speaks MCP over stdio. Run \`agent-secret-store serve --http ${flags}\`.`);
+      }
       const settings = settingsFor(command.optsWithGlobals<GlobalOptions>());
       if (options.http) {
         // Loaded only here: a stdio server, spawned per MCP session, starts without the HTTP stack.

@@ -8,7 +8,8 @@ export const requestTokenTool = defineTool({
   title: 'Request scoped token',
   description:
     'Request a scoped short-lived access token, e.g. scopes ["secrets:read:production/gemini/*"], ttl "15m" | "1h" | "24h". ' +
-    'Scopes within the agent\'s grants are issued at once, unless they reach a secret whose access tier needs a human (the highest tier reached decides); those, and scopes beyond the grants, need a human: the answer then has requires_approval: true and an approval_id for get_approval_status.',
+    'Scopes within the agent\'s grants are issued at once, unless they reach a secret whose access tier needs a human (the highest tier reached decides); those, and scopes beyond the grants, need a human: the answer then has requires_approval: true and an approval_id for get_approval_status. ' +
+    'The token is for the REST API (Authorization: Bearer <token>, e.g. GET /v1/secrets/<namespace>/<key>) or a program you hand it to; these MCP tools do not take it.',
   inputSchema: z
     .object({
       scopes: z.array(z.string().min(1).max(MAX_REQUEST_SCOPE_LENGTH)).min(1).max(MAX_SCOPES_PER_REQUEST).describe("secrets:<read|write|list|use|*>:<namespace>/<key>, whole-segment globs * and ** (read and use cover list; use lets the value be used without being revealed); or namespaces:read"),
