@@ -11,8 +11,8 @@
  * use); `require` calls by TypeScript's parser, which gives a real syntax tree of the file, so
  * a `require(` inside a string, template, comment or regular expression is not a call. A call
  * counts when its callee is the identifier `require` or `__require` (esbuild's name for
- * `require` in a bundle), or is `require.resolve`, whatever `require` is bound to: the scan may
- * over-report, never miss. A `require` written inside a `try` block (in the same function) is
+ * `require` in a bundle), a variable made by `createRequire(…)` (a bundler renames it: `require2`),
+ * or `.resolve` of one of these, whatever the name is bound to: the scan may over-report, never miss. A `require` written inside a `try` block (in the same function) is
  * reported apart as optional: bundled packages probe for optional extras that way (debug asks for
  * supports-color and goes on without it), the same rule by which esbuild leaves such a require
  * unresolved instead of failing the build.
@@ -46,11 +46,32 @@ function jsFiles(dir: string): string[] {
     .map((e) => path.join(e.parentPath, e.name));
 }
 
-const REQUIRE_NAMES = new Set(['require', '__require']);
+function isRequireCallee(callee: ts.Expression, names: Set<string>): boolean {
+  if (ts.isIdentifier(callee)) return names.has(callee.text);
+  return ts.isPropertyAccessExpression(callee) && callee.name.text === 'resolve' && ts.isIdentifier(callee.expression) && names.has(callee.expression.text);
+}
 
-function isRequireCallee(callee: ts.Expression): boolean {
-  if (ts.isIdentifier(callee)) return REQUIRE_NAMES.has(callee.text);
-  return ts.isPropertyAccessExpression(callee) && callee.name.text === 'resolve' && ts.isIdentifier(callee.expression) && REQUIRE_NAMES.has(callee.expression.text);
+/**
+ * The names that hold a `require` function in this file: `require`, esbuild's `__require`, and
+ * every variable initialised by a call of `createRequire` (imported from node:module under any
+ * name, or called as `module.createRequire`).
+ */
+function requireNames(tree: ts.SourceFile): Set<string> {
+  const makers = new Set(['createRequire']);
+  const names = new Set(['require', '__require']);
+  const isMaker = (callee: ts.Expression) =>
+    (ts.isIdentifier(callee) && makers.has(callee.text)) || (ts.isPropertyAccessExpression(callee) && callee.name.text === 'createRequire');
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportSpecifier(node) && (node.propertyName ?? node.name).text === 'createRequire') makers.add(node.name.text);
+    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.initializer && ts.isCallExpression(node.initializer) && isMaker(node.initializer.expression)) {
+      names.add(node.name.text);
+    }
+    ts.forEachChild(node, visit);
+  };
+  // Imports first (they are hoisted), then the declarations that use them.
+  for (const statement of tree.statements) if (ts.isImportDeclaration(statement)) visit(statement);
+  visit(tree);
+  return names;
 }
 
 /** Whether `node` runs inside the `try` block of a try statement, within the same function. */
@@ -75,8 +96,9 @@ function requireCalls(text: string, file: string): RequireCall[] {
   // setParentNodes: insideTry walks up from the call.
   const tree = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
   const calls: RequireCall[] = [];
+  const names = requireNames(tree);
   const visit = (node: ts.Node): void => {
-    if (ts.isCallExpression(node) && isRequireCallee(node.expression)) {
+    if (ts.isCallExpression(node) && isRequireCallee(node.expression, names)) {
       const [first] = node.arguments;
       const optional = insideTry(node);
       if (first && (ts.isStringLiteral(first) || ts.isNoSubstitutionTemplateLiteral(first))) calls.push({ literal: first.text, source: node.getText(tree), optional });

@@ -118,12 +118,14 @@ describe('npm pack → npx -y <tarball>', () => {
       "const re = /require\\(\"pkg-in-regexp\"\\)/;",
       "function load(id) { return require(id); }",
       "try { require('pkg-optional'); } catch {}",
+      "import { createRequire as __mk } from 'node:module'; var require2 = __mk(import.meta.url); var pg = require2('pkg-created-require');",
+      "const req3 = module.createRequire(import.meta.url); req3.resolve('pkg-created-resolve');",
       "try { exports.later = function () { return require('pkg-in-function-in-try'); }; } catch {}",
     ].join('\n'));
     await writeFile(path.join(dir, 'types.d.ts'), "import type { T } from 'pkg-types-only';");
     const { packages, optional, computed } = runtimeImports(dir);
     expect([...packages.keys()].sort()).toEqual([
-      '@scope/pkg-ns', 'pkg-default', 'pkg-dynamic', 'pkg-esbuild-require', 'pkg-in-function-in-try', 'pkg-named', 'pkg-reexport', 'pkg-require', 'pkg-require-template',
+      '@scope/pkg-ns', 'pkg-created-require', 'pkg-created-resolve', 'pkg-default', 'pkg-dynamic', 'pkg-esbuild-require', 'pkg-in-function-in-try', 'pkg-named', 'pkg-reexport', 'pkg-require', 'pkg-require-template',
       'pkg-resolve', 'pkg-side-effect', 'pkg-star', 'pkg-template',
     ]);
     expect([...optional.keys()]).toEqual(['pkg-optional']);
