@@ -8,39 +8,32 @@
  *
  * One substitution: the MCP SDK's `Server` and `Client` import `validation/ajv-provider.js`,
  * which loads and sets up ajv at start-up; in the bundle they get src/server/lazy-ajv-validator.ts
- * instead, the same class loading the SDK's validator on first use. The build fails if the SDK
- * stops importing that file (the substitution would silently do nothing).
+ * instead, the same class loading the SDK's validator on first use. The build fails if the SDK's
+ * server stops importing that file (the substitution would silently do nothing).
  */
 import { build } from 'esbuild';
 import path from 'node:path';
 
 const root = path.resolve(import.meta.dirname, '..');
 const outdir = process.argv[2] ?? path.join(root, 'dist.tmp');
-const SDK_IMPORTERS = ['server', 'client'];
 const lazyAjv = path.join(root, 'src/server/lazy-ajv-validator.ts');
+// The SDK's ESM server and client entry modules (matched on the end of the real path: node_modules
+// may be a symlink, and esbuild resolves it).
+const SDK_IMPORTER = /[\\/]@modelcontextprotocol[\\/]sdk[\\/]dist[\\/]esm[\\/](server|client)[\\/]index\.js$/;
+const replaced = new Set();
 
-/** Points the SDK's own imports of its ajv provider at the lazy one, and counts them. */
-function lazyAjvValidator() {
-  const replaced = new Set();
-  return {
-    name: 'lazy-ajv-validator',
-    setup(b) {
-      b.onStart(() => replaced.clear());
-      b.onResolve({ filter: /^\.\.\/validation\/ajv-provider\.js$/ }, (args) => {
-        const from = path.relative(path.join(root, 'node_modules/@modelcontextprotocol/sdk/dist/esm'), args.importer).split(path.sep);
-        if (from.length !== 2 || !SDK_IMPORTERS.includes(from[0]) || from[1] !== 'index.js') return undefined;
-        replaced.add(from[0]);
-        return { path: lazyAjv };
-      });
-      b.onEnd((result) => {
-        const missing = SDK_IMPORTERS.filter((name) => !replaced.has(name));
-        if (missing.length > 0 && result.errors.length === 0) {
-          result.errors.push({ text: `lazy-ajv-validator: the MCP SDK's ${missing.join(' and ')} no longer import ../validation/ajv-provider.js; check how this SDK version loads ajv (scripts/bundle.mjs)` });
-        }
-      });
-    },
-  };
-}
+/** Points the SDK's own imports of its ajv provider at the lazy one, and notes which were seen. */
+const lazyAjvValidator = {
+  name: 'lazy-ajv-validator',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/validation\/ajv-provider\.js$/ }, (args) => {
+      const importer = SDK_IMPORTER.exec(args.importer);
+      if (!importer) return undefined;
+      replaced.add(importer[1]);
+      return { path: lazyAjv };
+    });
+  },
+};
 
 await build({
   absWorkingDir: root,
@@ -60,5 +53,11 @@ await build({
   external: ['@opentelemetry/*', 'pg', 'prom-client', 'testcontainers', 'ajv', 'ajv-formats'],
   // Bundled CommonJS packages call `require` for Node's built-ins; an ES module has none.
   banner: { js: "import{createRequire as __assCreateRequire}from'node:module';const require=__assCreateRequire(import.meta.url);" },
-  plugins: [lazyAjvValidator()],
+  plugins: [lazyAjvValidator],
 });
+
+// The server is on every start-up path (the SDK's client is bundled only if a backend uses it).
+if (!replaced.has('server')) {
+  process.stderr.write(`bundle: the MCP SDK's server no longer imports ../validation/ajv-provider.js, so ajv may load at start-up again; see how this SDK version loads it (scripts/bundle.mjs)\n`);
+  process.exit(1);
+}

@@ -34,7 +34,7 @@ beforeAll(async () => {
   root = await tempDir('ass-pack-');
   const source = path.join(root, 'source');
   await mkdir(source);
-  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'README.md', 'config.example.yaml', 'LICENSE']) {
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts', 'README.md', 'config.example.yaml', 'LICENSE']) {
     if (existsSync(path.join(REPO_ROOT, entry))) await cp(path.join(REPO_ROOT, entry), path.join(source, entry), { recursive: true });
   }
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(source, 'node_modules'), 'dir');
@@ -81,8 +81,8 @@ describe('npm pack → npx -y <tarball>', () => {
       dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>;
     };
     const { packages, optional, computed } = runtimeImports(path.join(root, 'source', 'dist'));
-    // The CLI, the server and every adapter are in the scan.
-    expect([...packages.keys()]).toEqual(expect.arrayContaining(['@modelcontextprotocol/sdk', 'zod', 'commander']));
+    // The CLI, the server and every adapter are in the scan (tsc's output beside the bundle).
+    expect([...packages.keys()]).toEqual(expect.arrayContaining(['@modelcontextprotocol/sdk', 'zod', '@aws-sdk/client-secrets-manager', 'pg']));
     // The one exception: the `./testcontainers` entry point imports testcontainers, an optional
     // peer dependency that the project using that entry installs (npx users never load it).
     const optionalPeer = (name: string, files: string[]) =>
