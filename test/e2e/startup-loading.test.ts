@@ -4,7 +4,7 @@
  * clients, the PostgreSQL driver, the HTTP stack or ajv (each costs start-up, and MCP clients
  * spawn a server per session); and the bundled `serve --http` still finds the dashboard's assets.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAgent, initHome, ok, removeHome, REPO_ROOT, tempDir, type Home } from '../helpers/cli.js';
@@ -31,6 +31,7 @@ describe('the built CLI', () => {
       await agent.close();
     }
     const loaded = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    rmSync(path.dirname(log), { recursive: true, force: true });
     // The log works: it saw the CLI itself, its chunks, and a `require` made by bundled CommonJS
     // code (commander's require("events"), through the bundle's createRequire).
     expect(loaded.some((m) => m.endsWith('/dist/cli/main.js'))).toBe(true);
