@@ -86,7 +86,7 @@ beforeAll(async () => {
   root = await tempDir('ass-tc-module-');
   const source = path.join(root, 'source');
   await mkdir(source);
-  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'README.md', 'config.example.yaml', 'docs']) {
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts', 'README.md', 'config.example.yaml', 'docs']) {
     if (existsSync(path.join(REPO_ROOT, entry))) await cp(path.join(REPO_ROOT, entry), path.join(source, entry), { recursive: true });
   }
   await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(source, 'node_modules'), 'dir');

@@ -28,7 +28,9 @@ function newestMtime(dir: string): number {
 }
 
 function isFresh(): boolean {
-  return existsSync(CLI) && statSync(CLI).mtimeMs >= newestMtime(path.join(REPO_ROOT, 'src'));
+  // The bundle's build script makes dist/ as much as src/ does.
+  const bundleScript = statSync(path.join(REPO_ROOT, 'scripts/bundle.mjs')).mtimeMs;
+  return existsSync(CLI) && statSync(CLI).mtimeMs >= Math.max(newestMtime(path.join(REPO_ROOT, 'src')), bundleScript);
 }
 
 /**

@@ -7,13 +7,15 @@
  * reason (`describeMissingPeer`, as in the other peer suites).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAwsPeer, MOTO_INSTALL_HINT } from '../helpers/aws-peer.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { startVaultPeer, VAULT_INSTALL_HINT } from '../helpers/vault-peer.js';
 import {
-  admin, adminJson, approvalIdOf, call, connectAgent, fails, initHome, ok, removeHome,
+  admin, adminJson, approvalIdOf, call, connectAgent, fails, initHome, ok, removeHome, REPO_ROOT, tempDir,
   type AgentConnection, type Home,
 } from '../helpers/cli.js';
 
@@ -90,17 +92,23 @@ for (const spec of targets) {
   describe(`stdio conversation on the ${spec.name} backend`, () => {
     let home: Home | undefined;
     let agent: AgentConnection | undefined;
+    let moduleLog = '';
 
     beforeAll(async () => {
       // The backend's credentials go to every process on this home: the server and each human command.
       home = { ...(await initHome({ backend: target.backend, 'policy.namespaces': [{ pattern: 'legacy/**', default_tier: 'critical' }] })), env: target.env };
-      agent = await connectAgent(home.configPath, home.agentKey, { env: target.env });
+      // The server logs every module it loads (test/helpers/module-log.mjs), for the last test.
+      moduleLog = path.join(await tempDir('ass-modlog-'), 'modules.txt');
+      agent = await connectAgent(home.configPath, home.agentKey, {
+        env: { ...target.env, NODE_OPTIONS: `--import=${path.join(REPO_ROOT, 'test/helpers/module-log.mjs')}`, ASS_MODULE_LOG: moduleLog },
+      });
     }, 180_000);
 
     afterAll(async () => {
       await agent?.close();
       await target.stop();
       removeHome(home);
+      if (moduleLog) rmSync(path.dirname(moduleLog), { recursive: true, force: true });
     });
 
     it('serves, lists and versions secrets as the seed shows', async () => {
@@ -153,6 +161,12 @@ for (const spec of targets) {
       expect((await fails(client, 'get_secret', { namespace: 'production/gemini', key: 'GEMINI_API_KEY' })).error).toMatch(/No secret 'GEMINI_API_KEY'/);
       const verify = await admin(home!, ['audit', 'verify', '--json']);
       expect(verify.code, verify.stdout).toBe(0);
+    });
+
+    it(`runs the ${spec.name} client from the bundle: its lazy chunk is loaded, nothing from node_modules`, () => {
+      const loaded = readFileSync(moduleLog, 'utf8').split('\n').filter(Boolean);
+      expect(loaded.some((m) => new RegExp(`/dist/chunks/${spec.name}-[^/]+\\.js$`).test(m)), loaded.join('\n')).toBe(true);
+      expect(loaded.filter((m) => m.includes('/node_modules/'))).toEqual([]);
     });
   });
 }
