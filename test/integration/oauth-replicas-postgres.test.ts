@@ -10,8 +10,7 @@
  * (reuse: the grant ends), a code redeemed on A refused on B (and its grant ends), a sign-in begun
  * on B answered on A, a grant revoked on A's dashboard refused on B at the next request.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -20,8 +19,6 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryProvider, pkce } from '../helpers/oauth-client.js';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
-import { loadOrCreateSigningKey } from '../../src/approvals/tokens.js';
-import { createAuditKey } from '../../src/audit/audit-key.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { createPgDatabase, type PgDatabase } from '../../src/shared/pg/index.js';
 import { call } from '../helpers/cli.js';
@@ -30,6 +27,7 @@ import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 import { DashboardBrowser, FORM, form } from '../helpers/dashboard-http.js';
 import { raw, type RawResponse } from '../helpers/remote-http.js';
+import { writeReplicaHomes } from '../helpers/replica-homes.js';
 import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js';
 
 const missing = postgresPeerMissing();
@@ -96,17 +94,7 @@ if (missing) {
       agents: [],
       auth: { oauth: { templates: { reader: { grants: ['secrets:read:team/**'] } } } },
     };
-    const configs: string[] = [];
-    for (const name of ['a', 'b']) {
-      mkdirSync(path.join(root, name), { mode: 0o700 });
-      const file = path.join(root, name, 'config.yaml');
-      await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
-      configs.push(file);
-    }
-    await loadOrCreateSigningKey(path.join(root, 'a', 'token-signing.key'));
-    copyFileSync(path.join(root, 'a', 'token-signing.key'), path.join(root, 'b', 'token-signing.key'));
-    createAuditKey(path.join(root, 'a', 'audit.key'), 1);
-    copyFileSync(path.join(root, 'a', 'audit.key'), path.join(root, 'b', 'audit.key'));
+    const configs = await writeReplicaHomes(root, config);
     // Both start at once: each migrates the 'oauth' component under the advisory lock; one applies it.
     [a, b] = await Promise.all([spawnHttpServer(configs[0]!), spawnHttpServer(configs[1]!)]);
     lb = await startHeaderProxy(a.url, {}, { freshUpstream: true });

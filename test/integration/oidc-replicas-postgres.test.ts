@@ -12,14 +12,11 @@
  *  - PgOAuthStore.takeOidcPending reading with SELECT instead of DELETE … RETURNING (the row stayed
  *    after its callback)
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
-import { loadOrCreateSigningKey } from '../../src/approvals/tokens.js';
-import { createAuditKey } from '../../src/audit/audit-key.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { createPgDatabase, type PgDatabase } from '../../src/shared/pg/index.js';
 import { startHeaderProxy, type HeaderProxy } from '../helpers/header-proxy.js';
@@ -27,6 +24,7 @@ import { deliverCallback, servedBy, startSignIn } from '../helpers/oidc-callback
 import { OidcPeer } from '../helpers/oidc-peer.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
+import { writeReplicaHomes } from '../helpers/replica-homes.js';
 import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js';
 
 const missing = postgresPeerMissing();
@@ -69,17 +67,7 @@ if (missing) {
           oidc: { issuer: idp.issuer, client_id: idp.clientId, client_secret_file: secretFile, scopes: ['openid', 'email', 'profile', 'groups'], groups: { engineering: 'reader' } },
         },
       };
-      const configs: string[] = [];
-      for (const name of ['a', 'b']) {
-        mkdirSync(path.join(root, name), { mode: 0o700 });
-        const file = path.join(root, name, 'config.yaml');
-        await writeFile(file, JSON.stringify(config, null, 2), { mode: 0o600 });
-        configs.push(file);
-      }
-      await loadOrCreateSigningKey(path.join(root, 'a', 'token-signing.key'));
-      copyFileSync(path.join(root, 'a', 'token-signing.key'), path.join(root, 'b', 'token-signing.key'));
-      createAuditKey(path.join(root, 'a', 'audit.key'), 1);
-      copyFileSync(path.join(root, 'a', 'audit.key'), path.join(root, 'b', 'audit.key'));
+      const configs = await writeReplicaHomes(root, config);
       [a, b] = await Promise.all([spawnHttpServer(configs[0]!), spawnHttpServer(configs[1]!)]);
       lb = await startHeaderProxy(a.url, {}, { freshUpstream: true });
       await idp.startProvider(`${lb.url}/dashboard/sign-in/oidc/callback`);

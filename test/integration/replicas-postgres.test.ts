@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
-import { loadOrCreateSigningKey } from '../../src/approvals/tokens.js';
-import { createAuditKey } from '../../src/audit/audit-key.js';
 import { generateAdminKey, generateAgentKey, hashKey } from '../../src/server/keys.js';
 import { applyMigrations, createPgDatabase } from '../../src/shared/pg/index.js';
 import { STATE_MIGRATIONS } from '../../src/state/pg-migrations.js';
@@ -20,6 +18,7 @@ import { runCli } from '../helpers/cli.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 import { raw } from '../helpers/remote-http.js';
+import { shareReplicaKeys } from '../helpers/replica-homes.js';
 import { spawnHttpServer, type SpawnedServer } from '../helpers/remote-server.js';
 
 const missing = postgresPeerMissing();
@@ -104,10 +103,7 @@ if (missing) {
     const configs = { a: await writeReplicaConfig(path.join(root, 'a'), shared), b: await writeReplicaConfig(path.join(root, 'b'), shared) };
     // Every replica signs and verifies tokens with one key, and keys the one audit chain in
     // PostgreSQL with one audit key (docs/scale.md: shared like the store key).
-    await loadOrCreateSigningKey(path.join(root, 'a', 'token-signing.key'));
-    copyFileSync(path.join(root, 'a', 'token-signing.key'), path.join(root, 'b', 'token-signing.key'));
-    createAuditKey(path.join(root, 'a', 'audit.key'), 1);
-    copyFileSync(path.join(root, 'a', 'audit.key'), path.join(root, 'b', 'audit.key'));
+    await shareReplicaKeys([path.join(root, 'a'), path.join(root, 'b')]);
     // Both start at once: the schema migration runs once (advisory lock), the other waits and finds it done.
     const [a, b] = await Promise.all([spawnHttpServer(configs.a), spawnHttpServer(configs.b)]);
     const db = createPgDatabase({ url, statement_timeout_ms: 10_000, pool_max: 3, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
