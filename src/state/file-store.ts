@@ -103,6 +103,20 @@ class RecordCache {
     this.entries.set(file, { mtimeMs: info.mtimeMs, ino: info.ino, size: info.size, value });
     return value;
   }
+
+  /**
+   * Drops a record this process deleted. Without it, every token and approval pruned stayed
+   * cached until the 20,000-entry bound (about 14 MiB): a stdio soak's heap climbed with each
+   * short-lived token it had asked for (test/reliability/soak-stdio.test.ts).
+   */
+  forget(file: string): void {
+    this.entries.delete(file);
+  }
+
+  /** How many records are cached (test/unit/state-file-store.test.ts). */
+  get size(): number {
+    return this.entries.size;
+  }
 }
 
 export class FileRecordBackend implements RecordBackend {
@@ -115,6 +129,11 @@ export class FileRecordBackend implements RecordBackend {
 
   private abs(rel: string): string {
     return path.join(this.options.dir, rel);
+  }
+
+  /** How many parsed records this process keeps (bounded; deleted ones are dropped at once). */
+  get cachedRecords(): number {
+    return this.cache.size;
   }
 
   /** The record at `rel` as committed (frozen; shared with other readers). */
@@ -223,6 +242,7 @@ export class FileRecordBackend implements RecordBackend {
         } catch (error) {
           if (!isErrno(error, 'ENOENT')) throw error;
         }
+        this.cache.forget(file);
       }),
     );
   }

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFileStateStore } from '../../src/state/file-store.js';
+import { createFileStateStore, FileRecordBackend } from '../../src/state/file-store.js';
+import { StateStore } from '../../src/state/store.js';
 import type { ApprovalRecord, TokenRecord } from '../../src/state/records.js';
 
 const dirs: string[] = [];
@@ -102,5 +103,21 @@ describe('file state store: a transaction a killed process left half done', () =
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, 'tokens')).mode & 0o777).toBe(0o700);
     expect(statSync(join(dir, 'tokens', '88888888-8888-4888-8888-888888888888.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('file state store: memory', () => {
+  it('keeps no parsed copy of a record it deleted: 300 short-lived tokens leave a handful cached, not 300', async () => {
+    const records = new FileRecordBackend({ dir: join(temp(), 'state') });
+    const store = new StateStore(records);
+    for (let i = 0; i < 300; i++) {
+      // Each issue prunes the agent's tokens that expired before it (TOKEN_RETENTION_MS is 0).
+      const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      const at = new Date(now.getTime() + i * 1000);
+      await store.issueToken(token(id, { issued_at: at.toISOString(), expires_at: new Date(at.getTime() + 500).toISOString() }), at, 10);
+      expect((await store.getToken(id))!.id).toBe(id);
+    }
+    expect(readdirSync(join(dirs.at(-1)!, 'state', 'tokens'))).toHaveLength(1);
+    expect(records.cachedRecords).toBeLessThan(10);
   });
 });
