@@ -29,13 +29,13 @@ export interface DashboardDeps {
   command: { node: string; cli: string };
 }
 
-export type DashboardEnv = { Bindings: HttpBindings; Variables: { session: Session; sessionId: string; formActionOrigin?: string } };
+export type DashboardEnv = { Bindings: HttpBindings; Variables: { session: Session; sessionId: string; formActionOrigin?: string; /** `auth.oauth` is on (security.ts): the Sign-ins section exists. */ signIns?: boolean } };
 export type DashboardContext = Context<DashboardEnv>;
 
 /** Renders a page, or only its live region when the shipped script asks (`?partial=1`). */
 export function sendPage(c: DashboardContext, input: Omit<PageInput, 'session'>, status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 500 = 200): Response {
   const session = c.get('session');
-  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.person?.human ?? session.adminId, csrf: session.csrf, ...(isLimited(session) ? { limited: true } : {}) } } : {}) };
+  const full: PageInput = { ...input, ...(session ? { session: { adminId: session.person?.human ?? session.adminId, csrf: session.csrf, ...(isLimited(session) ? { limited: true } : {}), signIns: c.get('signIns') === true } } : {}) };
   const body: SafeHtml = c.req.query('partial') === '1' ? liveRegion(full) : page(full);
   return c.html(body.text, status);
 }

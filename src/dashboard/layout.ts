@@ -14,7 +14,14 @@ export interface PageInput {
   title: string;
   section?: Section;
   /** Signed-in admin and the session's CSRF token; absent on the sign-in page. */
-  session?: { adminId: string; csrf: string; /** A person signed in through the identity provider: only the Sign-ins section. */ limited?: boolean };
+  session?: {
+    adminId: string;
+    csrf: string;
+    /** A person signed in through the identity provider: only the Sign-ins section. */
+    limited?: boolean;
+    /** Whether `auth.oauth` is on: without it there are no sign-ins, and no Sign-ins section. */
+    signIns?: boolean;
+  };
   /** Re-rendered without reload when something changes (the script fetches `?partial=1`). */
   live?: boolean;
   body: SafeHtml;
@@ -41,7 +48,7 @@ export function notice(n: PageInput['notice']): SafeHtml {
 
 export function page(input: PageInput): SafeHtml {
   const nav = input.session
-    ? html`<nav aria-label="Main"><ul>${NAV.filter((n) => !input.session!.limited || n.section === 'sign-ins').map((n) => html`<li><a href="${BASE}/${n.section}"${n.section === input.section ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav>
+    ? html`<nav aria-label="Main"><ul>${NAV.filter((n) => (n.section === 'sign-ins' ? input.session!.signIns === true : !input.session!.limited)).map((n) => html`<li><a href="${BASE}/${n.section}"${n.section === input.section ? html` aria-current="page"` : ''}>${n.label}</a></li>`)}</ul></nav>
       <form method="post" action="${BASE}/sign-out" class="sign-out">${csrfField(input.session.csrf)}<span class="who">Signed in as <strong>${input.session.adminId}</strong></span> <button type="submit">Sign out</button></form>`
     : html``;
   return html`<!doctype html>

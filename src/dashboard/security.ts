@@ -88,6 +88,7 @@ export function requireSession(deps: DashboardDeps): MiddlewareHandler<Dashboard
       } else {
         c.set('session', session);
         c.set('sessionId', id!);
+        c.set('signIns', Boolean(deps.settings().config.auth.oauth));
         return next();
       }
     }

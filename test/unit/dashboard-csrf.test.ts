@@ -51,6 +51,9 @@ async function signIn(): Promise<{ cookie: string; csrf: string }> {
   expect(page.headers['cache-control']).toBe('no-store');
   expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
   expect(page.headers['content-security-policy']).not.toContain('unsafe-inline');
+  // Without auth.oauth there are no sign-ins to list: no Sign-ins link to a page that says so.
+  const nav = /<nav aria-label="Main">(.*?)<\/nav>/s.exec(page.body)![1]!;
+  expect([...nav.matchAll(/>([^<>]+)<\/a>/g)].map((m) => m[1])).toEqual(['Approvals', 'Secrets', 'Agents', 'Audit']);
   return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)![1]! };
 }
 
