@@ -207,27 +207,32 @@ const asideName = (file: string, why: string): string => `${file}.${why}-${rando
  * here. A lock from elsewhere, or in an older format, waits out the stale limit as before.
  */
 export function holderToken(): string {
-  return `holder:${hostname()}:${pidNamespace()}:${process.pid}:${randomBytes(12).toString('hex')}`;
+  return `holder:${thisHolder()}:${process.pid}:${randomBytes(12).toString('hex')}`;
 }
 
-let ownPidNamespace: string | undefined;
+let ownHolder: string | undefined;
 
-/** This process's pid namespace (Linux: the inode of /proc/self/ns/pid), or "-" where there is none to read. */
-function pidNamespace(): string {
-  if (ownPidNamespace === undefined) {
+/**
+ * `<host>:<pid namespace>` of this process, read once (both are asked for on every lock and
+ * every retry): the namespace is the inode of /proc/self/ns/pid on Linux, "-" where there is none.
+ */
+function thisHolder(): string {
+  if (ownHolder === undefined) {
+    let namespace = '-';
     try {
-      ownPidNamespace = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '-';
+      namespace = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '-';
     } catch {
-      ownPidNamespace = '-';
+      // no /proc (not Linux): "-"
     }
+    ownHolder = `${hostname()}:${namespace}`;
   }
-  return ownPidNamespace;
+  return ownHolder;
 }
 
 function holderIsGone(content: string): boolean {
-  const match = /^holder:([^:]*):([0-9-]+):(\d+):[0-9a-f]+$/.exec(content);
-  if (!match || match[1] !== hostname() || match[2] !== pidNamespace()) return false;
-  const pid = Number(match[3]);
+  const match = /^holder:([^:]*:[0-9-]+):(\d+):[0-9a-f]+$/.exec(content);
+  if (!match || match[1] !== thisHolder()) return false;
+  const pid = Number(match[2]);
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);

@@ -190,6 +190,13 @@ interface FileData extends OAuthState {
   oidc_pending: Record<string, OidcPendingRecord>;
 }
 
+/** Removes the record at `key` (single use) and returns it if it has not expired. */
+function takeUnexpired<T extends { expiresAt: number }>(records: Record<string, T>, key: string, now: number): T | undefined {
+  const record = records[key];
+  delete records[key];
+  return record && record.expiresAt > now ? record : undefined;
+}
+
 /** Drops expired entries, then the soonest to expire until one more fits under `max` (R-6: a flood ages out its own). */
 function makeRoom(table: Record<string, { expiresAt: number }>, now: number, max: number): void {
   for (const [key, p] of Object.entries(table)) if (p.expiresAt <= now) delete table[key];
@@ -320,12 +327,7 @@ export class FileOAuthStore implements OAuthStore {
   }
 
   takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
-    return this.change((data) => {
-      const key = pendingKey(id);
-      const record = data.pending[key];
-      delete data.pending[key];
-      return record && record.expiresAt > now ? record : undefined;
-    });
+    return this.change((data) => takeUnexpired(data.pending, pendingKey(id), now));
   }
 
   async addOidcPending(id: string, record: OidcPendingRecord, max: number): Promise<void> {
@@ -336,12 +338,7 @@ export class FileOAuthStore implements OAuthStore {
   }
 
   takeOidcPending(id: string, now: number): Promise<OidcPendingRecord | undefined> {
-    return this.change((data) => {
-      const key = oidcPendingKey(id);
-      const record = data.oidc_pending[key];
-      delete data.oidc_pending[key];
-      return record && record.expiresAt > now ? record : undefined;
-    });
+    return this.change((data) => takeUnexpired(data.oidc_pending, oidcPendingKey(id), now));
   }
 
   async addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void> {
