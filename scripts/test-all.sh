@@ -96,14 +96,27 @@ else
 fi
 
 step_done
+# The closing lines: every failed test by name (file and title; a CI log is often read from its
+# tail only), then the counts.
 node -e '
   let passed = 0, failed = 0, skipped = 0;
+  const failures = [];
   for (const file of process.argv.slice(1)) {
     try {
       const r = JSON.parse(require("fs").readFileSync(file, "utf8"));
       passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
-    } catch { failed += 1; }
+      for (const suite of r.testResults ?? []) {
+        const where = require("path").relative(process.cwd(), suite.name ?? "?");
+        for (const t of suite.assertionResults ?? []) {
+          if (t.status === "failed") failures.push(`${where} > ${t.fullName}: ${String((t.failureMessages ?? [])[0] ?? "").split("\n")[0].slice(0, 300)}`);
+        }
+        if (suite.status === "failed" && !(suite.assertionResults ?? []).some((t) => t.status === "failed")) {
+          failures.push(`${where}: ${String(suite.message ?? "the file failed outside its tests").split("\n")[0].slice(0, 300)}`);
+        }
+      }
+    } catch { failed += 1; failures.push(`${file}: no readable report (the run crashed or never wrote it)`); }
   }
+  if (failures.length) console.log(`FAILED (${failures.length}):\n` + failures.map((f) => `  ${f}`).join("\n"));
   console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "${reports[@]}" 2>/dev/null || echo "0 passed, 1 failed"
 if [ "$peer_status" -ne 0 ] && [ "$status" -eq 0 ]; then status=1; fi
