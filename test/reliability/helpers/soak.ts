@@ -4,8 +4,12 @@
  * call's latency recorded, and the figures the issue asks for computed from the same run:
  * p99 of the last 10% of calls against the first 10%, heap after GC and open descriptors
  * after warm-up against the end. Only ratios of the same run are compared, never milliseconds.
+ * The latency drift is judged against the machine's own drift over the same calls: a bare SDK
+ * server called between ours (helpers/machine-baseline.ts) shows how much slower the machine
+ * itself got from the first tenth to the last.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { MachineBaseline } from './machine-baseline.js';
 import { heapAfterGc, openFds, quantile } from './process-probe.js';
 
 /** Secrets the mix reads and rewrites: a fixed set, so the store's size is bounded by max_versions. */
@@ -42,6 +46,8 @@ export function mixedCall(i: number): MixedCall {
 export interface SoakSample {
   tool: string;
   ms: number;
+  /** The bare baseline's call made right after this one, when there was one. */
+  baselineMs?: number;
 }
 
 /**
@@ -49,7 +55,7 @@ export interface SoakSample {
  * Throws on the first call whose outcome is not the one the mix expects (a soak that quietly
  * turned into a stream of errors would measure nothing).
  */
-export async function runMix(client: Client, from: number, to: number): Promise<SoakSample[]> {
+export async function runMix(client: Client, from: number, to: number, baseline?: MachineBaseline): Promise<SoakSample[]> {
   const samples: SoakSample[] = [];
   for (let i = from; i < to; i++) {
     const { tool, args, expectOk } = mixedCall(i);
@@ -60,7 +66,13 @@ export async function runMix(client: Client, from: number, to: number): Promise<
       const text = (result.content as { text?: string }[]).map((c) => c.text ?? '').join(' ');
       throw new Error(`soak call ${i} (${tool}) ${expectOk ? 'failed' : 'unexpectedly succeeded'}: ${text}`);
     }
-    samples.push({ tool, ms });
+    if (!baseline) {
+      samples.push({ tool, ms });
+      continue;
+    }
+    const baselineStarted = performance.now();
+    await baseline.call();
+    samples.push({ tool, ms, baselineMs: performance.now() - baselineStarted });
   }
   return samples;
 }
@@ -68,15 +80,15 @@ export async function runMix(client: Client, from: number, to: number): Promise<
 /**
  * The whole soak in ten slices on `client` against the server process `pid`: after each slice,
  * the heap after a forced GC (the curve is printed, so a slow climb is visible) and, after the
- * first, the warm-up descriptor count.
+ * first, the warm-up descriptor count. With a `baseline`, each call is followed by one of its calls.
  */
-export async function runSoak(client: Client, pid: number, probeOut: string, calls: number): Promise<{ samples: SoakSample[]; heapCurve: number[]; fdsWarm: number }> {
+export async function runSoak(client: Client, pid: number, probeOut: string, calls: number, baseline?: MachineBaseline): Promise<{ samples: SoakSample[]; heapCurve: number[]; fdsWarm: number }> {
   const tenth = Math.floor(calls / 10);
   const samples: SoakSample[] = [];
   const heapCurve: number[] = [];
   let fdsWarm = 0;
   for (let slice = 0; slice < 10; slice++) {
-    samples.push(...(await runMix(client, slice * tenth, slice === 9 ? calls : (slice + 1) * tenth)));
+    samples.push(...(await runMix(client, slice * tenth, slice === 9 ? calls : (slice + 1) * tenth, baseline)));
     if (slice === 0) fdsWarm = openFds(pid);
     heapCurve.push((await heapAfterGc(pid, probeOut)).heapUsed);
   }
@@ -87,7 +99,12 @@ export interface SoakFigures {
   calls: number;
   p99First: number;
   p99Last: number;
+  /** p99Last ÷ p99First: the raw drift, machine and server together. */
   p99Ratio: number;
+  /** The bare baseline's p99 over the same tenths, last ÷ first: the machine's own drift. */
+  machineP99Ratio: number;
+  /** p99Ratio ÷ machineP99Ratio when the machine got slower (never below p99Ratio otherwise): the bound's figure. */
+  serverP99Ratio: number;
   p50First: number;
   p50Last: number;
   heapWarm: number;
@@ -99,14 +116,25 @@ export interface SoakFigures {
   fdsEnd: number;
 }
 
-/** p50/p99 of the first and last tenth of `samples`, and their ratios. */
-export function latencyFigures(samples: SoakSample[]): Pick<SoakFigures, 'calls' | 'p99First' | 'p99Last' | 'p99Ratio' | 'p50First' | 'p50Last'> {
+/**
+ * p50/p99 of the first and last tenth of `samples`, their ratios, and the same p99 ratio of the
+ * baseline's calls. The server's drift is the raw ratio divided by the machine's when the machine
+ * got slower (a machine that got faster is not credited: the raw ratio stands). Without baseline
+ * samples the machine's ratio is taken as 1.
+ */
+export function latencyFigures(samples: SoakSample[]): Pick<SoakFigures, 'calls' | 'p99First' | 'p99Last' | 'p99Ratio' | 'machineP99Ratio' | 'serverP99Ratio' | 'p50First' | 'p50Last'> {
   const tenth = Math.floor(samples.length / 10);
-  const first = samples.slice(0, tenth).map((s) => s.ms);
-  const last = samples.slice(samples.length - tenth).map((s) => s.ms);
+  const firstSamples = samples.slice(0, tenth);
+  const lastSamples = samples.slice(samples.length - tenth);
+  const first = firstSamples.map((s) => s.ms);
+  const last = lastSamples.map((s) => s.ms);
   const p99First = quantile(first, 0.99);
   const p99Last = quantile(last, 0.99);
-  return { calls: samples.length, p99First, p99Last, p99Ratio: p99Last / p99First, p50First: quantile(first, 0.5), p50Last: quantile(last, 0.5) };
+  const p99Ratio = p99Last / p99First;
+  const baselineOf = (part: SoakSample[]): number[] => part.flatMap((s) => (s.baselineMs === undefined ? [] : [s.baselineMs]));
+  const [baseFirst, baseLast] = [baselineOf(firstSamples), baselineOf(lastSamples)];
+  const machineP99Ratio = baseFirst.length && baseLast.length ? quantile(baseLast, 0.99) / quantile(baseFirst, 0.99) : 1;
+  return { calls: samples.length, p99First, p99Last, p99Ratio, machineP99Ratio, serverP99Ratio: p99Ratio / Math.max(1, machineP99Ratio), p50First: quantile(first, 0.5), p50Last: quantile(last, 0.5) };
 }
 
 /** p99 of each tool in the first and the last tenth: which call got slower, when one did. */
@@ -128,7 +156,8 @@ export function perToolP99(samples: SoakSample[]): string {
 export function describeFigures(f: SoakFigures): string {
   const kb = (n: number): string => `${(n / 1024).toFixed(0)} KiB`;
   return (
-    `${f.calls} calls; p99 first 10% ${f.p99First.toFixed(3)} ms, last 10% ${f.p99Last.toFixed(3)} ms (ratio ${f.p99Ratio.toFixed(2)}, bound 1.30); ` +
+    `${f.calls} calls; p99 first 10% ${f.p99First.toFixed(3)} ms, last 10% ${f.p99Last.toFixed(3)} ms (ratio ${f.p99Ratio.toFixed(2)}; ` +
+    `the bare baseline's ${f.machineP99Ratio.toFixed(2)} over the same calls; the server's own ${f.serverP99Ratio.toFixed(2)}, bound 1.30); ` +
     `p50 ${f.p50First.toFixed(3)} → ${f.p50Last.toFixed(3)} ms; heap after GC ${kb(f.heapWarm)} after warm-up → ${kb(f.heapEnd)} at the end ` +
     `(ratio ${f.heapRatio.toFixed(3)}, bound 1.10; by tenths: ${f.heapCurve.map((h) => (h / 1024).toFixed(0)).join(' ')} KiB); fds ${f.fdsWarm} → ${f.fdsEnd}`
   );
