@@ -27,6 +27,8 @@ const SECRETS = {
   markup: { namespace: 'production/markup', key: 'img=x+onerror=alert.1' },
   csrf: { namespace: 'production/csrf', key: 'CSRF_KEY' },
   screens: { namespace: 'production/screens', key: 'SCREEN_KEY' },
+  notice: { namespace: 'production/notice', key: 'NOTICE_KEY' },
+  later: { namespace: 'production/later', key: 'LATER_KEY' },
 };
 const valueOf = (name: keyof typeof SECRETS) => `value-of-${name}-${process.pid}`;
 const scopeOf = (s: { namespace: string; key: string }) => `secrets:read:${s.namespace}/${s.key}`;
@@ -163,6 +165,24 @@ if (missing) {
       expect((await ok(agent.client, 'get_approval_status', { approval_id: id })).status).toBe('denied');
       const retry = await call(agent.client, 'get_secret', SECRETS.denied);
       expect(retry.ok).toBe(false);
+      await page.close();
+    });
+
+    it('the notice of what was just done stays when the page refreshes live', async () => {
+      const page = await context.newPage();
+      await signIn(page, served.origin, home.adminKey);
+      const id = approvalIdOf((await fails(agent.client, 'get_secret', SECRETS.notice)).error);
+      await page.goto(`${served.origin}/dashboard/approvals/${id}`);
+      await decide(page, card(page, SECRETS.notice), 'Deny');
+      const denied = page.getByRole('status').filter({ hasText: /Denied/ });
+      await denied.waitFor();
+      await liveReady(page);
+      const main = page.locator('main');
+      const before = await main.getAttribute('data-updated');
+      // A new request elsewhere: every open page hears the change and fetches its region again.
+      await fails(agent.client, 'get_secret', SECRETS.later);
+      await expect.poll(() => main.getAttribute('data-updated'), { timeout: 15_000 }).not.toBe(before);
+      expect(await denied.count()).toBe(1);
       await page.close();
     });
 

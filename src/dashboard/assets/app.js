@@ -63,8 +63,9 @@
     stale = false;
     inFlight = true;
     var url = new URL(window.location.href);
+    // `done` stays: the region comes back with the notice of what the person just did
+    // ("Approved"), which a refresh must not wipe while they are still reading the page.
     url.searchParams.set('partial', '1');
-    url.searchParams.delete('done');
     fetch(url.toString(), { credentials: 'same-origin', headers: { accept: 'text/html' } })
       .then(function (response) {
         if (response.status === 401) {
