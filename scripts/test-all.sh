@@ -8,7 +8,8 @@
 #     (apt-get; the durable-write trace) and Debian chromium (the dashboard's browser suite);
 #  3. the build (dist/, which the end-to-end suites spawn);
 #  4. vitest over test/ (but test/reliability), then
-#  5. the reliability figures (test/reliability, their own vitest config),
+#  5. the reliability figures (test/reliability, their own vitest config): the soaks alone, the
+#     rest beside
 #  6. the suite on Node.js 22 and 24 (all but the browser and container suites;
 #     scripts/test-node-lines.sh), then
 #     one closing line "N passed, N failed" over all of them.
@@ -68,17 +69,30 @@ env "${tc_env[@]}" npx vitest run --reporter=default --reporter=json --outputFil
 status=$?
 
 # 5. The reliability figures (test/reliability: soak, crashes, fuzzing, canaries, isolation),
-#    one file at a time after the rest so their same-run ratios are not measured under its load.
+#    after the rest. The soaks time their calls, so they run first and alone, one at a time.
+#    The others time nothing (crashes, fuzzing, canaries, isolation): they run beside step 6,
+#    on the cores the Node lines leave idle, and their output is printed after it.
 #    They print their figures as `[reliability:<suite>] ...` lines. Skipped, loudly, only when
 #    arguments select particular tests, or with ASS_RELIABILITY=0.
 reports=("$report")
+rest_pid=""
 if [ "$#" -eq 0 ] && [ "${ASS_RELIABILITY:-1}" != "0" ]; then
-  step "reliability figures (test/reliability, one file at a time)"
-  rel_report="$(mktemp -d)/reliability.json"
-  npx vitest run --config vitest.reliability.config.ts --reporter=default --reporter=json --outputFile="$rel_report"
-  rel_status=$?
-  reports+=("$rel_report")
-  if [ "$rel_status" -ne 0 ]; then status=1; fi
+  step "reliability figures: the soaks (test/reliability/soak-*, alone, one at a time)"
+  soaks=(test/reliability/soak-*.test.ts)
+  soak_report="$(mktemp -d)/reliability-soaks.json"
+  npx vitest run --config vitest.reliability.config.ts --reporter=default --reporter=json --outputFile="$soak_report" "${soaks[@]}" || status=1
+  reports+=("$soak_report")
+
+  rest=()
+  for file in test/reliability/*.test.ts; do case "$file" in */soak-*) ;; *) rest+=("$file") ;; esac; done
+  rest_dir="$(mktemp -d)"
+  rest_report="$rest_dir/reliability-rest.json"
+  reports+=("$rest_report")
+  echo "==> reliability figures: ${rest[*]#test/reliability/} start now, beside the Node lines (their output follows those)" >&2
+  rest_started=$SECONDS
+  ( npx vitest run --config vitest.reliability.config.ts --reporter=default --reporter=json --outputFile="$rest_report" "${rest[@]}" >"$rest_dir/out.log" 2>&1
+    echo $? >"$rest_dir/rc" ) &
+  rest_pid=$!
 else
   echo "NOTE: the reliability figures (test/reliability) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_RELIABILITY=0')." >&2
 fi
@@ -93,6 +107,15 @@ if [ "$#" -eq 0 ] && [ "${ASS_NODE_LINES:-1}" != "0" ]; then
   for line in 22 24; do reports+=("$lines_dir/node$line.json"); done
 else
   echo "NOTE: the Node.js 22 and 24 runs (scripts/test-node-lines.sh) were NOT run: $([ "$#" -ne 0 ] && echo 'test arguments were given' || echo 'ASS_NODE_LINES=0')." >&2
+fi
+
+if [ -n "$rest_pid" ]; then
+  step_done; step_name=""
+  wait "$rest_pid"
+  printf '\n==> reliability figures run beside the Node lines (%s)\n' "${rest[*]#test/reliability/}" >&2
+  cat "$rest_dir/out.log"
+  [ "$(cat "$rest_dir/rc" 2>/dev/null)" = "0" ] || status=1
+  printf '==> reliability figures beside the Node lines: %d s after they started\n' "$((SECONDS - rest_started))" >&2
 fi
 
 step_done

@@ -13,6 +13,8 @@ import { baseEnv, REPO_ROOT } from '../../helpers/cli.js';
 import { connectHttpAgent } from './http-server.js';
 
 export interface MachineBaseline {
+  /** A baseline call after every `every`-th soak call: enough samples per tenth for a p99, at a fraction of the soak's time. */
+  every: number;
   /** One call of the bare server's constant `get_secret`. */
   call(): Promise<unknown>;
   close(): Promise<void>;
@@ -21,7 +23,7 @@ export interface MachineBaseline {
 const ARGS = { namespace: 'soak/team0', key: 'KEY_0' };
 
 /** bench/bare-stdio-server.mjs over a real pipe, as the stdio soak talks to ours. */
-export async function bareStdioBaseline(): Promise<MachineBaseline> {
+export async function bareStdioBaseline(every: number): Promise<MachineBaseline> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [path.join(REPO_ROOT, 'bench', 'bare-stdio-server.mjs')],
@@ -31,14 +33,14 @@ export async function bareStdioBaseline(): Promise<MachineBaseline> {
   });
   const client = new Client({ name: 'soak-baseline', version: '1.0.0' });
   await client.connect(transport);
-  return { call: () => client.callTool({ name: 'get_secret', arguments: ARGS }), close: () => client.close() };
+  return { every, call: () => client.callTool({ name: 'get_secret', arguments: ARGS }), close: () => client.close() };
 }
 
 /**
  * bench/remote-peers.ts `bare-sdk` (a bare SDK streamable HTTP server), with a connection per
  * request as the HTTP soak makes them. Resolves once it listens (bounded: 60 s).
  */
-export async function bareHttpBaseline(): Promise<MachineBaseline> {
+export async function bareHttpBaseline(every: number): Promise<MachineBaseline> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'remote-peers.ts'), 'bare-sdk'], {
     cwd: REPO_ROOT,
     env: baseEnv(),
@@ -73,6 +75,7 @@ export async function bareHttpBaseline(): Promise<MachineBaseline> {
     // The bare server ignores the key header; the helper sends one.
     const agent = await connectHttpAgent(`http://127.0.0.1:${port}`, 'unused', 'soak-baseline', { closeConnections: true });
     return {
+      every,
       call: () => agent.client.callTool({ name: 'get_secret', arguments: ARGS }),
       async close() {
         await agent.close();

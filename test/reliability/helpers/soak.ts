@@ -46,7 +46,7 @@ export function mixedCall(i: number): MixedCall {
 export interface SoakSample {
   tool: string;
   ms: number;
-  /** The bare baseline's call made right after this one, when there was one. */
+  /** The bare baseline's call made right after this one, when one was. */
   baselineMs?: number;
 }
 
@@ -66,7 +66,7 @@ export async function runMix(client: Client, from: number, to: number, baseline?
       const text = (result.content as { text?: string }[]).map((c) => c.text ?? '').join(' ');
       throw new Error(`soak call ${i} (${tool}) ${expectOk ? 'failed' : 'unexpectedly succeeded'}: ${text}`);
     }
-    if (!baseline) {
+    if (!baseline || i % baseline.every !== 0) {
       samples.push({ tool, ms });
       continue;
     }
@@ -80,7 +80,7 @@ export async function runMix(client: Client, from: number, to: number, baseline?
 /**
  * The whole soak in ten slices on `client` against the server process `pid`: after each slice,
  * the heap after a forced GC (the curve is printed, so a slow climb is visible) and, after the
- * first, the warm-up descriptor count. With a `baseline`, each call is followed by one of its calls.
+ * first, the warm-up descriptor count. With a `baseline`, every `baseline.every`-th call is followed by one of its calls.
  */
 export async function runSoak(client: Client, pid: number, probeOut: string, calls: number, baseline?: MachineBaseline): Promise<{ samples: SoakSample[]; heapCurve: number[]; fdsWarm: number }> {
   const tenth = Math.floor(calls / 10);
