@@ -10,12 +10,36 @@ export const form = (fields: Record<string, string>): string => new URLSearchPar
 export const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 export class DashboardBrowser {
-  private readonly cookies = new Map<string, string>();
   /** @param headers sent with every request (e.g. X-Forwarded-For, as a proxy in front would add). */
   constructor(
     private readonly base: string,
     private readonly headers: Record<string, string> = {},
+    private readonly cookies = new Map<string, string>(),
   ) {}
+
+  /** The same browser (one cookie jar) talking to another origin: another replica behind a balancer without sticky sessions. */
+  at(base: string): DashboardBrowser {
+    return new DashboardBrowser(base, this.headers, this.cookies);
+  }
+
+  /** The `cookie` header this browser sends (for a request made by hand, e.g. a long-lived stream). */
+  cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  /** Sets or replaces one cookie (to try a forged or altered one). */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
+
+  /** Signs out with the page's CSRF token, as the Sign out button does. */
+  async signOut(): Promise<void> {
+    const page = await this.get('/dashboard/approvals');
+    expect(page.status, page.body).toBe(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+    const res = await this.post('/dashboard/sign-out', { _csrf: csrf });
+    expect(res.status, res.body).toBe(303);
+  }
 
   private keep(res: RawResponse): RawResponse {
     for (const line of [res.headers['set-cookie'] ?? []].flat()) {
