@@ -5,12 +5,14 @@
  * data_dir are the same ones.
  *
  * Checked against a one-line bug (it failed this file): the rows kept in a file of each process's
- * own (`sessions.json` → `sessions-${process.pid}.json`): B did not know A's session.
+ * own (`sessions.json` → `sessions-${process.pid}.json`): B did not know A's session. And the
+ * stream's check without the config (`standingSession` → `deps.sessions.peek`): the stream stayed open.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DashboardBrowser } from '../helpers/dashboard-http.js';
+import { DashboardBrowser, openEvents, within } from '../helpers/dashboard-http.js';
+import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { raw } from '../helpers/remote-http.js';
 import { makeConfig, spawnHttpServer, type RemoteConfig, type SpawnedServer } from '../helpers/remote-server.js';
 
@@ -59,4 +61,23 @@ describe('dashboard sessions shared by two serve --http processes on one data_di
     expect((await getWith(a.url, '/dashboard/approvals', cookie)).status).toBe(200);
     expect((await getWith(b.url, '/dashboard/approvals', cookie)).status).toBe(200);
   }, 120_000);
+
+  it('the admin\'s key replaced in the config: the live-update stream open on A closes, and the session is refused on B', async () => {
+    const onA = new DashboardBrowser(a.url);
+    await onA.signIn(config.adminKey);
+    const cookie = onA.cookieHeader();
+    const stream = openEvents(a.url, cookie);
+    const before = await readFile(config.configPath, 'utf8');
+    try {
+      await within(stream.ready, 30_000, 'the stream\'s first event');
+      const edited = JSON.parse(before) as { admins: { id: string; key_sha256: string }[] };
+      edited.admins = edited.admins.map((admin) => ({ ...admin, key_sha256: hashKey(generateAdminKey()) }));
+      await writeFile(config.configPath, JSON.stringify(edited, null, 2), { mode: 0o600 });
+      await within(stream.ended, 30_000, 'the stream\'s end after the admin was re-keyed');
+      expect((await getWith(b.url, '/dashboard/approvals', cookie)).status).toBe(303);
+    } finally {
+      stream.close();
+      await writeFile(config.configPath, before, { mode: 0o600 });
+    }
+  }, 60_000);
 });

@@ -9,7 +9,6 @@
  *  - SessionStore.end not removing the row (remove → get): the copied cookie kept working on A
  *  - the events stream's loop not re-reading its session (`stands()` → `true`): the stream on A outlived the sign-out on B
  */
-import { request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileBackend, createKeyFile } from '../../src/adapters/file/index.js';
 import { generateAdminKey, hashKey } from '../../src/server/keys.js';
 import { createPgDatabase, type PgDatabase } from '../../src/shared/pg/index.js';
-import { DashboardBrowser } from '../helpers/dashboard-http.js';
+import { DashboardBrowser, openEvents, within } from '../helpers/dashboard-http.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { POSTGRES_INSTALL_HINT, postgresPeerMissing, startPostgresPeer, type PostgresPeer } from '../helpers/postgres-peer.js';
 import { raw } from '../helpers/remote-http.js';
@@ -30,36 +29,6 @@ const MIN = 60_000;
 
 /** A GET with exactly this cookie header (a copied cookie, presented by hand). */
 const getWith = (url: string, p: string, cookie: string) => raw({ url, path: p, headers: { cookie } });
-
-/**
- * Opens `/dashboard/events` with `cookie`; resolves `ready` at the first event and `ended` when the
- * server closes the stream (never by a timer of its own: the caller bounds the wait).
- */
-function openEvents(base: string, cookie: string): { ready: Promise<void>; ended: Promise<void>; close(): void } {
-  const url = new URL(base);
-  let onReady!: () => void;
-  let onEnd!: () => void;
-  const ready = new Promise<void>((r) => (onReady = r));
-  const ended = new Promise<void>((r) => (onEnd = r));
-  const req = request({ host: url.hostname, port: url.port, path: '/dashboard/events', headers: { cookie, accept: 'text/event-stream' }, agent: false }, (res) => {
-    let text = '';
-    res.on('data', (d: Buffer) => {
-      text += d.toString('utf8');
-      if (text.includes('event: ready')) onReady();
-    });
-    res.on('end', onEnd);
-    res.on('close', onEnd);
-  });
-  req.on('error', onEnd);
-  req.end();
-  return { ready, ended, close: () => req.destroy() };
-}
-
-/** Resolves with `p`, or rejects naming `what` after `ms` (a bound on an event-driven wait, not a speed check). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 if (missing) {
   describeMissingPeer('dashboard sessions across two replicas on one PostgreSQL', missing, POSTGRES_INSTALL_HINT);
