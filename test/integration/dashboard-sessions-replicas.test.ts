@@ -129,6 +129,18 @@ if (missing) {
       }
     }, 60_000);
 
+    it('an events stream open on B ends when its session expires (30 min without a page request; the stream itself does not keep it alive)', async () => {
+      const onA = await signedIn(a);
+      const stream = openEvents(b.url, onA.cookieHeader());
+      try {
+        await within(stream.ready, 30_000, 'the stream\'s first event');
+        clock.advance(31 * MIN);
+        await within(stream.ended, 30_000, 'the stream\'s end at the idle limit');
+      } finally {
+        stream.close();
+      }
+    }, 60_000);
+
     it('the idle limit (30 min) holds across replicas: use on B keeps a session opened on A alive; 30 min without any request ends it on both', async () => {
       const onA = await signedIn(a);
       const onB = onA.at(b.url);
@@ -200,5 +212,31 @@ if (missing) {
         await writeFile(file, before, { mode: 0o600 });
       }
     }, 60_000);
+
+    it('PostgreSQL stopped: pages fail closed (an error, no page and no sign-in form served as if signed in), the stream ends; started again: the same cookie works, no restart', async () => {
+      const onA = await signedIn(a);
+      const cookie = onA.cookieHeader();
+      const stream = openEvents(b.url, cookie);
+      try {
+        await within(stream.ready, 30_000, 'the stream\'s first event');
+        await peer.stop();
+        const down = await getWith(a.url, '/dashboard/approvals', cookie);
+        expect(down.status, down.body).toBe(500);
+        expect(down.body).not.toContain('Signed in as');
+        expect(down.body).not.toContain(peer.password);
+        await within(stream.ended, 30_000, 'the stream\'s end while the store is unreachable');
+      } finally {
+        stream.close();
+        await peer.start();
+      }
+      // Recovery: bounded retries while PostgreSQL finishes starting; the pools reconnect by themselves.
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = (await getWith(b.url, '/dashboard/approvals', cookie)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(status).toBe(200);
+      expect((await getWith(a.url, '/dashboard/approvals', cookie)).status).toBe(200);
+    }, 120_000);
   });
 }
