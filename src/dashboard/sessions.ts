@@ -1,7 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SessionRowsOpened } from '../server/session-rows-open.js';
+import { sessionEnded, type SessionBounds, type SessionRowsOpened } from '../server/session-rows-open.js';
 import type { Clock } from '../shared/types.js';
-import { sessionEnded, type SessionBounds } from '../state/session-rows.js';
 import { openSession, sealSession, sessionKey } from './session-seal.js';
 
 /**

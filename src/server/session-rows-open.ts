@@ -6,6 +6,8 @@ import { PgSessionRows } from '../state/pg-session-rows.js';
 import { FileSessionRows, type SessionRowStore } from '../state/session-rows.js';
 import type { Runtime } from './runtime.js';
 
+export { sessionEnded, type SessionBounds } from '../state/session-rows.js';
+
 /** Where the dashboard's sign-in sessions are kept, and the deployment key that seals them. */
 export interface SessionRowsOpened {
   rows: SessionRowStore;
