@@ -19,6 +19,7 @@ import { CONSENT_PATH, registerOAuth } from './pages/oauth.js';
 import { registerOidcSignIn } from './pages/oidc-sign-in.js';
 import { checkCsrf, requireSession, securityHeaders } from './security.js';
 import { SessionStore, type SessionLimits } from './sessions.js';
+import { openSessionRows } from '../server/session-rows-open.js';
 import { SignInThrottle } from './sign-in-throttle.js';
 
 /**
@@ -56,7 +57,7 @@ export function createDashboard(runtime: Runtime, options: DashboardOptions): Da
     browserScheme: options.scheme === 'https' || publicUrl?.startsWith('https:') ? 'https' : 'http',
     publicUrl: publicUrl ? { origin: new URL(publicUrl).origin.toLowerCase(), host: new URL(publicUrl).host.toLowerCase() } : null,
     settings: () => runtime.live.refresh(),
-    sessions: new SessionStore(runtime.clock, options.sessionLimits),
+    sessions: new SessionStore(runtime.clock, () => openSessionRows(runtime), options.sessionLimits),
     throttle: new SignInThrottle(runtime.clock),
     live: new LiveChanges(runtime, () => [runtime.settings.loaded.file]),
     command: options.command ?? { node: process.execPath, cli: process.argv[1] ?? 'agent-secret-store' },

@@ -73,16 +73,25 @@ function stillValid(deps: DashboardDeps, session: Session): boolean {
   return config.admins.some((a) => a.id === session.adminId && a.key_sha256 === session.keySha256);
 }
 
+/**
+ * The session of a cookie if it still stands (in the shared store, within its limits, and under
+ * the config in force now), without moving its idle clock: what an open events stream re-checks.
+ */
+export async function standingSession(deps: DashboardDeps, id: string | undefined): Promise<Session | null> {
+  const session = await deps.sessions.peek(id);
+  return session && stillValid(deps, session) ? session : null;
+}
+
 /** Loads the session; without one, pages redirect to sign-in and other requests get 401. */
 export function requireSession(deps: DashboardDeps): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (PUBLIC.has(c.req.path) || c.req.path.startsWith(`${BASE}/assets/`)) return next();
     const id = getCookie(c, cookieName(deps.browserScheme));
-    const session = deps.sessions.touch(id);
+    const session = await deps.sessions.touch(id);
     if (session) {
-      // An admin removed from the config, or whose key was replaced, loses every session at its next request.
+      // An admin removed from the config, or whose key was replaced, loses every session (on every replica) at its next request.
       if (!stillValid(deps, session)) {
-        deps.sessions.endAllFor(session.adminId);
+        await deps.sessions.endAllFor(session.adminId);
       } else if (isLimited(session) && !limitedMayReach(c.req.path)) {
         return c.text('You are signed in with your identity provider: you may allow apps and manage your own sign-ins, nothing else. An admin signs in with an admin key, or is a member of auth.oidc.admins_group at the identity provider.', 403);
       } else {

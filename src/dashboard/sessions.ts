@@ -1,12 +1,17 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sessionEnded, type SessionBounds, type SessionRowsOpened } from '../server/session-rows-open.js';
 import type { Clock } from '../shared/types.js';
+import { openSession, sealSession, sessionKey } from './session-seal.js';
 
 /**
- * Dashboard sign-in sessions, held in this process's memory. A session is created only after
- * an admin key was checked; the browser holds a random 256-bit id in an HttpOnly cookie and
- * only its sha256 is kept here, so a memory dump does not yield usable cookies. A session ends
- * after `idleMs` without a request, `absoluteMs` after sign-in, or at sign-out (removed here, so
- * a copied cookie stops working at once).
+ * Dashboard sign-in sessions, kept where the rest of the deployment's shared state is
+ * (`sessions.json` in data_dir, or PostgreSQL with `state: { type: postgres }`), so a session
+ * opened on any replica works on every replica, a sign-out on one ends it on all, and a restart
+ * signs nobody out. A session is created only after an admin key (or the identity provider) was
+ * checked; the browser holds a random 256-bit id in an HttpOnly cookie and only its sha256 is
+ * stored, beside the session sealed under that id and the deployment's signing key
+ * (session-seal.ts): nothing stored lets anyone use a session without the cookie.
+ * A session ends after `idleMs` without a request, `absoluteMs` after sign-in, or at sign-out.
  */
 
 /**
@@ -49,73 +54,104 @@ export interface Session {
 export interface SessionLimits {
   idleMs: number;
   absoluteMs: number;
+  /**
+   * The idle clock is written to the store at most this often per session (not on every
+   * request): a session may end up to this much before its idle limit, never after it.
+   * Capped at a tenth of `idleMs`.
+   */
+  touchEveryMs?: number;
+  /** Live sessions per admin (or person): a further sign-in ends their least recently used one. */
+  perAdmin?: number;
+  /** Live sessions in all: a further sign-in ends the least recently used one. */
+  total?: number;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 12 * 3_600_000 };
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { idleMs: 30 * 60_000, absoluteMs: 12 * 3_600_000, touchEveryMs: 60_000, perAdmin: 20, total: 10_000 };
 
-const digest = (id: string): string => createHash('sha256').update(id).digest('hex');
+const digest = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Cookie values longer than this are not ours (ours are 43 characters). */
+const MAX_ID = 100;
 
 export class SessionStore {
-  private readonly sessions = new Map<string, Session>();
+  private opened: Promise<SessionRowsOpened> | undefined;
+  private readonly limits: Required<SessionLimits>;
 
   constructor(
     private readonly clock: Clock,
-    private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
-  ) {}
+    private readonly open: () => Promise<SessionRowsOpened>,
+    limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+  ) {
+    const full = { ...DEFAULT_SESSION_LIMITS, ...limits } as Required<SessionLimits>;
+    this.limits = { ...full, touchEveryMs: Math.max(1, Math.min(full.touchEveryMs, Math.floor(full.idleMs / 10))) };
+  }
 
-  /** Starts a session; returns the cookie value (never stored) and the session. */
-  create(adminId: string, keySha256 = '', person?: OidcPerson): { id: string; session: Session } {
-    this.sweep();
+  /** The store, opened once; a failure (PostgreSQL unreachable) is retried at the next request. */
+  private store(): Promise<SessionRowsOpened> {
+    if (!this.opened) {
+      const opening = this.open();
+      this.opened = opening;
+      opening.catch(() => {
+        if (this.opened === opening) this.opened = undefined;
+      });
+    }
+    return this.opened;
+  }
+
+  private bounds(now: number): SessionBounds {
+    return { now, idleMs: this.limits.idleMs, absoluteMs: this.limits.absoluteMs, perAdmin: this.limits.perAdmin, total: this.limits.total };
+  }
+
+  /** Starts a session (sweeping ended ones, making room under the caps); returns the cookie value (never stored) and the session. */
+  async create(adminId: string, keySha256 = '', person?: OidcPerson): Promise<{ id: string; session: Session }> {
+    const { rows, deploymentKey } = await this.store();
     const id = randomBytes(32).toString('base64url');
     const now = this.clock().getTime();
     const session: Session = { adminId, keySha256, ...(person ? { person } : {}), csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now };
-    this.sessions.set(digest(id), session);
+    const sealed = sealSession(id, deploymentKey, { adminId, keySha256, ...(person ? { person } : {}), csrf: session.csrf, createdAt: now });
+    await rows.add({ idSha256: sessionKey(id), adminId, createdAt: now, lastSeenAt: now, sealed }, this.bounds(now));
     return { id, session };
   }
 
-  /** The live session for a cookie value (its idle clock restarts), or null. */
-  touch(id: string | undefined): Session | null {
-    if (!id || id.length > 100) return null;
-    const key = digest(id);
-    const session = this.sessions.get(key);
-    if (!session) return null;
+  /** The live session for a cookie value, its idle clock moved (in the store at most every `touchEveryMs`), or null. */
+  touch(id: string | undefined): Promise<Session | null> {
+    return this.find(id, true);
+  }
+
+  /** The live session without moving its idle clock (for long-lived streams), or null. */
+  peek(id: string | undefined): Promise<Session | null> {
+    return this.find(id, false);
+  }
+
+  private async find(id: string | undefined, move: boolean): Promise<Session | null> {
+    if (!id || id.length > MAX_ID) return null;
+    const { rows, deploymentKey } = await this.store();
+    const key = sessionKey(id);
+    const row = await rows.get(key);
+    if (!row) return null;
     const now = this.clock().getTime();
-    if (now - session.lastSeenAt >= this.limits.idleMs || now - session.createdAt >= this.limits.absoluteMs) {
-      this.sessions.delete(key);
+    if (sessionEnded(row, this.bounds(now))) {
+      await rows.remove(key);
       return null;
     }
-    session.lastSeenAt = now;
-    return session;
+    const opened = openSession(id, deploymentKey, row.sealed);
+    // Security: a row that does not open with this cookie and this deployment's key, or whose
+    // clear columns differ from what was sealed, was forged or edited in the store: no session.
+    if (!opened || opened.adminId !== row.adminId || opened.createdAt !== row.createdAt) return null;
+    if (move && now - row.lastSeenAt >= this.limits.touchEveryMs) await rows.seen(key, now);
+    const { person, ...rest } = opened;
+    return { ...rest, ...(person ? { person } : {}), lastSeenAt: move ? now : row.lastSeenAt };
   }
 
-  /** Whether a session is alive, without restarting its idle clock (for long-lived streams). */
-  isAlive(id: string | undefined): boolean {
-    if (!id || id.length > 100) return false;
-    const session = this.sessions.get(digest(id));
-    if (!session) return false;
-    const now = this.clock().getTime();
-    return now - session.lastSeenAt < this.limits.idleMs && now - session.createdAt < this.limits.absoluteMs;
+  /** Ends a session on every replica (sign-out); whether there was one. */
+  async end(id: string | undefined): Promise<boolean> {
+    if (!id || id.length > MAX_ID) return false;
+    return (await this.store()).rows.remove(sessionKey(id));
   }
 
-  /** Ends a session server-side (sign-out). */
-  end(id: string | undefined): boolean {
-    return id ? this.sessions.delete(digest(id)) : false;
-  }
-
-  /** Ends every session of an admin (e.g. when that admin is removed). */
-  endAllFor(adminId: string): void {
-    for (const [key, s] of this.sessions) if (s.adminId === adminId) this.sessions.delete(key);
-  }
-
-  get size(): number {
-    return this.sessions.size;
-  }
-
-  private sweep(): void {
-    const now = this.clock().getTime();
-    for (const [key, s] of this.sessions) {
-      if (now - s.lastSeenAt >= this.limits.idleMs || now - s.createdAt >= this.limits.absoluteMs) this.sessions.delete(key);
-    }
+  /** Ends every session of an admin on every replica (that admin removed or re-keyed, their group no longer the admins group). */
+  async endAllFor(adminId: string): Promise<void> {
+    await (await this.store()).rows.removeAdmin(adminId);
   }
 }
 

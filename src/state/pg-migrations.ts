@@ -13,6 +13,8 @@
  *   none and is pruned. UNLOGGED: a take is paid on every HTTP request and a bucket is worth no
  *   WAL flush — after a PostgreSQL crash (or on a failed-over standby) the buckets start full,
  *   as a replica's in-memory buckets did after a restart.
+ * - v3 `ass_dashboard_sessions`: dashboard sign-in sessions (pg-session-rows.ts) by the sha256 of
+ *   the cookie's id; who they are for is sealed in `sealed` (src/dashboard/session-seal.ts).
  */
 import type { ComponentMigrations } from '../shared/pg/migrations.js';
 
@@ -64,6 +66,21 @@ export const STATE_MIGRATIONS: ComponentMigrations = {
           allowed boolean NOT NULL
         );
         CREATE INDEX ass_state_rate_buckets_full_at ON ass_state_rate_buckets (full_at);
+      `,
+    },
+    {
+      version: 3,
+      name: 'create dashboard sign-in sessions shared by every replica',
+      sql: `
+        CREATE TABLE ass_dashboard_sessions (
+          id_sha256 text PRIMARY KEY,
+          admin_id text NOT NULL,
+          created_at_ms bigint NOT NULL,
+          last_seen_at_ms bigint NOT NULL,
+          sealed text NOT NULL
+        );
+        CREATE INDEX ass_dashboard_sessions_admin ON ass_dashboard_sessions (admin_id);
+        CREATE INDEX ass_dashboard_sessions_seen ON ass_dashboard_sessions (last_seen_at_ms);
       `,
     },
   ],

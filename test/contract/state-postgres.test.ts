@@ -64,7 +64,7 @@ if (missing) {
       }
     });
 
-    it('upgrade from state schema 1: migrate applies only version 2 (the rate-limit buckets), keeps every record, and the buckets work', async () => {
+    it('upgrade from state schema 1: migrate applies only versions 2 and 3 (the rate-limit buckets, the dashboard sessions), keeps every record, and the buckets work', async () => {
       const url = await (await peer()).newDatabase('stateupgrade');
       const db = createPgDatabase({ url, statement_timeout_ms: 5000, pool_max: 1, connect_timeout_ms: 5000, migrate_on_start: false }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store' });
       try {
@@ -74,7 +74,7 @@ if (missing) {
         const now = new Date();
         await old.issueToken({ id: 'tok-old', agent_id: 'bot', scopes: ['secrets:read:a/*'], issued_at: now.toISOString(), expires_at: new Date(now.getTime() + 600_000).toISOString(), uses: 1, max_uses: 3 }, now, 200);
         await old.close();
-        expect((await applyMigrations(db, [STATE_MIGRATIONS])).map((m) => m.version)).toEqual([2]);
+        expect((await applyMigrations(db, [STATE_MIGRATIONS])).map((m) => m.version)).toEqual([2, 3]);
         const store = await openStore(url, false);
         try {
           expect((await store.getToken('tok-old'))?.uses).toBe(1);

@@ -70,8 +70,8 @@ if (missing) {
       expect(refused.stderr).not.toContain(peer.password);
 
       const dry = await adminJson<{ databases: { pending: unknown[] }[] }>(home, ['migrate', '--dry-run']);
-      // secrets 1, audit 1 and 2 (the dashboard's indexes), state 1 and 2 (the shared rate-limit buckets).
-      expect(dry.databases[0]!.pending).toHaveLength(5);
+      // secrets 1, audit 1 and 2 (the dashboard's indexes), state 1, 2 (the shared rate-limit buckets) and 3 (dashboard sessions).
+      expect(dry.databases[0]!.pending).toHaveLength(6);
 
       const [a, b] = await Promise.all([admin(home, ['migrate', '--json']), admin(home, ['migrate', '--json'])]);
       expect(a.code, a.stderr).toBe(0);
@@ -79,7 +79,7 @@ if (missing) {
       const applied = [a, b].map((r) => (JSON.parse(r.stdout) as { databases: { label: string; applied: { component: string }[] }[] }).databases);
       expect(applied[0]![0]!.label).toBe('backend + state');
       const counts = applied.map((dbs) => dbs[0]!.applied.length).sort();
-      expect(counts).toEqual([0, 5]);
+      expect(counts).toEqual([0, 6]);
       const again = await admin(home, ['migrate']);
       expect(again.stdout).toMatch(/schema up to date, nothing applied/);
     });

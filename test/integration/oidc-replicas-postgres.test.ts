@@ -5,7 +5,8 @@
  * does; a real provider (oidc-provider, test/helpers/oidc-peer.ts) whose login and consent forms
  * are driven over HTTP. The sign-in starts on A, the provider's callback reaches B and completes
  * there; the same callback with the same cookie replayed to A is refused (taken once, by
- * `DELETE … RETURNING`); the table holds neither the cookie's id nor the state or nonce.
+ * `DELETE … RETURNING`); the session it opened on B is served by A too (the shared session
+ * store); the table holds neither the cookie's id nor the state or nonce.
  *
  * Checked against one-line bugs (each failed this file):
  *  - the pending sign-in kept in a per-process Map again (nothing in the shared store: the first check of it failed)
@@ -106,7 +107,14 @@ if (missing) {
       expect(own.status).toBe(200);
       expect(await pendingRows()).toHaveLength(0);
 
+      // The session the callback opened on B is in the shared store: A serves it as well (no sticky sessions).
       lb.retarget(a.url);
+      mark = lb.seen.length;
+      const onA = await fetch(`${lb.url}/dashboard/sign-ins`, { headers: { cookie: done.session! }, redirect: 'manual' });
+      expect(onA.status).toBe(200);
+      expect(await onA.text()).toContain('oidc:jane (jane@example.com)');
+      expect(servedBy(lb, mark, '/dashboard/sign-ins')).toEqual([hostOf(a)]);
+
       const replay = await deliverCallback(lb.url, callback, started.cookie);
       expect(replay.status, replay.body).toBe(401);
       expect(replay.body).toContain('expired or was already used');

@@ -189,7 +189,7 @@ export function registerOidcSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps)
     }
     // An admin is `oidc:<sub>` to every rule (distinct approvers); the label is only named beside it.
     const person = { sub, human, ...(label !== undefined ? { label } : {}), templates, issuerHash: oidcIssuerHash(oidc.issuer), ...(adminsGroup !== undefined ? { adminsGroup } : {}) };
-    const { id: sessionId } = deps.sessions.create(adminsGroup !== undefined ? oidcHuman(sub) : human, '', person);
+    const { id: sessionId } = await deps.sessions.create(adminsGroup !== undefined ? oidcHuman(sub) : human, '', person);
     const what = `${adminsGroup !== undefined ? `admin (group ${adminsGroup.slice(0, 100)}), ` : ''}templates ${templates.join(', ').slice(0, 200) || '(none)'}`;
     await deps.runtime.audit.append({ actor: adminsGroup !== undefined ? `admin:${human}` : human, action: 'dashboard.sign_in', outcome: 'ok', reason: `identity provider, ${what} (from ${address})` });
     setCookie(c, cookieName(deps.browserScheme), sessionId, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });

@@ -66,7 +66,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
       return form(c, deps, message, 401);
     }
     deps.throttle.succeed(address);
-    const { id } = deps.sessions.create(adminId, hashKey(key));
+    const { id } = await deps.sessions.create(adminId, hashKey(key));
     await deps.runtime.audit.append({ actor: `admin:${adminId}`, action: 'dashboard.sign_in', outcome: 'ok', reason: `from ${address.slice(0, 64)}` });
     deleteCookie(c, cookieName(deps.browserScheme, 'signin'), { path: '/', secure: deps.browserScheme === 'https' });
     setCookie(c, cookieName(deps.browserScheme), id, { httpOnly: true, sameSite: 'Strict', secure: deps.browserScheme === 'https', path: '/' });
@@ -75,7 +75,7 @@ export function registerSignIn(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
 
   app.post(`${BASE}/sign-out`, async (c) => {
     const session = c.get('session');
-    deps.sessions.end(c.get('sessionId'));
+    await deps.sessions.end(c.get('sessionId'));
     await deps.runtime.audit.append({ actor: session.person ? (session.person.adminsGroup !== undefined ? `admin:${session.person.human}` : session.person.human) : `admin:${session.adminId}`, action: 'dashboard.sign_out', outcome: 'ok' });
     deleteCookie(c, cookieName(deps.browserScheme), { path: '/', secure: deps.browserScheme === 'https' });
     return c.redirect(`${BASE}/sign-in?done=signed_out`, 303);
