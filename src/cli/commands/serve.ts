@@ -62,8 +62,8 @@ export function registerServe(program: Command): void {
       runtime.notifier?.start();
       // A grant edited in the config applies to this session's next call (live-settings.ts).
       runtime.live.watch();
-      // After the transport is up, so `initialize` is never kept waiting by the backend.
-      setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
-      await serveStdio(runtime, agent);
+      // After `initialize` is answered, so the client never waits for the backend: the first check
+      // is a remote backend's first use, which opens it (adapters/deferred-backend.ts).
+      await serveStdio(runtime, agent, { afterInitialize: () => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }) });
     });
 }
