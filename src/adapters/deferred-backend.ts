@@ -90,7 +90,7 @@ export class DeferredBackend implements SecretBackend {
     try {
       backend = await this.ready();
     } catch (error) {
-      return { ok: false, detail: isAssError(error) ? `${error.message} [${error.code}]` : `it could not be opened (${(error as Error)?.name ?? 'error'}).` };
+      return isAssError(error) ? { ok: false, detail: `${error.message} [${error.code}]`, code: error.code } : { ok: false, detail: `it could not be opened (${(error as Error)?.name ?? 'error'}).`, code: 'INTERNAL' };
     }
     return backend.health();
   }

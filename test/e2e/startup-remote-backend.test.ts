@@ -51,4 +51,18 @@ describe('a stdio server with a remote backend', () => {
       hung.close();
     }
   }, 180_000);
+
+  it('a Vault token variable that is not set: initialize answered, then the config error with its code on stderr and to the call', async () => {
+    const home = await initHome({ backend: { type: 'vault', address: 'http://127.0.0.1:9', mount: 'secret', kv_version: 2, auth: { method: 'token', token_env: 'TEST_VAULT_TOKEN_UNSET' } } });
+    homes.push(home);
+    const agent = await connectAgent(home.configPath, home.agentKey);
+    try {
+      expect(await pollUntil(async () => /warning: Vault is not usable: /.test(agent.stderr()), 60_000)).toBe(true);
+      expect(agent.stderr()).toMatch(/TEST_VAULT_TOKEN_UNSET; it is not set\. \[CONFIG_INVALID\] The server keeps serving; calls that need Vault fail with CONFIG_INVALID until it is fixed/);
+      const refused = await call(agent.client, 'get_secret', { namespace: 'ops', key: 'K' });
+      expect(refused).toMatchObject({ ok: false, code: 'CONFIG_INVALID' });
+    } finally {
+      await agent.close();
+    }
+  }, 120_000);
 });

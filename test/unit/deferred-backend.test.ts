@@ -48,7 +48,7 @@ describe('DeferredBackend', () => {
       if (opens === 1) throw new AssError('BACKEND_UNAVAILABLE', 'Vault is unreachable.');
       return inner;
     });
-    expect(await backend.health()).toEqual({ ok: false, detail: 'Vault is unreachable. [BACKEND_UNAVAILABLE]' });
+    expect(await backend.health()).toEqual({ ok: false, detail: 'Vault is unreachable. [BACKEND_UNAVAILABLE]', code: 'BACKEND_UNAVAILABLE' });
     expect(await backend.listNamespaces()).toEqual(['ns']);
     expect(opens).toBe(2);
   });
@@ -59,7 +59,7 @@ describe('DeferredBackend', () => {
     const backend = new DeferredBackend('vault', async () => { opens += 1; throw refused; });
     await expect(backend.get('a', 'b')).rejects.toBe(refused);
     await expect(backend.listNamespaces()).rejects.toBe(refused);
-    expect((await backend.health()).ok).toBe(false);
+    expect(await backend.health()).toEqual({ ok: false, detail: `${refused.message} [CONFIG_INVALID]`, code: 'CONFIG_INVALID' });
     expect(opens).toBe(1);
     await backend.close();
   });
