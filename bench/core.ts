@@ -18,7 +18,7 @@ async function connect(command: string, args: string[], env: Record<string, stri
 }
 
 /** Milliseconds from spawning `node -e 0` to its exit: the runtime's own start-up, the issue's start-up baseline. */
-async function nodeStartup(): Promise<number> {
+export async function nodeStartup(): Promise<number> {
   const started = performance.now();
   const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
   await new Promise((resolve) => child.once('exit', resolve));
@@ -45,7 +45,7 @@ function bareWrite(dir: string, size: number, syncDir: boolean): void {
 }
 
 /** Milliseconds from spawning a stdio server to its answer to `initialize` (what an MCP client waits per session). */
-async function spawnToInitialize(command: string, args: string[], env: Record<string, string>): Promise<number> {
+export async function spawnToInitialize(command: string, args: string[], env: Record<string, string>): Promise<number> {
   const started = performance.now();
   const child = spawn(command, args, { env: { ...(process.env as Record<string, string>), ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
   const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } };

@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { startAwsPeer } from '../test/helpers/aws-peer.js';
 import { startVaultPeer } from '../test/helpers/vault-peer.js';
 import { figure, measure, ms, peakRssMiB, table } from './stats.js';
+import { nodeStartup, spawnToInitialize } from './core.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -62,6 +63,16 @@ async function benchPeer(peer: Peer, prefix: string, n: number): Promise<string[
   const set = await ours.client.callTool({ name: 'set_secret', arguments: { ...args, value: 'x'.repeat(64), access_tier: 'sensitive' } });
   if (set.isError) throw new Error(`seeding the ${peer.label} benchmark failed`);
   await ours.client.close();
+  // Issue 14 target 1 "with every configured backend": spawn -> initialize answered on this
+  // backend, each spawn beside a `node -e 0` spawned in turn (10 of each, medians).
+  const nodeStart: number[] = [];
+  const oursStart: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    nodeStart.push(await nodeStartup());
+    oursStart.push(await spawnToInitialize('node', [CLI, '--config', init.config_path], { ...peer.env, ASS_AGENT_KEY: init.agent_key, ASS_LOG_LEVEL: 'warn' }));
+  }
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const startRow = [`start-up on the ${peer.kind} backend: spawn to the answer to initialize (10 spawns, median) vs \`node -e 0\` spawned to exit`, ms(median(oursStart)), ms(median(nodeStart)), figure(`start-up: spawn to initialize answered vs node -e 0 (${peer.kind} backend)`, median(oursStart), median(nodeStart), 'ms', { max: 2.5 }), '—', '—', '—', '≤ 2.50×'];
   // Both cold: a fresh proxy process, a fresh vendor client.
   const fresh = await spawnServer([CLI, '--config', init.config_path], { ...peer.env, ASS_AGENT_KEY: init.agent_key, ASS_LOG_LEVEL: 'warn' });
   const read = (p: Proxy) => async () => {
@@ -77,6 +88,7 @@ async function benchPeer(peer: Peer, prefix: string, n: number): Promise<string[
   await fresh.client.close();
   await bare.client.close();
   const rows = [
+    startRow,
     [`get_secret via stdio proxy vs ${peer.label} direct (first ${n} calls of a fresh process and client)`, ms(proxied.p50), ms(direct.p50), figure(`${peer.kind} proxy get_secret p50, cold, vs ${peer.label} direct`, proxied.p50, direct.p50, 'ms', { max: 1.3 }), ms(proxied.p99), ms(direct.p99), figure(`${peer.kind} proxy get_secret p99, cold, vs ${peer.label} direct`, proxied.p99, direct.p99, 'ms', { max: 1.3 }), 'p50, p99 ≤ 1.30×'],
     [`peak RSS (MiB) over those ${n} calls vs the bare SDK stdio server over ${n} calls`, oursRss.toFixed(1), bareRss.toFixed(1), figure(`${peer.kind} proxy peak RSS vs bare SDK stdio server`, oursRss, bareRss, 'MiB', { max: 1.2 }), '—', '—', '—', '≤ 1.20×'],
   ];

@@ -1,4 +1,4 @@
-import { AssError } from '../shared/errors.js';
+import { AssError, type ErrorCode } from '../shared/errors.js';
 import type { SecretRecord, SecretSummary, SecretWrite } from '../shared/types.js';
 
 /** What a `put` returns: the write as stored, without its value, with the backend's own fields. */
@@ -46,6 +46,8 @@ export interface BackendHealth {
   ok: boolean;
   /** Short, scrubbed text for operators; never a value or credential. */
   detail: string;
+  /** When not ok: the code calls get meanwhile, if not BACKEND_UNAVAILABLE (a backend that could not be opened, deferred-backend.ts). */
+  code?: ErrorCode;
 }
 
 /**

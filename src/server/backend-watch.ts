@@ -41,7 +41,7 @@ export function watchBackend(backend: SecretBackend, options: BackendWatchOption
     if (!warned) {
       options.write(
         `agent-secret-store: warning: ${name} is not usable: ${health.detail} ` +
-          `The server keeps serving; calls that need ${name} fail with BACKEND_UNAVAILABLE until it is fixed. ` +
+          `The server keeps serving; calls that need ${name} fail with ${('code' in health && health.code) || 'BACKEND_UNAVAILABLE'} until it is fixed. ` +
           `Checking again every ${Math.round(options.intervalMs / 1000)} s. (\`agent-secret-store doctor\` checks the whole setup.)\n`,
       );
       warned = true;

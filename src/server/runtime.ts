@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { createBackend } from '../adapters/registry.js';
+import { DeferredBackend } from '../adapters/deferred-backend.js';
 import { shareReadCache } from '../adapters/cache/read-cache.js';
 import { effectiveTier } from '../policy/index.js';
 import type { SecretBackend } from '../adapters/backend.js';
@@ -46,13 +47,21 @@ export interface Runtime {
 }
 
 /** Connects the backend and opens the local state; the caller must `close()` it. */
-export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined> } = {}): Promise<Runtime> {
+/**
+ * `deferRemoteBackend` (the stdio server): a Vault, AWS or remote agent-secret-store backend is
+ * opened on first use, after `initialize` is answered, not before (adapters/deferred-backend.ts).
+ * The file and PostgreSQL backends open here as before: they are local or share the state's
+ * database, and a wrong key or schema should stop the server with its exit code at once.
+ */
+export async function openRuntime(settings: Settings, logger: Logger, options: { clock?: Clock; env?: Record<string, string | undefined>; deferRemoteBackend?: boolean } = {}): Promise<Runtime> {
   // A test clock only when a test set one up (see test-clock.ts); production gets the system's.
   const clock = options.clock ?? testClockFromEnv(options.env ?? process.env) ?? systemClock;
   const env = options.env ?? process.env;
   const live = new LiveSettings(settings, logger, (file) => loadSettings(file, env));
   // The read cache asks the policy in force (live: a config edit applies without a restart).
-  const backend = await createBackend(settings.backend, env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(live.current.policy, namespace, stored) });
+  const openBackend = (): Promise<SecretBackend> => createBackend(settings.backend, env, { now: () => clock().getTime(), tierOf: (namespace, stored) => effectiveTier(live.current.policy, namespace, stored) });
+  const remote = settings.backend.type === 'vault' || settings.backend.type === 'aws' || settings.backend.type === 'ass';
+  const backend = options.deferRemoteBackend && remote ? new DeferredBackend(settings.backend.type, openBackend) : await openBackend();
   try {
     // With `state.type: postgres` the audit chain is shared by every replica, in PostgreSQL.
     const auditDb = settings.config.state.type === 'postgres' ? openStateDatabase(settings) : null;

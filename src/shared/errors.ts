@@ -41,14 +41,27 @@ export class AssError extends Error {
   /** Extra fields safe to show the agent (e.g. `approval_id`). Never a value. */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
+  /**
+   * `options.fault` overrides the code's class for one error whose code stays what clients match
+   * on: a wrong passphrase or key file is an `INTEGRITY_ERROR` (the store's check failed) but the
+   * operator's input to fix, so the CLI exits 2 for it, not 1 (see `wrongKeyError`).
+   */
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown; fault?: 'caller' | 'backend' }) {
+    super(message, options && 'cause' in options ? { cause: options.cause } : undefined);
     this.name = 'AssError';
     this.code = code;
-    this.fault = ERROR_CODES[code].fault;
+    this.fault = options?.fault ?? ERROR_CODES[code].fault;
     this.retryable = ERROR_CODES[code].retryable;
     this.details = details;
   }
+}
+
+/**
+ * The key the operator supplied (a passphrase variable, a key file) does not unlock the store:
+ * `INTEGRITY_ERROR`, as every failed check is, but classed as the caller's to fix.
+ */
+export function wrongKeyError(message: string): AssError {
+  return new AssError('INTEGRITY_ERROR', message, {}, { fault: 'caller' });
 }
 
 export function isAssError(error: unknown): error is AssError {

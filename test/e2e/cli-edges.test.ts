@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { admin, initHome, removeHome, runCli, type Home } from '../helpers/cli.js';
+import { admin, initHome, removeHome, runCli, runServerUntilExit, setConfig, type Home } from '../helpers/cli.js';
 
 const dirs: string[] = [];
 const homes: Home[] = [];
@@ -131,5 +131,47 @@ describe('serve --http', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('a passphrase or key file that does not unlock the store', () => {
+  // The operator's input to fix, so exit 2 ("fix your input", README), with a message saying which
+  // variable or file; the check's code stays INTEGRITY_ERROR. The wrong value is never echoed.
+  it('a wrong passphrase: exit 2 from a human command and from serve, naming the variable, never the value', async () => {
+    const dir = path.join(tempDir(), 'home');
+    const made = await runCli(['init', '--dir', dir, '--passphrase-env', 'ASS_TEST_PASSPHRASE', '--json'], { env: { ASS_TEST_PASSPHRASE: 'correct horse battery staple' } });
+    expect(made.code, made.stderr).toBe(0);
+    const { config_path: configPath, admin_key: adminKey, agent_key: agentKey } = JSON.parse(made.stdout);
+    const right = { ASS_TEST_PASSPHRASE: 'correct horse battery staple', ASS_ADMIN_KEY: adminKey };
+    const set = await runCli(['--config', configPath, 'secrets', 'set', 'ops', 'TOKEN'], { env: right, input: 'the-value' });
+    expect(set.code, set.stderr).toBe(0);
+    const wrong = { ASS_TEST_PASSPHRASE: 'Tr0ub4dor&3-wrong', ASS_ADMIN_KEY: adminKey };
+    const listed = await runCli(['--config', configPath, 'secrets', 'list', 'ops'], { env: wrong });
+    expect(listed.code, listed.stderr).toBe(2);
+    expect(listed.stderr).toMatch(/^agent-secret-store: Wrong passphrase: the passphrase in \$ASS_TEST_PASSPHRASE does not unlock this store .*Set the passphrase the store was created with\. \[INTEGRITY_ERROR\]\n$/);
+    const served = await runServerUntilExit(configPath, { ASS_TEST_PASSPHRASE: 'Tr0ub4dor&3-wrong', ASS_AGENT_KEY: agentKey });
+    expect(served.code, served.stderr).toBe(2);
+    expect(served.stderr).toMatch(/Wrong passphrase: the passphrase in \$ASS_TEST_PASSPHRASE does not unlock this store/);
+    expect(served.stdout).toBe('');
+    for (const output of [listed.stderr, served.stderr]) {
+      expect(output).not.toContain('Tr0ub4dor');
+      expect(output).not.toContain('correct horse');
+    }
+    // Nothing was changed by the refused attempts: the right passphrase still reads the secret.
+    const read = await runCli(['--config', configPath, 'secrets', 'get', 'ops', 'TOKEN'], { env: right });
+    expect(read.code, read.stderr).toBe(0);
+    expect(read.stdout).toContain('the-value');
+  });
+
+  it('another key file: exit 2, naming the key file', async () => {
+    const home = await initHome();
+    homes.push(home);
+    const other = await initHome();
+    homes.push(other);
+    expect((await admin(home, ['secrets', 'set', 'ops', 'TOKEN'], { input: 'v' })).code).toBe(0);
+    await setConfig(home.configPath, { 'backend.key_file': path.join(other.dir, 'store.key') });
+    const listed = await admin(home, ['secrets', 'list', 'ops']);
+    expect(listed.code, listed.stderr).toBe(2);
+    expect(listed.stderr).toMatch(/The key in the key file .*store\.key is not the key this store was written with.*\[INTEGRITY_ERROR\]/);
   });
 });

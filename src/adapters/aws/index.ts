@@ -5,6 +5,7 @@ import type { SecretBackend } from '../backend.js';
 import { AwsBackend } from './backend.js';
 import { AwsBackendConfigSchema, type AwsBackendConfigInput } from './config.js';
 import { withRetries, type AwsSecretsClient } from './retrying-client.js';
+import { withoutSdkNodeWarning } from './sdk-node-warning.js';
 
 export { AwsBackendConfigSchema, type AwsBackendConfig, type AwsBackendConfigInput } from './config.js';
 export type { AwsSecretsClient } from './retrying-client.js';
@@ -53,7 +54,8 @@ export async function createAwsBackend(
   if (!base) {
     const accessKeyId = env.AWS_ACCESS_KEY_ID;
     const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-    owned = new SecretsManagerClient({
+    // The SDK reads its switch from process.env itself (not from `env`): see sdk-node-warning.ts.
+    owned = withoutSdkNodeWarning(() => new SecretsManagerClient({
       region,
       ...(endpoint ? { endpoint } : {}),
       ...(accessKeyId && secretAccessKey
@@ -62,7 +64,7 @@ export async function createAwsBackend(
       // Our wrapper retries (bounded, jittered, throttling-aware); the SDK's would multiply it.
       maxAttempts: 1,
       requestHandler: { connectionTimeout: 3_000, requestTimeout: 15_000 },
-    });
+    }));
     base = owned;
   }
   const client = withRetries(base, {

@@ -1,6 +1,7 @@
 import type { AccessTier, SecretRecord, SecretSummary, SecretWrite } from '../../shared/types.js';
 import type { BackendCapabilities, BackendHealth, DeleteOptions, PutOptions, SecretBackend } from '../backend.js';
 import { cacheTtlMs, type ReadCacheConfig } from './config.js';
+import { DeferredBackend } from '../deferred-backend.js';
 
 interface Entry {
   record: SecretRecord;
@@ -230,15 +231,18 @@ const cacheKey = (namespace: string, key: string): string => `${namespace}\u0000
 
 /** The cache's figures for /metrics, or null when `backend` has no read cache. */
 export function readCacheFigures(backend: SecretBackend): ReadCacheStats | null {
-  return backend instanceof CachedBackend ? backend.stats() : null;
+  const inner = backend instanceof DeferredBackend ? backend.opened : backend;
+  return inner instanceof CachedBackend ? inner.stats() : null;
 }
 
 /** Joins `backend`'s read cache (if any) to the write signal every process on one state store shares. */
 export function shareReadCache(backend: SecretBackend, signal: SecretWriteSignal): void {
-  if (backend instanceof CachedBackend) backend.share(signal);
+  if (backend instanceof DeferredBackend) backend.onOpened((opened) => shareReadCache(opened, signal));
+  else if (backend instanceof CachedBackend) backend.share(signal);
 }
 
 /** Drops everything `backend`'s read cache holds (no-op without one). */
 export function dropReadCache(backend: SecretBackend): void {
-  if (backend instanceof CachedBackend) backend.clear();
+  const inner = backend instanceof DeferredBackend ? backend.opened : backend;
+  if (inner instanceof CachedBackend) inner.clear();
 }

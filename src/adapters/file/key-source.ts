@@ -7,7 +7,7 @@ import { randomBytes, scrypt, type ScryptOptions } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { AssError } from '../../shared/errors.js';
+import { AssError, wrongKeyError } from '../../shared/errors.js';
 import { isErrno, withFileLock, writeFileAtomic } from '../../shared/durable-file.js';
 import { KEY_BYTES, makeKeyCheck, verifyKeyCheck } from './crypto.js';
 
@@ -90,7 +90,7 @@ export async function loadKeyFileSource(dir: string, file: string): Promise<KeyS
     return made;
   });
   if (!verifyKeyCheck(key, check)) {
-    throw new AssError('INTEGRITY_ERROR', `The key in ${description} is not the key this store was written with (its ${KEY_CHECK_FILE} does not match). Use the store's original key file.`);
+    throw wrongKeyError(`The key in ${description} is not the key this store was written with (its ${KEY_CHECK_FILE} does not match). Use the store's original key file.`);
   }
   return { key, description };
 }
@@ -151,7 +151,7 @@ export async function loadPassphraseSource(dir: string, passphrase: string, envN
   });
   if (!verifyKeyCheck(key, check)) {
     key.fill(0);
-    throw new AssError('INTEGRITY_ERROR', `Wrong passphrase: ${description} does not unlock this store (its ${KDF_FILE} check does not match). Set the passphrase the store was created with.`);
+    throw wrongKeyError(`Wrong passphrase: ${description} does not unlock this store (its ${KDF_FILE} check does not match). Set the passphrase the store was created with.`);
   }
   return { key, description };
 }

@@ -6,7 +6,7 @@
  * every later open verifies against it, so a wrong key is reported as such, never as tampering.
  */
 import { randomBytes } from 'node:crypto';
-import { AssError } from '../../shared/errors.js';
+import { AssError, wrongKeyError } from '../../shared/errors.js';
 import type { PgDatabase } from '../../shared/pg/pool.js';
 import { makeKeyCheck, verifyKeyCheck } from '../file/crypto.js';
 import { checkKdfBounds, DEFAULT_KDF_PARAMS, deriveKey, type KdfParams, type KeySource } from '../file/key-source.js';
@@ -41,7 +41,7 @@ export async function verifyKeyFileKey(db: PgDatabase, key: Buffer, description:
     throw new AssError('CONFIG_INVALID', 'This PostgreSQL store was created with a passphrase (passphrase_env), not a key file. Configure passphrase_env with its passphrase.');
   }
   if (!verifyKeyCheck(key, row.key_check)) {
-    throw new AssError('INTEGRITY_ERROR', `The key in ${description} is not the key this PostgreSQL store was written with (its key check does not match). Use the store's original key file.`);
+    throw wrongKeyError(`The key in ${description} is not the key this PostgreSQL store was written with (its key check does not match). Use the store's original key file.`);
   }
   return { key, description };
 }
@@ -76,7 +76,7 @@ export async function derivePassphraseKey(db: PgDatabase, passphrase: string, en
   const key = await deriveKey(passphrase, salt, stored);
   if (!verifyKeyCheck(key, row.key_check)) {
     key.fill(0);
-    throw new AssError('INTEGRITY_ERROR', `Wrong passphrase: ${description} does not unlock this PostgreSQL store (its key check does not match). Set the passphrase the store was created with.`);
+    throw wrongKeyError(`Wrong passphrase: ${description} does not unlock this PostgreSQL store (its key check does not match). Set the passphrase the store was created with.`);
   }
   return { key, description };
 }

@@ -24,8 +24,9 @@ export interface VaultBackendDeps {
  * Builds the Vault backend: validates the config block (CONFIG_INVALID with the path of each
  * problem), logs in, and with `kv_version: auto` asks Vault which KV version the mount runs.
  * Credentials are read from `env` by the names the config gives; nothing secret is in the config.
- * With AppRole or `kv_version: auto`, an unreachable Vault fails start-up with BACKEND_UNAVAILABLE;
- * otherwise the first call reports it.
+ * With AppRole or `kv_version: auto`, an unreachable Vault fails this with BACKEND_UNAVAILABLE
+ * (a CLI command stops; the stdio server opens the backend after `initialize`, says it on stderr
+ * and answers it to the calls, see adapters/deferred-backend.ts); otherwise the first call reports it.
  */
 export async function createVaultBackend(
   config: VaultBackendConfigInput | VaultBackendConfig,

@@ -52,7 +52,8 @@ export function registerServe(program: Command): void {
       // Refuse to start without a valid key: a client should see the reason on stderr at once.
       const agent = authenticateAgent(settings, process.env.ASS_AGENT_KEY);
       const logger = createLogger(process.env.ASS_LOG_LEVEL ?? settings.config.server.log_level);
-      const runtime = await openRuntime(settings, logger);
+      // A remote backend opens after `initialize` (its first health check below is its first use).
+      const runtime = await openRuntime(settings, logger, { deferRemoteBackend: true });
       // MCP clients stop a stdio server with a signal. Exiting through process.exit releases the
       // store locks this process holds (see durable-file.ts), so no other process waits them out.
       process.once('SIGINT', () => process.exit(0));
@@ -61,8 +62,8 @@ export function registerServe(program: Command): void {
       runtime.notifier?.start();
       // A grant edited in the config applies to this session's next call (live-settings.ts).
       runtime.live.watch();
-      // After the transport is up, so `initialize` is never kept waiting by the backend.
-      setImmediate(() => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }));
-      await serveStdio(runtime, agent);
+      // After `initialize` is answered, so the client never waits for the backend: the first check
+      // is a remote backend's first use, which opens it (adapters/deferred-backend.ts).
+      await serveStdio(runtime, agent, { afterInitialize: () => watchBackend(runtime.backend, { write: (line) => process.stderr.write(line), intervalMs: settings.backendRecheckMs }) });
     });
 }
