@@ -7,7 +7,7 @@
 import { ACCESS_TIERS, ACTIONS, type AccessTier, type Action } from '../shared/types.js';
 import { AssError } from '../shared/errors.js';
 import { MAX_NAMESPACE_DEPTH, isValidSegment, quoteForMessage, validateNamespace, validatePath } from './names.js';
-import { matchSegments, parsePathPattern, parseScope, scopeMatches, type Scope } from './scope.js';
+import { matchSegments, parsePathPattern, parseScope, scopeMatcher, type Scope } from './scope.js';
 
 /** What a tier rule does to an agent read/write: serve it, ask a human first, or refuse. */
 export type TierEffect = 'auto' | 'approval' | 'deny';
@@ -247,14 +247,17 @@ function tierRuleFrom(policy: CompiledPolicy, overrides: readonly CompiledNamesp
 export function checkScopes(req: Omit<AccessRequest, 'tier'>): { effect: 'deny'; rule: string; reason: string } | { grant: Scope | undefined; approved: Scope | undefined } {
   const { agent, action, namespace, key } = req;
   const requested = `secrets:${action}:${namespace}/${key}`;
+  // The names are validated and split once for every scope (an invalid name matches none).
+  const matches = scopeMatcher(action, namespace, key);
   // Security: `use` is reveal-equivalent wherever a command or host can transform the value,
   // so a deny of `read` also denies `use` (a `use` deny alone still leaves `read` to the grants).
-  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key) || (action === 'use' && scopeMatches(s, 'read', namespace, key)));
+  const readMatches = action === 'use' ? scopeMatcher('read', namespace, key) : null;
+  const denied = agent.deny.find((s) => matches(s) || (readMatches !== null && readMatches(s)));
   if (denied !== undefined) {
     return { effect: 'deny', rule: `agent:${agent.id}:deny:${denied.text}`, reason: `agent ${agent.id} is explicitly denied ${denied.text}, which matches ${requested}` };
   }
-  const grant = agent.grants.find((s) => scopeMatches(s, action, namespace, key));
-  const approved = req.approvedScopes.find((s) => scopeMatches(s, action, namespace, key));
+  const grant = agent.grants.find(matches);
+  const approved = req.approvedScopes.find(matches);
   if (grant === undefined && approved === undefined) return { effect: 'deny', rule: 'default-deny', reason: `no grant covers ${requested}` };
   return { grant, approved };
 }

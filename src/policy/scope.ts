@@ -191,6 +191,16 @@ export function scopeMatches(scope: Scope, action: Action, namespace: string, ke
 }
 
 /**
+ * `scopeMatches` for many scopes against one secret: the names are validated and split once
+ * (an invalid name matches no scope, as in `scopeMatches`), and `matches(scope)` tests one.
+ */
+export function scopeMatcher(action: Action, namespace: string, key: string): (scope: Scope) => boolean {
+  if (!isValidPath(namespace, key)) return () => false;
+  const path = [...namespace.split('/'), key];
+  return (scope) => actionMatches(scope, action) && matchSegments(scope.segments, path);
+}
+
+/**
  * True when some key K makes `scopeMatches(scope, action, namespace, K)` true (authorizes
  * list_secrets on a namespace; the items are then filtered per key). Ignores the 512-character
  * total limit, so it may say true where no key fits: safe, because items are filtered per key.

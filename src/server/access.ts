@@ -1,6 +1,6 @@
 import type { Approvals } from '../approvals/approvals.js';
 import type { ToolName } from '../config/schema.js';
-import { checkScopes, effectiveTier, evaluate, evaluateScoped, parseScope, scopeMatches, validatePath, type Decision, type Scope, type ScopeMatch } from '../policy/index.js';
+import { checkScopes, effectiveTier, evaluate, evaluateScoped, parseScope, scopeMatches, type Decision, type Scope, type ScopeMatch } from '../policy/index.js';
 import type { AccessTier, Action, Clock } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
 
@@ -69,7 +69,7 @@ export class Access {
    * found (`pass`), which `decide` takes so the grants are matched once per access.
    */
   async check(agent: AgentSettings, action: Action, namespace: string, key: string, token?: TokenRestriction): Promise<EarlyCheck> {
-    validatePath(namespace, key);
+    // The names were validated by the caller; checkScopes matches nothing on an invalid one.
     const { tokenScopes, approvedScopes } = restrictionScopes(token);
     if (tokenScopes && !tokenScopes.some((s) => scopeMatches(s, action, namespace, key))) {
       const tier = effectiveTier(this.current().policy, namespace, null);
