@@ -276,7 +276,7 @@ describe('checkScopes on names nobody validated', () => {
     ['production/..', 'KEY'],
     ['prodüction', 'KEY'],
   ])('%s / %s matches no grant, even secrets:*:**', (namespace, key) => {
-    const decision = checkScopes({ agent: agents.root, action: 'read', namespace, key, approvedScopes: [] });
+    const decision = checkScopes({ agent: agents.root!, action: 'read', namespace, key, approvedScopes: [] });
     expect(decision).toMatchObject({ effect: 'deny', rule: 'default-deny' });
   });
 });
