@@ -163,7 +163,7 @@ export interface AuditLogOptions {
 export function createAuditLog(path: string, clock: () => Date = () => new Date(), options: AuditLogOptions = {}): AuditLog {
   const syncDescriptor = options.syncDescriptor ?? fsyncAsync;
   // In-process cache of the head, trusted only while the file is exactly as we left it.
-  let cached: { size: number; ino: number; seq: number; hash: string; v?: number } | null = null;
+  let cached: { size: number; ino: number; seq: number; hash: string; v?: number; tenure: number } | null = null;
   let auditKey: AuditKey | null = null;
   // The append descriptor stays open between records; reopened if the file was replaced.
   let fd: number | null = null;
@@ -227,9 +227,14 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
       await (dirReady ??= ensurePrivateDir(dirname(path)));
       let written = -1;
       const record = await lease.run(() => {
+        // While the lease has been held since this process's last record, no process that takes
+        // the lock (servers, the CLI, `audit rotate`) can have written or replaced the log: the
+        // file is as that record left it, so the cached head is trusted without a stat. Taken
+        // anew (or after a failed append, which lets the lease go), the file is checked: stat,
+        // torn-tail repair, head.
         // Synchronous stat, read and write under the lock: small local operations on every
         // request, where a thread-pool hop costs far more than the call (see readSmallFileSync).
-        let info = statSync(path, { throwIfNoEntry: false });
+        let info = cached && cached.tenure === lease.tenure ? { size: cached.size, ino: cached.ino } : statSync(path, { throwIfNoEntry: false });
         // A file not exactly as this process left it may end in a torn line (a write cut short
         // by a full disk or a crash): keep those bytes aside, then go on from the last record.
         let torn: TornTail | null = null;
@@ -254,7 +259,7 @@ export function createAuditLog(path: string, clock: () => Date = () => new Date(
         if (count !== line.length) throw new Error(`short write to the audit log: ${count} of ${line.length} bytes (disk full?)`);
         if (options.fsync) claimForSync(out);
         written = out;
-        cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash, ...(record.v !== undefined ? { v: record.v } : {}) };
+        cached = { size: (info?.size ?? 0) + line.length, ino: fdIno, seq: record.seq, hash: record.hash, ...(record.v !== undefined ? { v: record.v } : {}), tenure: lease.tenure };
         return record;
       });
       // The write has reached the kernel either way (a failed write fails the request). fsync

@@ -7,7 +7,7 @@
 import { ACCESS_TIERS, ACTIONS, type AccessTier, type Action } from '../shared/types.js';
 import { AssError } from '../shared/errors.js';
 import { MAX_NAMESPACE_DEPTH, isValidSegment, quoteForMessage, validateNamespace, validatePath } from './names.js';
-import { matchSegments, parsePathPattern, parseScope, scopeMatches, type Scope } from './scope.js';
+import { matchSegments, parsePathPattern, parseScope, scopeMatcher, type Scope } from './scope.js';
 
 /** What a tier rule does to an agent read/write: serve it, ask a human first, or refuse. */
 export type TierEffect = 'auto' | 'approval' | 'deny';
@@ -172,17 +172,27 @@ function matchingOverrides(policy: CompiledPolicy, namespace: string): CompiledN
   return policy.namespaces.filter((o) => matchSegments(o.segments, segments));
 }
 
+function defaultTierFrom(policy: CompiledPolicy, overrides: readonly CompiledNamespaceRule[]): AccessTier {
+  let tier: AccessTier | null = null;
+  for (const o of overrides) {
+    if (o.defaultTier !== null && (tier === null || tierRank(o.defaultTier) > tierRank(tier))) tier = o.defaultTier;
+  }
+  return tier ?? policy.defaultTier;
+}
+
+function effectiveTierFrom(policy: CompiledPolicy, overrides: readonly CompiledNamespaceRule[], storedTier: AccessTier | null): AccessTier {
+  if (storedTier === null) return defaultTierFrom(policy, overrides);
+  // Security: fail closed on a corrupt or foreign tier value read from a backend.
+  return isTier(storedTier) ? storedTier : 'critical';
+}
+
 /**
  * The strictest `default_tier` among all namespace overrides matching `namespace`
  * (critical > sensitive > standard), else `policy.defaultTier`.
  * @throws AssError INVALID_ARGUMENT for an invalid namespace.
  */
 export function namespaceDefaultTier(policy: CompiledPolicy, namespace: string): AccessTier {
-  let tier: AccessTier | null = null;
-  for (const o of matchingOverrides(policy, namespace)) {
-    if (o.defaultTier !== null && (tier === null || tierRank(o.defaultTier) > tierRank(tier))) tier = o.defaultTier;
-  }
-  return tier ?? policy.defaultTier;
+  return defaultTierFrom(policy, matchingOverrides(policy, namespace));
 }
 
 /**
@@ -193,8 +203,7 @@ export function namespaceDefaultTier(policy: CompiledPolicy, namespace: string):
 export function effectiveTier(policy: CompiledPolicy, namespace: string, storedTier: AccessTier | null): AccessTier {
   if (storedTier === null) return namespaceDefaultTier(policy, namespace);
   validateNamespace(namespace);
-  // Security: fail closed on a corrupt or foreign tier value read from a backend.
-  return isTier(storedTier) ? storedTier : 'critical';
+  return effectiveTierFrom(policy, [], storedTier);
 }
 
 const EFFECT_RANK: Record<TierEffect, number> = { auto: 0, approval: 1, deny: 2 };
@@ -206,8 +215,12 @@ const EFFECT_RANK: Record<TierEffect, number> = { auto: 0, approval: 1, deny: 2 
  * (two sources joined by `+` when the max approvers and a longer delay come from different rules).
  */
 export function resolveTierRule(policy: CompiledPolicy, namespace: string, tier: AccessTier): { rule: TierRule; source: string } {
+  return tierRuleFrom(policy, matchingOverrides(policy, namespace), tier);
+}
+
+function tierRuleFrom(policy: CompiledPolicy, overrides: readonly CompiledNamespaceRule[], tier: AccessTier): { rule: TierRule; source: string } {
   const candidates = [{ source: `tier:${tier}`, rule: policy.tiers[tier] }];
-  for (const o of matchingOverrides(policy, namespace)) {
+  for (const o of overrides) {
     const rule = o.tiers[tier];
     if (rule !== undefined) candidates.push({ source: `namespace:${o.pattern}:tier:${tier}`, rule });
   }
@@ -234,14 +247,17 @@ export function resolveTierRule(policy: CompiledPolicy, namespace: string, tier:
 export function checkScopes(req: Omit<AccessRequest, 'tier'>): { effect: 'deny'; rule: string; reason: string } | { grant: Scope | undefined; approved: Scope | undefined } {
   const { agent, action, namespace, key } = req;
   const requested = `secrets:${action}:${namespace}/${key}`;
+  // The names are validated and split once for every scope (an invalid name matches none).
+  const matches = scopeMatcher(action, namespace, key);
   // Security: `use` is reveal-equivalent wherever a command or host can transform the value,
   // so a deny of `read` also denies `use` (a `use` deny alone still leaves `read` to the grants).
-  const denied = agent.deny.find((s) => scopeMatches(s, action, namespace, key) || (action === 'use' && scopeMatches(s, 'read', namespace, key)));
+  const readMatches = action === 'use' ? scopeMatcher('read', namespace, key) : null;
+  const denied = agent.deny.find((s) => matches(s) || (readMatches !== null && readMatches(s)));
   if (denied !== undefined) {
     return { effect: 'deny', rule: `agent:${agent.id}:deny:${denied.text}`, reason: `agent ${agent.id} is explicitly denied ${denied.text}, which matches ${requested}` };
   }
-  const grant = agent.grants.find((s) => scopeMatches(s, action, namespace, key));
-  const approved = req.approvedScopes.find((s) => scopeMatches(s, action, namespace, key));
+  const grant = agent.grants.find(matches);
+  const approved = req.approvedScopes.find(matches);
   if (grant === undefined && approved === undefined) return { effect: 'deny', rule: 'default-deny', reason: `no grant covers ${requested}` };
   return { grant, approved };
 }
@@ -272,24 +288,51 @@ export function evaluate(req: AccessRequest, policy: CompiledPolicy, now: Date):
   if (!(ACTIONS as readonly string[]).includes(action)) {
     throw new AssError('INVALID_ARGUMENT', `Unknown action ${quoteForMessage(action)}; actions are ${ACTIONS.join(', ')}.`);
   }
-  const requested = `secrets:${action}:${namespace}/${key}`;
-  const tier = effectiveTier(policy, namespace, req.tier);
-
-  if (action === 'delete' || action === 'rotate') {
-    return {
-      effect: 'human_only', rule: 'builtin:human-only', tier,
-      reason: `${action} is human-only: a human does it with an admin credential, never an agent`,
-    };
-  }
+  const overrides = matchingOverrides(policy, namespace);
+  const tier = effectiveTierFrom(policy, overrides, req.tier);
+  if (action === 'delete' || action === 'rotate') return humanOnly(action, tier);
   const scoped = checkScopes(req);
   if ('effect' in scoped) return { ...scoped, tier };
+  return scopedDecision(req, scoped, policy, overrides, tier);
+}
+
+function humanOnly(action: 'delete' | 'rotate', tier: AccessTier): Decision {
+  return {
+    effect: 'human_only', rule: 'builtin:human-only', tier,
+    reason: `${action} is human-only: a human does it with an admin credential, never an agent`,
+  };
+}
+
+/** What `checkScopes` found for a request it did not refuse. */
+export interface ScopeMatch { grant: Scope | undefined; approved: Scope | undefined }
+
+/**
+ * Steps 1 and 4–8 of `evaluate`, for a request whose scopes `checkScopes` has already passed
+ * with the same agent and approved scopes (`scoped` is its result): the server checks the
+ * scopes before it reads the secret and finishes the decision with the stored tier here,
+ * without matching the grants again. The namespace is validated again (the overrides need it).
+ * @throws AssError INVALID_ARGUMENT for an invalid namespace.
+ */
+export function evaluateScoped(req: AccessRequest, scoped: ScopeMatch, policy: CompiledPolicy): Decision {
+  const overrides = matchingOverrides(policy, req.namespace);
+  const tier = effectiveTierFrom(policy, overrides, req.tier);
+  if (req.action === 'delete' || req.action === 'rotate') return humanOnly(req.action, tier);
+  return scopedDecision(req, scoped, policy, overrides, tier);
+}
+
+/** Steps 4–8 of `evaluate` with the namespace's overrides and the effective tier found once. */
+function scopedDecision(req: AccessRequest, scoped: ScopeMatch, policy: CompiledPolicy, overrides: readonly CompiledNamespaceRule[], tier: AccessTier): Decision {
+  const { agent, action, namespace, key } = req;
+  const requested = `secrets:${action}:${namespace}/${key}`;
   const { grant, approved } = scoped;
+  // Security: a match with neither is not a pass (checkScopes refuses it); never allow on it.
+  if (grant === undefined && approved === undefined) return { effect: 'deny', rule: 'default-deny', tier, reason: `no grant covers ${requested}` };
   const allowRule = grant !== undefined ? `agent:${agent.id}:grant:${grant.text}` : `approval:${approved!.text}`;
   if (action === 'list') {
     return { effect: 'allow', rule: allowRule, tier, reason: `listing reveals metadata only; ${requested} is granted` };
   }
 
-  const { rule, source } = resolveTierRule(policy, namespace, tier);
+  const { rule, source } = tierRuleFrom(policy, overrides, tier);
   if (rule.effect === 'deny') {
     return { effect: 'deny', rule: source, tier, reason: `${tier} secrets in ${namespace} are not served to agents (${source})` };
   }

@@ -42,7 +42,7 @@ export const MAX_SCOPE_LENGTH = 2048;
  * Sentinel path token meaning "some segment, to be chosen": never a valid segment, `*` or `**`.
  * Used by the existential questions (scopeCouldMatchIn / scopeCouldMatchUnder).
  */
-const SOME_SEGMENT = '\u0000some';
+export const SOME_SEGMENT = '\u0000some';
 
 function scopeError(text: unknown, problem: string): AssError {
   return new AssError('INVALID_ARGUMENT', `Invalid scope ${quoteForMessage(text)}: ${problem}; ${SCOPE_GRAMMAR_TEXT}.`);
@@ -147,6 +147,27 @@ export function canonicalScopes(texts: string[]): string[] {
  * "some one segment we may choose" (a literal or `*` accepts it).
  */
 export function matchSegments(pattern: readonly string[], path: readonly string[]): boolean {
+  // The common shapes (no `**`, or `**` only at the end: `a/*/KEY`, `production/**`) are
+  // matched segment by segment without the table; anything else goes to the table. Both give
+  // the same answer for every pattern and path (exhaustively tested in policy-scope.test.ts).
+  const P = pattern.length;
+  const fixed = P > 0 && pattern[P - 1] === '**' ? P - 1 : P;
+  let simple = true;
+  for (let i = 0; i < fixed; i++) if (pattern[i] === '**') simple = false;
+  if (!simple) return matchSegmentsByTable(pattern, path);
+  if (fixed === P ? path.length !== P : path.length < fixed) return false;
+  for (let i = 0; i < fixed; i++) {
+    const p = pattern[i]!;
+    const t = path[i]!;
+    // Security: a requested `**` may stand for zero or several segments, so `*` cannot cover it.
+    if (p === '*' ? t === '**' : t !== p && t !== SOME_SEGMENT) return false;
+  }
+  // A trailing `**` takes whatever is left, zero or more tokens.
+  return true;
+}
+
+/** `matchSegments` by dynamic programming over every pattern and path; exported for the equivalence test. */
+export function matchSegmentsByTable(pattern: readonly string[], path: readonly string[]): boolean {
   const P = pattern.length;
   const N = path.length;
   // dp[i][j]: pattern[i..] matches path[j..]. Both lengths are small (bounded by parsing).
@@ -188,6 +209,16 @@ export function scopeMatches(scope: Scope, action: Action, namespace: string, ke
   // Security: a caller that forgot to validate cannot smuggle `..`, `*` or unicode through.
   if (!actionMatches(scope, action) || !isValidPath(namespace, key)) return false;
   return matchSegments(scope.segments, [...namespace.split('/'), key]);
+}
+
+/**
+ * `scopeMatches` for many scopes against one secret: the names are validated and split once
+ * (an invalid name matches no scope, as in `scopeMatches`), and `matches(scope)` tests one.
+ */
+export function scopeMatcher(action: Action, namespace: string, key: string): (scope: Scope) => boolean {
+  if (!isValidPath(namespace, key)) return () => false;
+  const path = [...namespace.split('/'), key];
+  return (scope) => actionMatches(scope, action) && matchSegments(scope.segments, path);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Approvals } from '../approvals/approvals.js';
 import type { ToolName } from '../config/schema.js';
-import { checkScopes, effectiveTier, evaluate, parseScope, scopeMatches, type Decision, type Scope } from '../policy/index.js';
+import { checkScopes, effectiveTier, evaluate, evaluateScoped, parseScope, scopeMatches, type Decision, type Scope, type ScopeMatch } from '../policy/index.js';
 import type { AccessTier, Action, Clock } from '../shared/types.js';
 import type { AgentSettings, Settings } from './settings.js';
 
@@ -35,6 +35,22 @@ export function restrictionScopes(token: TokenRestriction | undefined): { tokenS
   return { tokenScopes, approvedScopes: token.approval_id ? tokenScopes : [] };
 }
 
+/** A request `Access.check` did not refuse, and what the check found; good for that one access only. */
+export interface EarlyPass {
+  readonly agent: AgentSettings;
+  readonly action: Action;
+  readonly namespace: string;
+  readonly key: string;
+  readonly token: TokenRestriction | undefined;
+  /** The token's approved scopes (a token issued from an approval). */
+  readonly approvedScopes: Scope[];
+  readonly scoped: ScopeMatch;
+  /** Passed only through a grant read from the approvals store (`decide` then checks again). */
+  readonly fromStore: boolean;
+}
+
+export type EarlyCheck = { refusal: Decision; pass?: undefined } | { refusal: null; pass: EarlyPass };
+
 /**
  * Access decisions for the service: the policy engine plus what only the server knows — the
  * token a call came with and the grants humans approved (read from the store only when needed).
@@ -49,33 +65,53 @@ export class Access {
 
   /**
    * What can be decided before reading the secret: a token that does not cover the access, an
-   * explicit deny, or no grant and no approved scope. Returns the refusal, or null to go on.
+   * explicit deny, or no grant and no approved scope. Returns the refusal, or what the check
+   * found (`pass`), which `decide` takes so the grants are matched once per access.
    */
-  async refuseEarly(agent: AgentSettings, action: Action, namespace: string, key: string, token?: TokenRestriction): Promise<Decision | null> {
+  async check(agent: AgentSettings, action: Action, namespace: string, key: string, token?: TokenRestriction): Promise<EarlyCheck> {
+    // The names were validated by the caller; checkScopes matches nothing on an invalid one.
     const { tokenScopes, approvedScopes } = restrictionScopes(token);
-    const tier = effectiveTier(this.current().policy, namespace, null);
     if (tokenScopes && !tokenScopes.some((s) => scopeMatches(s, action, namespace, key))) {
-      return { effect: 'deny', rule: `token:${token!.token_id}`, tier, reason: `the token's scopes do not include secrets:${action}:${namespace}/${key}` };
+      const tier = effectiveTier(this.current().policy, namespace, null);
+      return { refusal: { effect: 'deny', rule: `token:${token!.token_id}`, tier, reason: `the token's scopes do not include secrets:${action}:${namespace}/${key}` } };
     }
     const request = { agent: agent.compiled, action, namespace, key, approvedScopes };
     let scoped = checkScopes(request);
+    let fromStore = false;
     if ('effect' in scoped && scoped.rule === 'default-deny') {
       const approved = await this.activeGrants(agent);
-      if (approved.length) scoped = checkScopes({ ...request, approvedScopes: [...approvedScopes, ...approved] });
+      if (approved.length) {
+        scoped = checkScopes({ ...request, approvedScopes: [...approvedScopes, ...approved] });
+        fromStore = true;
+      }
     }
-    return 'effect' in scoped ? { ...scoped, tier } : null;
+    if ('effect' in scoped) return { refusal: { ...scoped, tier: effectiveTier(this.current().policy, namespace, null) } };
+    return { refusal: null, pass: Object.freeze({ agent, action, namespace, key, token, approvedScopes, scoped, fromStore }) };
   }
 
-  /** The full decision, for a secret of this stored tier (null: none stored). */
-  async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null, token?: TokenRestriction): Promise<Decision> {
-    const early = await this.refuseEarly(agent, action, namespace, key, token);
-    if (early) return { ...early, tier: effectiveTier(this.current().policy, namespace, tier) };
-    const { approvedScopes } = restrictionScopes(token);
-    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes };
-    const first = evaluate(request, this.current().policy, this.clock());
+  /**
+   * The full decision, for a secret of this stored tier (null: none stored). With `pass` (this
+   * access's own `check`, made before the backend read) the scopes are not matched again; the
+   * approvals are read here whenever the decision rests on one, so it is made on the approvals
+   * current now, never on an earlier read's.
+   */
+  async decide(agent: AgentSettings, action: Action, namespace: string, key: string, tier: AccessTier | null, token?: TokenRestriction, pass?: EarlyPass): Promise<Decision> {
+    // Security: a pass counts only for the access it was made for.
+    if (pass && (pass.agent !== agent || pass.action !== action || pass.namespace !== namespace || pass.key !== key || pass.token !== token)) {
+      throw new Error('an early check was used for another access');
+    }
+    // Allowed early through an approval read then: decide again on the approvals as they are now.
+    if (!pass || pass.fromStore) {
+      const early = await this.check(agent, action, namespace, key, token);
+      if (early.refusal) return { ...early.refusal, tier: effectiveTier(this.current().policy, namespace, tier) };
+      pass = early.pass;
+    }
+    const policy = this.current().policy;
+    const request = { agent: agent.compiled, action, namespace, key, tier, approvedScopes: pass.approvedScopes };
+    const first = evaluateScoped(request, pass.scoped, policy);
     if (first.effect !== 'require_approval') return first;
     const approved = await this.activeGrants(agent);
-    return approved.length ? evaluate({ ...request, approvedScopes: [...approvedScopes, ...approved] }, this.current().policy, this.clock()) : first;
+    return approved.length ? evaluate({ ...request, approvedScopes: [...pass.approvedScopes, ...approved] }, policy, this.clock()) : first;
   }
 
   private async activeGrants(agent: AgentSettings): Promise<Scope[]> {

@@ -15,7 +15,7 @@ import type { ToolName } from '../config/schema.js';
 import { scopesDigest } from '../approvals/limits.js';
 import { tokenRequestScopes } from './token-scopes.js';
 import { visibleNamespaces } from './namespace-visibility.js';
-import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type TokenRestriction } from './access.js';
+import { Access, restrictionScopes, toolAllowed, WRITING_TOOLS, type EarlyPass, type TokenRestriction } from './access.js';
 import { tokenTierApproval } from './token-tier-approval.js';
 import { AssError, isAssError } from '../shared/errors.js';
 import { ACCESS_TIERS, MAX_VALUE_BYTES, type AccessTier, type Action, type Clock, type SecretMetadata, type SecretType } from '../shared/types.js';
@@ -84,7 +84,7 @@ const CAS_ATTEMPTS = 100;
  * made, so a failed audit refuses the request (fail closed).
  */
 export class SecretService {
-  private readonly access: Pick<Access, 'decide' | 'refuseEarly'>;
+  private readonly access: Pick<Access, 'decide' | 'check'>;
   /** The backend's data calls, in spans when tracing is on (the backend itself stays deps.backend). */
   private readonly backend: Pick<SecretBackend, 'get' | 'put' | 'list' | 'listNamespaces'>;
   private readonly links: Links;
@@ -125,16 +125,16 @@ export class SecretService {
       const { namespace, key } = validatePath(input.namespace, input.key);
       // Security: refuse what needs no secret to refuse before reading anything, so an agent
       // without a grant causes no backend traffic and learns nothing, not even what exists.
-      await this.refuseEarly(agent, 'get_secret', 'read', namespace, key, started, token);
+      const pass = await this.passEarly(agent, 'get_secret', 'read', namespace, key, started, token);
       const record = await this.backend.get(namespace, key);
-      const decision = await this.access.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token);
+      const decision = await this.access.decide(agent, 'read', namespace, key, record?.access_tier ?? null, token, pass);
       if (decision.effect === 'allow' && !record) {
         throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}'. Use list_secrets on '${namespace}' to see what exists.`);
       }
       await this.gate(agent, 'get_secret', 'read', namespace, key, decision, started, token, input.reason);
-      const tier = effectiveTier(this.deps.settings.policy, namespace, record!.access_tier);
       const r = record!;
-      return { value: r.value, secret_type: r.secret_type, access_tier: tier, metadata: r.metadata, version: r.version, id: r.id, created_at: r.created_at, updated_at: r.updated_at };
+      // decision.tier is the secret's effective tier, found by the decision that served it.
+      return { value: r.value, secret_type: r.secret_type, access_tier: decision.tier, metadata: r.metadata, version: r.version, id: r.id, created_at: r.created_at, updated_at: r.updated_at };
     });
   }
 
@@ -149,7 +149,7 @@ export class SecretService {
         throw new AssError('VALUE_TOO_LARGE', `The value is ${Buffer.byteLength(input.value, 'utf8')} bytes; the limit is ${MAX_VALUE_BYTES} bytes on every backend.`);
       }
       checkMetadata(input.metadata);
-      await this.refuseEarly(agent, 'set_secret', 'write', namespace, key, started, token);
+      const pass = await this.passEarly(agent, 'set_secret', 'write', namespace, key, started, token);
       for (let attempt = 1; ; attempt++) {
         const existing = await this.backend.get(namespace, key);
         const policy = this.deps.settings.policy;
@@ -161,7 +161,7 @@ export class SecretService {
           const what = existing ? `'${namespace}/${key}' is ${floor}; an agent cannot lower its access tier to ${tier}` : `new secrets in '${namespace}' are at least ${floor}; an agent cannot set access tier ${tier}`;
           throw new AssError('INVALID_ARGUMENT', `${what}. Omit access_tier to use ${floor}, or ask a human.`);
         }
-        const decision = await this.access.decide(agent, 'write', namespace, key, tier, token);
+        const decision = await this.access.decide(agent, 'write', namespace, key, tier, token, pass);
         // A retry after a conflict is audited again only if the decision changed.
         if (attempt === 1 || decision.effect !== 'allow') await this.gate(agent, 'set_secret', 'write', namespace, key, decision, started, token);
         // The caller's own check-and-set (REST `expected_version`), decided only after access was
@@ -307,9 +307,9 @@ export class SecretService {
           const values = new Map<string, string>();
           for (const ref of references) {
             const { namespace, key } = validatePath(ref.namespace, ref.key);
-            await this.refuseEarly(agent, tool, action, namespace, key, started, token);
+            const pass = await this.passEarly(agent, tool, action, namespace, key, started, token);
             const record = await this.backend.get(namespace, key);
-            const decision = await this.access.decide(agent, action, namespace, key, record?.access_tier ?? null, token);
+            const decision = await this.access.decide(agent, action, namespace, key, record?.access_tier ?? null, token, pass);
             if (decision.effect === 'allow' && !record) {
               throw new AssError('SECRET_NOT_FOUND', `No secret '${key}' in '${namespace}' (${ref.text}). Use list_secrets on '${namespace}' to see what exists.`);
             }
@@ -339,10 +339,11 @@ export class SecretService {
 
   // ---- the steps ----
 
-  /** Records and throws the refusal `Access.refuseEarly` finds, if any. */
-  private async refuseEarly(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, started: number, token?: TokenRestriction): Promise<void> {
-    const refusal = await this.access.refuseEarly(agent, action, namespace, key, token);
-    if (refusal) await this.denied(agent, tool, namespace, key, refusal.rule, refusal.reason, started);
+  /** Records and throws the refusal `Access.check` finds, if any; else what it found, for `decide`. */
+  private async passEarly(agent: AgentSettings, tool: string, action: Action, namespace: string, key: string, started: number, token?: TokenRestriction): Promise<EarlyPass> {
+    const early = await this.access.check(agent, action, namespace, key, token);
+    if (early.refusal) return this.denied(agent, tool, namespace, key, early.refusal.rule, early.refusal.reason, started);
+    return early.pass;
   }
 
   /** Acts on a decision: allow records and returns; anything else records and throws. */

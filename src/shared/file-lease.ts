@@ -70,11 +70,20 @@ export class FileLease {
   private idle: NodeJS.Timeout | null = null;
   /** When this process last let go because another asked (performance.now()), or -Infinity. */
   private yieldedAt = -Infinity;
+  private taken = 0;
 
   constructor(target: string, private readonly options: FileLeaseOptions = {}) {
     this.target = path.resolve(target);
     this.want = wantFileOf(target);
     this.staleMs = options.staleMs ?? STALE_MS;
+  }
+
+  /**
+   * Counts the times this process took the lease: two sections that see the same value ran with
+   * the lease held throughout, so no process that respects the lock ran anything in between.
+   */
+  get tenure(): number {
+    return this.taken;
   }
 
   /** Whether this process holds the lease now. */
@@ -122,6 +131,7 @@ export class FileLease {
     const lock = await acquireLock(this.target, deadline, this.staleMs, holderToken(), () => signalWanted(this.target));
     trackHeld(lock);
     this.lock = lock;
+    this.taken++;
     this.confirmedAt = performance.now();
     // Taken: the request it stood for is answered. Other waiters create it again while they wait.
     removeQuietly(this.want);

@@ -223,6 +223,22 @@ describe('audit rotate', () => {
     expect(result).toMatchObject({ ok: true, count: 4, tornTails: [{ file: 'audit.log.torn', length: 19 }] });
   });
 
+  it('the cached head is trusted only while the lease is held: once let go, a torn tail left meanwhile is repaired', async () => {
+    const path = await logWith(0);
+    const log = createAuditLog(path);
+    await log.append({ actor: 'system', action: 'x', outcome: 'ok' });
+    // Held now; it is let go after 10 ms idle (file-lease.ts). Wait for that, bounded.
+    for (let i = 0; i < 500 && existsSync(`${path}.lock`); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    // Another writer, holding the lock in between, was cut short mid-line.
+    appendFileSync(path, '{"seq":2,"ts":"2026');
+    const record = await log.append({ actor: 'system', action: 'y', outcome: 'ok' });
+    expect(record.seq).toBe(3);
+    expect(JSON.parse(lines(path)[1]!)).toMatchObject({ seq: 2, action: 'audit.repair' });
+    expect(await verifyAuditLog(path)).toMatchObject({ ok: true, count: 3 });
+    await log.close();
+  });
+
   it('an edited last line (complete, but not a record) still stops appends: never guessed', async () => {
     const path = await logWith(2);
     appendFileSync(path, 'edited by hand\n');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AssError } from '../../src/shared/errors.js';
 import type { AccessTier, Action } from '../../src/shared/types.js';
 import {
+  checkScopes,
   compileAgent,
   compilePolicy,
   effectiveTier,
@@ -261,5 +262,21 @@ describe('a read deny also denies use (H12-6: use is reveal-equivalent)', () => 
     const a = compileAgent({ id: 'a', grants: ['secrets:*:**'], deny: ['secrets:use:production/**'] });
     expect(evaluate({ agent: a, action: 'read', namespace: 'production/db', key: 'K', tier: 'standard', approvedScopes: [] }, policy, NOW).effect).toBe('allow');
     expect(evaluate({ agent: a, action: 'use', namespace: 'production/db', key: 'K', tier: 'standard', approvedScopes: [] }, policy, NOW).effect).toBe('deny');
+  });
+});
+
+describe('checkScopes on names nobody validated', () => {
+  // The server validates names first; checkScopes still matches no scope (default-deny) on an
+  // invalid one, so a `*`, `**`, `..` or empty segment is never read as a wildcard by the matcher.
+  it.each([
+    ['production/*', 'KEY'],
+    ['production/**', 'KEY'],
+    ['production', '*'],
+    ['production//x', 'KEY'],
+    ['production/..', 'KEY'],
+    ['prodüction', 'KEY'],
+  ])('%s / %s matches no grant, even secrets:*:**', (namespace, key) => {
+    const decision = checkScopes({ agent: agents.root!, action: 'read', namespace, key, approvedScopes: [] });
+    expect(decision).toMatchObject({ effect: 'deny', rule: 'default-deny' });
   });
 });

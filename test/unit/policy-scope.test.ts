@@ -15,6 +15,7 @@ import {
   validateNamespace,
   validatePath,
 } from '../../src/policy/index.js';
+import { matchSegments, matchSegmentsByTable, SOME_SEGMENT } from '../../src/policy/scope.js';
 
 const G = 'secrets:read:production/gemini/*';
 const long = (n: number): string => 'a'.repeat(n);
@@ -415,5 +416,31 @@ describe('properties', () => {
       }),
       { numRuns: 1_000 },
     );
+  });
+});
+
+describe('matchSegments: the segment-by-segment path and the table agree', () => {
+  it('on every pattern and path of up to 4 tokens (literals, *, **, and the some-segment sentinel)', () => {
+    const tuples = (alphabet: string[], max: number): string[][] => {
+      const out: string[][] = [[]];
+      let level: string[][] = [[]];
+      for (let n = 1; n <= max; n++) {
+        level = level.flatMap((t) => alphabet.map((a) => [...t, a]));
+        out.push(...level);
+      }
+      return out;
+    };
+    const patterns = tuples(['a', 'b', '*', '**'], 4);
+    const paths = tuples(['a', 'b', '*', '**', SOME_SEGMENT], 4);
+    let compared = 0;
+    const disagreements: string[] = [];
+    for (const pattern of patterns) {
+      for (const path of paths) {
+        compared++;
+        if (matchSegments(pattern, path) !== matchSegmentsByTable(pattern, path)) disagreements.push(`${pattern.join('/')} vs ${path.join('/')}`);
+      }
+    }
+    expect(compared).toBe(341 * 781);
+    expect(disagreements.slice(0, 10)).toEqual([]);
   });
 });

@@ -38,19 +38,19 @@ export function tracedBackend(backend: SecretBackend, tracer: PipelineTracer): P
 }
 
 /** The policy steps in `ass.policy` spans: the decision's effect and tier (never its reason text). */
-export function tracedAccess(access: Access, tracer: PipelineTracer): Pick<Access, 'decide' | 'refuseEarly'> {
+export function tracedAccess(access: Access, tracer: PipelineTracer): Pick<Access, 'decide' | 'check'> {
   return {
-    decide: (agent, action, namespace, key, tier, token) =>
+    decide: (agent, action, namespace, key, tier, token, pass) =>
       tracer.span('ass.policy', { 'ass.agent.id': agent.config.id, 'ass.namespace': namespace, 'ass.key': key }, async (span) => {
-        const decision = await access.decide(agent, action, namespace, key, tier, token);
+        const decision = await access.decide(agent, action, namespace, key, tier, token, pass);
         span.set({ 'ass.decision': decision.effect, 'ass.tier': decision.tier });
         return decision;
       }),
-    refuseEarly: (agent, action, namespace, key, token) =>
+    check: (agent, action, namespace, key, token) =>
       tracer.span('ass.policy early', { 'ass.agent.id': agent.config.id, 'ass.namespace': namespace, 'ass.key': key }, async (span) => {
-        const refusal = await access.refuseEarly(agent, action, namespace, key, token);
-        span.set({ 'ass.decision': refusal ? refusal.effect : 'continue', ...(refusal ? { 'ass.tier': refusal.tier } : {}) });
-        return refusal;
+        const early = await access.check(agent, action, namespace, key, token);
+        span.set({ 'ass.decision': early.refusal ? early.refusal.effect : 'continue', ...(early.refusal ? { 'ass.tier': early.refusal.tier } : {}) });
+        return early;
       }),
   };
 }
