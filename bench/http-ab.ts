@@ -106,11 +106,19 @@ async function main(): Promise<void> {
       loads.push(loadavg()[0]!);
     }
     const bareTurns = results.get('bare')!;
-    const lines = [`${clients} clients × ${calls} get_secret, ${rounds} interleaved rounds; load average (1 min) ${range(loads, 1)}`, '', '| server | calls/s | p99 ms | CPU µs/call | calls/s ÷ bare | p99 ÷ bare | CPU ÷ bare |', '| --- | --- | --- | --- | --- | --- | --- |'];
+    const first = builds[0]!.name;
+    const firstTurns = results.get(first)!;
+    const lines = [
+      `${clients} clients × ${calls} get_secret, ${rounds} interleaved rounds; load average (1 min) ${range(loads, 1)}`,
+      '',
+      `| server | calls/s | p99 ms | CPU µs/call | calls/s ÷ bare | p99 ÷ bare | CPU ÷ bare | CPU ÷ ${first} |`,
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ];
     for (const peer of peers) {
       const t = results.get(peer.name)!;
-      const per = (f: (x: Turn, b: Turn) => number) => t.map((x, i) => f(x, bareTurns[i]!));
-      lines.push(`| ${peer.name} | ${range(t.map((x) => x.callsPerS))} | ${range(t.map((x) => x.p99Ms), 2)} | ${range(t.map((x) => x.cpuUsPerCall))} | ${range(per((x, b) => x.callsPerS / b.callsPerS), 2)} | ${range(per((x, b) => x.p99Ms / b.p99Ms), 2)} | ${range(per((x, b) => x.cpuUsPerCall / b.cpuUsPerCall), 2)} |`);
+      const per = (base: Turn[], f: (x: Turn, b: Turn) => number) => t.map((x, i) => f(x, base[i]!));
+      const cpu = (x: Turn, b: Turn) => x.cpuUsPerCall / b.cpuUsPerCall;
+      lines.push(`| ${peer.name} | ${range(t.map((x) => x.callsPerS))} | ${range(t.map((x) => x.p99Ms), 2)} | ${range(t.map((x) => x.cpuUsPerCall))} | ${range(per(bareTurns, (x, b) => x.callsPerS / b.callsPerS), 2)} | ${range(per(bareTurns, (x, b) => x.p99Ms / b.p99Ms), 2)} | ${range(per(bareTurns, cpu), 2)} | ${range(per(firstTurns, cpu), 3)} |`);
     }
     lines.push('', 'Each cell: median of the rounds (lowest–highest); ratios are taken round by round.');
     process.stdout.write(`${lines.join('\n')}\n`);
