@@ -78,6 +78,8 @@ export const ResumeConfigSchema = z
     retry: DurationSchema.default('1s'),
     max_events: z.number().int().min(16).max(100_000).default(256),
     max_bytes: z.number().int().min(64 * 1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** How long a POST stream's priming event may wait for a quick answer to leave in the same write (0: at once). */
+    priming_hold_ms: z.number().int().min(0).max(5_000).default(250),
   })
   .strict();
 
@@ -128,7 +130,7 @@ export const HttpConfigSchema = z
     /** A `: keepalive` comment this often on every long-lived SSE stream (/sse, /mcp GET and POST streams). */
     keepalive: DurationSchema.default('15s'),
     /** Streamable HTTP resumability: the `retry` a client waits before reconnecting, and each session's replay buffer. */
-    resume: ResumeConfigSchema.default({ retry: '1s', max_events: 256, max_bytes: 1024 * 1024 }),
+    resume: ResumeConfigSchema.default({ retry: '1s', max_events: 256, max_bytes: 1024 * 1024, priming_hold_ms: 250 }),
   })
   .strict();
 

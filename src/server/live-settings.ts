@@ -46,6 +46,8 @@ export class LiveSettings {
   private settings: Settings;
   private seen: string;
   private watcher: FSWatcher | undefined;
+  /** Above 0 while a step runs whose request has already refreshed (see alreadyRefreshed). */
+  private refreshedByCaller = 0;
 
   constructor(
     initial: Settings,
@@ -61,8 +63,26 @@ export class LiveSettings {
     return this.settings;
   }
 
+  /**
+   * Runs `read` with refresh() answering the settings in force without looking at the file: for
+   * a step of a request whose authentication refreshed after the request arrived (an MCP tool
+   * call over HTTP: every tools/call comes in a POST that passed auth first). The settings in
+   * force only move forward, so the step still sees the config as of its request's arrival or
+   * later; the request costs one stat instead of one at auth and another at the tool call.
+   * `read` must be synchronous: only its synchronous part runs with the file unlooked at.
+   */
+  alreadyRefreshed<T>(read: () => T): T {
+    this.refreshedByCaller++;
+    try {
+      return read();
+    } finally {
+      this.refreshedByCaller--;
+    }
+  }
+
   /** Reloads if the file changed since it was last seen; returns the settings in force. */
   refresh(): Settings {
+    if (this.refreshedByCaller > 0) return this.settings;
     const file = this.settings.loaded.file;
     const now = stamp(file);
     if (now === this.seen) return this.settings;

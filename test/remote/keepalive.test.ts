@@ -116,17 +116,20 @@ if ('missing' in python) {
 }
 
 describe('http.keepalive and http.resume in the config', () => {
-  it('default to 15s keep-alive, 1s retry and a 256-event / 1 MiB replay buffer per session', () => {
+  it('default to 15s keep-alive, 1s retry, a 256-event / 1 MiB replay buffer per session and a 250 ms priming hold', () => {
     const options = resolveHttpOptions(undefined);
     expect(options.keepaliveMs).toBe(15_000);
-    expect(options.resume).toEqual({ retryMs: 1000, maxEvents: 256, maxBytes: 1024 * 1024 });
+    expect(options.resume).toEqual({ retryMs: 1000, maxEvents: 256, maxBytes: 1024 * 1024, primingHoldMs: 250 });
   });
 
   it('take durations and bounds, and refuse nonsense with the field named', () => {
     const options = resolveHttpOptions({ keepalive: '30s', resume: { retry: '5s', max_events: 32, max_bytes: 65536 } } as never);
     expect(options.keepaliveMs).toBe(30_000);
-    expect(options.resume).toEqual({ retryMs: 5000, maxEvents: 32, maxBytes: 65536 });
+    expect(options.resume).toEqual({ retryMs: 5000, maxEvents: 32, maxBytes: 65536, primingHoldMs: 250 });
+    expect(resolveHttpOptions({ resume: { priming_hold_ms: 0 } } as never).resume.primingHoldMs).toBe(0);
     expect(() => resolveHttpOptions({ keepalive: '0s' } as never)).toThrow(/keepalive/);
     expect(() => resolveHttpOptions({ resume: { max_events: 0 } } as never)).toThrow(/max_events/);
+    expect(() => resolveHttpOptions({ resume: { priming_hold_ms: -1 } } as never)).toThrow(/priming_hold_ms/);
+    expect(() => resolveHttpOptions({ resume: { priming_hold_ms: 60_000 } } as never)).toThrow(/priming_hold_ms/);
   });
 });

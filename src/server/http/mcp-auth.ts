@@ -15,6 +15,8 @@ export interface McpPrincipal {
   /**
    * The agent at each tool call of a session this request opens (grants edited in the config
    * count at once). For a signed-in person it re-resolves the grant, never the configured agent.
+   * It reads the settings as refreshed by the authentication of the request that carries the
+   * call (every MCP request over HTTP authenticates first), so a call costs one config stat.
    */
   current: () => AgentSettings;
 }
@@ -44,7 +46,7 @@ async function resolvePrincipal(ctx: HttpContext, req: IncomingMessage): Promise
     if (!match) throw challenge(origin, 'invalid_request', 'Send Authorization: Bearer <access token>.');
     try {
       const { agent, grant } = await oauth.authenticate(match[1]!, origin);
-      return { agent, owner: `${agent.config.id}#${grant.id}`, current: () => oauth.currentAgent(grant) };
+      return { agent, owner: `${agent.config.id}#${grant.id}`, current: () => ctx.runtime.live.alreadyRefreshed(() => oauth.currentAgent(grant)) };
     } catch (error) {
       if (error instanceof OAuthError) throw challenge(origin, error.error, error.description);
       throw error;
@@ -60,7 +62,7 @@ async function resolvePrincipal(ctx: HttpContext, req: IncomingMessage): Promise
 
 function keyPrincipal(ctx: HttpContext, req: IncomingMessage): McpPrincipal {
   const agent = agentFromHeader(ctx, req);
-  return { agent, owner: agent.config.id, current: () => ctx.runtime.service.currentAgent(agent) };
+  return { agent, owner: agent.config.id, current: () => ctx.runtime.live.alreadyRefreshed(() => ctx.runtime.service.currentAgent(agent)) };
 }
 
 /** 401 with the RFC 6750 / RFC 9728 challenge that starts a client's discovery. */

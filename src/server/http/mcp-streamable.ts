@@ -73,6 +73,7 @@ export class StreamableEndpoint {
       }
       session.lastSeen = Date.now();
       followNegotiatedVersion(req, session);
+      holdFirstWrites(res, this.ctx.options.resume.primingHoldMs);
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -142,6 +143,25 @@ export class StreamableEndpoint {
     clearInterval(this.sweeper);
     await Promise.all([...this.sessions.keys()].map((id) => this.close(id)));
   }
+}
+
+/**
+ * Lets a POST stream's first bytes (headers and the resumability priming event) wait up to
+ * `holdMs` for the answer, so that a quick answer leaves in the same socket write. The SDK
+ * writes the priming event as soon as the request is accepted and the answer when the tool is
+ * done: two writes and two wake-ups of the client, and the chunked stream's end a third.
+ * Order and content are unchanged, only how the bytes are grouped; a call still running after
+ * `holdMs` gets its priming event then (end() uncorks at once; `http.resume.priming_hold_ms`,
+ * 0 = write at once as the SDK does). The cost: a connection that drops within the hold cannot
+ * resume that call (no event id yet), as a drop before the priming event arrives never could.
+ */
+function holdFirstWrites(res: ServerResponse, holdMs: number): void {
+  if (holdMs <= 0) return;
+  res.cork();
+  const timer = setTimeout(() => {
+    if (!res.writableEnded && !res.destroyed) res.uncork();
+  }, holdMs);
+  res.once('close', () => clearTimeout(timer));
 }
 
 /** The version McpServer answers an initialize request with: the client's when supported, else the latest. */

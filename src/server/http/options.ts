@@ -18,7 +18,7 @@ export interface HttpOptions {
   /** Interval of `: keepalive` comments on SSE streams. */
   keepaliveMs: number;
   /** Streamable HTTP resumability: `retry` sent in priming events, and each session's replay bounds. */
-  resume: { retryMs: number; maxEvents: number; maxBytes: number };
+  resume: { retryMs: number; maxEvents: number; maxBytes: number; primingHoldMs: number };
   tls?: { cert: Buffer; key: Buffer };
   /** Connection caps, the credential reserve and the header/request timeouts. */
   connections: ConnectionLimits;
@@ -67,7 +67,7 @@ export function resolveHttpOptions(config: HttpConfig | undefined, overrides: { 
     rateLimit: { perMinute: http.rate_limit.per_minute, burst: http.rate_limit.burst },
     sessions: { maxPerAgent: http.sessions.max_per_agent, idleMs: parseTtl(http.sessions.idle_timeout) },
     keepaliveMs: parseTtl(http.keepalive),
-    resume: { retryMs: parseTtl(http.resume.retry), maxEvents: http.resume.max_events, maxBytes: http.resume.max_bytes },
+    resume: { retryMs: parseTtl(http.resume.retry), maxEvents: http.resume.max_events, maxBytes: http.resume.max_bytes, primingHoldMs: http.resume.priming_hold_ms },
     connections: connectionLimits(http.connections),
     ...(tls ? { tls } : {}),
   };
