@@ -30,7 +30,6 @@ const at = new Date().toISOString();
 const tables = json ? process.stderr : process.stdout;
 const failed: string[] = [];
 
-tables.write(`Machine: ${machine}, ${at}\n\n`);
 const sections: Array<[string, () => Promise<string>]> = [
   ['core', () => runCoreBench()],
   ['remote', () => runRemoteBench()],
@@ -45,11 +44,31 @@ const sections: Array<[string, () => Promise<string>]> = [
   ['container', () => runContainerBench()],
 ];
 const sectionKey = (name: string) => name.replace(/ /g, '-');
+const usage = `Usage: npm run bench [-- [--json] [--only <sections>]]
+
+Every figure beside a baseline measured in the same run, as a ratio (see bench/RESULTS.md).
+  --json             one JSON document on stdout (machine, figures with ratio, target, met); tables on stderr
+  --only <sections>  a comma-separated list of: ${sections.map(([name]) => sectionKey(name)).join(', ')}
+                     (without it, every section runs; "container" starts the tests' own Docker engine)
+  -h, --help         this text
+`;
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+// An argument we do not know is refused rather than ignored: ignoring it would start the whole
+// run (tens of minutes, a Docker engine) when the person meant something else.
+const unknownArgs = process.argv.slice(2).filter((arg, i, all) => arg !== '--json' && arg !== '--only' && all[i - 1] !== '--only');
+if (unknownArgs.length > 0) {
+  process.stderr.write(`bench: unknown argument ${unknownArgs.join(' ')}\n\n${usage}`);
+  process.exit(2);
+}
 const unknownSections = only ? [...only].filter((name) => !sections.some(([known]) => sectionKey(known) === name)) : [];
 if (only && (only.size === 0 || unknownSections.length > 0)) {
   process.stderr.write(`bench: --only takes a comma-separated list of sections: ${sections.map(([name]) => sectionKey(name)).join(', ')}${unknownSections.length ? ` (unknown: ${unknownSections.join(', ')})` : ''}\n`);
   process.exit(2);
 }
+tables.write(`Machine: ${machine}, ${at}\n\n`);
 for (const [name, run] of sections) {
   if (only && !only.has(sectionKey(name))) continue;
   try {
