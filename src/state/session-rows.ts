@@ -1,6 +1,5 @@
-import { statSync } from 'node:fs';
-import { readSmallFileSync, withFileLock, writeFileAtomic } from '../shared/durable-file.js';
 import { AssError } from '../shared/errors.js';
+import { SharedJsonFile } from '../shared/shared-json-file.js';
 
 /**
  * Where dashboard sign-in sessions are kept so that every process of a deployment sees the same
@@ -65,24 +64,17 @@ interface FileData {
   sessions: Record<string, SessionRow>;
 }
 
-function fileStamp(file: string): string {
-  try {
-    const s = statSync(file, { bigint: true });
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-  } catch {
-    return '';
-  }
-}
-
 /**
  * `sessions.json` in data_dir, written atomically under a file lock (durable-file.ts), so every
  * process on the data_dir (serve --http, the dashboard command) shares it. Reads reuse the last
  * parse while the file's stamp (one stat) is unchanged.
  */
 export class FileSessionRows implements SessionRowStore {
-  private cached: { stamp: string; data: FileData } | undefined;
+  private readonly doc: SharedJsonFile<FileData>;
 
-  constructor(private readonly path: string) {}
+  constructor(path: string) {
+    this.doc = new SharedJsonFile(path, (text) => this.parse(text));
+  }
 
   private parse(text: string | null): FileData {
     if (text === null) return { sessions: {} };
@@ -94,30 +86,8 @@ export class FileSessionRows implements SessionRowStore {
     }
   }
 
-  private load(): FileData {
-    const before = fileStamp(this.path);
-    if (this.cached && before !== '' && this.cached.stamp === before) return this.cached.data;
-    const data = this.parse(readSmallFileSync(this.path));
-    this.cached = fileStamp(this.path) === before && before !== '' ? { stamp: before, data } : undefined;
-    return data;
-  }
-
-  private change<T>(fn: (data: FileData) => T): Promise<T> {
-    return withFileLock(this.path, async () => {
-      const text = readSmallFileSync(this.path);
-      const data = this.parse(text);
-      const out = fn(data);
-      const next = JSON.stringify(data);
-      if (next !== text) {
-        await writeFileAtomic(this.path, next);
-        this.cached = undefined;
-      }
-      return out;
-    });
-  }
-
   async add(row: SessionRow, bounds: SessionBounds): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       for (const [key, r] of Object.entries(data.sessions)) if (sessionEnded(r, bounds)) delete data.sessions[key];
       for (const key of overCap(Object.values(data.sessions).filter((r) => r.adminId === row.adminId), bounds.perAdmin)) delete data.sessions[key];
       for (const key of overCap(Object.values(data.sessions), bounds.total)) delete data.sessions[key];
@@ -126,19 +96,19 @@ export class FileSessionRows implements SessionRowStore {
   }
 
   async get(idSha256: string): Promise<SessionRow | undefined> {
-    const { sessions } = this.load();
+    const { sessions } = this.doc.read();
     return Object.hasOwn(sessions, idSha256) ? { ...sessions[idSha256]! } : undefined;
   }
 
   async seen(idSha256: string, at: number): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       const row = Object.hasOwn(data.sessions, idSha256) ? data.sessions[idSha256] : undefined;
       if (row && row.lastSeenAt < at) row.lastSeenAt = at;
     });
   }
 
   remove(idSha256: string): Promise<boolean> {
-    return this.change((data) => {
+    return this.doc.change((data) => {
       if (!Object.hasOwn(data.sessions, idSha256)) return false;
       delete data.sessions[idSha256];
       return true;
@@ -146,7 +116,7 @@ export class FileSessionRows implements SessionRowStore {
   }
 
   removeAdmin(adminId: string): Promise<number> {
-    return this.change((data) => {
+    return this.doc.change((data) => {
       let n = 0;
       for (const [key, r] of Object.entries(data.sessions)) if (r.adminId === adminId) (delete data.sessions[key], n++);
       return n;
@@ -154,7 +124,7 @@ export class FileSessionRows implements SessionRowStore {
   }
 
   sweep(bounds: Pick<SessionBounds, 'now' | 'idleMs' | 'absoluteMs'>): Promise<number> {
-    return this.change((data) => {
+    return this.doc.change((data) => {
       let n = 0;
       for (const [key, r] of Object.entries(data.sessions)) if (sessionEnded(r, bounds)) (delete data.sessions[key], n++);
       return n;

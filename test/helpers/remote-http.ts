@@ -60,3 +60,20 @@ export const toolsList = (id = 2): string => JSON.stringify({ jsonrpc: '2.0', id
 
 export const toolCall = (name: string, args: Record<string, unknown>, id = 3): string =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+
+/** initialize + notifications/initialized over plain fetch as the agent `agentKey`; returns the open session's headers. */
+export async function openRawSession(url: string, agentKey: string, clientName: string): Promise<Record<string, string>> {
+  const headers = { 'x-agent-key': agentKey, ...MCP_HEADERS };
+  const init = await fetch(`${url}/mcp`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: clientName, version: '1' } } }),
+  });
+  const initText = await init.text();
+  if (init.status !== 200) throw new Error(`initialize answered ${init.status}: ${initText}`);
+  const session = { ...headers, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
+  const initialized = await fetch(`${url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  await initialized.text();
+  if (initialized.status !== 202) throw new Error(`notifications/initialized answered ${initialized.status}`);
+  return session;
+}

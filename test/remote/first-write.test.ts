@@ -11,6 +11,7 @@
  */
 import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRawSession } from '../helpers/remote-http.js';
 import { startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 import { holdSecretLock } from '../helpers/secret-lock.js';
 
@@ -27,20 +28,7 @@ afterAll(async () => {
   await holding?.close();
 });
 
-async function openSession(server: InProcessServer): Promise<Record<string, string>> {
-  const headers = { 'x-agent-key': server.keys.a!, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-  const init = await fetch(`${server.url}/mcp`, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'first-write-test', version: '1' } } }),
-  });
-  expect(init.status).toBe(200);
-  await init.text();
-  const session = { ...headers, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
-  const initialized = await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
-  expect(initialized.status).toBe(202);
-  return session;
-}
+const openSession = (server: InProcessServer): Promise<Record<string, string>> => openRawSession(server.url, server.keys.a!, 'first-write-test');
 
 /** Counts write calls made by the server's side of its connections while `run` runs. */
 async function serverWrites(server: InProcessServer, run: () => Promise<void>): Promise<number> {

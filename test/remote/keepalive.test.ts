@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveHttpOptions } from '../../src/server/http/options.js';
 import { describeMissingPeer } from '../helpers/peer-common.js';
 import { pythonMcp } from '../helpers/remote-peers.js';
+import { openRawSession } from '../helpers/remote-http.js';
 import { REPO_ROOT, startInProcess, type InProcessServer } from '../helpers/remote-server.js';
 import { holdSecretLock } from '../helpers/secret-lock.js';
 
@@ -50,20 +51,7 @@ describe('keep-alive comments on idle streams', () => {
   });
 
   /** initialize + initialized over raw fetch; returns the headers of the open session. */
-  async function openSession(): Promise<Record<string, string>> {
-    const headers = { 'x-agent-key': server.keys.a!, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    const init = await fetch(`${server.url}/mcp`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'keepalive-test', version: '1' } } }),
-    });
-    expect(init.status).toBe(200);
-    await init.text();
-    const session = { ...headers, 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-11-25' };
-    const initialized = await fetch(`${server.url}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
-    expect(initialized.status).toBe(202);
-    return session;
-  }
+  const openSession = (): Promise<Record<string, string>> => openRawSession(server.url, server.keys.a!, 'keepalive-test');
 
   it('streamable HTTP GET stream (/mcp): `: keepalive` comments', async () => {
     const session = await openSession();

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
-import { withFileLock, writeFileAtomic, readSmallFileSync } from '../../shared/durable-file.js';
 import { AssError } from '../../shared/errors.js';
+import { SharedJsonFile } from '../../shared/shared-json-file.js';
 
 /**
  * What the authorization server keeps: registered clients, grants (one per consent), sign-ins
@@ -204,29 +203,21 @@ function makeRoom(table: Record<string, { expiresAt: number }>, now: number, max
   for (const [key] of live.slice(0, Math.max(0, live.length - max + 1))) delete table[key];
 }
 
-/** The file's identity and version as one string (inode, size, change and modification times in ns), or '' when absent. */
-function fileStamp(file: string): string {
-  try {
-    const s = statSync(file, { bigint: true });
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-  } catch {
-    return '';
-  }
-}
-
 /** Only the cache's: a record handed out is a copy, so a caller that changes it cannot change the cache. */
 const copy = <T>(value: T): T => structuredClone(value);
 
 /** `oauth.json` beside state.json, written atomically under a file lock (durable-file.ts). */
 export class FileOAuthStore implements OAuthStore {
   /**
-   * The last parse and the stamp of the file it came from (R-7): authenticate reads a grant on
-   * every MCP request, and re-parsing the whole file each time stalled the event loop. Reads use
-   * it while the file's stamp (one stat) is unchanged; every change re-reads the file under the lock.
+   * The file, read through the last parse while its stamp is unchanged (R-7): authenticate reads
+   * a grant on every MCP request, and re-parsing the whole file each time stalled the event loop.
+   * Every must-happen-once rule runs in `doc.change`, on what the file holds under the lock.
    */
-  private cached: { stamp: string; data: FileData } | undefined;
+  private readonly doc: SharedJsonFile<FileData>;
 
-  constructor(private readonly path: string) {}
+  constructor(path: string) {
+    this.doc = new SharedJsonFile(path, (text) => this.parse(text));
+  }
 
   private parse(text: string | null): FileData {
     if (text === null) return { clients: {}, grants: {}, pending: {}, codes: {}, oidc_pending: {} };
@@ -239,49 +230,22 @@ export class FileOAuthStore implements OAuthStore {
     }
   }
 
-  /** The file as it is now, parsed only when its stamp moved since the last parse (read-only: callers copy what they hand out). */
-  private load(): FileData {
-    const before = fileStamp(this.path);
-    if (this.cached && before !== '' && this.cached.stamp === before) return this.cached.data;
-    const data = this.parse(readSmallFileSync(this.path));
-    // Kept only if the file did not change while it was read (an unfinished write is never cached).
-    if (fileStamp(this.path) === before && before !== '') this.cached = { stamp: before, data };
-    else this.cached = undefined;
-    return data;
-  }
-
-  private change<T>(fn: (data: FileData) => T): Promise<T> {
-    return withFileLock(this.path, async () => {
-      // Under the lock, always from the file itself: every must-happen-once rule reads what is there now.
-      const text = readSmallFileSync(this.path);
-      const data = this.parse(text);
-      const out = fn(data);
-      const next = JSON.stringify(data);
-      // Nothing changed (an unknown refresh token, a revoked grant revoked again): no rewrite, no fsync.
-      if (next !== text) {
-        await writeFileAtomic(this.path, next);
-        this.cached = undefined;
-      }
-      return out;
-    });
-  }
-
   async read(): Promise<OAuthState> {
-    const { clients, grants } = this.load();
+    const { clients, grants } = this.doc.read();
     return copy({ clients, grants });
   }
 
   transact<T>(fn: (state: OAuthState) => T): Promise<T> {
-    return this.change(fn);
+    return this.doc.change(fn);
   }
 
   async client(clientId: string): Promise<OAuthClientRecord | undefined> {
-    const { clients } = this.load();
+    const { clients } = this.doc.read();
     return Object.hasOwn(clients, clientId) ? copy(clients[clientId]) : undefined;
   }
 
   addClient(record: OAuthClientRecord, max: number): Promise<boolean> {
-    return this.change((data) => {
+    return this.doc.change((data) => {
       if (Object.keys(data.clients).length >= max) {
         const withGrant = new Set(Object.values(data.grants).map((g) => g.client_id));
         const spare = Object.values(data.clients).filter((c) => !withGrant.has(c.client_id)).sort((a, b) => a.registered_at.localeCompare(b.registered_at));
@@ -294,27 +258,27 @@ export class FileOAuthStore implements OAuthStore {
   }
 
   async clientHasGrant(clientId: string): Promise<boolean> {
-    return Object.values(this.load().grants).some((g) => g.client_id === clientId);
+    return Object.values(this.doc.read().grants).some((g) => g.client_id === clientId);
   }
 
   async grant(id: string): Promise<OAuthGrantRecord | undefined> {
-    const { grants } = this.load();
+    const { grants } = this.doc.read();
     return Object.hasOwn(grants, id) ? copy(grants[id]) : undefined;
   }
 
   async listGrants(): Promise<OAuthGrantRecord[]> {
-    return copy(Object.values(this.load().grants));
+    return copy(Object.values(this.doc.read().grants));
   }
 
   async updateGrant<T>(lookup: GrantLookup, fn: (grant: OAuthGrantRecord) => T): Promise<T | undefined> {
-    return this.change((data) => {
+    return this.doc.change((data) => {
       const grant = findGrant(Object.values(data.grants), lookup);
       return grant ? fn(grant) : undefined;
     });
   }
 
   async addPending(id: string, record: OAuthPendingRecord, max: number): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       const live = Object.entries(data.pending).filter(([, p]) => p.expiresAt > record.createdAt).sort(([, x], [, y]) => x.expiresAt - y.expiresAt);
       for (const [key] of live.slice(0, Math.max(0, live.length - max + 1))) delete data.pending[key];
       data.pending[pendingKey(id)] = record;
@@ -322,38 +286,38 @@ export class FileOAuthStore implements OAuthStore {
   }
 
   async pending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
-    const record = this.load().pending[pendingKey(id)];
+    const record = this.doc.read().pending[pendingKey(id)];
     return record && record.expiresAt > now ? copy(record) : undefined;
   }
 
   takePending(id: string, now: number): Promise<OAuthPendingRecord | undefined> {
-    return this.change((data) => takeUnexpired(data.pending, pendingKey(id), now));
+    return this.doc.change((data) => takeUnexpired(data.pending, pendingKey(id), now));
   }
 
   async addOidcPending(id: string, record: OidcPendingRecord, max: number): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       makeRoom(data.oidc_pending, record.createdAt, max);
       data.oidc_pending[oidcPendingKey(id)] = record;
     });
   }
 
   takeOidcPending(id: string, now: number): Promise<OidcPendingRecord | undefined> {
-    return this.change((data) => takeUnexpired(data.oidc_pending, oidcPendingKey(id), now));
+    return this.doc.change((data) => takeUnexpired(data.oidc_pending, oidcPendingKey(id), now));
   }
 
   async addCode(codeSha256: string, record: OAuthCodeRecord): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       data.codes[codeSha256] = record;
     });
   }
 
   async code(codeSha256: string, now: number): Promise<OAuthCodeRecord | undefined> {
-    const record = this.load().codes[codeSha256];
+    const record = this.doc.read().codes[codeSha256];
     return record && record.expiresAt > now ? copy(record) : undefined;
   }
 
   redeemCode(codeSha256: string, now: number, grant: OAuthGrantRecord): Promise<Redemption> {
-    return this.change((data): Redemption => {
+    return this.doc.change((data): Redemption => {
       const record = data.codes[codeSha256];
       if (!record || record.expiresAt <= now) return { unknown: true };
       if (record.grantId) return { reusedGrantId: record.grantId };
@@ -364,7 +328,7 @@ export class FileOAuthStore implements OAuthStore {
   }
 
   async prune(cutoffs: OAuthPruneCutoffs): Promise<void> {
-    await this.change((data) => {
+    await this.doc.change((data) => {
       for (const [id, g] of Object.entries(data.grants)) if (grantEndedAt(g) < cutoffs.grantsEndedBefore) delete data.grants[id];
       for (const [key, p] of Object.entries(data.pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.pending[key];
       for (const [key, p] of Object.entries(data.oidc_pending)) if (p.expiresAt < cutoffs.expiredBefore) delete data.oidc_pending[key];

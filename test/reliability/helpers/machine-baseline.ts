@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { baseEnv, REPO_ROOT } from '../../helpers/cli.js';
-import { connectHttpAgent } from './http-server.js';
+import { connectHttpAgent, stopChild } from './http-server.js';
 
 export interface MachineBaseline {
   /** A baseline call after every `every`-th soak call: enough samples per tenth for a p99, at a fraction of the soak's time. */
@@ -47,14 +47,7 @@ export async function bareHttpBaseline(every: number): Promise<MachineBaseline> 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stderr!.resume();
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopChild(child);
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';
