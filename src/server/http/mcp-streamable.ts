@@ -156,12 +156,23 @@ export class StreamableEndpoint {
  * resume that call (no event id yet), as a drop before the priming event arrives never could.
  */
 function holdFirstWrites(res: ServerResponse, holdMs: number): void {
-  if (holdMs <= 0) return;
-  res.cork();
-  const timer = setTimeout(() => {
-    if (!res.writableEnded && !res.destroyed) res.uncork();
-  }, holdMs);
-  res.once('close', () => clearTimeout(timer));
+  const socket = res.socket;
+  if (holdMs <= 0 || !socket) return;
+  // The socket is corked, not the response: on Node 22, a response corked before its headers
+  // are flushed loses the body it writes afterwards (the client gets an empty stream; 20 and 24
+  // do not). Released exactly once: at the hold's end, when the response is finished, or closed,
+  // so a keep-alive socket never carries a cork into its next request.
+  socket.cork();
+  let corked = true;
+  const release = (): void => {
+    if (!corked) return;
+    corked = false;
+    clearTimeout(timer);
+    socket.uncork();
+  };
+  const timer = setTimeout(release, holdMs);
+  res.once('finish', release);
+  res.once('close', release);
 }
 
 /** The version McpServer answers an initialize request with: the client's when supported, else the latest. */
