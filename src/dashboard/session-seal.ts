@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
+import { openText, parseJsonOrUndefined, sealText } from '../shared/seal.js';
 
 /**
  * What a stored dashboard session is (who signed in, how, its CSRF token, when) is sealed with
@@ -43,27 +44,16 @@ export const sessionKey = (id: string): string => createHash('sha256').update(id
 const keyFor = (id: string, deploymentKey: Uint8Array): Buffer =>
   Buffer.from(hkdfSync('sha256', Buffer.from(id, 'utf8'), deploymentKey, 'agent-secret-store dashboard-session seal v1', 32));
 
+/** The row's key as associated data: a sealed session moved to another row does not open. */
+const rowAad = (id: string): Buffer => Buffer.from(sessionKey(id), 'utf8');
+
 /** base64url(iv ‖ tag ‖ ciphertext) of the session, bound to the row's key as associated data. */
 export function sealSession(id: string, deploymentKey: Uint8Array, session: SealedSession): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keyFor(id, deploymentKey), iv);
-  cipher.setAAD(Buffer.from(sessionKey(id), 'utf8'));
-  const body = Buffer.concat([cipher.update(JSON.stringify(SealedSessionSchema.parse(session)), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+  return sealText(keyFor(id, deploymentKey), JSON.stringify(SealedSessionSchema.parse(session)), rowAad(id));
 }
 
 /** The session, or undefined when the sealed text was not made for this cookie id by this deployment (or was changed). */
 export function openSession(id: string, deploymentKey: Uint8Array, sealed: string): SealedSession | undefined {
-  try {
-    const raw = Buffer.from(sealed, 'base64url');
-    if (raw.length < 29) return undefined;
-    const decipher = createDecipheriv('aes-256-gcm', keyFor(id, deploymentKey), raw.subarray(0, 12));
-    decipher.setAAD(Buffer.from(sessionKey(id), 'utf8'));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-    const parsed = SealedSessionSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = SealedSessionSchema.safeParse(parseJsonOrUndefined(openText(keyFor(id, deploymentKey), sealed, rowAad(id))));
+  return parsed.success ? parsed.data : undefined;
 }

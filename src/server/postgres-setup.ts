@@ -3,6 +3,7 @@
  * database holds the 'secrets' schema; the `state` database holds the 'audit' schema (and the
  * state store's). One place, so `agent-secret-store migrate`, start-up and `doctor` agree.
  */
+import { dirname } from 'node:path';
 import { SECRETS_MIGRATIONS } from '../adapters/postgres/migrations.js';
 import { readAuditKey } from '../audit/audit-key.js';
 import { AUDIT_MIGRATIONS, createPgAuditLog, verifyPgAuditLog } from '../audit/pg-audit-log.js';
@@ -15,6 +16,7 @@ import { AssError, isAssError } from '../shared/errors.js';
 import type { PgConnectionConfig } from '../shared/pg/config.js';
 import { applyMigrations, ensureSchema, pendingMigrations, type AppliedMigration, type ComponentMigrations } from '../shared/pg/migrations.js';
 import { createPgDatabase, pgTarget, pgTlsRefused, type PgDatabase, type PgUnavailableCode } from '../shared/pg/pool.js';
+import type { Runtime } from './runtime.js';
 import type { Settings } from './settings.js';
 
 export interface PgTarget {
@@ -88,6 +90,29 @@ export function openStateDatabase(settings: Settings): PgDatabase {
   const state = pgStateConnection(settings);
   if (!state) throw new Error('state.type is not postgres');
   return createPgDatabase(state, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', applicationName: 'agent-secret-store' });
+}
+
+/**
+ * A small pool of one component's own (at most 4 connections) on the state database, its schema
+ * checked (or migrated with `migrate_on_start`), closed with the runtime: for what opens lazily on
+ * first use beside the runtime's pool (OAuth sign-ins, dashboard sessions).
+ */
+export async function openComponentPool(runtime: Runtime, component: ComponentMigrations, applicationName: string): Promise<PgDatabase> {
+  const state = pgStateConnection(runtime.settings);
+  if (!state) throw new Error('state.type is not postgres');
+  const db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 4) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', baseDir: dirname(runtime.settings.loaded.file), applicationName });
+  try {
+    await ensureSchema(db, [component], { migrateOnStart: state.migrate_on_start, configHint: runtime.settings.loaded.file });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const close = runtime.close.bind(runtime);
+  runtime.close = async () => {
+    await close();
+    await db.close();
+  };
+  return db;
 }
 
 /**

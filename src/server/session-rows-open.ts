@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { loadOrCreateSigningKey } from '../approvals/tokens.js';
-import { createPgDatabase, ensureSchema } from '../shared/pg/index.js';
 import { STATE_MIGRATIONS } from '../state/pg-migrations.js';
+import { openComponentPool } from './postgres-setup.js';
 import { PgSessionRows } from '../state/pg-session-rows.js';
 import { FileSessionRows, type SessionRowStore } from '../state/session-rows.js';
 import type { Runtime } from './runtime.js';
@@ -24,18 +24,6 @@ export async function openSessionRows(runtime: Runtime): Promise<SessionRowsOpen
   const deploymentKey = await loadOrCreateSigningKey(runtime.settings.signingKeyPath);
   const state = runtime.settings.config.state;
   if (state.type !== 'postgres') return { rows: new FileSessionRows(join(dirname(runtime.settings.statePath), 'sessions.json')), deploymentKey };
-  const db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 4) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', baseDir: dirname(runtime.settings.loaded.file), applicationName: 'agent-secret-store sessions' });
-  try {
-    await ensureSchema(db, [STATE_MIGRATIONS], { migrateOnStart: state.migrate_on_start, configHint: runtime.settings.loaded.file });
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
-  const rows = new PgSessionRows(db);
-  const close = runtime.close.bind(runtime);
-  runtime.close = async () => {
-    await close();
-    await rows.close();
-  };
+  const rows = new PgSessionRows(await openComponentPool(runtime, STATE_MIGRATIONS, 'agent-secret-store sessions'));
   return { rows, deploymentKey };
 }

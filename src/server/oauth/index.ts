@@ -8,7 +8,7 @@ import { OAuthService } from './service.js';
 import { FileOAuthStore, type OAuthStore } from './store.js';
 import { PgOAuthStore } from './pg-store.js';
 import { OAUTH_MIGRATIONS } from './pg-migrations.js';
-import { createPgDatabase, ensureSchema } from '../../shared/pg/index.js';
+import { openComponentPool } from '../postgres-setup.js';
 
 /**
  * Refuses `auth.oauth` on a plain-http listener reachable beyond loopback when nothing fixes
@@ -61,18 +61,5 @@ export function oauthFor(runtime: Runtime): Promise<OAuthService | null> {
 async function openOAuthStore(runtime: Runtime): Promise<OAuthStore> {
   const state = runtime.settings.config.state;
   if (state.type !== 'postgres') return new FileOAuthStore(join(dirname(runtime.settings.statePath), 'oauth.json'));
-  const db = createPgDatabase({ ...state, pool_max: Math.min(state.pool_max, 4) }, { unavailableCode: 'STATE_UNAVAILABLE', role: 'state store', baseDir: dirname(runtime.settings.loaded.file), applicationName: 'agent-secret-store oauth' });
-  try {
-    await ensureSchema(db, [OAUTH_MIGRATIONS], { migrateOnStart: state.migrate_on_start, configHint: runtime.settings.loaded.file });
-  } catch (error) {
-    await db.close();
-    throw error;
-  }
-  const store = new PgOAuthStore(db);
-  const close = runtime.close.bind(runtime);
-  runtime.close = async () => {
-    await close();
-    await store.close();
-  };
-  return store;
+  return new PgOAuthStore(await openComponentPool(runtime, OAUTH_MIGRATIONS, 'agent-secret-store oauth'));
 }

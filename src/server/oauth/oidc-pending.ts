@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
 import { z } from 'zod';
+import { openText, parseJsonOrUndefined, sealText } from '../../shared/seal.js';
 
 /**
  * What a dashboard sign-in through the identity provider (auth.oidc) must remember between
@@ -29,23 +30,11 @@ const keyFor = (id: string): Buffer => Buffer.from(hkdfSync('sha256', Buffer.fro
 
 /** Encrypts the secrets under the id's key: base64url(iv ‖ tag ‖ ciphertext). */
 export function sealOidcPending(id: string, secrets: OidcPendingSecrets): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', keyFor(id), iv);
-  const body = Buffer.concat([cipher.update(JSON.stringify(OidcPendingSchema.parse(secrets)), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+  return sealText(keyFor(id), JSON.stringify(OidcPendingSchema.parse(secrets)));
 }
 
 /** The secrets, or undefined when the sealed text was not made with this id (or was changed). */
 export function openOidcPending(id: string, sealed: string): OidcPendingSecrets | undefined {
-  try {
-    const raw = Buffer.from(sealed, 'base64url');
-    if (raw.length < 29) return undefined;
-    const decipher = createDecipheriv('aes-256-gcm', keyFor(id), raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-    const parsed = OidcPendingSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = OidcPendingSchema.safeParse(parseJsonOrUndefined(openText(keyFor(id), sealed)));
+  return parsed.success ? parsed.data : undefined;
 }
