@@ -37,13 +37,17 @@ export function registerEvents(app: Hono<DashboardEnv>, deps: DashboardDeps): vo
       // in force are checked again at every wake, at least every SESSION_CHECK_MS. A store that
       // cannot be read ends the stream too (the page's EventSource reconnects through sign-in).
       const stands = (): Promise<boolean> => standingSession(deps, cookie).then((s) => s !== null, () => false);
-      while (!stream.aborted && !stream.closed && (await stands())) {
+      // Read once before the first wait, then once per wake (below), never twice per wake.
+      let standing = await stands();
+      while (standing && !stream.aborted && !stream.closed) {
         await new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, SESSION_CHECK_MS).unref();
         });
         wake = null;
-        if (stream.aborted || stream.closed || !(await stands())) break;
+        if (stream.aborted || stream.closed) break;
+        standing = await stands();
+        if (!standing) break;
         if (pending !== sent) {
           sent = pending;
           await stream.writeSSE({ event: 'change', data: String(sent) });
